@@ -1,0 +1,258 @@
+// Package isolation defines what the broker needs from an isolated remote
+// browser, and nothing Chromium-specific. The chromedp implementation lives in
+// isolation/chrome; the egress proxy that is the browser's only way out lives
+// in isolation/egress.
+//
+// The dependency direction is broker → isolation: this package never imports
+// the broker. A browser reports what happens (frames, tab and navigation
+// state, dialogs, its own end) through the Observer the broker supplies.
+package isolation
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// ErrClosed is returned by Browser methods once the browser has ended.
+var ErrClosed = errors.New("browser closed")
+
+// Launcher starts one isolated browser per clinician session.
+type Launcher interface {
+	// Launch starts a browser. The returned Browser is live until Close is
+	// called or it ends by itself (Done is closed).
+	Launch(ctx context.Context, opts LaunchOptions) (Browser, error)
+}
+
+// LaunchOptions describe one browser to start.
+type LaunchOptions struct {
+	// SessionID names the session for logs and for the profile directory.
+	SessionID string
+	// Viewport is the initial size of the visible page.
+	Viewport Viewport
+	// StartURL is opened in the first tab; empty means about:blank.
+	StartURL string
+	// ProxyAddr is the host:port of the egress proxy that is this browser's
+	// only way out. Required.
+	ProxyAddr string
+	// Observer receives what the browser reports. Its funcs must not block.
+	Observer Observer
+}
+
+// Viewport is the size of the clinician's canvas in CSS pixels and the
+// terminal's devicePixelRatio. Frames are Width*DPR by Height*DPR pixels.
+type Viewport struct {
+	Width  int     `json:"width"`
+	Height int     `json:"height"`
+	DPR    float64 `json:"dpr"`
+}
+
+// Limits on a viewport the broker accepts from a viewer.
+const (
+	MinViewportSide = 100
+	MaxViewportSide = 4096
+	MinDPR          = 0.5
+	MaxDPR          = 4
+)
+
+// Valid reports whether v is within the accepted limits.
+func (v Viewport) Valid() bool {
+	return v.Width >= MinViewportSide && v.Width <= MaxViewportSide &&
+		v.Height >= MinViewportSide && v.Height <= MaxViewportSide &&
+		v.DPR >= MinDPR && v.DPR <= MaxDPR
+}
+
+// Frame is one rendered image of the active tab.
+type Frame struct {
+	// JPEG holds the encoded image. It is never modified after delivery.
+	JPEG []byte
+	// Width and Height are the image's size in device pixels, when known.
+	Width, Height int
+	// Time is when the browser produced the frame.
+	Time time.Time
+}
+
+// Tab is one page of the browser: the first tab, a popup, a target=_blank
+// link or a window.open.
+type Tab struct {
+	ID     string `json:"id"`
+	Title  string `json:"title"`
+	URL    string `json:"url"`
+	Active bool   `json:"active"`
+}
+
+// State is the browser's visible state, shown in the broker's toolbar.
+type State struct {
+	Tabs []Tab `json:"tabs"`
+	// URL and Title are the active tab's.
+	URL   string `json:"url"`
+	Title string `json:"title"`
+	// Host is the host of the committed URL of the active tab.
+	Host string `json:"host"`
+	// Secure is true when the active page was loaded over HTTPS with a
+	// certificate the browser accepted.
+	Secure       bool `json:"secure"`
+	Loading      bool `json:"loading"`
+	CanGoBack    bool `json:"canGoBack"`
+	CanGoForward bool `json:"canGoForward"`
+}
+
+// DialogKind is the kind of JavaScript dialog a page opened.
+type DialogKind string
+
+// The JavaScript dialogs.
+const (
+	DialogAlert        DialogKind = "alert"
+	DialogConfirm      DialogKind = "confirm"
+	DialogPrompt       DialogKind = "prompt"
+	DialogBeforeUnload DialogKind = "beforeunload"
+)
+
+// Dialog is a JavaScript dialog waiting for an answer. The page is stalled
+// until AnswerDialog is called for it.
+type Dialog struct {
+	ID            string     `json:"id"`
+	TabID         string     `json:"tab"`
+	Kind          DialogKind `json:"kind"`
+	Message       string     `json:"message"`
+	DefaultPrompt string     `json:"default,omitempty"`
+	URL           string     `json:"url"`
+}
+
+// Caret is where the focused editable element's caret is, in CSS pixels of
+// the viewport, so the viewer can anchor the terminal's IME candidate window.
+type Caret struct {
+	X      float64 `json:"x"`
+	Y      float64 `json:"y"`
+	Height float64 `json:"h"`
+}
+
+// Observer receives what a browser reports. Every func is optional and must
+// return quickly without calling back into the Browser.
+type Observer struct {
+	Frame  func(Frame)
+	State  func(State)
+	Dialog func(Dialog)
+	// DialogClosed reports that a dialog was answered or went away.
+	DialogClosed func(id string)
+	// Navigated reports a committed top-level navigation of any tab.
+	Navigated func(tabID, url string)
+}
+
+// MouseAction is what a mouse event does.
+type MouseAction string
+
+// The mouse actions.
+const (
+	MouseMove MouseAction = "move"
+	MouseDown MouseAction = "down"
+	MouseUp   MouseAction = "up"
+)
+
+// MouseButton names a button.
+type MouseButton string
+
+// The mouse buttons.
+const (
+	ButtonNone    MouseButton = "none"
+	ButtonLeft    MouseButton = "left"
+	ButtonMiddle  MouseButton = "middle"
+	ButtonRight   MouseButton = "right"
+	ButtonBack    MouseButton = "back"
+	ButtonForward MouseButton = "forward"
+)
+
+// Modifier bits, as in the DevTools protocol.
+const (
+	ModAlt   = 1
+	ModCtrl  = 2
+	ModMeta  = 4
+	ModShift = 8
+)
+
+// MouseEvent is a pointer event in CSS pixels of the viewport.
+type MouseEvent struct {
+	Action MouseAction
+	X, Y   float64
+	Button MouseButton
+	// Buttons is the bitmask of pressed buttons (left 1, right 2, middle 4,
+	// back 8, forward 16).
+	Buttons    int
+	ClickCount int
+	Modifiers  int
+}
+
+// WheelEvent scrolls by DeltaX/DeltaY CSS pixels at X, Y.
+type WheelEvent struct {
+	X, Y           float64
+	DeltaX, DeltaY float64
+	Modifiers      int
+}
+
+// KeyAction is what a key event does.
+type KeyAction string
+
+// The key actions.
+const (
+	KeyDown KeyAction = "down"
+	KeyUp   KeyAction = "up"
+)
+
+// KeyEvent is a keyboard event as a DOM KeyboardEvent describes it.
+type KeyEvent struct {
+	Action    KeyAction
+	Key       string // KeyboardEvent.key, e.g. "a", "Enter", "ArrowLeft"
+	Code      string // KeyboardEvent.code, e.g. "KeyA"
+	KeyCode   int    // KeyboardEvent.keyCode (Windows virtual key code)
+	Modifiers int
+	Repeat    bool
+	Location  int
+}
+
+// Browser is one live isolated browser. All methods are safe for concurrent
+// use and return ErrClosed once the browser has ended.
+type Browser interface {
+	// Navigate opens url in the active tab.
+	Navigate(ctx context.Context, url string) error
+	// Back, Forward, Reload and Stop act on the active tab.
+	Back(ctx context.Context) error
+	Forward(ctx context.Context) error
+	Reload(ctx context.Context) error
+	Stop(ctx context.Context) error
+
+	// SetViewport resizes the page to the viewer's canvas.
+	SetViewport(ctx context.Context, v Viewport) error
+	// KeyFrame asks for a fresh frame of the active tab at once, even when
+	// nothing changed (a viewer connected or reconnected).
+	KeyFrame(ctx context.Context) error
+
+	Mouse(ctx context.Context, ev MouseEvent) error
+	Wheel(ctx context.Context, ev WheelEvent) error
+	Key(ctx context.Context, ev KeyEvent) error
+	// Compose sets the IME composition text; selStart and selEnd are the
+	// selection within it in UTF-16 code units. Empty text cancels.
+	Compose(ctx context.Context, text string, selStart, selEnd int) (Caret, error)
+	// InsertText commits text as an IME or paste would.
+	InsertText(ctx context.Context, text string) error
+
+	SwitchTab(ctx context.Context, id string) error
+	CloseTab(ctx context.Context, id string) error
+	AnswerDialog(ctx context.Context, id string, accept bool, promptText string) error
+
+	// State returns the current visible state.
+	State() State
+	// PendingDialogs returns the dialogs still waiting for an answer.
+	PendingDialogs() []Dialog
+
+	// Done is closed when the browser has ended, by Close or by itself.
+	Done() <-chan struct{}
+	// Err says why the browser ended: nil after Close, an error wrapping
+	// ErrCrashed when it died by itself.
+	Err() error
+	// Close ends the browser: its whole process group is killed and its
+	// profile directory removed. It is safe to call more than once.
+	Close(ctx context.Context) error
+}
+
+// ErrCrashed is wrapped by Browser.Err when the browser died by itself.
+var ErrCrashed = errors.New("browser crashed")
