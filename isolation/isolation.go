@@ -52,7 +52,7 @@ const (
 	MinViewportSide = 100
 	MaxViewportSide = 4096
 	MinDPR          = 0.5
-	MaxDPR          = 4
+	MaxDPR          = 4.0
 )
 
 // Valid reports whether v is within the accepted limits.
@@ -256,3 +256,19 @@ type Browser interface {
 
 // ErrCrashed is wrapped by Browser.Err when the browser died by itself.
 var ErrCrashed = errors.New("browser crashed")
+
+// UserError is an error whose Message may be shown to the clinician as it
+// is, e.g. "file: addresses cannot be opened". Err is the logged cause.
+type UserError struct {
+	Message string
+	Err     error
+}
+
+func (e *UserError) Error() string {
+	if e.Err == nil {
+		return e.Message
+	}
+	return e.Message + ": " + e.Err.Error()
+}
+
+func (e *UserError) Unwrap() error { return e.Err }

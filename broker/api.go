@@ -1,0 +1,424 @@
+package broker
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/shoji-rbi/shoji/broker/auth"
+	"github.com/shoji-rbi/shoji/broker/session"
+	"github.com/shoji-rbi/shoji/broker/stream"
+	"github.com/shoji-rbi/shoji/web"
+)
+
+// cookieName is the session cookie.
+const cookieName = "shoji_session"
+
+// Settings keys in the store.
+const (
+	settingBanner = "login_banner"
+	settingPledge = "pledge"
+)
+
+// defaultPledge is shown at a user's first login until an admin sets one.
+const defaultPledge = "I will use this isolated browser only for my clinical work. " +
+	"I will not enter patient names, IDs or other identifiers into Internet sites. " +
+	"I understand that navigation, blocked requests and file transfers are recorded."
+
+// maxBodyBytes bounds a JSON request body.
+const maxBodyBytes = 64 << 10
+
+// httpError is an error with the status and the message shown to the user;
+// Err is the logged cause.
+type httpError struct {
+	Status int
+	Msg    string
+	Err    error
+}
+
+func (e *httpError) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("%d %s: %v", e.Status, e.Msg, e.Err)
+	}
+	return fmt.Sprintf("%d %s", e.Status, e.Msg)
+}
+
+func errStatus(status int, msg string) error { return &httpError{Status: status, Msg: msg} }
+
+// handlerFunc is an HTTP handler that returns its error.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// handle adapts a handlerFunc: errors become JSON {"error": msg} with their
+// status; anything unexpected is a 500 with the cause logged, not shown.
+func (s *Server) handle(h handlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		err := h(w, r)
+		if err == nil {
+			return
+		}
+		var he *httpError
+		if !errors.As(err, &he) {
+			s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+			he = &httpError{Status: http.StatusInternalServerError, Msg: "internal error"}
+		} else if he.Err != nil {
+			s.log.Warn("request refused", "method", r.Method, "path", r.URL.Path, "status", he.Status, "err", he.Err)
+		}
+		writeJSON(w, he.Status, map[string]string{"error": he.Msg})
+	})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// decodeJSON reads a JSON body into v strictly: the content type must be
+// JSON, the size is bounded, unknown fields are refused.
+func decodeJSON(r *http.Request, v any) error {
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if mt != "application/json" {
+		return errStatus(http.StatusUnsupportedMediaType, "request body must be application/json")
+	}
+	body := http.MaxBytesReader(nil, r.Body, maxBodyBytes)
+	dec := json.NewDecoder(body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return errStatus(http.StatusRequestEntityTooLarge, "request body too large")
+		}
+		return &httpError{Status: http.StatusBadRequest, Msg: "bad JSON: " + err.Error()}
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errStatus(http.StatusBadRequest, "bad JSON: trailing data after the object")
+	}
+	return nil
+}
+
+// routes builds the broker's handler tree.
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if !s.sess.Ready() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = io.WriteString(w, "full: no capacity for a new session\n")
+			return
+		}
+		_, _ = io.WriteString(w, "ready\n")
+	})
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+		s.metrics.write(w)
+	})
+
+	mux.Handle("GET /api/banner", s.handle(s.getBanner))
+	mux.Handle("POST /api/login", s.handle(s.postLogin))
+	mux.Handle("POST /api/setup", s.handle(s.postSetup))
+	mux.Handle("POST /api/logout", s.authed(s.postLogout))
+	mux.Handle("GET /api/session", s.authed(s.getSession))
+	mux.Handle("POST /api/pledge", s.authed(s.postPledge))
+	mux.Handle("GET /api/admin/settings", s.role(auth.Admin, s.getSettings))
+	mux.Handle("PUT /api/admin/settings", s.role(auth.Admin, s.putSettings))
+	mux.Handle("GET /api/admin/sessions", s.role(auth.Admin, s.getSessions))
+	mux.Handle("DELETE /api/admin/sessions/{user}", s.role(auth.Admin, s.deleteSession))
+	mux.Handle("/api/", s.handle(func(http.ResponseWriter, *http.Request) error {
+		return errStatus(http.StatusNotFound, "no such API")
+	}))
+
+	mux.Handle("GET /api/stream", &stream.Handler{
+		Sessions: s.sess,
+		Auth:     streamAuth{s},
+		Origin:   s.cfg.Origin(),
+		Logger:   s.log,
+		Notice:   "Isolated browsing: pages run on a remote server and only their image reaches this terminal. Navigation and blocked requests are recorded.",
+		Metrics: stream.Metrics{
+			FramesSent:    func(n int) { s.metrics.framesSent.Add(int64(n)) },
+			FramesDropped: func(n int) { s.metrics.framesDropped.Add(int64(n)) },
+			BytesSent:     func(n int) { s.metrics.bytesSent.Add(int64(n)) },
+			Viewers:       func(d int) { s.metrics.viewers.Add(int64(d)) },
+		},
+	})
+	mux.Handle("/", web.Handler())
+	return s.securityHeaders(s.sameOrigin(mux))
+}
+
+// securityHeaders sets the headers every response carries.
+func (s *Server) securityHeaders(next http.Handler) http.Handler {
+	csp := strings.Join([]string{
+		"default-src 'self'", "script-src 'self'", "style-src 'self'", "img-src 'self' blob: data:",
+		"connect-src 'self'", "font-src 'self'", "object-src 'none'", "frame-ancestors 'none'",
+		"base-uri 'none'", "form-action 'self'",
+	}, "; ")
+	tls := s.cfg.TLS()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", csp)
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("Cross-Origin-Opener-Policy", "same-origin")
+		h.Set("Cross-Origin-Resource-Policy", "same-origin")
+		h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=(), usb=(), serial=()")
+		if tls {
+			h.Set("Strict-Transport-Security", "max-age=31536000")
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// sameOrigin refuses state-changing requests from another origin (the
+// SameSite=Strict cookie is the first defence against CSRF, this the second).
+func (s *Server) sameOrigin(next http.Handler) http.Handler {
+	origin := s.cfg.Origin()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.Method {
+		case http.MethodGet, http.MethodHead, http.MethodOptions:
+		default:
+			if o := r.Header.Get("Origin"); o != "" && o != origin {
+				writeJSON(w, http.StatusForbidden, map[string]string{"error": "request from another origin refused"})
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// principal returns the request's verified session, renewing the cookie
+// when it is past half its life.
+func (s *Server) principal(w http.ResponseWriter, r *http.Request) (auth.Principal, error) {
+	c, err := r.Cookie(cookieName)
+	if err != nil {
+		return auth.Principal{}, errStatus(http.StatusUnauthorized, "not logged in")
+	}
+	p, err := s.auth.Verify(c.Value)
+	if err != nil {
+		return auth.Principal{}, &httpError{Status: http.StatusUnauthorized, Msg: "session expired or invalid: log in again", Err: err}
+	}
+	if w != nil && s.auth.ShouldRenew(p) {
+		if tok, err := s.auth.Renew(p); err == nil {
+			s.setCookie(w, tok)
+		}
+	}
+	return p, nil
+}
+
+// authed requires a valid session.
+func (s *Server) authed(h func(w http.ResponseWriter, r *http.Request, p auth.Principal) error) http.Handler {
+	return s.handle(func(w http.ResponseWriter, r *http.Request) error {
+		p, err := s.principal(w, r)
+		if err != nil {
+			return err
+		}
+		return h(w, r, p)
+	})
+}
+
+// role requires a valid session with the given role.
+func (s *Server) role(want auth.Role, h func(w http.ResponseWriter, r *http.Request, p auth.Principal) error) http.Handler {
+	return s.authed(func(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+		if p.Role != want {
+			return errStatus(http.StatusForbidden, fmt.Sprintf("this needs the %s role", want))
+		}
+		return h(w, r, p)
+	})
+}
+
+// streamAuth authenticates the viewer WebSocket with the session cookie.
+type streamAuth struct{ s *Server }
+
+func (a streamAuth) Authenticate(r *http.Request) (stream.Principal, error) {
+	p, err := a.s.principal(nil, r)
+	if err != nil {
+		return stream.Principal{}, err
+	}
+	return stream.Principal{User: p.User, Role: string(p.Role)}, nil
+}
+
+func (s *Server) setCookie(w http.ResponseWriter, tok auth.Token) {
+	http.SetCookie(w, &http.Cookie{
+		Name: cookieName, Value: tok.Value, Path: "/", Expires: tok.Expires,
+		MaxAge: int(time.Until(tok.Expires) / time.Second), HttpOnly: true,
+		Secure: s.cfg.TLS(), SameSite: http.SameSiteStrictMode,
+	})
+}
+
+func (s *Server) clearCookie(w http.ResponseWriter) {
+	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: "/", MaxAge: -1,
+		HttpOnly: true, Secure: s.cfg.TLS(), SameSite: http.SameSiteStrictMode})
+}
+
+func (s *Server) setting(key, def string) string {
+	v, ok, err := s.store.Setting(key)
+	if err != nil || !ok {
+		return def
+	}
+	return v
+}
+
+func (s *Server) getBanner(w http.ResponseWriter, _ *http.Request) error {
+	writeJSON(w, http.StatusOK, map[string]string{"banner": s.setting(settingBanner, s.cfg.LoginBanner)})
+	return nil
+}
+
+type loginRequest struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
+}
+
+func (s *Server) postLogin(w http.ResponseWriter, r *http.Request) error {
+	var req loginRequest
+	if err := decodeJSON(r, &req); err != nil {
+		return err
+	}
+	p, tok, err := s.auth.Login(r.Context(), req.Username, req.Password, r.RemoteAddr)
+	switch {
+	case err == nil:
+		s.metrics.login("success")
+	case errors.Is(err, auth.ErrLocked):
+		s.metrics.login("locked")
+		return errStatus(http.StatusTooManyRequests, "this account is locked after repeated failed logins; try again later or ask an administrator")
+	case errors.Is(err, auth.ErrRateLimited):
+		s.metrics.login("rate_limited")
+		return errStatus(http.StatusTooManyRequests, "too many login attempts from this terminal; wait a minute")
+	case errors.Is(err, auth.ErrBadCredentials):
+		s.metrics.login("bad_credentials")
+		return errStatus(http.StatusUnauthorized, "user name or password is wrong")
+	default:
+		return err
+	}
+	s.setCookie(w, tok)
+	writeJSON(w, http.StatusOK, map[string]string{"user": p.User, "role": string(p.Role)})
+	return nil
+}
+
+func (s *Server) postLogout(w http.ResponseWriter, _ *http.Request, p auth.Principal) error {
+	err := s.auth.Logout(p)
+	s.clearCookie(w)
+	s.sess.End(p.User, session.ReasonLogout)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
+	return nil
+}
+
+func (s *Server) getSession(w http.ResponseWriter, _ *http.Request, p auth.Principal) error {
+	u, err := s.auth.User(p.User)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"user": p.User, "role": p.Role, "pledgeAccepted": u.PledgeAccepted,
+		"pledge": s.setting(settingPledge, defaultPledge), "expires": p.TokenExpires,
+	})
+	return nil
+}
+
+func (s *Server) postPledge(w http.ResponseWriter, _ *http.Request, p auth.Principal) error {
+	if err := s.auth.AcceptPledge(p.User); err != nil {
+		return err
+	}
+	s.log.Info("pledge accepted", "user", p.User)
+	writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
+	return nil
+}
+
+type setupRequest struct {
+	Token    string `json:"token"`
+	Username string `json:"username"`
+	Password string `json:"password"`
+}
+
+func (s *Server) postSetup(w http.ResponseWriter, r *http.Request) error {
+	var req setupRequest
+	if err := decodeJSON(r, &req); err != nil {
+		return err
+	}
+	err := s.auth.CompleteSetup(req.Token, req.Username, req.Password)
+	switch {
+	case errors.Is(err, auth.ErrSetupTokenInvalid), errors.Is(err, auth.ErrSetupNotNeeded):
+		return &httpError{Status: http.StatusForbidden, Msg: "the set-up token is wrong, expired or already used", Err: err}
+	case errors.Is(err, auth.ErrWeakPassword), errors.Is(err, auth.ErrBadUsername):
+		return &httpError{Status: http.StatusBadRequest, Msg: err.Error()}
+	case err != nil:
+		return err
+	}
+	s.log.Info("first administrator created", "user", strings.ToLower(req.Username))
+	writeJSON(w, http.StatusCreated, map[string]string{"user": strings.ToLower(req.Username), "role": string(auth.Admin)})
+	return nil
+}
+
+type settingsBody struct {
+	Banner string `json:"banner"`
+	Pledge string `json:"pledge"`
+}
+
+func (s *Server) getSettings(w http.ResponseWriter, _ *http.Request, _ auth.Principal) error {
+	writeJSON(w, http.StatusOK, settingsBody{
+		Banner: s.setting(settingBanner, s.cfg.LoginBanner),
+		Pledge: s.setting(settingPledge, defaultPledge),
+	})
+	return nil
+}
+
+func (s *Server) putSettings(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	var req settingsBody
+	if err := decodeJSON(r, &req); err != nil {
+		return err
+	}
+	if len(req.Banner) > 4000 {
+		return errStatus(http.StatusBadRequest, "banner: at most 4000 bytes")
+	}
+	if strings.TrimSpace(req.Pledge) == "" || len(req.Pledge) > 4000 {
+		return errStatus(http.StatusBadRequest, "pledge: must not be empty, at most 4000 bytes")
+	}
+	before := settingsBody{Banner: s.setting(settingBanner, s.cfg.LoginBanner), Pledge: s.setting(settingPledge, defaultPledge)}
+	if err := s.store.SetSetting(settingBanner, req.Banner); err != nil {
+		return err
+	}
+	if err := s.store.SetSetting(settingPledge, req.Pledge); err != nil {
+		return err
+	}
+	s.log.Info("settings changed", "by", p.User, "banner_before_len", len(before.Banner), "banner_after_len", len(req.Banner),
+		"pledge_changed", before.Pledge != req.Pledge)
+	writeJSON(w, http.StatusOK, req)
+	return nil
+}
+
+func (s *Server) getSessions(w http.ResponseWriter, _ *http.Request, _ auth.Principal) error {
+	type row struct {
+		ID      string    `json:"id"`
+		User    string    `json:"user"`
+		Role    string    `json:"role"`
+		Started time.Time `json:"started"`
+		State   string    `json:"state"`
+	}
+	out := []row{}
+	for _, i := range s.sess.List() {
+		out = append(out, row{i.ID, i.User, i.Role, i.Started, string(i.State)})
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (s *Server) deleteSession(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	user := r.PathValue("user")
+	if !s.sess.End(user, session.ReasonAdmin) {
+		return errStatus(http.StatusNotFound, "that user has no session")
+	}
+	s.log.Info("session ended by administrator", "by", p.User, "user", user)
+	writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
+	return nil
+}

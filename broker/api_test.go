@@ -1,0 +1,506 @@
+package broker
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"io"
+	"log/slog"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/gorilla/websocket"
+
+	"github.com/shoji-rbi/shoji/broker/auth"
+	"github.com/shoji-rbi/shoji/isolation"
+	"github.com/shoji-rbi/shoji/isolation/isolationtest"
+)
+
+const testPassword = "correct horse battery staple"
+
+type apiFixture struct {
+	t   *testing.T
+	srv *Server
+	ts  *httptest.Server
+	l   *isolationtest.Launcher
+	out *bytes.Buffer
+}
+
+// newAPI starts a broker with a fake browser launcher behind httptest.
+func newAPI(t *testing.T, mod func(*Config)) *apiFixture {
+	t.Helper()
+	cfg := DefaultConfig()
+	cfg.Data = t.TempDir()
+	cfg.Listen = "127.0.0.1:0"
+	if mod != nil {
+		mod(&cfg)
+	}
+	l := &isolationtest.Launcher{}
+	out := &bytes.Buffer{}
+	srv, err := New(context.Background(), cfg, Options{Logger: slog.New(slog.DiscardHandler), Out: out, Launcher: l})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewUnstartedServer(nil)
+	srv.cfg.PublicURL = "http://" + ts.Listener.Addr().String()
+	srv.handler = srv.routes()
+	ts.Config.Handler = srv.Handler()
+	ts.Start()
+	t.Cleanup(func() {
+		ts.Close()
+		if err := srv.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return &apiFixture{t: t, srv: srv, ts: ts, l: l, out: out}
+}
+
+func (f *apiFixture) client() *http.Client {
+	jar, _ := cookiejar.New(nil)
+	return &http.Client{Jar: jar, Timeout: 30 * time.Second}
+}
+
+func (f *apiFixture) do(c *http.Client, method, path, body string) (*http.Response, map[string]any) {
+	f.t.Helper()
+	req, err := http.NewRequest(method, f.ts.URL+path, strings.NewReader(body))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	var m map[string]any
+	_ = json.Unmarshal(data, &m)
+	return resp, m
+}
+
+func (f *apiFixture) addUser(name string, role auth.Role) {
+	f.t.Helper()
+	if err := f.srv.Auth().AddUser(name, role, testPassword); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+func (f *apiFixture) login(name string) *http.Client {
+	f.t.Helper()
+	c := f.client()
+	resp, m := f.do(c, "POST", "/api/login", `{"username":"`+name+`","password":"`+testPassword+`"}`)
+	if resp.StatusCode != http.StatusOK {
+		f.t.Fatalf("login %s: %d %v", name, resp.StatusCode, m)
+	}
+	return c
+}
+
+func TestSecurityHeadersEverywhere(t *testing.T) {
+	f := newAPI(t, nil)
+	for _, path := range []string{"/", "/setup", "/api/banner", "/api/session", "/nope", "/healthz", "/static/viewer.js"} {
+		resp, _ := f.do(f.client(), "GET", path, "")
+		h := resp.Header
+		csp := h.Get("Content-Security-Policy")
+		if !strings.Contains(csp, "script-src 'self'") || strings.Contains(csp, "unsafe-inline") || !strings.Contains(csp, "frame-ancestors 'none'") {
+			t.Errorf("%s: CSP %q", path, csp)
+		}
+		if h.Get("X-Content-Type-Options") != "nosniff" || h.Get("Referrer-Policy") != "no-referrer" {
+			t.Errorf("%s: headers %v", path, h)
+		}
+	}
+}
+
+func TestFirstRunSetupToken(t *testing.T) {
+	f := newAPI(t, nil)
+	if err := f.srv.announce(); err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`\n    (\S+)\n`).FindStringSubmatch(f.out.String())
+	if m == nil {
+		t.Fatalf("no set-up token printed: %q", f.out.String())
+	}
+	token := m[1]
+	c := f.client()
+	body := func(tok, pw string) string {
+		return `{"token":"` + tok + `","username":"root-admin","password":"` + pw + `"}`
+	}
+	if resp, _ := f.do(c, "POST", "/api/setup", body("wrong", testPassword)); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("wrong token: %d", resp.StatusCode)
+	}
+	if resp, m := f.do(c, "POST", "/api/setup", body(token, "short")); resp.StatusCode != http.StatusBadRequest || !strings.Contains(m["error"].(string), "password") {
+		t.Errorf("weak password: %d %v", resp.StatusCode, m)
+	}
+	if resp, m := f.do(c, "POST", "/api/setup", body(token, testPassword)); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("setup: %d %v", resp.StatusCode, m)
+	}
+	if resp, _ := f.do(c, "POST", "/api/setup", body(token, testPassword)); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("token reused: %d, want 403", resp.StatusCode)
+	}
+	admin := f.login("root-admin")
+	if resp, m := f.do(admin, "GET", "/api/session", ""); resp.StatusCode != 200 || m["role"] != "admin" {
+		t.Errorf("session after setup: %d %v", resp.StatusCode, m)
+	}
+	f.out.Reset()
+	if err := f.srv.announce(); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(f.out.String(), "set-up token") {
+		t.Error("set-up token printed although an admin exists")
+	}
+}
+
+func TestLoginCookieAndLogout(t *testing.T) {
+	f := newAPI(t, nil)
+	f.addUser("alice", auth.Clinician)
+	c := f.client()
+	if resp, m := f.do(c, "POST", "/api/login", `{"username":"alice","password":"wrong password!"}`); resp.StatusCode != 401 || m["error"] == nil {
+		t.Errorf("bad password: %d %v", resp.StatusCode, m)
+	}
+	resp, _ := f.do(c, "POST", "/api/login", `{"username":"alice","password":"`+testPassword+`"}`)
+	if resp.StatusCode != 200 {
+		t.Fatalf("login: %d", resp.StatusCode)
+	}
+	var sc *http.Cookie
+	for _, ck := range resp.Cookies() {
+		if ck.Name == cookieName {
+			sc = ck
+		}
+	}
+	if sc == nil || !sc.HttpOnly || sc.SameSite != http.SameSiteStrictMode || sc.Secure {
+		t.Fatalf("session cookie %+v: want HttpOnly, SameSite=Strict, not Secure without TLS", sc)
+	}
+	if resp, m := f.do(c, "GET", "/api/session", ""); resp.StatusCode != 200 || m["user"] != "alice" || m["pledgeAccepted"] != false {
+		t.Errorf("session: %d %v", resp.StatusCode, m)
+	}
+	if resp, _ := f.do(c, "POST", "/api/pledge", `{}`); resp.StatusCode != 200 {
+		t.Errorf("pledge: %d", resp.StatusCode)
+	}
+	if _, m := f.do(c, "GET", "/api/session", ""); m["pledgeAccepted"] != true {
+		t.Errorf("pledge not recorded: %v", m)
+	}
+
+	// A browser session exists; logout ends it and revokes the cookie.
+	if _, err := f.srv.Sessions().Attach(context.Background(), "alice", "clinician", testViewport); err != nil {
+		t.Fatal(err)
+	}
+	if resp, _ := f.do(c, "POST", "/api/logout", `{}`); resp.StatusCode != 200 {
+		t.Fatalf("logout: %d", resp.StatusCode)
+	}
+	if !f.l.Last().Closed() {
+		t.Error("logout left the browser running")
+	}
+	// The old token is dead even if a copy was kept.
+	stale := f.client()
+	u := mustURL(t, f.ts.URL)
+	stale.Jar.SetCookies(u, []*http.Cookie{{Name: cookieName, Value: sc.Value}})
+	if resp, _ := f.do(stale, "GET", "/api/session", ""); resp.StatusCode != 401 {
+		t.Errorf("revoked token: %d, want 401", resp.StatusCode)
+	}
+}
+
+func TestLockoutViaAPI(t *testing.T) {
+	f := newAPI(t, nil)
+	f.addUser("bob", auth.Clinician)
+	c := f.client()
+	for i := range 5 {
+		if resp, _ := f.do(c, "POST", "/api/login", `{"username":"bob","password":"not the password"}`); resp.StatusCode != 401 {
+			t.Fatalf("attempt %d: %d", i, resp.StatusCode)
+		}
+	}
+	resp, m := f.do(c, "POST", "/api/login", `{"username":"bob","password":"`+testPassword+`"}`)
+	if resp.StatusCode != http.StatusTooManyRequests || !strings.Contains(m["error"].(string), "locked") {
+		t.Errorf("after 5 failures the right password gave %d %v, want 429 locked", resp.StatusCode, m)
+	}
+}
+
+func TestBadRequests(t *testing.T) {
+	f := newAPI(t, nil)
+	f.addUser("carol", auth.Clinician)
+	c := f.client()
+	for _, tc := range []struct {
+		name, ctype, body string
+		status            int
+		want              string
+	}{
+		{"unknown field", "application/json", `{"username":"carol","password":"x","otp":"1"}`, 400, "otp"},
+		{"not json", "application/json", `username=carol`, 400, "bad JSON"},
+		{"trailing", "application/json", `{"username":"carol","password":"x"} {}`, 400, "trailing"},
+		{"form post", "application/x-www-form-urlencoded", `username=carol`, 415, "application/json"},
+		{"huge", "application/json", `{"username":"` + strings.Repeat("a", 100<<10) + `"}`, 413, "too large"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := http.NewRequest("POST", f.ts.URL+"/api/login", strings.NewReader(tc.body))
+			req.Header.Set("Content-Type", tc.ctype)
+			resp, err := c.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var m map[string]string
+			_ = json.NewDecoder(resp.Body).Decode(&m)
+			if resp.StatusCode != tc.status || !strings.Contains(m["error"], tc.want) {
+				t.Errorf("%d %q, want %d naming %q", resp.StatusCode, m["error"], tc.status, tc.want)
+			}
+		})
+	}
+	// Cross-origin state changes are refused.
+	req, _ := http.NewRequest("POST", f.ts.URL+"/api/login", strings.NewReader(`{"username":"carol","password":"`+testPassword+`"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Origin", "http://evil.test")
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("cross-origin login: %d, want 403", resp.StatusCode)
+	}
+}
+
+func TestRoles(t *testing.T) {
+	f := newAPI(t, nil)
+	f.addUser("admin1", auth.Admin)
+	f.addUser("nurse", auth.Clinician)
+	nurse, admin := f.login("nurse"), f.login("admin1")
+	if resp, _ := f.do(nurse, "GET", "/api/admin/settings", ""); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("clinician reads settings: %d", resp.StatusCode)
+	}
+	if resp, _ := f.do(f.client(), "PUT", "/api/admin/settings", `{"banner":"x","pledge":"y"}`); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("anonymous writes settings: %d", resp.StatusCode)
+	}
+	if resp, m := f.do(admin, "PUT", "/api/admin/settings", `{"banner":"院内専用 / staff only","pledge":"I agree."}`); resp.StatusCode != 200 {
+		t.Fatalf("admin writes settings: %d %v", resp.StatusCode, m)
+	}
+	if _, m := f.do(f.client(), "GET", "/api/banner", ""); m["banner"] != "院内専用 / staff only" {
+		t.Errorf("banner = %v", m)
+	}
+	if resp, m := f.do(admin, "PUT", "/api/admin/settings", `{"banner":"x","pledge":""}`); resp.StatusCode != 400 || !strings.Contains(m["error"].(string), "pledge") {
+		t.Errorf("empty pledge: %d %v", resp.StatusCode, m)
+	}
+	// Admin ends a clinician's session.
+	if _, err := f.srv.Sessions().Attach(context.Background(), "nurse", "clinician", testViewport); err != nil {
+		t.Fatal(err)
+	}
+	if resp, _ := f.do(admin, "DELETE", "/api/admin/sessions/nurse", ""); resp.StatusCode != 200 {
+		t.Errorf("end session: %d", resp.StatusCode)
+	}
+	if !f.l.Last().Closed() {
+		t.Error("admin end left the browser running")
+	}
+}
+
+func TestDisablingUserEndsBrowser(t *testing.T) {
+	f := newAPI(t, nil)
+	f.addUser("leaver", auth.Clinician)
+	c := f.login("leaver")
+	s, err := f.srv.Sessions().Attach(context.Background(), "leaver", "clinician", testViewport)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.srv.Auth().DisableUser("leaver"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-s.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("disabling the account did not end its session")
+	}
+	if resp, _ := f.do(c, "GET", "/api/session", ""); resp.StatusCode != 401 {
+		t.Errorf("disabled user's cookie still works: %d", resp.StatusCode)
+	}
+}
+
+// TestStreamRefusesForgedTokens checks the viewer WebSocket's door.
+func TestStreamRefusesForgedTokens(t *testing.T) {
+	f := newAPI(t, nil)
+	f.addUser("dave", auth.Clinician)
+	real := f.login("dave")
+	var good string
+	for _, ck := range real.Jar.Cookies(mustURL(t, f.ts.URL)) {
+		if ck.Name == cookieName {
+			good = ck.Value
+		}
+	}
+	claims := jwt.MapClaims{
+		"iss": auth.Issuer, "aud": auth.Audience, "sub": "dave", "role": "admin",
+		"iat": time.Now().Unix(), "exp": time.Now().Add(time.Hour).Unix(), "sid": "x",
+	}
+	none, _ := jwt.NewWithClaims(jwt.SigningMethodNone, claims).SignedString(jwt.UnsafeAllowNoneSignatureType)
+	_, otherKey, _ := ed25519.GenerateKey(rand.Reader)
+	other := jwt.NewWithClaims(jwt.SigningMethodEdDSA, claims)
+	other.Header["kid"] = "forged"
+	otherTok, _ := other.SignedString(otherKey)
+	parts := strings.Split(good, ".")
+	tampered := parts[0] + "." + strings.TrimRight(parts[1], "=") + "A." + parts[2]
+
+	wsURL := "ws" + strings.TrimPrefix(f.ts.URL, "http") + "/api/stream"
+	for _, tc := range []struct {
+		name, cookie, origin string
+		status               int
+	}{
+		{"no cookie", "", f.srv.cfg.Origin(), 401},
+		{"alg none", none, f.srv.cfg.Origin(), 401},
+		{"other key", otherTok, f.srv.cfg.Origin(), 401},
+		{"tampered", tampered, f.srv.cfg.Origin(), 401},
+		{"garbage", "not-a-jwt", f.srv.cfg.Origin(), 401},
+		{"foreign origin", good, "http://evil.test", 403},
+		{"no origin", good, "", 403},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := http.Header{}
+			if tc.cookie != "" {
+				h.Set("Cookie", cookieName+"="+tc.cookie)
+			}
+			if tc.origin != "" {
+				h.Set("Origin", tc.origin)
+			}
+			_, resp, err := websocket.DefaultDialer.Dial(wsURL, h)
+			if err == nil {
+				t.Fatal("upgrade succeeded")
+			}
+			if resp == nil || resp.StatusCode != tc.status {
+				t.Fatalf("got %v, want %d", resp, tc.status)
+			}
+		})
+	}
+	if n := len(f.l.Browsers()); n != 0 {
+		t.Errorf("refused upgrades started %d browsers", n)
+	}
+	// The real cookie with the right origin gets in.
+	h := http.Header{"Cookie": {cookieName + "=" + good}, "Origin": {f.srv.cfg.Origin()}}
+	c, _, err := websocket.DefaultDialer.Dial(wsURL, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+}
+
+func TestHealthReadyMetrics(t *testing.T) {
+	f := newAPI(t, func(c *Config) { c.MaxSessions = 1 })
+	if resp, _ := f.do(f.client(), "GET", "/readyz", ""); resp.StatusCode != 200 {
+		t.Errorf("readyz: %d", resp.StatusCode)
+	}
+	if _, err := f.srv.Sessions().Attach(context.Background(), "u1", "clinician", testViewport); err != nil {
+		t.Fatal(err)
+	}
+	if resp, _ := f.do(f.client(), "GET", "/readyz", ""); resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("readyz on a full node: %d", resp.StatusCode)
+	}
+	resp, err := http.Get(f.ts.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), "shoji_sessions_active 1") {
+		t.Errorf("metrics:\n%s", body)
+	}
+}
+
+func TestTLSPolicy(t *testing.T) {
+	dir := t.TempDir()
+	cert, key := writeSelfSigned(t, dir)
+	cfg := DefaultConfig()
+	cfg.Data = filepath.Join(dir, "data")
+	cfg.Listen = "127.0.0.1:0"
+	cfg.TLSCert, cfg.TLSKey = cert, key
+	srv, err := New(context.Background(), cfg, Options{Logger: slog.New(slog.DiscardHandler), Out: io.Discard, Launcher: &isolationtest.Launcher{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr, err := srv.Listen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	dial := func(c *tls.Config) error {
+		c.InsecureSkipVerify = true
+		var conn *tls.Conn
+		var err error
+		for range 100 { // the server may still be starting
+			conn, err = tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", addr.String(), c)
+			if err == nil || !strings.Contains(err.Error(), "refused") {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if err == nil {
+			conn.Close()
+		}
+		return err
+	}
+	if err := dial(&tls.Config{MinVersion: tls.VersionTLS13}); err != nil {
+		t.Errorf("TLS 1.3 refused: %v", err)
+	}
+	if err := dial(&tls.Config{MaxVersion: tls.VersionTLS11}); err == nil {
+		t.Error("TLS 1.1 accepted")
+	}
+	if err := dial(&tls.Config{MaxVersion: tls.VersionTLS12, CipherSuites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA}}); err == nil {
+		t.Error("a CBC suite accepted on TLS 1.2")
+	}
+	if err := dial(&tls.Config{MaxVersion: tls.VersionTLS12, CipherSuites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256}}); err != nil {
+		t.Errorf("TLS 1.2 AEAD refused: %v", err)
+	}
+}
+
+func writeSelfSigned(t *testing.T, dir string) (certFile, keyFile string) {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "shoji.test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		DNSNames: []string{"shoji.test"}, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, _ := x509.MarshalECPrivateKey(k)
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	_ = os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	_ = os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
+	return certFile, keyFile
+}
+
+var testViewport = isolation.Viewport{Width: 800, Height: 600, DPR: 1}
+
+func mustURL(t *testing.T, s string) *url.URL {
+	t.Helper()
+	u, err := url.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}

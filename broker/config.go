@@ -1,0 +1,337 @@
+package broker
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Duration is a time.Duration written as "15m" or "12h" in the config file.
+type Duration time.Duration
+
+// UnmarshalYAML parses a Go duration string.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	var s string
+	if err := n.Decode(&s); err != nil {
+		return fmt.Errorf("line %d: duration must be a string like \"15m\"", n.Line)
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("line %d: bad duration %q: use a form like \"15m\" or \"12h\"", n.Line, s)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalYAML writes the duration as a string.
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+
+// EgressConfig is the static egress allowlist of this release. The policy
+// engine (profiles per terminal group) replaces it in a later release.
+type EgressConfig struct {
+	// Allow lists the hosts the remote browsers may reach: "example.jp",
+	// "example.jp:8443" or "*.example.jp". Empty means nothing but the
+	// demo site (in demo mode).
+	Allow []string `yaml:"allow"`
+	// AllowAddrs lists exact non-public "ip:port" addresses that may be
+	// reached, e.g. an intranet guideline server. Never a range.
+	AllowAddrs []string `yaml:"allow_addrs"`
+	// Hosts maps names to addresses without DNS, e.g. for a site on this
+	// host: {"guidelines.hospital.local": "10.1.2.3"}.
+	Hosts map[string]string `yaml:"hosts"`
+}
+
+// Config is the broker's configuration. Zero values are filled in by
+// DefaultConfig; the file, SHOJI_* environment variables and flags override
+// it in that order.
+type Config struct {
+	// Listen is the address the broker serves on.
+	Listen string `yaml:"listen"`
+	// PublicURL is the URL clinicians open; the viewer WebSocket's Origin
+	// must match it. Empty means derived from Listen.
+	PublicURL string `yaml:"public_url"`
+	// Data is the directory for the store, keys and profiles.
+	Data string `yaml:"data"`
+	// TLSCert and TLSKey enable HTTPS. Required unless Listen is loopback
+	// or InsecureHTTP is set.
+	TLSCert string `yaml:"tls_cert"`
+	TLSKey  string `yaml:"tls_key"`
+	// InsecureHTTP allows plain HTTP on a non-loopback address. Never in
+	// production.
+	InsecureHTTP bool `yaml:"insecure_http"`
+	// Chromium is the browser binary, not Debian's /usr/bin wrapper.
+	Chromium string `yaml:"chromium"`
+	// Sandbox keeps Chromium's sandbox on. Nil means on unless running as
+	// root (where Chromium refuses to start with it).
+	Sandbox *bool `yaml:"sandbox"`
+	// IdleTimeout ends a session without clinician input.
+	IdleTimeout Duration `yaml:"idle_timeout"`
+	// MaxLifetime ends a session however busy.
+	MaxLifetime Duration `yaml:"max_lifetime"`
+	// MaxSessions is the number of browsers this node runs at most.
+	MaxSessions int `yaml:"max_sessions"`
+	// LoginBanner is shown on the login page until an admin sets one in
+	// the admin page.
+	LoginBanner string `yaml:"login_banner"`
+	// LockoutThreshold failed logins within LockoutWindow lock an account.
+	LockoutThreshold int      `yaml:"lockout_threshold"`
+	LockoutWindow    Duration `yaml:"lockout_window"`
+	// StartURL is the page a new browser opens. Empty means the demo site
+	// in demo mode, else about:blank.
+	StartURL string `yaml:"start_url"`
+	// Egress is the static allowlist.
+	Egress EgressConfig `yaml:"egress"`
+	// Demo serves the built-in demo site on a loopback port and allows it.
+	Demo bool `yaml:"demo"`
+}
+
+// DefaultConfig returns the defaults.
+func DefaultConfig() Config {
+	return Config{
+		Listen:           "127.0.0.1:8080",
+		Data:             "data",
+		Chromium:         "/usr/lib/chromium/chromium",
+		IdleTimeout:      Duration(15 * time.Minute),
+		MaxLifetime:      Duration(12 * time.Hour),
+		MaxSessions:      20,
+		LockoutThreshold: 5,
+		LockoutWindow:    Duration(15 * time.Minute),
+		LoginBanner: "This system is for authorised hospital staff. Browsing runs in an isolated " +
+			"remote browser; navigation, blocked requests and file transfers are recorded.",
+	}
+}
+
+// LoadConfigFile reads a YAML config file on top of c. Unknown keys are an
+// error naming the key and its line.
+func (c *Config) LoadConfigFile(path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("read config: %w", err)
+	}
+	var root yaml.Node
+	if err := yaml.NewDecoder(bytes.NewReader(data)).Decode(&root); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil // an empty file changes nothing
+		}
+		return fmt.Errorf("config %s: %w", path, err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil {
+		return fmt.Errorf("config %s: %s", path, nameKeys(err, &root))
+	}
+	return nil
+}
+
+// nameKeys rewrites yaml's "line N: ..." errors to name the key on that line.
+func nameKeys(err error, root *yaml.Node) string {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		return err.Error()
+	}
+	msgs := make([]string, 0, len(te.Errors))
+	for _, m := range te.Errors {
+		var line int
+		if _, scanErr := fmt.Sscanf(m, "line %d:", &line); scanErr == nil {
+			if key := keyAtLine(root, line, ""); key != "" {
+				m = "key " + key + ": " + m
+			}
+		}
+		msgs = append(msgs, m)
+	}
+	return strings.Join(msgs, "; ")
+}
+
+// keyAtLine returns the dotted path of the mapping key on line, or "".
+func keyAtLine(n *yaml.Node, line int, prefix string) string {
+	switch n.Kind {
+	case yaml.DocumentNode, yaml.SequenceNode:
+		for _, c := range n.Content {
+			if k := keyAtLine(c, line, prefix); k != "" {
+				return k
+			}
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			path := k.Value
+			if prefix != "" {
+				path = prefix + "." + k.Value
+			}
+			if k.Line == line {
+				return path
+			}
+			if sub := keyAtLine(v, line, path); sub != "" {
+				return sub
+			}
+		}
+	}
+	return ""
+}
+
+// ApplyEnv applies SHOJI_* environment variables, read with getenv.
+func (c *Config) ApplyEnv(getenv func(string) string) error {
+	str := func(key string, dst *string) {
+		if v := getenv(key); v != "" {
+			*dst = v
+		}
+	}
+	str("SHOJI_LISTEN", &c.Listen)
+	str("SHOJI_PUBLIC_URL", &c.PublicURL)
+	str("SHOJI_DATA", &c.Data)
+	str("SHOJI_TLS_CERT", &c.TLSCert)
+	str("SHOJI_TLS_KEY", &c.TLSKey)
+	str("SHOJI_CHROMIUM", &c.Chromium)
+	str("SHOJI_START_URL", &c.StartURL)
+	str("SHOJI_LOGIN_BANNER", &c.LoginBanner)
+	for _, b := range []struct {
+		key string
+		dst *bool
+	}{{"SHOJI_INSECURE_HTTP", &c.InsecureHTTP}, {"SHOJI_DEMO", &c.Demo}} {
+		if v := getenv(b.key); v != "" {
+			x, err := strconv.ParseBool(v)
+			if err != nil {
+				return fmt.Errorf("%s: want true or false, got %q", b.key, v)
+			}
+			*b.dst = x
+		}
+	}
+	if v := getenv("SHOJI_SANDBOX"); v != "" {
+		x, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("SHOJI_SANDBOX: want true or false, got %q", v)
+		}
+		c.Sandbox = &x
+	}
+	for _, d := range []struct {
+		key string
+		dst *Duration
+	}{{"SHOJI_IDLE_TIMEOUT", &c.IdleTimeout}, {"SHOJI_MAX_LIFETIME", &c.MaxLifetime}, {"SHOJI_LOCKOUT_WINDOW", &c.LockoutWindow}} {
+		if v := getenv(d.key); v != "" {
+			x, err := time.ParseDuration(v)
+			if err != nil {
+				return fmt.Errorf("%s: bad duration %q", d.key, v)
+			}
+			*d.dst = Duration(x)
+		}
+	}
+	for _, n := range []struct {
+		key string
+		dst *int
+	}{{"SHOJI_MAX_SESSIONS", &c.MaxSessions}, {"SHOJI_LOCKOUT_THRESHOLD", &c.LockoutThreshold}} {
+		if v := getenv(n.key); v != "" {
+			x, err := strconv.Atoi(v)
+			if err != nil {
+				return fmt.Errorf("%s: want a number, got %q", n.key, v)
+			}
+			*n.dst = x
+		}
+	}
+	return nil
+}
+
+// TLS reports whether the broker serves HTTPS.
+func (c *Config) TLS() bool { return c.TLSCert != "" || c.TLSKey != "" }
+
+// Validate checks the configuration and fills in PublicURL. Errors name the
+// field. An unsafe configuration (plain HTTP beyond loopback) is refused
+// unless InsecureHTTP says it is deliberate.
+func (c *Config) Validate() error {
+	if c.Listen == "" {
+		return errors.New("config: listen is empty")
+	}
+	host, port, err := net.SplitHostPort(c.Listen)
+	if err != nil {
+		return fmt.Errorf("config: listen %q: want host:port", c.Listen)
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+		return fmt.Errorf("config: listen %q: bad port", c.Listen)
+	}
+	if c.Data == "" {
+		return errors.New("config: data is empty")
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return errors.New("config: tls_cert and tls_key must be given together")
+	}
+	if !c.TLS() && !isLoopbackHost(host) && !c.InsecureHTTP {
+		return fmt.Errorf("config: listen %q is not loopback and no tls_cert/tls_key is set; "+
+			"refusing to serve clinicians over plain HTTP (use insecure_http only behind a TLS proxy)", c.Listen)
+	}
+	if c.Chromium == "" {
+		return errors.New("config: chromium is empty")
+	}
+	if c.IdleTimeout <= 0 {
+		return errors.New("config: idle_timeout must be positive")
+	}
+	if c.MaxLifetime <= 0 {
+		return errors.New("config: max_lifetime must be positive")
+	}
+	if c.MaxSessions <= 0 {
+		return errors.New("config: max_sessions must be positive")
+	}
+	if c.LockoutThreshold <= 0 {
+		return errors.New("config: lockout_threshold must be positive")
+	}
+	if c.LockoutWindow <= 0 {
+		return errors.New("config: lockout_window must be positive")
+	}
+	for i, a := range c.Egress.AllowAddrs {
+		if _, err := netip.ParseAddrPort(a); err != nil {
+			return fmt.Errorf("config: egress.allow_addrs[%d] %q: want ip:port", i, a)
+		}
+	}
+	for name, a := range c.Egress.Hosts {
+		if _, err := netip.ParseAddr(a); err != nil {
+			return fmt.Errorf("config: egress.hosts[%q] = %q: want an IP address", name, a)
+		}
+	}
+	if c.StartURL != "" {
+		u, err := url.Parse(c.StartURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("config: start_url %q: want an http or https URL", c.StartURL)
+		}
+	}
+	if c.PublicURL == "" {
+		scheme := "http"
+		if c.TLS() {
+			scheme = "https"
+		}
+		h := host
+		if h == "" || h == "0.0.0.0" || h == "::" {
+			h = "localhost"
+		}
+		c.PublicURL = scheme + "://" + net.JoinHostPort(h, port)
+	}
+	u, err := url.Parse(c.PublicURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+		return fmt.Errorf("config: public_url %q: want scheme://host[:port] with no path", c.PublicURL)
+	}
+	return nil
+}
+
+// Origin is the public URL's origin, which the viewer's WebSocket must send.
+func (c *Config) Origin() string {
+	u, err := url.Parse(c.PublicURL)
+	if err != nil {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host
+}
+
+func isLoopbackHost(h string) bool {
+	if strings.EqualFold(h, "localhost") {
+		return true
+	}
+	a, err := netip.ParseAddr(h)
+	return err == nil && a.IsLoopback()
+}

@@ -1,0 +1,128 @@
+package broker
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func writeFile(t *testing.T, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestLoadConfigFile(t *testing.T) {
+	p := writeFile(t, `
+listen: 127.0.0.1:9000
+idle_timeout: 5m
+max_sessions: 3
+egress:
+  allow: ["example.jp", "*.pmda.go.jp"]
+  allow_addrs: ["10.1.2.3:443"]
+  hosts: {guidelines.local: 10.1.2.3}
+`)
+	cfg := DefaultConfig()
+	if err := cfg.LoadConfigFile(p); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Listen != "127.0.0.1:9000" || time.Duration(cfg.IdleTimeout) != 5*time.Minute || cfg.MaxSessions != 3 {
+		t.Errorf("config not applied: %+v", cfg)
+	}
+	if time.Duration(cfg.MaxLifetime) != 12*time.Hour {
+		t.Errorf("default max_lifetime lost: %v", time.Duration(cfg.MaxLifetime))
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.PublicURL != "http://127.0.0.1:9000" {
+		t.Errorf("derived public URL %q", cfg.PublicURL)
+	}
+}
+
+func TestLoadConfigFileErrors(t *testing.T) {
+	for _, tc := range []struct{ name, yaml, want string }{
+		{"unknown key", "listen: 127.0.0.1:1\nlisten_adress: x\n", "listen_adress"},
+		{"unknown nested key", "egress:\n  allowed: [a]\n", "allowed"},
+		{"bad duration", "idle_timeout: 15 minutes\n", "bad duration"},
+		{"wrong type", "max_sessions: many\n", "max_sessions"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := DefaultConfig()
+			err := cfg.LoadConfigFile(writeFile(t, tc.yaml))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("err = %v, want one naming %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestValidate(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		mod  func(*Config)
+		want string // "" means valid
+	}{
+		{"defaults", func(*Config) {}, ""},
+		{"public without TLS", func(c *Config) { c.Listen = "0.0.0.0:8080" }, "plain HTTP"},
+		{"all interfaces without TLS", func(c *Config) { c.Listen = ":8080" }, "plain HTTP"},
+		{"public with insecure-http", func(c *Config) { c.Listen = "0.0.0.0:8080"; c.InsecureHTTP = true }, ""},
+		{"public with TLS", func(c *Config) { c.Listen = ":8443"; c.TLSCert, c.TLSKey = "c", "k" }, ""},
+		{"cert without key", func(c *Config) { c.TLSCert = "c" }, "tls_cert and tls_key"},
+		{"bad listen", func(c *Config) { c.Listen = "8080" }, "listen"},
+		{"zero idle", func(c *Config) { c.IdleTimeout = 0 }, "idle_timeout"},
+		{"zero sessions", func(c *Config) { c.MaxSessions = 0 }, "max_sessions"},
+		{"allow addr range", func(c *Config) { c.Egress.AllowAddrs = []string{"10.0.0.0/8"} }, "egress.allow_addrs[0]"},
+		{"hosts not ip", func(c *Config) { c.Egress.Hosts = map[string]string{"a": "b.c"} }, `egress.hosts["a"]`},
+		{"start url scheme", func(c *Config) { c.StartURL = "file:///etc/passwd" }, "start_url"},
+		{"public url path", func(c *Config) { c.PublicURL = "https://shoji.local/x" }, "public_url"},
+		{"no data", func(c *Config) { c.Data = "" }, "data"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := DefaultConfig()
+			tc.mod(&cfg)
+			err := cfg.Validate()
+			if tc.want == "" {
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("err = %v, want one naming %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestApplyEnv(t *testing.T) {
+	env := map[string]string{
+		"SHOJI_LISTEN": "127.0.0.1:7000", "SHOJI_IDLE_TIMEOUT": "2m", "SHOJI_DEMO": "true",
+		"SHOJI_MAX_SESSIONS": "7", "SHOJI_SANDBOX": "false",
+	}
+	cfg := DefaultConfig()
+	if err := cfg.ApplyEnv(func(k string) string { return env[k] }); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Listen != "127.0.0.1:7000" || time.Duration(cfg.IdleTimeout) != 2*time.Minute || !cfg.Demo ||
+		cfg.MaxSessions != 7 || cfg.Sandbox == nil || *cfg.Sandbox {
+		t.Errorf("env not applied: %+v", cfg)
+	}
+	for k, v := range map[string]string{"SHOJI_DEMO": "yes please", "SHOJI_IDLE_TIMEOUT": "soon", "SHOJI_MAX_SESSIONS": "x"} {
+		cfg := DefaultConfig()
+		err := cfg.ApplyEnv(func(key string) string {
+			if key == k {
+				return v
+			}
+			return ""
+		})
+		if err == nil || !strings.Contains(err.Error(), k) {
+			t.Errorf("%s=%q: err = %v, want one naming the variable", k, v, err)
+		}
+	}
+}

@@ -1,0 +1,81 @@
+package broker
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"sync"
+	"sync/atomic"
+)
+
+// metrics holds the broker's counters and gauges, written at /metrics in
+// the Prometheus text format. Gauges computed on demand are registered as
+// funcs.
+type metrics struct {
+	framesSent    atomic.Int64
+	framesDropped atomic.Int64
+	bytesSent     atomic.Int64
+	viewers       atomic.Int64
+	egressDenied  atomic.Int64
+	egressAllowed atomic.Int64
+	crashes       atomic.Int64
+
+	mu       sync.Mutex
+	logins   map[string]int64 // by outcome
+	ended    map[string]int64 // sessions ended, by reason
+	started  int64
+	sessions func() int
+}
+
+func newMetrics(sessions func() int) *metrics {
+	return &metrics{logins: map[string]int64{}, ended: map[string]int64{}, sessions: sessions}
+}
+
+func (m *metrics) login(outcome string) {
+	m.mu.Lock()
+	m.logins[outcome]++
+	m.mu.Unlock()
+}
+
+func (m *metrics) sessionStarted() {
+	m.mu.Lock()
+	m.started++
+	m.mu.Unlock()
+}
+
+func (m *metrics) sessionEnded(reason string) {
+	m.mu.Lock()
+	m.ended[reason]++
+	m.mu.Unlock()
+}
+
+func (m *metrics) write(w io.Writer) {
+	p := func(name, help, typ string, v int64) {
+		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n%s %d\n", name, help, name, typ, name, v)
+	}
+	p("shoji_sessions_active", "Isolated browsers running on this node.", "gauge", int64(m.sessions()))
+	p("shoji_viewers_connected", "Viewer WebSockets connected.", "gauge", m.viewers.Load())
+	p("shoji_frames_sent_total", "Frames sent to viewers.", "counter", m.framesSent.Load())
+	p("shoji_frames_dropped_total", "Frames replaced by a newer one before a slow viewer took them.", "counter", m.framesDropped.Load())
+	p("shoji_frame_bytes_sent_total", "Bytes of frames sent to viewers.", "counter", m.bytesSent.Load())
+	p("shoji_egress_requests_denied_total", "Egress requests refused.", "counter", m.egressDenied.Load())
+	p("shoji_egress_requests_allowed_total", "Egress requests allowed.", "counter", m.egressAllowed.Load())
+	p("shoji_browser_crashes_total", "Browsers that died by themselves.", "counter", m.crashes.Load())
+
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	p("shoji_sessions_started_total", "Sessions started.", "counter", m.started)
+	labelled := func(name, help, label string, vals map[string]int64) {
+		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s counter\n", name, help, name)
+		keys := make([]string, 0, len(vals))
+		for k := range vals {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			fmt.Fprintf(w, "%s{%s=%q} %d\n", name, label, k, vals[k])
+		}
+	}
+	labelled("shoji_sessions_ended_total", "Sessions ended, by reason.", "reason", m.ended)
+	labelled("shoji_logins_total", "Login attempts, by outcome.", "outcome", m.logins)
+}

@@ -1,0 +1,422 @@
+// Package broker wires shoji together: configuration, the HTTP server and
+// its routes, authentication, the session manager, the viewer stream, the
+// egress proxy and the isolated browsers, and graceful shutdown.
+package broker
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/shoji-rbi/shoji/broker/auth"
+	"github.com/shoji-rbi/shoji/broker/demo"
+	"github.com/shoji-rbi/shoji/broker/session"
+	"github.com/shoji-rbi/shoji/broker/store"
+	"github.com/shoji-rbi/shoji/isolation"
+	"github.com/shoji-rbi/shoji/isolation/chrome"
+	"github.com/shoji-rbi/shoji/isolation/egress"
+)
+
+// Server is a running broker.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	out     io.Writer
+	store   *store.Store
+	auth    *auth.Service
+	proxy   *egress.Proxy
+	launch  isolation.Launcher
+	sess    *session.Manager
+	metrics *metrics
+	handler http.Handler
+
+	demoAddr     net.Addr
+	demoShutdown func(context.Context) error
+
+	mu       sync.Mutex
+	listener net.Listener
+}
+
+// Options are what New needs beyond the Config.
+type Options struct {
+	// Logger receives the application log. Nil means slog.Default().
+	Logger *slog.Logger
+	// Out receives messages for the operator: the set-up token and, in
+	// demo mode, the demo login. Nil means os.Stdout.
+	Out io.Writer
+	// Launcher replaces the Chromium launcher (tests of the wiring).
+	Launcher isolation.Launcher
+}
+
+// New builds a broker from a validated Config: it opens the store, loads or
+// creates the signing keys, starts the egress proxy (and the demo site in
+// demo mode). Call Run to serve, or Close to release it all.
+func New(ctx context.Context, cfg Config, opts Options) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, log: opts.Logger, out: opts.Out}
+	s.metrics = newMetrics(func() int {
+		if s.sess == nil {
+			return 0
+		}
+		return s.sess.Count()
+	})
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if s.out == nil {
+		s.out = os.Stdout
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			s.closeParts(context.Background())
+		}
+	}()
+	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
+		return nil, fmt.Errorf("create data directory: %w", err)
+	}
+	st, err := store.Open(cfg.Data)
+	if err != nil {
+		return nil, err
+	}
+	s.store = st
+
+	if cfg.Demo {
+		addr, shutdown, err := demo.Serve(ctx, "127.0.0.1:0", s.log)
+		if err != nil {
+			return nil, fmt.Errorf("start demo site: %w", err)
+		}
+		s.demoAddr, s.demoShutdown = addr, shutdown
+	}
+	if err := s.startEgress(); err != nil {
+		return nil, err
+	}
+
+	s.launch = opts.Launcher
+	if s.launch == nil {
+		if s.launch, err = chromeLauncher(cfg, s.log); err != nil {
+			return nil, err
+		}
+	}
+	s.sess, err = session.NewManager(session.Config{
+		Launcher:    s.launch,
+		Egress:      egressOpener{s.proxy},
+		IdleTimeout: time.Duration(cfg.IdleTimeout),
+		MaxLifetime: time.Duration(cfg.MaxLifetime),
+		MaxSessions: cfg.MaxSessions,
+		StartURL:    s.startURL(),
+		Logger:      s.log,
+		OnStart:     func(session.Info) { s.metrics.sessionStarted() },
+		OnEnd:       func(_ session.Info, r session.Reason) { s.metrics.sessionEnded(string(r)) },
+		OnCrash:     func(session.Info, error) { s.metrics.crashes.Add(1) },
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	s.auth, err = auth.New(auth.Config{
+		DataDir:          cfg.Data,
+		LockoutThreshold: cfg.LockoutThreshold,
+		LockoutWindow:    time.Duration(cfg.LockoutWindow),
+		TokenTTL:         15 * time.Minute,
+		LoginLifetime:    time.Duration(cfg.MaxLifetime),
+		Logger:           s.log,
+		OnUserDisabled: func(user string) {
+			go s.sess.End(user, session.ReasonAdmin)
+		},
+	}, st)
+	if err != nil {
+		return nil, err
+	}
+	s.handler = s.routes()
+	ok = true
+	return s, nil
+}
+
+// startURL is the page a new browser opens.
+func (s *Server) startURL() string {
+	if s.cfg.StartURL != "" {
+		return s.cfg.StartURL
+	}
+	if s.demoAddr != nil {
+		return "http://" + demoHost + "/"
+	}
+	return ""
+}
+
+// demoHost is the name the demo site has inside the remote browser. The
+// egress proxy resolves it to the demo's loopback address and port, and
+// allows exactly that address and port.
+const demoHost = "demo.shoji.test"
+
+// startEgress builds the egress policy from the config and starts the proxy.
+func (s *Server) startEgress() error {
+	cfg := s.cfg.Egress
+	allow := append([]string(nil), cfg.Allow...)
+	hosts := map[string]netip.Addr{}
+	var addrs []netip.AddrPort
+	for name, a := range cfg.Hosts {
+		hosts[strings.ToLower(name)] = netip.MustParseAddr(a) // validated
+	}
+	for _, a := range cfg.AllowAddrs {
+		addrs = append(addrs, netip.MustParseAddrPort(a)) // validated
+	}
+	if s.demoAddr != nil {
+		ap := netip.MustParseAddrPort(s.demoAddr.String())
+		_, port, _ := net.SplitHostPort(s.demoAddr.String())
+		allow = append(allow, demoHost+":"+port)
+		hosts[demoHost] = ap.Addr()
+		addrs = append(addrs, ap)
+	}
+	policy, err := egress.NewStaticPolicy(allow)
+	if err != nil {
+		return fmt.Errorf("config: egress.allow: %w", err)
+	}
+	s.proxy, err = egress.New(egress.Config{
+		Policy:     policy,
+		AllowAddrs: addrs,
+		Hosts:      hosts,
+		Logger:     s.log,
+		OnDecision: func(ev egress.Event) {
+			if ev.Allow {
+				s.metrics.egressAllowed.Add(1)
+				return
+			}
+			s.metrics.egressDenied.Add(1)
+			s.log.Warn("egress denied", "session", ev.Session, "host", ev.Host, "port", ev.Port,
+				"addr", ev.Addr.String(), "reason", ev.Reason, "rule", ev.Rule)
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("start egress proxy: %w", err)
+	}
+	return nil
+}
+
+// egressOpener adapts the proxy to the session manager.
+type egressOpener struct{ p *egress.Proxy }
+
+func (o egressOpener) Open(id string) (session.Egress, error) { return o.p.Open(id) }
+
+// Handler returns the broker's HTTP handler.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Sessions returns the session manager.
+func (s *Server) Sessions() *session.Manager { return s.sess }
+
+// Auth returns the account service.
+func (s *Server) Auth() *auth.Service { return s.auth }
+
+// Config returns the validated configuration.
+func (s *Server) Config() Config { return s.cfg }
+
+// Addr returns the address the server listens on, once Run has started.
+func (s *Server) Addr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.listener == nil {
+		return nil
+	}
+	return s.listener.Addr()
+}
+
+// Listen binds the configured address. Run calls it when it was not called.
+// With port 0, PublicURL follows the port the system chose.
+func (s *Server) Listen() (net.Addr, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.listener != nil {
+		return s.listener.Addr(), nil
+	}
+	l, err := net.Listen("tcp", s.cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("listen: %w", err)
+	}
+	if _, port, _ := net.SplitHostPort(s.cfg.Listen); port == "0" && strings.HasSuffix(s.cfg.PublicURL, ":0") {
+		_, real, _ := net.SplitHostPort(l.Addr().String())
+		s.cfg.PublicURL = strings.TrimSuffix(s.cfg.PublicURL, "0") + real
+		s.handler = s.routes() // the Origin check follows the new URL
+	}
+	s.listener = l
+	return l.Addr(), nil
+}
+
+// Run serves until ctx ends, then shuts down gracefully: new sessions are
+// refused, every session ends (its viewers told why, its browser's process
+// group killed and profile removed), and the server closes.
+func (s *Server) Run(ctx context.Context) error {
+	if _, err := s.Listen(); err != nil {
+		return err
+	}
+	if err := s.announce(); err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    32 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	l := s.listener
+	if s.cfg.TLS() {
+		cert, err := tls.LoadX509KeyPair(s.cfg.TLSCert, s.cfg.TLSKey)
+		if err != nil {
+			return fmt.Errorf("load TLS certificate: %w", err)
+		}
+		srv.TLSConfig = tlsConfig(cert)
+		l = tls.NewListener(l, srv.TLSConfig)
+	} else if s.cfg.InsecureHTTP {
+		s.log.Warn("serving plain HTTP on a non-loopback address (--insecure-http): " +
+			"session cookies and screens cross the network unencrypted unless a TLS proxy is in front")
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(l) }()
+	s.log.Info("shoji serving", "listen", l.Addr().String(), "public_url", s.cfg.PublicURL, "tls", s.cfg.TLS())
+
+	select {
+	case err := <-errc:
+		s.closeParts(context.Background())
+		return err
+	case <-ctx.Done():
+	}
+	s.log.Info("shutting down: ending all sessions")
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := s.sess.Shutdown(sctx)
+	err = errors.Join(err, srv.Shutdown(sctx))
+	s.closeParts(sctx)
+	return err
+}
+
+// Close releases everything New opened, ending any sessions.
+func (s *Server) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var err error
+	if s.sess != nil {
+		err = s.sess.Shutdown(ctx)
+	}
+	s.closeParts(ctx)
+	return err
+}
+
+func (s *Server) closeParts(ctx context.Context) {
+	if s.proxy != nil {
+		_ = s.proxy.Close()
+	}
+	if s.demoShutdown != nil {
+		_ = s.demoShutdown(ctx)
+		s.demoShutdown = nil
+	}
+	if s.store != nil {
+		_ = s.store.Close()
+		s.store = nil
+	}
+}
+
+// announce prints the one-time set-up token when there is no admin yet.
+func (s *Server) announce() error {
+	need, err := s.auth.NeedsSetup()
+	if err != nil {
+		return err
+	}
+	if need {
+		tok, err := s.auth.IssueSetupToken()
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(s.out, "\nNo administrator exists yet. Create the first one at %s/setup\n"+
+			"with this one-time set-up token (valid for one hour, or until used):\n\n    %s\n\n"+
+			"or run: shoji user add NAME --role admin --password-stdin --data %s\n\n",
+			strings.TrimSuffix(s.cfg.PublicURL, "/"), tok, s.cfg.Data)
+	}
+	return nil
+}
+
+// tlsConfig allows TLS 1.2 with AEAD suites only, and TLS 1.3 (CRYPTREC
+// recommended ciphers, TERM-3).
+func tlsConfig(cert tls.Certificate) *tls.Config {
+	return &tls.Config{
+		Certificates: []tls.Certificate{cert},
+		MinVersion:   tls.VersionTLS12,
+		CipherSuites: []uint16{
+			tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+			tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+			tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+			tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+			tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+			tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+		},
+		NextProtos: []string{"http/1.1"}, // WebSocket upgrades need HTTP/1.1
+	}
+}
+
+// chromeLauncher builds the Chromium launcher from the config. The sandbox
+// stays on unless shoji runs as root (where Chromium cannot use it).
+func chromeLauncher(cfg Config, log *slog.Logger) (isolation.Launcher, error) {
+	if os.Geteuid() == 0 && (cfg.Sandbox == nil || !*cfg.Sandbox) {
+		log.Warn("running as root: Chromium's sandbox is off (--no-sandbox); run shoji as an unprivileged user in production")
+	}
+	// Profiles left by a broker that was killed are removed: a profile
+	// never outlives its session.
+	profiles := filepath.Join(cfg.Data, "profiles")
+	if err := os.RemoveAll(profiles); err != nil {
+		return nil, fmt.Errorf("remove stale profiles: %w", err)
+	}
+	if err := os.MkdirAll(profiles, 0o700); err != nil {
+		return nil, fmt.Errorf("create profile root: %w", err)
+	}
+	l, err := chrome.New(chrome.Config{
+		ExecPath:    cfg.Chromium,
+		ProfileRoot: profiles,
+		Sandbox:     cfg.Sandbox,
+		Logger:      log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return l, nil
+}
+
+// DemoUser is the clinician account demo mode creates.
+const DemoUser = "demo"
+
+// DemoLogin creates the demo clinician, or gives it a new password, and
+// returns the password made for this run. Only in demo mode.
+func (s *Server) DemoLogin() (string, error) {
+	if !s.cfg.Demo {
+		return "", errors.New("demo login: not in demo mode")
+	}
+	var b [12]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	pw := base64.RawURLEncoding.EncodeToString(b[:])
+	err := s.auth.AddUser(DemoUser, auth.Clinician, pw)
+	if errors.Is(err, auth.ErrUserExists) {
+		err = s.auth.SetPassword(DemoUser, pw)
+		if err == nil {
+			err = s.auth.EnableUser(DemoUser)
+		}
+	}
+	if err != nil {
+		return "", fmt.Errorf("demo login: %w", err)
+	}
+	return pw, nil
+}

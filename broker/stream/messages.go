@@ -1,0 +1,342 @@
+package stream
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"unicode/utf16"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/shoji-rbi/shoji/isolation"
+)
+
+// ProtocolVersion is the version of docs/protocol.md this server speaks.
+const ProtocolVersion = 1
+
+// Limits on inbound messages.
+const (
+	maxMessageBytes = 64 << 10
+	maxURLBytes     = 8 << 10
+	maxIMERunes     = 2000
+	maxDialogText   = 10000
+	maxIDBytes      = 128
+	maxWheelDelta   = 100000
+	lineHeightPx    = 40
+)
+
+// protocolError is a message the viewer sent that breaks the protocol. It
+// closes the connection with Code and a reason naming what was wrong.
+type protocolError struct {
+	Code   int
+	Reason string
+}
+
+func (e *protocolError) Error() string { return e.Reason }
+
+func badData(format string, args ...any) error {
+	return &protocolError{Code: websocket.CloseInvalidFramePayloadData, Reason: fmt.Sprintf(format, args...)}
+}
+
+func badPolicy(format string, args ...any) error {
+	return &protocolError{Code: websocket.ClosePolicyViolation, Reason: fmt.Sprintf(format, args...)}
+}
+
+// closeCode returns the WebSocket close code and reason for err.
+func closeCode(err error) (int, string) {
+	var pe *protocolError
+	if errors.As(err, &pe) {
+		return pe.Code, pe.Reason
+	}
+	return websocket.CloseInternalServerErr, "internal error"
+}
+
+// Inbound messages. Each is decoded strictly: unknown fields are an error.
+type (
+	helloMsg struct {
+		Version int     `json:"version"`
+		Width   int     `json:"width"`
+		Height  int     `json:"height"`
+		DPR     float64 `json:"dpr"`
+	}
+	mouseMsg struct {
+		Action  string  `json:"action"`
+		X       float64 `json:"x"`
+		Y       float64 `json:"y"`
+		Button  string  `json:"button"`
+		Buttons int     `json:"buttons"`
+		Clicks  int     `json:"clicks"`
+		Mods    int     `json:"mods"`
+	}
+	wheelMsg struct {
+		X    float64 `json:"x"`
+		Y    float64 `json:"y"`
+		DX   float64 `json:"dx"`
+		DY   float64 `json:"dy"`
+		Mode int     `json:"mode"`
+		Mods int     `json:"mods"`
+	}
+	keyMsg struct {
+		Action   string `json:"action"`
+		Key      string `json:"key"`
+		Code     string `json:"code"`
+		KeyCode  int    `json:"keyCode"`
+		Mods     int    `json:"mods"`
+		Repeat   bool   `json:"repeat"`
+		Location int    `json:"location"`
+	}
+	imeMsg struct {
+		Action   string `json:"action"`
+		Text     string `json:"text"`
+		SelStart int    `json:"selStart"`
+		SelEnd   int    `json:"selEnd"`
+	}
+	navMsg struct {
+		Action string `json:"action"`
+		URL    string `json:"url"`
+	}
+	tabMsg struct {
+		Action string `json:"action"`
+		ID     string `json:"id"`
+	}
+	dialogMsg struct {
+		ID     string `json:"id"`
+		Accept bool   `json:"accept"`
+		Text   string `json:"text"`
+	}
+	emptyMsg struct{}
+)
+
+// decode parses one text message into its type name and typed value.
+func decode(data []byte) (string, any, error) {
+	var env struct {
+		Type string `json:"type"`
+	}
+	if err := json.Unmarshal(data, &env); err != nil {
+		return "", nil, badData("bad JSON: %v", err)
+	}
+	var v any
+	switch env.Type {
+	case "hello", "resize":
+		v = &helloMsg{}
+	case "mouse":
+		v = &mouseMsg{}
+	case "wheel":
+		v = &wheelMsg{}
+	case "key":
+		v = &keyMsg{}
+	case "ime":
+		v = &imeMsg{}
+	case "nav":
+		v = &navMsg{}
+	case "tab":
+		v = &tabMsg{}
+	case "dialog":
+		v = &dialogMsg{}
+	case "restart", "activity":
+		v = &emptyMsg{}
+	case "":
+		return "", nil, badData("message has no type")
+	default:
+		return "", nil, badPolicy("unknown message type %q", truncate(env.Type, 32))
+	}
+	if err := strictUnmarshal(data, v); err != nil {
+		return "", nil, badData("bad %s message: %v", env.Type, err)
+	}
+	return env.Type, v, nil
+}
+
+// strictUnmarshal decodes data into v, refusing unknown fields (other than
+// "type") and trailing data.
+func strictUnmarshal(data []byte, v any) error {
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(data, &raw); err != nil {
+		return err
+	}
+	delete(raw, "type")
+	rest, err := json.Marshal(raw)
+	if err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(rest))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	return nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+func (m *helloMsg) viewport(kind string) (isolation.Viewport, error) {
+	vp := isolation.Viewport{Width: m.Width, Height: m.Height, DPR: m.DPR}
+	if !vp.Valid() {
+		return vp, badData("%s: width and height must be %d–%d and dpr %g–%g, got %dx%d@%g",
+			kind, isolation.MinViewportSide, isolation.MaxViewportSide, isolation.MinDPR, isolation.MaxDPR,
+			m.Width, m.Height, m.DPR)
+	}
+	return vp, nil
+}
+
+func checkMods(kind string, mods int) error {
+	if mods < 0 || mods > 15 {
+		return badData("%s.mods out of range: %d", kind, mods)
+	}
+	return nil
+}
+
+func checkPoint(kind string, x, y float64, vp isolation.Viewport) error {
+	if x < 0 || y < 0 || x > float64(vp.Width) || y > float64(vp.Height) || x != x || y != y {
+		return badData("%s coordinates out of range: (%g, %g) outside %dx%d", kind, x, y, vp.Width, vp.Height)
+	}
+	return nil
+}
+
+var mouseButtons = map[string]isolation.MouseButton{
+	"none": isolation.ButtonNone, "left": isolation.ButtonLeft, "middle": isolation.ButtonMiddle,
+	"right": isolation.ButtonRight, "back": isolation.ButtonBack, "forward": isolation.ButtonForward,
+}
+
+func (m *mouseMsg) event(vp isolation.Viewport) (isolation.MouseEvent, error) {
+	var ev isolation.MouseEvent
+	switch isolation.MouseAction(m.Action) {
+	case isolation.MouseMove, isolation.MouseDown, isolation.MouseUp:
+	default:
+		return ev, badData("mouse.action must be move, down or up, got %q", truncate(m.Action, 16))
+	}
+	btn, ok := mouseButtons[m.Button]
+	if m.Button == "" {
+		btn, ok = isolation.ButtonNone, true
+	}
+	if !ok {
+		return ev, badData("mouse.button unknown: %q", truncate(m.Button, 16))
+	}
+	if m.Buttons < 0 || m.Buttons > 31 {
+		return ev, badData("mouse.buttons out of range: %d", m.Buttons)
+	}
+	if m.Clicks < 0 || m.Clicks > 3 {
+		return ev, badData("mouse.clicks out of range: %d", m.Clicks)
+	}
+	if err := checkMods("mouse", m.Mods); err != nil {
+		return ev, err
+	}
+	if err := checkPoint("mouse", m.X, m.Y, vp); err != nil {
+		return ev, err
+	}
+	return isolation.MouseEvent{
+		Action: isolation.MouseAction(m.Action), X: m.X, Y: m.Y, Button: btn,
+		Buttons: m.Buttons, ClickCount: m.Clicks, Modifiers: m.Mods,
+	}, nil
+}
+
+// event normalises the wheel deltas to CSS pixels: a line is 40 px and a
+// page is the viewport's height (or width, horizontally).
+func (m *wheelMsg) event(vp isolation.Viewport) (isolation.WheelEvent, error) {
+	var ev isolation.WheelEvent
+	if err := checkPoint("wheel", m.X, m.Y, vp); err != nil {
+		return ev, err
+	}
+	if err := checkMods("wheel", m.Mods); err != nil {
+		return ev, err
+	}
+	dx, dy := m.DX, m.DY
+	switch m.Mode {
+	case 0:
+	case 1:
+		dx, dy = dx*lineHeightPx, dy*lineHeightPx
+	case 2:
+		dx, dy = dx*float64(vp.Width), dy*float64(vp.Height)
+	default:
+		return ev, badData("wheel.mode must be 0, 1 or 2, got %d", m.Mode)
+	}
+	if dx != dx || dy != dy || dx < -maxWheelDelta || dx > maxWheelDelta || dy < -maxWheelDelta || dy > maxWheelDelta {
+		return ev, badData("wheel delta out of range: (%g, %g)", m.DX, m.DY)
+	}
+	return isolation.WheelEvent{X: m.X, Y: m.Y, DeltaX: dx, DeltaY: dy, Modifiers: m.Mods}, nil
+}
+
+func (m *keyMsg) event() (isolation.KeyEvent, error) {
+	var ev isolation.KeyEvent
+	switch isolation.KeyAction(m.Action) {
+	case isolation.KeyDown, isolation.KeyUp:
+	default:
+		return ev, badData("key.action must be down or up, got %q", truncate(m.Action, 16))
+	}
+	if m.Key == "" || len(m.Key) > 64 || len(m.Code) > 64 {
+		return ev, badData("key.key must be 1–64 bytes and key.code at most 64")
+	}
+	if m.KeyCode < 0 || m.KeyCode > 255 {
+		return ev, badData("key.keyCode out of range: %d", m.KeyCode)
+	}
+	if m.Location < 0 || m.Location > 3 {
+		return ev, badData("key.location out of range: %d", m.Location)
+	}
+	if err := checkMods("key", m.Mods); err != nil {
+		return ev, err
+	}
+	return isolation.KeyEvent{
+		Action: isolation.KeyAction(m.Action), Key: m.Key, Code: m.Code, KeyCode: m.KeyCode,
+		Modifiers: m.Mods, Repeat: m.Repeat, Location: m.Location,
+	}, nil
+}
+
+func (m *imeMsg) check() error {
+	switch m.Action {
+	case "update", "commit", "cancel":
+	default:
+		return badData("ime.action must be update, commit or cancel, got %q", truncate(m.Action, 16))
+	}
+	if n := len([]rune(m.Text)); n > maxIMERunes {
+		return badData("ime.text too long: %d characters, at most %d", n, maxIMERunes)
+	}
+	n := len(utf16.Encode([]rune(m.Text)))
+	if m.SelStart < 0 || m.SelEnd < m.SelStart || m.SelEnd > n {
+		return badData("ime selection out of range: %d–%d in %d UTF-16 units", m.SelStart, m.SelEnd, n)
+	}
+	return nil
+}
+
+func (m *navMsg) check() error {
+	switch m.Action {
+	case "back", "forward", "reload", "stop":
+		return nil
+	case "go":
+		u := strings.TrimSpace(m.URL)
+		if u == "" {
+			return badData("nav.url is empty")
+		}
+		if len(u) > maxURLBytes {
+			return badData("nav.url too long: %d bytes, at most %d", len(u), maxURLBytes)
+		}
+		return nil
+	default:
+		return badData("nav.action must be go, back, forward, reload or stop, got %q", truncate(m.Action, 16))
+	}
+}
+
+func (m *tabMsg) check() error {
+	if m.Action != "switch" && m.Action != "close" {
+		return badData("tab.action must be switch or close, got %q", truncate(m.Action, 16))
+	}
+	if m.ID == "" || len(m.ID) > maxIDBytes {
+		return badData("tab.id must be 1–%d bytes", maxIDBytes)
+	}
+	return nil
+}
+
+func (m *dialogMsg) check() error {
+	if m.ID == "" || len(m.ID) > maxIDBytes {
+		return badData("dialog.id must be 1–%d bytes", maxIDBytes)
+	}
+	if len(m.Text) > maxDialogText {
+		return badData("dialog.text too long: %d bytes, at most %d", len(m.Text), maxDialogText)
+	}
+	return nil
+}

@@ -1,0 +1,578 @@
+// Package stream serves the viewer WebSocket (docs/protocol.md): frames of
+// the clinician's remote browser out, validated input in. It knows nothing of
+// Chromium: it talks to an isolation.Browser through the session.
+package stream
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/shoji-rbi/shoji/broker/session"
+	"github.com/shoji-rbi/shoji/isolation"
+)
+
+// Principal is the authenticated user of a viewer connection.
+type Principal struct {
+	User string
+	Role string
+}
+
+// Authenticator checks a request's session cookie.
+type Authenticator interface {
+	Authenticate(r *http.Request) (Principal, error)
+}
+
+// Metrics counts what the stream does. Every field is optional.
+type Metrics struct {
+	FramesSent    func(n int)
+	FramesDropped func(n int)
+	BytesSent     func(n int)
+	Viewers       func(delta int)
+}
+
+// Handler serves GET /api/stream.
+type Handler struct {
+	// Sessions runs the browsers. Required.
+	Sessions *session.Manager
+	// Auth checks the session cookie. Required.
+	Auth Authenticator
+	// Origin is the configured public origin (scheme://host[:port]); the
+	// upgrade's Origin header must equal it. Required.
+	Origin string
+	// Logger receives connection logs. Nil means slog.Default().
+	Logger *slog.Logger
+	// Metrics, optional.
+	Metrics Metrics
+	// PingInterval is how often the server pings. Zero means 20 seconds;
+	// a viewer silent for three intervals is dropped.
+	PingInterval time.Duration
+	// CallTimeout bounds one call into the browser. Zero means 10 seconds.
+	CallTimeout time.Duration
+	// Notice is shown to the clinician in the ready message.
+	Notice string
+}
+
+const (
+	writeWait    = 10 * time.Second
+	helloWait    = 10 * time.Second
+	inputBacklog = 256 // queued input operations per viewer before it is dropped
+)
+
+var upgrader = websocket.Upgrader{
+	ReadBufferSize:  4096,
+	WriteBufferSize: 64 << 10,
+	// The Origin is checked before Upgrade is called; see ServeHTTP.
+	CheckOrigin:       func(*http.Request) bool { return true },
+	EnableCompression: false, // JPEG does not compress
+}
+
+func (h *Handler) logger() *slog.Logger {
+	if h.Logger != nil {
+		return h.Logger
+	}
+	return slog.Default()
+}
+
+// ServeHTTP authenticates, upgrades and runs one viewer connection.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if origin := r.Header.Get("Origin"); origin == "" || origin != h.Origin {
+		h.logger().Warn("stream refused: foreign origin", "origin", origin, "remote", r.RemoteAddr)
+		http.Error(w, "forbidden: origin not allowed", http.StatusForbidden)
+		return
+	}
+	p, err := h.Auth.Authenticate(r)
+	if err != nil {
+		http.Error(w, "unauthorized: log in first", http.StatusUnauthorized)
+		return
+	}
+	if !websocket.IsWebSocketUpgrade(r) {
+		http.Error(w, "bad request: WebSocket upgrade expected", http.StatusBadRequest)
+		return
+	}
+	conn, err := upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return // Upgrade has answered
+	}
+	c := &conn_{h: h, ws: conn, p: p, log: h.logger().With("user", p.User, "remote", r.RemoteAddr)}
+	c.run(r.Context())
+}
+
+// conn_ is one viewer connection: this goroutine reads, one writer goroutine
+// writes, one input goroutine calls the browser in order.
+type conn_ struct {
+	h   *Handler
+	ws  *websocket.Conn
+	p   Principal
+	log *slog.Logger
+
+	sess   *session.Session
+	viewer *session.Viewer
+	vp     atomic.Pointer[isolation.Viewport]
+
+	closeOnce sync.Once
+	wg        sync.WaitGroup // restarts in flight
+	// input carries browser calls in arrival order. Capacity inputBacklog;
+	// when full the viewer is dropped (it reconnects), so the reader never
+	// blocks behind a stalled page and dialog answers still get through.
+	input chan func(context.Context, isolation.Browser) error
+}
+
+func (h *Handler) pingInterval() time.Duration {
+	if h.PingInterval > 0 {
+		return h.PingInterval
+	}
+	return 20 * time.Second
+}
+
+func (h *Handler) callTimeout() time.Duration {
+	if h.CallTimeout > 0 {
+		return h.CallTimeout
+	}
+	return 10 * time.Second
+}
+
+func (c *conn_) run(reqCtx context.Context) {
+	defer c.ws.Close()
+	// The frame-level limit bounds memory; readMessage enforces the
+	// protocol's limit with a clear close reason.
+	c.ws.SetReadLimit(4 * maxMessageBytes)
+	ctx, cancel := context.WithCancel(context.WithoutCancel(reqCtx))
+	defer cancel()
+
+	vp, err := c.readHello()
+	if err != nil {
+		c.closeWith(err)
+		return
+	}
+	c.vp.Store(&vp)
+	sess, err := c.h.Sessions.Attach(ctx, c.p.User, c.p.Role, vp)
+	if err != nil {
+		c.log.Warn("stream: attach session", "err", err)
+		msg := "the remote browser could not be started"
+		if errors.Is(err, session.ErrFull) {
+			msg = "the server is full; try again in a few minutes"
+		}
+		c.closeWith(&protocolError{Code: websocket.CloseTryAgainLater, Reason: msg})
+		return
+	}
+	c.sess = sess
+	if err := sess.SetViewport(ctx, vp); err != nil {
+		c.log.Warn("stream: set viewport", "err", err)
+	}
+	v, err := sess.AddViewer()
+	if err != nil {
+		c.closeWith(&protocolError{Code: websocket.CloseNormalClosure, Reason: "session ended"})
+		return
+	}
+	c.viewer = v
+	defer sess.RemoveViewer(v)
+	if m := c.h.Metrics.Viewers; m != nil {
+		m(1)
+		defer m(-1)
+	}
+
+	_, life := sess.Deadlines()
+	ready := map[string]any{
+		"type": "ready", "version": ProtocolVersion, "user": c.p.User, "role": c.p.Role,
+		"sessionId":      sess.ID,
+		"idleTimeoutSec": int(c.h.Sessions.Config().IdleTimeout / time.Second),
+		"maxLifetimeSec": int(time.Until(life) / time.Second),
+		"notice":         c.h.Notice,
+	}
+	if err := c.writeJSON(ready); err != nil {
+		return
+	}
+
+	c.input = make(chan func(context.Context, isolation.Browser) error, inputBacklog)
+	defer c.wg.Wait()
+	defer cancel()
+	c.wg.Go(func() { c.writeLoop(ctx, cancel) })
+	c.wg.Go(func() { c.inputLoop(ctx) })
+	c.requestKeyFrame(ctx)
+
+	c.readLoop(ctx)
+}
+
+func (c *conn_) readHello() (isolation.Viewport, error) {
+	_ = c.ws.SetReadDeadline(time.Now().Add(helloWait))
+	typ, data, err := c.readMessage()
+	if err != nil {
+		return isolation.Viewport{}, err
+	}
+	if typ != websocket.TextMessage {
+		return isolation.Viewport{}, &protocolError{Code: websocket.CloseUnsupportedData, Reason: "expected a text hello message"}
+	}
+	kind, msg, err := decode(data)
+	if err != nil {
+		return isolation.Viewport{}, err
+	}
+	hello, ok := msg.(*helloMsg)
+	if kind != "hello" || !ok {
+		return isolation.Viewport{}, badPolicy("first message must be hello, got %q", kind)
+	}
+	if hello.Version != ProtocolVersion {
+		return isolation.Viewport{}, badPolicy("unsupported protocol version %d (server speaks %d)", hello.Version, ProtocolVersion)
+	}
+	return hello.viewport("hello")
+}
+
+// readMessage reads one message of at most maxMessageBytes. A longer one is
+// an error naming the limit.
+func (c *conn_) readMessage() (int, []byte, error) {
+	typ, r, err := c.ws.NextReader()
+	if err != nil {
+		return 0, nil, err
+	}
+	data, err := io.ReadAll(io.LimitReader(r, maxMessageBytes+1))
+	if err != nil {
+		return 0, nil, err
+	}
+	if len(data) > maxMessageBytes {
+		// Drain the rest (bounded by the frame-level read limit) so the
+		// close frame reaches a viewer that is still writing.
+		_, _ = io.Copy(io.Discard, r)
+		return 0, nil, &protocolError{Code: websocket.CloseMessageTooBig,
+			Reason: fmt.Sprintf("message too big: over %d KiB", maxMessageBytes>>10)}
+	}
+	return typ, data, nil
+}
+
+// readLoop reads and dispatches viewer messages until the connection ends
+// or a message breaks the protocol.
+func (c *conn_) readLoop(ctx context.Context) {
+	wait := 3 * c.h.pingInterval()
+	_ = c.ws.SetReadDeadline(time.Now().Add(wait))
+	c.ws.SetPongHandler(func(string) error { return c.ws.SetReadDeadline(time.Now().Add(wait)) })
+	for {
+		typ, data, err := c.readMessage()
+		if err != nil {
+			var pe *protocolError
+			if errors.As(err, &pe) {
+				c.closeWith(err)
+			}
+			return
+		}
+		_ = c.ws.SetReadDeadline(time.Now().Add(wait))
+		if typ != websocket.TextMessage {
+			c.closeWith(&protocolError{Code: websocket.CloseUnsupportedData, Reason: "binary messages are not accepted"})
+			return
+		}
+		if err := c.dispatch(ctx, data); err != nil {
+			c.log.Warn("stream: closing viewer", "err", err)
+			c.closeWith(err)
+			return
+		}
+	}
+}
+
+// dispatch validates one message and acts on it.
+func (c *conn_) dispatch(ctx context.Context, data []byte) error {
+	kind, msg, err := decode(data)
+	if err != nil {
+		return err
+	}
+	vp := *c.vp.Load()
+	switch m := msg.(type) {
+	case *helloMsg:
+		if kind == "hello" {
+			return badPolicy("hello sent twice")
+		}
+		nvp, err := m.viewport("resize")
+		if err != nil {
+			return err
+		}
+		c.vp.Store(&nvp)
+		return c.queue(func(ctx context.Context, _ isolation.Browser) error {
+			return c.sess.SetViewport(ctx, nvp)
+		})
+	case *mouseMsg:
+		ev, err := m.event(vp)
+		if err != nil {
+			return err
+		}
+		if ev.Action != isolation.MouseMove {
+			c.sess.Touch()
+		}
+		return c.queue(func(ctx context.Context, b isolation.Browser) error { return b.Mouse(ctx, ev) })
+	case *wheelMsg:
+		ev, err := m.event(vp)
+		if err != nil {
+			return err
+		}
+		c.sess.Touch()
+		return c.queue(func(ctx context.Context, b isolation.Browser) error { return b.Wheel(ctx, ev) })
+	case *keyMsg:
+		ev, err := m.event()
+		if err != nil {
+			return err
+		}
+		c.sess.Touch()
+		return c.queue(func(ctx context.Context, b isolation.Browser) error { return b.Key(ctx, ev) })
+	case *imeMsg:
+		if err := m.check(); err != nil {
+			return err
+		}
+		c.sess.Touch()
+		return c.queue(c.imeOp(*m))
+	case *navMsg:
+		if err := m.check(); err != nil {
+			return err
+		}
+		c.sess.Touch()
+		return c.queue(navOp(*m))
+	case *tabMsg:
+		if err := m.check(); err != nil {
+			return err
+		}
+		c.sess.Touch()
+		return c.queue(func(ctx context.Context, b isolation.Browser) error {
+			if m.Action == "close" {
+				return b.CloseTab(ctx, m.ID)
+			}
+			return b.SwitchTab(ctx, m.ID)
+		})
+	case *dialogMsg:
+		if err := m.check(); err != nil {
+			return err
+		}
+		c.sess.Touch()
+		// Answered here, not through the input queue: the queue may be
+		// waiting on the very page the dialog stalls.
+		b, err := c.sess.Browser()
+		if err != nil {
+			return nil
+		}
+		cctx, cancel := context.WithTimeout(ctx, c.h.callTimeout())
+		defer cancel()
+		if err := b.AnswerDialog(cctx, m.ID, m.Accept, m.Text); err != nil {
+			c.sendError("the dialog could not be answered: it may have closed")
+		}
+		return nil
+	case *emptyMsg:
+		c.sess.Touch()
+		if kind == "restart" {
+			c.wg.Go(func() { c.restart(ctx) })
+		}
+		return nil
+	}
+	return badPolicy("unhandled message type %q", kind)
+}
+
+func (c *conn_) imeOp(m imeMsg) func(context.Context, isolation.Browser) error {
+	return func(ctx context.Context, b isolation.Browser) error {
+		switch m.Action {
+		case "commit":
+			return b.InsertText(ctx, m.Text)
+		case "cancel":
+			_, err := b.Compose(ctx, "", 0, 0)
+			return err
+		}
+		caret, err := b.Compose(ctx, m.Text, m.SelStart, m.SelEnd)
+		if err == nil && (caret != isolation.Caret{}) {
+			c.viewer.Send(session.Event{Type: "caret", Payload: caret})
+		}
+		return err
+	}
+}
+
+func navOp(m navMsg) func(context.Context, isolation.Browser) error {
+	return func(ctx context.Context, b isolation.Browser) error {
+		switch m.Action {
+		case "go":
+			return b.Navigate(ctx, m.URL)
+		case "back":
+			return b.Back(ctx)
+		case "forward":
+			return b.Forward(ctx)
+		case "reload":
+			return b.Reload(ctx)
+		default:
+			return b.Stop(ctx)
+		}
+	}
+}
+
+// queue hands a browser call to the input goroutine, in order.
+func (c *conn_) queue(op func(context.Context, isolation.Browser) error) error {
+	select {
+	case c.input <- op:
+		return nil
+	default:
+		return &protocolError{Code: websocket.CloseTryAgainLater, Reason: "input backlog full: the remote page is not responding"}
+	}
+}
+
+// inputLoop calls the browser for each queued input, one at a time.
+func (c *conn_) inputLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case op := <-c.input:
+			b, err := c.sess.Browser()
+			if err != nil {
+				continue // starting, crashed or ended: input has nowhere to go
+			}
+			cctx, cancel := context.WithTimeout(ctx, c.h.callTimeout())
+			err = op(cctx, b)
+			cancel()
+			if err != nil && ctx.Err() == nil {
+				c.log.Debug("stream: browser call", "err", err)
+				if ue, ok := errors.AsType[*isolation.UserError](err); ok {
+					c.sendError(ue.Message)
+				}
+			}
+		}
+	}
+}
+
+func (c *conn_) restart(ctx context.Context) {
+	if err := c.sess.Restart(ctx); err != nil {
+		c.log.Warn("stream: restart browser", "err", err)
+		return
+	}
+	c.requestKeyFrame(ctx)
+}
+
+// requestKeyFrame asks the browser for a frame at once: a new or
+// reconnected viewer must not wait for the page to change.
+func (c *conn_) requestKeyFrame(ctx context.Context) {
+	b, err := c.sess.Browser()
+	if err != nil {
+		return
+	}
+	go func() {
+		cctx, cancel := context.WithTimeout(ctx, c.h.callTimeout())
+		defer cancel()
+		if err := b.KeyFrame(cctx); err != nil && ctx.Err() == nil {
+			c.log.Debug("stream: key frame", "err", err)
+		}
+	}()
+}
+
+func (c *conn_) sendError(msg string) {
+	c.viewer.Send(session.Event{Type: "error", Payload: map[string]string{"message": msg}})
+}
+
+// writeLoop is the connection's only writer after the ready message.
+func (c *conn_) writeLoop(ctx context.Context, cancel context.CancelFunc) {
+	defer cancel()
+	ping := time.NewTicker(c.h.pingInterval())
+	defer ping.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ping.C:
+			if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeWait)); err != nil {
+				return
+			}
+		case <-c.viewer.Wake():
+			if err := c.flush(); err != nil {
+				_ = c.ws.Close()
+				return
+			}
+		case <-c.viewer.Done():
+			_ = c.flush()
+			c.sayGoodbye()
+			return
+		}
+	}
+}
+
+// flush writes the pending events, then the pending frame.
+func (c *conn_) flush() error {
+	events, frame, dropped := c.viewer.Take()
+	for _, ev := range events {
+		if err := c.writeJSON(eventJSON(ev)); err != nil {
+			return err
+		}
+	}
+	if m := c.h.Metrics.FramesDropped; m != nil && dropped > 0 {
+		m(int(dropped))
+	}
+	if frame == nil {
+		return nil
+	}
+	_ = c.ws.SetWriteDeadline(time.Now().Add(writeWait))
+	if err := c.ws.WriteMessage(websocket.BinaryMessage, frame.JPEG); err != nil {
+		return err
+	}
+	if m := c.h.Metrics.FramesSent; m != nil {
+		m(1)
+	}
+	if m := c.h.Metrics.BytesSent; m != nil {
+		m(len(frame.JPEG))
+	}
+	return nil
+}
+
+// sayGoodbye tells a viewer the session closed it, and why.
+func (c *conn_) sayGoodbye() {
+	reason := c.viewer.Reason()
+	if reason == "" {
+		c.closeWith(&protocolError{Code: websocket.CloseTryAgainLater, Reason: "viewer fell behind"})
+		return
+	}
+	_ = c.writeJSON(map[string]any{"type": "status", "state": session.StateEnded, "reason": reason,
+		"message": endMessage(reason)})
+	c.closeWith(&protocolError{Code: websocket.CloseNormalClosure, Reason: "session ended: " + string(reason)})
+}
+
+func endMessage(r session.Reason) string {
+	switch r {
+	case session.ReasonLogout:
+		return "You logged out. The remote browser and its data were deleted."
+	case session.ReasonIdle:
+		return "The session ended after a period without activity. The remote browser and its data were deleted."
+	case session.ReasonLifetime:
+		return "The session reached its maximum length. The remote browser and its data were deleted."
+	case session.ReasonShutdown:
+		return "The server is shutting down. The remote browser and its data were deleted."
+	case session.ReasonAdmin:
+		return "An administrator ended the session."
+	case session.ReasonReplaced:
+		return "The session was opened in another window."
+	}
+	return "The session ended."
+}
+
+func eventJSON(ev session.Event) any {
+	b, err := json.Marshal(ev.Payload)
+	if err != nil {
+		return map[string]string{"type": "error", "message": "internal error"}
+	}
+	var obj map[string]any
+	if err := json.Unmarshal(b, &obj); err != nil || obj == nil {
+		obj = map[string]any{}
+	}
+	obj["type"] = ev.Type
+	return obj
+}
+
+func (c *conn_) writeJSON(v any) error {
+	_ = c.ws.SetWriteDeadline(time.Now().Add(writeWait))
+	return c.ws.WriteJSON(v)
+}
+
+// closeWith sends a close frame naming why, then closes the connection.
+func (c *conn_) closeWith(err error) {
+	c.closeOnce.Do(func() {
+		code, reason := closeCode(err)
+		if len(reason) > 120 { // a close frame's reason is at most 123 bytes
+			reason = reason[:120]
+		}
+		_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
+		_ = c.ws.Close()
+	})
+}

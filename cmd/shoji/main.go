@@ -1,0 +1,66 @@
+// Command shoji is the virtual-terminal browsing broker: it serves isolated
+// remote browsers to clinical terminals and manages their accounts.
+//
+//	shoji serve --listen ADDR --data DIR [--config FILE]
+//	shoji user add|list|disable|enable|passwd ...
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(0)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "shoji:", err)
+		os.Exit(1)
+	}
+}
+
+const usage = `shoji — isolated browsing for clinical terminals
+
+Usage:
+  shoji serve   run the broker (shoji serve --help)
+  shoji user    manage accounts: add, list, disable, enable, passwd (shoji user --help)
+  shoji version print the version
+
+Run 'shoji COMMAND --help' for a command's flags.
+`
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// run dispatches a subcommand.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("no command given")
+	}
+	switch args[0] {
+	case "serve":
+		return runServe(ctx, args[1:], stdout, stderr)
+	case "user":
+		return runUser(ctx, args[1:], stdin, stdout, stderr)
+	case "version", "--version":
+		fmt.Fprintln(stdout, "shoji", version)
+		return nil
+	case "help", "-h", "--help", "-help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	default:
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("unknown command %q", args[0])
+	}
+}
