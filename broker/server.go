@@ -154,7 +154,8 @@ func (s *Server) startURL() string {
 		return s.cfg.StartURL
 	}
 	if s.demoAddr != nil {
-		return "http://" + demoHost + "/"
+		_, port, _ := net.SplitHostPort(s.demoAddr.String())
+		return "http://" + net.JoinHostPort(demoHost, port) + "/"
 	}
 	return ""
 }
@@ -198,8 +199,11 @@ func (s *Server) startEgress() error {
 				return
 			}
 			s.metrics.egressDenied.Add(1)
-			s.log.Warn("egress denied", "session", ev.Session, "host", ev.Host, "port", ev.Port,
-				"addr", ev.Addr.String(), "reason", ev.Reason, "rule", ev.Rule)
+			attrs := []any{"session", ev.Session, "host", ev.Host, "port", ev.Port, "reason", ev.Reason, "rule", ev.Rule}
+			if ev.Addr.IsValid() {
+				attrs = append(attrs, "addr", ev.Addr.String())
+			}
+			s.log.Warn("egress denied", attrs...)
 		},
 	})
 	if err != nil {

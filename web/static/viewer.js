@@ -1,0 +1,263 @@
+// viewer.js — the page at /: login, pledge, then the viewer. It wires the
+// modules together; each module has one job:
+//
+//   api.js      JSON requests to the broker
+//   login.js    the login form and banner
+//   pledge.js   the pledge accepted once (NOTICE-1)
+//   stream.js   the WebSocket, hello and reconnect
+//   screen.js   canvas size and frame drawing
+//   input.js    mouse, wheel, keys and IME relay
+//   toolbar.js  navigation, address, host/TLS, tabs
+//   dialogs.js  the remote page's JavaScript dialogs
+//   status.js   session state, crashed/ended overlay, toast
+//
+// For end-to-end tests, <body> carries data-state (the session state) and
+// data-frames (how many frames were drawn).
+
+import { request, errorText, UNREACHABLE } from './api.js';
+import { Login } from './login.js';
+import { Pledge } from './pledge.js';
+import { Stream } from './stream.js';
+import { Screen } from './screen.js';
+import { Input } from './input.js';
+import { Toolbar } from './toolbar.js';
+import { Dialogs } from './dialogs.js';
+import { Status } from './status.js';
+
+const PROTOCOL_VERSION = 1;
+const KEEPALIVE_MS = 60 * 1000; // renew the login cookie this often while in use
+const ACTIVE_WINDOW_MS = 60 * 1000; // "in use" means input within this time
+const ACTIVITY_MS = 30 * 1000; // at most one `activity` message this often
+const EXPIRED = 'セッションの有効期限が切れました。もう一度ログインしてください。 Your session expired; please log in again.';
+
+const views = {
+  loading: document.getElementById('loading-view'),
+  login: document.getElementById('login-view'),
+  pledge: document.getElementById('pledge-view'),
+  viewer: document.getElementById('viewer'),
+};
+
+function show(name) {
+  for (const [k, el] of Object.entries(views)) {
+    el.hidden = k !== name;
+  }
+}
+
+const status = new Status();
+const stream = new Stream({
+  hello: () => ({ type: 'hello', version: PROTOCOL_VERSION, ...screen.viewport() }),
+  frame: (buf) => screen.push(buf),
+  message: onMessage,
+  reconnecting: () => status.set('reconnecting'),
+  closed: ({ reason }) => {
+    stopSession();
+    status.closed(reason, boot);
+  },
+  unauthorized: () => toLogin(EXPIRED),
+});
+const send = (msg) => stream.send(msg);
+const screen = new Screen(document.getElementById('screen'), document.getElementById('stage'),
+  (vp) => send({ type: 'resize', ...vp }));
+const input = new Input({
+  canvas: document.getElementById('screen'),
+  ime: document.getElementById('ime'),
+  screen,
+  send,
+  onActivity,
+});
+const focusRemote = () => {
+  if (!views.viewer.hidden && !document.getElementById('dialog').open) {
+    input.focus();
+  }
+};
+const toolbar = new Toolbar({ send, focusRemote, onLogout: logout, toast: (t) => status.toast(t) });
+const dialogs = new Dialogs({ send, focusRemote });
+const login = new Login(boot);
+const pledge = new Pledge(boot, logout);
+
+// ---- presence: the idle timer and the login cookie ----
+
+let lastInput = 0;
+let lastActivitySent = 0;
+let keepAlive = 0;
+
+function onActivity() {
+  const now = Date.now();
+  lastInput = now;
+  if (now - lastActivitySent >= ACTIVITY_MS && stream.send({ type: 'activity' })) {
+    lastActivitySent = now;
+  }
+}
+
+async function renewLogin() {
+  if (Date.now() - lastInput > ACTIVE_WINDOW_MS) {
+    return; // away: let the idle timeout run
+  }
+  try {
+    const resp = await request('GET', '/api/session');
+    if (resp.status === 401) {
+      toLogin(EXPIRED);
+    }
+  } catch {
+    // Offline: the stream's reconnect reports it.
+  }
+}
+
+// ---- the session ----
+
+function onMessage(m) {
+  switch (m.type) {
+    case 'ready':
+      stream.readyReceived();
+      dialogs.clear(); // the pending ones follow
+      status.hideOverlay();
+      status.set('live');
+      toolbar.setUser(m.user);
+      toolbar.setNotice(m.notice);
+      break;
+    case 'state':
+      toolbar.setState(m);
+      break;
+    case 'dialog':
+      dialogs.add(m);
+      break;
+    case 'dialogClosed':
+      dialogs.remove(m.id);
+      break;
+    case 'caret':
+      input.placeCaret(m);
+      break;
+    case 'status':
+      onStatus(m);
+      break;
+    case 'error':
+      status.toast(typeof m.message === 'string' ? m.message : '');
+      break;
+    default:
+      // A newer server's message: ignore it.
+  }
+}
+
+function onStatus(m) {
+  switch (m.state) {
+    case 'starting':
+      status.set('connecting');
+      break;
+    case 'live':
+      status.hideOverlay();
+      status.set('live');
+      focusRemote();
+      break;
+    case 'crashed':
+      dialogs.clear();
+      status.crashed(() => {
+        if (send({ type: 'restart' })) {
+          status.hideOverlay();
+          status.set('connecting');
+          focusRemote();
+        } else {
+          status.toast('接続していません。 Not connected.');
+        }
+      });
+      break;
+    case 'ended':
+      stream.markFinal(); // no reconnect after the close that follows
+      stopSession();
+      status.ended(m.reason, m.message, boot);
+      break;
+    default:
+  }
+}
+
+function startSession(session) {
+  show('viewer');
+  status.hideOverlay();
+  status.set('connecting');
+  toolbar.reset();
+  toolbar.setUser(session.user);
+  screen.clear();
+  lastInput = Date.now();
+  lastActivitySent = 0;
+  clearInterval(keepAlive);
+  keepAlive = setInterval(renewLogin, KEEPALIVE_MS);
+  stream.start();
+  input.focus();
+}
+
+// stopSession closes the stream and everything that belongs to it; the
+// viewer stays on screen (e.g. to show why the session ended).
+function stopSession() {
+  clearInterval(keepAlive);
+  keepAlive = 0;
+  input.releaseAll();
+  stream.stop();
+  dialogs.clear();
+}
+
+function toLogin(message = '') {
+  stopSession();
+  login.prepare(message);
+  show('login');
+  login.focus();
+}
+
+async function logout() {
+  stopSession();
+  try {
+    await request('POST', '/api/logout', {});
+  } catch {
+    // The cookie is dropped by the server when it can be reached; the login
+    // form is the right place either way.
+  }
+  toLogin();
+}
+
+/**
+ * boot asks the broker who is logged in and shows the login form, the
+ * pledge, or the viewer.
+ */
+async function boot() {
+  stopSession();
+  let resp;
+  try {
+    resp = await request('GET', '/api/session');
+  } catch {
+    toLogin(UNREACHABLE);
+    return;
+  }
+  if (resp.status === 401) {
+    toLogin();
+    return;
+  }
+  if (resp.status !== 200) {
+    toLogin(errorText(resp, `サーバーエラー (${resp.status}) Server error.`));
+    return;
+  }
+  const s = resp.data;
+  if (s.pledgeAccepted === false) {
+    pledge.prepare(s.pledge);
+    show('pledge');
+    pledge.focus();
+    return;
+  }
+  startSession(s);
+}
+
+// A file dropped anywhere would make this tab open it and leave the viewer.
+window.addEventListener('dragover', (e) => e.preventDefault());
+window.addEventListener('drop', (e) => e.preventDefault());
+// Close the stream cleanly when the tab goes away.
+window.addEventListener('pagehide', () => stream.stop());
+window.addEventListener('pageshow', (e) => {
+  if (e.persisted) {
+    boot(); // restored from the back-forward cache with a closed stream
+  }
+});
+// Keyboard focus belongs to the remote page whenever nothing else wants it.
+window.addEventListener('focus', () => {
+  if (document.activeElement === document.body || document.activeElement === null) {
+    focusRemote();
+  }
+});
+
+boot();
