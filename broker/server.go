@@ -148,16 +148,23 @@ func New(ctx context.Context, cfg Config, opts Options) (*Server, error) {
 	return s, nil
 }
 
-// startURL is the page a new browser opens.
+// startURL is the page a new browser opens: the configured one, else the
+// demo site in demo mode, else about:blank.
 func (s *Server) startURL() string {
 	if s.cfg.StartURL != "" {
 		return s.cfg.StartURL
 	}
-	if s.demoAddr != nil {
-		_, port, _ := net.SplitHostPort(s.demoAddr.String())
-		return "http://" + net.JoinHostPort(demoHost, port) + "/"
+	return s.DemoURL()
+}
+
+// DemoURL is the demo site's address as the remote browsers see it, or ""
+// outside demo mode.
+func (s *Server) DemoURL() string {
+	if s.demoAddr == nil {
+		return ""
 	}
-	return ""
+	_, port, _ := net.SplitHostPort(s.demoAddr.String())
+	return "http://" + net.JoinHostPort(demoHost, port) + "/"
 }
 
 // demoHost is the name the demo site has inside the remote browser. The

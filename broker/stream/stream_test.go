@@ -265,14 +265,14 @@ func TestInputTranslated(t *testing.T) {
 		}
 	}
 	want := []isolationtest.Call{
-		{"Mouse", isolation.MouseEvent{Action: "down", X: 10, Y: 20, Button: "left", Buttons: 1, ClickCount: 2, Modifiers: 8}},
-		{"Wheel", isolation.WheelEvent{X: 5, Y: 5, DeltaY: 120}},
-		{"Wheel", isolation.WheelEvent{X: 5, Y: 5, DeltaY: -600}},
-		{"Key", isolation.KeyEvent{Action: "down", Key: "a", Code: "KeyA", KeyCode: 65, Modifiers: 2}},
-		{"Compose", []any{"にほんご", 4, 4}},
-		{"InsertText", "日本語"},
-		{"Navigate", "demo.test"},
-		{"SwitchTab", "T2"},
+		{Method: "Mouse", Arg: isolation.MouseEvent{Action: "down", X: 10, Y: 20, Button: "left", Buttons: 1, ClickCount: 2, Modifiers: 8}},
+		{Method: "Wheel", Arg: isolation.WheelEvent{X: 5, Y: 5, DeltaY: 120}},
+		{Method: "Wheel", Arg: isolation.WheelEvent{X: 5, Y: 5, DeltaY: -600}},
+		{Method: "Key", Arg: isolation.KeyEvent{Action: "down", Key: "a", Code: "KeyA", KeyCode: 65, Modifiers: 2}},
+		{Method: "Compose", Arg: []any{"にほんご", 4, 4}},
+		{Method: "InsertText", Arg: "日本語"},
+		{Method: "Navigate", Arg: "demo.test"},
+		{Method: "SwitchTab", Arg: "T2"},
 	}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("browser calls (-want +got):\n%s", d)

@@ -89,7 +89,7 @@ func (b *Browser) record(method string, arg any) error {
 		b.mu.Unlock()
 		return isolation.ErrClosed
 	}
-	b.calls = append(b.calls, Call{method, arg})
+	b.calls = append(b.calls, Call{Method: method, Arg: arg})
 	b.mu.Unlock()
 	return nil
 }

@@ -1,0 +1,478 @@
+package chrome
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	cdpbrowser "github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/target"
+	"github.com/chromedp/chromedp"
+
+	"github.com/shoji-rbi/shoji/isolation"
+)
+
+// Log attribute keys.
+const (
+	logSession = "session"
+	logPID     = "pid"
+	logTab     = "tab"
+	logErr     = "err"
+	logProfile = "profile"
+)
+
+// browser is one live Chromium. It implements isolation.Browser.
+//
+// Goroutines: monitor (owner of the end, not in wg), loop (events and
+// observer calls), frameLoop (frames and their acknowledgements), and short
+// workers started by spawn for DevTools calls that events ask for. All but
+// monitor are in wg and end when life is canceled.
+type browser struct {
+	cfg        Config
+	obs        isolation.Observer
+	log        *slog.Logger
+	profileDir string
+
+	// life is canceled when the browser starts to end; every DevTools call
+	// and every goroutine of the browser derives from it.
+	life       context.Context
+	lifeCancel context.CancelFunc
+	// bctx is the chromedp context that owns the Chromium process and is
+	// attached to its first tab. It has no deadline.
+	bctx        context.Context
+	bcancel     context.CancelFunc
+	allocCancel context.CancelFunc
+	// session is the browser-level DevTools session.
+	session *chromedp.Browser
+	pid     int
+
+	wg sync.WaitGroup
+
+	// events carries target and page events from the chromedp listeners,
+	// and internal messages, to loop. Unbounded: a listener must never
+	// block. Only a filtered set of low-rate events is queued.
+	events queue[any]
+	// frames carries screencast frames to frameLoop. Unbounded, but
+	// Chromium sends at most MaxFramesInFlight unacknowledged frames per
+	// screencast, so it stays short.
+	frames queue[frameMsg]
+
+	// switchMu serializes what starts and stops screencasts: tab
+	// activation, key frames and viewport changes.
+	switchMu sync.Mutex
+	// inputMu keeps input events in the order they were given.
+	inputMu sync.Mutex
+
+	mu       sync.Mutex
+	tabs     []*tab // open tabs in the order they appeared
+	active   *tab
+	seq      int64 // activation counter, for "most recently active"
+	viewport isolation.Viewport
+	ending   bool // set before wg.Wait; spawn refuses afterwards
+	closing  bool // the browser is closing or died: no tab is reopened
+
+	closeOnce sync.Once
+	closeReq  chan struct{}
+	done      chan struct{}
+	err       error // why the browser ended; valid after done is closed
+	closeErr  error // what went wrong while cleaning up; valid after done
+}
+
+var _ isolation.Browser = (*browser)(nil)
+
+// launch starts a browser. See Launcher.Launch.
+func launch(ctx context.Context, cfg Config, opts isolation.LaunchOptions, startURL string) (*browser, error) {
+	dir, err := os.MkdirTemp(cfg.ProfileRoot, "s-"+safeName(opts.SessionID)+"-")
+	if err != nil {
+		return nil, fmt.Errorf("create profile dir: %w", err)
+	}
+	b := &browser{
+		cfg:        cfg,
+		obs:        fillObserver(opts.Observer),
+		log:        cfg.Logger.With(logSession, opts.SessionID),
+		profileDir: dir,
+		viewport:   opts.Viewport,
+		closeReq:   make(chan struct{}),
+		done:       make(chan struct{}),
+	}
+	b.events.init()
+	b.frames.init()
+	b.life, b.lifeCancel = context.WithCancel(context.Background())
+
+	allocOpts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(cfg.ExecPath),
+		chromedp.NoInheritEnv,
+		chromedp.Env(browserEnv(dir)...),
+		chromedp.ModifyCmdFunc(func(cmd *exec.Cmd) {
+			// Its own process group, so that every helper process can be
+			// killed at once. This replaces chromedp's default, so the
+			// parent-death signal is set here too.
+			cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+		}),
+	}
+	for _, f := range Flags(cfg, opts, dir) {
+		allocOpts = append(allocOpts, chromedp.Flag(flagArgs(f)))
+	}
+	if *cfg.Sandbox {
+		// Present but false: chromedp adds --no-sandbox for root otherwise.
+		allocOpts = append(allocOpts, chromedp.Flag("no-sandbox", false))
+	}
+	allocCtx, allocCancel := chromedp.NewExecAllocator(b.life, allocOpts...)
+	b.allocCancel = allocCancel
+	b.bctx, b.bcancel = chromedp.NewContext(allocCtx,
+		chromedp.WithLogf(b.chromedpLog("chromedp")),
+		chromedp.WithErrorf(b.chromedpLog("chromedp error")),
+	)
+
+	// The launch context bounds the start, but the browser must not die
+	// with it afterwards.
+	stop := context.AfterFunc(ctx, b.lifeCancel)
+	err = b.start(startURL)
+	if !stop() && err == nil {
+		err = ctx.Err()
+	}
+	if err != nil {
+		b.teardown()
+		close(b.done)
+		if ctx.Err() != nil {
+			err = fmt.Errorf("launch chromium: %w (%w)", ctx.Err(), err)
+		}
+		return nil, err
+	}
+	go b.monitor(b.session.LostConnection)
+	b.log.Info("browser started", logPID, b.pid, logProfile, dir)
+	return b, nil
+}
+
+// start runs Chromium, attaches to its first tab, starts the browser's
+// goroutines and opens startURL.
+func (b *browser) start(startURL string) error {
+	if err := chromedp.Do(b.bctx); err != nil {
+		return fmt.Errorf("start chromium: %w", err)
+	}
+	c := chromedp.FromContext(b.bctx)
+	b.session = c.Browser
+	if p := c.Browser.Process(); p != nil {
+		b.pid = p.Pid
+	}
+	first := b.newTab(c.Target.TargetID, "")
+	first.sess = c.Target
+	b.tabs = []*tab{first}
+
+	if err := chromedp.Listen(b.bctx, b.tabListener(first)); err != nil {
+		return fmt.Errorf("listen to first tab: %w", err)
+	}
+	if err := chromedp.ListenBrowser(b.bctx, b.browserListener); err != nil {
+		return fmt.Errorf("listen to browser: %w", err)
+	}
+	b.wg.Add(2)
+	go b.loop()
+	go b.frameLoop()
+
+	ctx, cancel := context.WithTimeout(b.life, b.cfg.CallTimeout)
+	defer cancel()
+	if _, err := cdp.Call(ctx, b.session, cdpbrowser.SetDownloadBehavior, cdpbrowser.SetDownloadBehaviorParams{
+		Behavior: cdpbrowser.SetDownloadBehaviorBehaviorDeny,
+	}); err != nil {
+		return fmt.Errorf("deny downloads: %w", err)
+	}
+	if err := b.setupTab(ctx, first); err != nil {
+		return fmt.Errorf("set up first tab: %w", err)
+	}
+	if err := b.activate(ctx, first); err != nil {
+		return fmt.Errorf("activate first tab: %w", err)
+	}
+	if startURL != "about:blank" {
+		if err := b.Navigate(ctx, startURL); err != nil {
+			return fmt.Errorf("open start url: %w", err)
+		}
+	}
+	return nil
+}
+
+// monitor waits for Close or for the browser's death, and ends the browser.
+func (b *browser) monitor(lost <-chan struct{}) {
+	var crashed error
+	select {
+	case <-lost:
+		crashed = fmt.Errorf("chromium (pid %d) exited unexpectedly: %w", b.pid, isolation.ErrCrashed)
+		b.log.Warn("browser crashed", logPID, b.pid)
+		b.mu.Lock()
+		b.closing = true
+		b.mu.Unlock()
+	case <-b.closeReq:
+		b.mu.Lock()
+		b.closing = true
+		b.mu.Unlock()
+		ctx, cancel := context.WithTimeout(b.bctx, b.cfg.CloseTimeout)
+		if err := chromedp.Cancel(ctx); err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+			b.log.Debug("graceful close", logErr, err)
+		}
+		cancel()
+	}
+	b.teardown()
+	b.err = crashed
+	close(b.done)
+	b.log.Info("browser ended", logPID, b.pid, logErr, crashed)
+}
+
+// teardown kills every process of the browser, waits for the browser's
+// goroutines and removes the profile directory. It runs once, on every path
+// by which a browser ends.
+func (b *browser) teardown() {
+	b.mu.Lock()
+	b.ending = true
+	for _, t := range b.tabs {
+		if t.dialog != nil {
+			t.dialog.timer.Stop()
+		}
+	}
+	b.mu.Unlock()
+
+	// The crash reporter is outside the group; kill it while its command
+	// line still says whose it is.
+	strays := killByProfile(b.profileDir)
+	if b.pid > 0 {
+		killGroup(b.pid)
+	}
+	b.lifeCancel()
+	b.bcancel()
+	b.allocCancel()
+	var errs []error
+	if b.pid > 0 {
+		if err := waitGroupGone(b.pid, 5*time.Second); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := killStrays(b.profileDir, strays, 5*time.Second); err != nil {
+		errs = append(errs, err)
+	}
+	b.wg.Wait()
+	if err := removeAllRetry(b.profileDir, 5*time.Second); err != nil {
+		errs = append(errs, fmt.Errorf("remove profile dir: %w", err))
+	}
+	b.closeErr = errors.Join(errs...)
+	if b.closeErr != nil {
+		b.log.Warn("browser cleanup", logErr, b.closeErr)
+	}
+}
+
+// Close ends the browser: a graceful close bounded by Config.CloseTimeout,
+// then its process group is killed and its profile directory removed. It
+// returns once that is done or ctx ends. It is safe to call more than once.
+func (b *browser) Close(ctx context.Context) error {
+	b.closeOnce.Do(func() { close(b.closeReq) })
+	select {
+	case <-b.done:
+		return b.closeErr
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Done is closed when the browser has ended.
+func (b *browser) Done() <-chan struct{} { return b.done }
+
+// Err says why the browser ended: nil after Close, an error wrapping
+// isolation.ErrCrashed when it died by itself, nil while it runs.
+func (b *browser) Err() error {
+	select {
+	case <-b.done:
+		return b.err
+	default:
+		return nil
+	}
+}
+
+// spawn runs fn on a new goroutine of the browser, unless the browser is
+// ending. fn must return soon after life is canceled.
+func (b *browser) spawn(fn func()) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.ending {
+		return false
+	}
+	b.wg.Go(fn)
+	return true
+}
+
+// callCtx derives the context of one DevTools call from the caller's: it
+// ends with the browser and, when the caller set no deadline, after
+// Config.CallTimeout.
+func (b *browser) callCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	var cancel context.CancelFunc
+	if _, ok := ctx.Deadline(); ok {
+		ctx, cancel = context.WithCancel(ctx)
+	} else {
+		ctx, cancel = context.WithTimeout(ctx, b.cfg.CallTimeout)
+	}
+	stop := context.AfterFunc(b.life, cancel)
+	return ctx, func() { stop(); cancel() }
+}
+
+// closedErr returns isolation.ErrClosed once the browser is ending, and err
+// otherwise.
+func (b *browser) closedErr(err error) error {
+	if err != nil && b.life.Err() != nil {
+		return isolation.ErrClosed
+	}
+	return err
+}
+
+// onActive runs fn with the active tab, once the browser runs. A call whose
+// handling opens a JavaScript dialog (a click on a button that calls alert,
+// a navigation that asks beforeunload) returns when the dialog opens: the
+// renderer answers it only after the dialog is closed, and the dialog is
+// reported to the observer.
+func (b *browser) onActive(ctx context.Context, fn func(context.Context, *tab) error) error {
+	if b.life.Err() != nil {
+		return isolation.ErrClosed
+	}
+	ctx, cancel := b.callCtx(ctx)
+	defer cancel()
+	b.mu.Lock()
+	t := b.active
+	var opened chan struct{}
+	if t != nil {
+		opened = t.dialogOpened
+	}
+	b.mu.Unlock()
+	if t == nil {
+		return fmt.Errorf("active tab: %w", ErrNoTab)
+	}
+	// A call to a tab that goes away meanwhile ends at once.
+	stop := context.AfterFunc(t.life, cancel)
+	defer stop()
+	ctx, cancelDialog := context.WithCancel(ctx)
+	defer cancelDialog()
+	watchDone := make(chan struct{})
+	defer close(watchDone)
+	go func() {
+		select {
+		case <-opened:
+			cancelDialog()
+		case <-watchDone:
+		}
+	}()
+
+	err := fn(ctx, t)
+	select {
+	case <-opened:
+		if errors.Is(err, context.Canceled) {
+			return nil
+		}
+	default:
+	}
+	if err != nil && t.life.Err() != nil && b.life.Err() == nil {
+		return fmt.Errorf("tab %s closed: %w", t.id, ErrNoTab)
+	}
+	return b.closedErr(err)
+}
+
+// chromedpLog adapts chromedp's printf logging to the browser's logger.
+func (b *browser) chromedpLog(msg string) func(string, ...any) {
+	return func(format string, args ...any) {
+		b.log.Debug(msg, "detail", fmt.Sprintf(format, args...))
+	}
+}
+
+// browserEnv is the browser's whole environment: the host's variables that
+// may hold secrets are not passed on, and HOME points into the profile so
+// that nothing (NSS databases, caches) is shared between browsers.
+func browserEnv(profileDir string) []string {
+	env := []string{
+		"HOME=" + profileDir,
+		"XDG_CONFIG_HOME=" + profileDir + "/.config",
+		"XDG_CACHE_HOME=" + profileDir + "/.cache",
+		"PATH=/usr/local/bin:/usr/bin:/bin",
+	}
+	for _, k := range []string{"LANG", "LANGUAGE", "LC_ALL", "TZ", "FONTCONFIG_PATH"} {
+		if v, ok := os.LookupEnv(k); ok {
+			env = append(env, k+"="+v)
+		}
+	}
+	return env
+}
+
+// safeName keeps the letters, digits, '-' and '_' of a session ID, for a
+// directory name.
+func safeName(s string) string {
+	var sb strings.Builder
+	for _, r := range s {
+		if sb.Len() >= 32 {
+			break
+		}
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' {
+			sb.WriteRune(r)
+		}
+	}
+	if sb.Len() == 0 {
+		return "session"
+	}
+	return sb.String()
+}
+
+// fillObserver replaces the nil funcs of o with funcs that do nothing.
+func fillObserver(o isolation.Observer) isolation.Observer {
+	if o.Frame == nil {
+		o.Frame = func(isolation.Frame) {}
+	}
+	if o.State == nil {
+		o.State = func(isolation.State) {}
+	}
+	if o.Dialog == nil {
+		o.Dialog = func(isolation.Dialog) {}
+	}
+	if o.DialogClosed == nil {
+		o.DialogClosed = func(string) {}
+	}
+	if o.Navigated == nil {
+		o.Navigated = func(string, string) {}
+	}
+	return o
+}
+
+// closeTarget closes the target id through the browser session.
+func (b *browser) closeTarget(ctx context.Context, id target.ID) error {
+	_, err := cdp.Call(ctx, b.session, target.CloseTarget, target.CloseTargetParams{TargetID: id})
+	return err
+}
+
+// queue is an unbounded FIFO with one consumer. push never blocks.
+type queue[T any] struct {
+	mu    sync.Mutex
+	items []T
+	// wake has room for one signal: a push while the consumer is busy
+	// leaves one wake-up, which is all the consumer needs to drain.
+	wake chan struct{}
+}
+
+func (q *queue[T]) init() { q.wake = make(chan struct{}, 1) }
+
+// push appends v and wakes the consumer.
+func (q *queue[T]) push(v T) {
+	q.mu.Lock()
+	q.items = append(q.items, v)
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+// drain takes every queued item.
+func (q *queue[T]) drain() []T {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	items := q.items
+	q.items = nil
+	return items
+}

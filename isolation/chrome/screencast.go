@@ -1,0 +1,185 @@
+package chrome
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"image/jpeg"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/page"
+
+	"github.com/shoji-rbi/shoji/isolation"
+)
+
+// frameMsg is one screencast frame of a tab, queued for frameLoop.
+type frameMsg struct {
+	t  *tab
+	ev *page.EventScreencastFrame
+}
+
+// frameLoop owns the screencast frames: it hands the newest frame of the
+// active tab to the observer and acknowledges every frame, so that Chromium
+// sends the next. The acknowledgements are DevTools calls, which must not
+// run inside chromedp's listener.
+func (b *browser) frameLoop() {
+	defer b.wg.Done()
+	for {
+		select {
+		case <-b.life.Done():
+			return
+		case <-b.frames.wake:
+		}
+		msgs := b.frames.drain()
+		b.mu.Lock()
+		active := b.active
+		b.mu.Unlock()
+		// Latest wins: of a batch, only the active tab's newest frame is
+		// delivered.
+		for i := len(msgs) - 1; i >= 0; i-- {
+			if msgs[i].t == active {
+				b.deliver(msgs[i].ev)
+				break
+			}
+		}
+		for _, m := range msgs {
+			ctx, cancel := m.t.callCtx(b.cfg.CallTimeout)
+			_, err := cdp.Call(ctx, m.t.sess, page.ScreencastFrameAck, page.ScreencastFrameAckParams{SessionID: m.ev.SessionID})
+			cancel()
+			if err != nil && b.life.Err() == nil {
+				b.log.Debug("ack frame", logTab, m.t.id, logErr, err)
+			}
+		}
+	}
+}
+
+// deliver hands one frame to the observer.
+func (b *browser) deliver(ev *page.EventScreencastFrame) {
+	f := isolation.Frame{JPEG: ev.Data, Time: time.Now()}
+	if cfg, err := jpeg.DecodeConfig(bytes.NewReader(ev.Data)); err == nil {
+		f.Width, f.Height = cfg.Width, cfg.Height
+	}
+	if md := ev.Metadata; md != nil && md.Timestamp > 0 {
+		sec, frac := math.Modf(float64(md.Timestamp))
+		f.Time = time.Unix(int64(sec), int64(frac*1e9))
+	}
+	b.obs.Frame(f)
+}
+
+// startScreencast starts t's screencast. A start sends a frame at once.
+func (b *browser) startScreencast(ctx context.Context, t *tab) error {
+	b.mu.Lock()
+	v := b.viewport
+	b.mu.Unlock()
+	q := int64(b.cfg.JPEGQuality)
+	last := true
+	_, err := cdp.Call(ctx, t.sess, page.StartScreencast, page.StartScreencastParams{
+		Format:        page.StartScreencastFormatJpeg,
+		Quality:       &q,
+		EveryNthFrame: 1,
+		// The canvas's size: frames of a viewport whose DPR is below the
+		// real device scale factor are scaled down to it. Chromium never
+		// scales up.
+		MaxWidth:          int64(math.Round(float64(v.Width) * v.DPR)),
+		MaxHeight:         int64(math.Round(float64(v.Height) * v.DPR)),
+		MaxFramesInFlight: int64(b.cfg.MaxFramesInFlight),
+		// Keep the newest frame while frames are in flight, so the last
+		// change of a page that then stands still is not lost.
+		SendLastFrame: &last,
+	})
+	if err != nil {
+		return fmt.Errorf("start screencast: %w", err)
+	}
+	return nil
+}
+
+// KeyFrame makes a fresh frame of the active tab arrive at once, even when
+// nothing changed.
+func (b *browser) KeyFrame(ctx context.Context) error {
+	if b.life.Err() != nil {
+		return isolation.ErrClosed
+	}
+	ctx, cancel := b.callCtx(ctx)
+	defer cancel()
+	b.switchMu.Lock()
+	defer b.switchMu.Unlock()
+	b.mu.Lock()
+	t := b.active
+	b.mu.Unlock()
+	if t == nil {
+		return fmt.Errorf("active tab: %w", ErrNoTab)
+	}
+	return b.closedErr(b.restartScreencast(ctx, t))
+}
+
+// restartScreencast stops and starts t's screencast: Chromium refuses a
+// second start, and a start sends a frame at once.
+//
+// While a navigation swaps the page's renderer, Chromium answers "Not attached
+// to an active page"; the start is retried until the new page is there (or
+// ctx ends), or the viewer would get no frames at all.
+func (b *browser) restartScreencast(ctx context.Context, t *tab) error {
+	for {
+		_, err := cdp.Call(ctx, t.sess, page.StopScreencast, cdp.Empty{})
+		if err == nil {
+			err = b.startScreencast(ctx, t)
+		}
+		if err == nil || !strings.Contains(err.Error(), "Not attached to an active page") {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("restart screencast: %w (%w)", ctx.Err(), err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// SetViewport resizes every tab's page to v and restarts the screencast, so
+// that a frame of the new size arrives at once. Frames then are v.Width*DPR
+// by v.Height*DPR pixels, where DPR is v.DPR or, if lower,
+// Config.DeviceScaleFactor.
+func (b *browser) SetViewport(ctx context.Context, v isolation.Viewport) error {
+	if !v.Valid() {
+		return fmt.Errorf("%w: %dx%d@%v is out of range", ErrViewport, v.Width, v.Height, v.DPR)
+	}
+	if b.life.Err() != nil {
+		return isolation.ErrClosed
+	}
+	ctx, cancel := b.callCtx(ctx)
+	defer cancel()
+	b.switchMu.Lock()
+	defer b.switchMu.Unlock()
+	b.mu.Lock()
+	b.viewport = v
+	var tabs []*tab
+	if b.active != nil {
+		tabs = append(tabs, b.active)
+	}
+	for _, t := range b.tabs {
+		if t.ready && t != b.active {
+			tabs = append(tabs, t)
+		}
+	}
+	b.mu.Unlock()
+	for i, t := range tabs {
+		err := setViewport(ctx, t.sess, v)
+		if i > 0 {
+			// A background tab may be closing; only the active tab's
+			// failure matters to the caller.
+			continue
+		}
+		if err == nil {
+			// A screencast of the old size sends nothing more for a page
+			// that stands still.
+			err = b.restartScreencast(ctx, t)
+		}
+		if err != nil {
+			return b.closedErr(err)
+		}
+	}
+	return nil
+}

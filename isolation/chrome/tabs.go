@@ -1,0 +1,467 @@
+package chrome
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/chromedp/cdproto"
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/cdproto/security"
+	"github.com/chromedp/cdproto/target"
+	"github.com/chromedp/chromedp"
+
+	"github.com/shoji-rbi/shoji/isolation"
+)
+
+// tab is one page target of the browser.
+type tab struct {
+	id     target.ID
+	opener target.ID
+	// life ends when the tab is removed or the browser ends; calls to the
+	// tab derive from it, so none waits for a tab that is gone.
+	life context.Context
+	end  context.CancelFunc
+	// gone is closed when the tab is removed.
+	gone chan struct{}
+
+	// The fields below are guarded by browser.mu. cancel and sess are
+	// written once, before ready is set.
+
+	// cancel detaches from the tab and closes it. It is nil for the first
+	// tab, whose context is the browser's.
+	cancel context.CancelFunc
+	sess   *chromedp.Target
+
+	ready   bool
+	removed bool
+	// mainFrame is the ID of the tab's top-level frame.
+	mainFrame  cdp.FrameID
+	url, title string
+	loading    bool
+	canBack    bool
+	canForward bool
+	secure     bool
+	lastActive int64
+	dialog     *pendingDialog
+	// dialogOpened is closed when a dialog opens in the tab; input calls
+	// waiting for the renderer give up then.
+	dialogOpened chan struct{}
+	crashedAt    time.Time
+}
+
+// pendingDialog is a JavaScript dialog waiting for an answer.
+type pendingDialog struct {
+	d     isolation.Dialog
+	timer *time.Timer
+}
+
+// newTab returns a tab that is not attached yet.
+func (b *browser) newTab(id, opener target.ID) *tab {
+	t := &tab{
+		id:           id,
+		opener:       opener,
+		gone:         make(chan struct{}),
+		mainFrame:    cdp.FrameID(id),
+		dialogOpened: make(chan struct{}),
+	}
+	t.life, t.end = context.WithCancel(b.life)
+	return t
+}
+
+// callCtx returns the context of a call to t that the browser makes by
+// itself: it ends with the tab and after Config.CallTimeout.
+func (t *tab) callCtx(timeout time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(t.life, timeout)
+}
+
+// tabEvent is an event of one tab's session, queued for loop.
+type tabEvent struct {
+	t  *tab
+	ev any
+}
+
+// tabListener returns the chromedp listener of t's session. It runs on
+// chromedp's goroutine: it only queues.
+func (b *browser) tabListener(t *tab) func(ev any) {
+	return func(ev any) {
+		switch ev := ev.(type) {
+		case *page.EventScreencastFrame:
+			b.frames.push(frameMsg{t: t, ev: ev})
+		case *page.EventFrameNavigated,
+			*page.EventNavigatedWithinDocument,
+			*page.EventFrameStartedLoading,
+			*page.EventFrameStoppedLoading,
+			*page.EventJavascriptDialogOpening,
+			*page.EventJavascriptDialogClosed,
+			*security.EventVisibleSecurityStateChanged:
+			b.events.push(tabEvent{t, ev})
+		}
+	}
+}
+
+// browserListener is the chromedp listener of the browser session. It runs
+// on chromedp's goroutine: it only queues.
+func (b *browser) browserListener(ev any) {
+	switch ev := ev.(type) {
+	case *target.EventTargetCreated:
+		if isTab(ev.TargetInfo) {
+			b.events.push(ev)
+		}
+	case *target.EventTargetInfoChanged:
+		if isTab(ev.TargetInfo) {
+			b.events.push(ev)
+		}
+	case *target.EventTargetDestroyed, *target.EventTargetCrashed:
+		b.events.push(ev)
+	}
+}
+
+// isTab reports whether info is a tab the clinician sees: a page, not a
+// prerendered one.
+func isTab(info *target.Info) bool {
+	return info != nil && info.Type == "page" && info.Subtype == ""
+}
+
+// addTab starts tracking a new page target and attaches to it. It runs on
+// loop.
+func (b *browser) addTab(info *target.Info) {
+	t := b.newTab(info.TargetID, info.OpenerID)
+	t.url, t.title = info.URL, info.Title
+	b.mu.Lock()
+	b.tabs = append(b.tabs, t)
+	b.mu.Unlock()
+	if !b.spawn(func() { b.attach(t) }) {
+		return
+	}
+	b.log.Debug("tab opened", logTab, t.id, "opener", t.opener)
+}
+
+// attach opens a session on t, sets it up and, for a popup or when no tab is
+// active, activates it.
+func (b *browser) attach(t *tab) {
+	ctx, cancel := chromedp.NewContext(b.bctx, chromedp.WithTargetID(t.id), chromedp.WithListener(b.tabListener(t)))
+	b.mu.Lock()
+	t.cancel = cancel
+	removed := t.removed
+	b.mu.Unlock()
+	if removed {
+		cancel()
+		return
+	}
+	// The first Run binds the session to ctx, so it cannot have a deadline
+	// of its own: a timer ends a start that hangs.
+	timer := time.AfterFunc(b.cfg.CallTimeout, cancel)
+	err := chromedp.Do(ctx)
+	timer.Stop()
+	if err == nil {
+		b.mu.Lock()
+		t.sess = chromedp.FromContext(ctx).Target
+		b.mu.Unlock()
+		cctx, ccancel := t.callCtx(b.cfg.CallTimeout)
+		err = b.setupTab(cctx, t)
+		ccancel()
+	}
+	if err != nil {
+		if b.life.Err() == nil {
+			b.log.Warn("attach tab", logTab, t.id, logErr, err)
+		}
+		cancel()
+		b.events.push(tabFailed{t})
+		return
+	}
+	b.mu.Lock()
+	activate := t.opener != "" || b.active == nil
+	b.mu.Unlock()
+	if activate {
+		cctx, ccancel := t.callCtx(b.cfg.CallTimeout)
+		if err := b.activate(cctx, t); err != nil && b.life.Err() == nil {
+			b.log.Warn("activate tab", logTab, t.id, logErr, err)
+		}
+		ccancel()
+	}
+	b.events.push(stateDirty{})
+}
+
+// tabFailed tells loop that a tab could not be attached.
+type tabFailed struct{ t *tab }
+
+// stateDirty tells loop that the state may have changed.
+type stateDirty struct{}
+
+// setupTab sizes t's page and turns on the events the browser needs, then
+// marks t ready.
+func (b *browser) setupTab(ctx context.Context, t *tab) error {
+	if _, err := cdp.Call(ctx, t.sess, security.Enable, cdp.Empty{}); err != nil {
+		return fmt.Errorf("enable security events: %w", err)
+	}
+	b.mu.Lock()
+	v := b.viewport
+	b.mu.Unlock()
+	for {
+		if err := setViewport(ctx, t.sess, v); err != nil {
+			return err
+		}
+		b.mu.Lock()
+		if b.viewport == v {
+			t.ready = true
+			b.mu.Unlock()
+			return nil
+		}
+		// SetViewport ran meanwhile and did not see this tab.
+		v = b.viewport
+		b.mu.Unlock()
+	}
+}
+
+// setViewport sizes the page of session s.
+func setViewport(ctx context.Context, s cdp.Session, v isolation.Viewport) error {
+	_, err := cdp.Call(ctx, s, emulation.SetDeviceMetricsOverride, emulation.SetDeviceMetricsOverrideParams{
+		Width:             int64(v.Width),
+		Height:            int64(v.Height),
+		DeviceScaleFactor: v.DPR,
+		Mobile:            false,
+		ScreenWidth:       int64(v.Width),
+		ScreenHeight:      int64(v.Height),
+	})
+	if err != nil {
+		return fmt.Errorf("set viewport: %w", err)
+	}
+	return nil
+}
+
+// activate makes t the tab the clinician sees: the previous tab's
+// screencast stops, t comes to the front and its screencast starts.
+func (b *browser) activate(ctx context.Context, t *tab) error {
+	b.switchMu.Lock()
+	defer b.switchMu.Unlock()
+	b.mu.Lock()
+	if t.removed || !t.ready {
+		b.mu.Unlock()
+		return fmt.Errorf("tab %s: %w", t.id, ErrNoTab)
+	}
+	old := b.active
+	b.active = t
+	b.seq++
+	t.lastActive = b.seq
+	b.mu.Unlock()
+	defer b.events.push(stateDirty{})
+
+	if old != nil && old != t {
+		// The old tab may be gone already.
+		octx, ocancel := context.WithCancel(ctx)
+		stop := context.AfterFunc(old.life, ocancel)
+		_, _ = cdp.Call(octx, old.sess, page.StopScreencast, cdp.Empty{})
+		stop()
+		ocancel()
+	}
+	if _, err := cdp.Call(ctx, b.session, target.ActivateTarget, target.ActivateTargetParams{TargetID: t.id}); err != nil {
+		return fmt.Errorf("activate target: %w", err)
+	}
+	if _, err := cdp.Call(ctx, t.sess, page.BringToFront, cdp.Empty{}); err != nil {
+		return fmt.Errorf("bring to front: %w", err)
+	}
+	return b.startScreencast(ctx, t)
+}
+
+// SwitchTab makes the tab id the active one.
+func (b *browser) SwitchTab(ctx context.Context, id string) error {
+	if b.life.Err() != nil {
+		return isolation.ErrClosed
+	}
+	t := b.findTab(id)
+	if t == nil {
+		return fmt.Errorf("tab %q: %w", id, ErrNoTab)
+	}
+	ctx, cancel := b.callCtx(ctx)
+	defer cancel()
+	return b.closedErr(b.activate(ctx, t))
+}
+
+// CloseTab closes the tab id and returns once it is gone. Closing the active
+// tab activates the most recently active other one; closing the last tab
+// opens a blank one first.
+func (b *browser) CloseTab(ctx context.Context, id string) error {
+	if b.life.Err() != nil {
+		return isolation.ErrClosed
+	}
+	t := b.findTab(id)
+	if t == nil {
+		return fmt.Errorf("tab %q: %w", id, ErrNoTab)
+	}
+	ctx, cancel := b.callCtx(ctx)
+	defer cancel()
+	b.mu.Lock()
+	last := len(b.tabs) == 1
+	b.mu.Unlock()
+	if last {
+		if err := b.openBlankTab(ctx); err != nil {
+			return b.closedErr(err)
+		}
+	}
+	if err := b.closeTarget(ctx, t.id); err != nil {
+		return b.closedErr(fmt.Errorf("close tab: %w", err))
+	}
+	select {
+	case <-t.gone:
+		return nil
+	case <-ctx.Done():
+		return b.closedErr(ctx.Err())
+	}
+}
+
+// openBlankTab opens an about:blank tab. loop tracks it like any other.
+func (b *browser) openBlankTab(ctx context.Context) error {
+	create := func(newWindow bool) error {
+		_, err := cdp.Call(ctx, b.session, target.CreateTarget, target.CreateTargetParams{
+			URL:       "about:blank",
+			NewWindow: &newWindow,
+		})
+		return err
+	}
+	err := create(false)
+	var cerr *cdproto.Error
+	if errors.As(err, &cerr) {
+		// No window is left to hold a tab.
+		err = create(true)
+	}
+	if err != nil {
+		return fmt.Errorf("open blank tab: %w", err)
+	}
+	return nil
+}
+
+// removeTab forgets t after its target went away, and picks the next
+// active tab. It runs on loop.
+func (b *browser) removeTab(t *tab) {
+	b.mu.Lock()
+	if t.removed {
+		b.mu.Unlock()
+		return
+	}
+	t.removed = true
+	t.end()
+	close(t.gone)
+	b.tabs = slices.DeleteFunc(b.tabs, func(x *tab) bool { return x == t })
+	var closedDialog string
+	if t.dialog != nil {
+		t.dialog.timer.Stop()
+		closedDialog = t.dialog.d.ID
+		t.dialog = nil
+	}
+	var next *tab
+	if b.active == t {
+		b.active = nil
+		for _, x := range b.tabs {
+			if x.ready && (next == nil || x.lastActive > next.lastActive) {
+				next = x
+			}
+		}
+	}
+	empty := len(b.tabs) == 0 && !b.closing
+	cancel := t.cancel
+	b.mu.Unlock()
+
+	b.log.Debug("tab closed", logTab, t.id)
+	if closedDialog != "" {
+		b.obs.DialogClosed(closedDialog)
+	}
+	if cancel != nil {
+		// Detaching from a target that is gone can wait for a time-out.
+		b.spawn(cancel)
+	}
+	if next != nil {
+		b.spawn(func() {
+			ctx, cancel := next.callCtx(b.cfg.CallTimeout)
+			defer cancel()
+			if err := b.activate(ctx, next); err != nil && b.life.Err() == nil {
+				b.log.Warn("activate tab", logTab, next.id, logErr, err)
+			}
+		})
+	}
+	if empty {
+		// The page closed the last tab itself. A new tab becomes active when
+		// it is attached, because no tab is active.
+		b.spawn(func() {
+			ctx, cancel := context.WithTimeout(b.life, b.cfg.CallTimeout)
+			defer cancel()
+			if err := b.openBlankTab(ctx); err != nil && b.life.Err() == nil {
+				b.log.Warn("reopen blank tab", logErr, err)
+			}
+		})
+	}
+}
+
+// findTab returns the ready tab id, or nil.
+func (b *browser) findTab(id string) *tab {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, t := range b.tabs {
+		if string(t.id) == id && t.ready && !t.removed {
+			return t
+		}
+	}
+	return nil
+}
+
+// tabByID returns the tracked tab id, ready or not, or nil. The caller
+// holds b.mu.
+func (b *browser) tabByID(id target.ID) *tab {
+	for _, t := range b.tabs {
+		if t.id == id {
+			return t
+		}
+	}
+	return nil
+}
+
+// State returns the current visible state.
+func (b *browser) State() isolation.State {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	s := isolation.State{Tabs: []isolation.Tab{}}
+	for _, t := range b.tabs {
+		if !t.ready {
+			continue
+		}
+		s.Tabs = append(s.Tabs, isolation.Tab{ID: string(t.id), Title: t.title, URL: t.url, Active: t == b.active})
+	}
+	if a := b.active; a != nil {
+		s.URL = a.url
+		s.Title = a.title
+		s.Host = hostOf(a.url)
+		s.Secure = a.secure && strings.HasPrefix(a.url, "https:")
+		s.Loading = a.loading
+		s.CanGoBack = a.canBack
+		s.CanGoForward = a.canForward
+	}
+	return s
+}
+
+// hostOf returns the host of an http or https URL, and "" otherwise.
+func hostOf(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+		return ""
+	}
+	return u.Hostname()
+}
+
+// PendingDialogs returns the dialogs still waiting for an answer.
+func (b *browser) PendingDialogs() []isolation.Dialog {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var ds []isolation.Dialog
+	for _, t := range b.tabs {
+		if t.dialog != nil {
+			ds = append(ds, t.dialog.d)
+		}
+	}
+	return ds
+}
