@@ -363,7 +363,7 @@ func (b *browser) onActive(ctx context.Context, fn func(context.Context, *tab) e
 		}
 	}()
 
-	err := fn(ctx, t)
+	err := whileSwapping(ctx, func() error { return fn(ctx, t) })
 	select {
 	case <-opened:
 		if errors.Is(err, context.Canceled) {
@@ -375,6 +375,28 @@ func (b *browser) onActive(ctx context.Context, fn func(context.Context, *tab) e
 		return fmt.Errorf("tab %s closed: %w", t.id, ErrNoTab)
 	}
 	return b.closedErr(err)
+}
+
+// swappingMsg is how Chromium answers a command sent while a navigation
+// swaps the page's renderer.
+const swappingMsg = "Not attached to an active page"
+
+// whileSwapping runs fn, and runs it again while it fails because a
+// navigation is swapping the page's renderer (which lasts milliseconds), so
+// a command sent at that moment is not lost. A command refused that way was
+// not carried out, so running it again is safe.
+func whileSwapping(ctx context.Context, fn func() error) error {
+	for {
+		err := fn()
+		if err == nil || !strings.Contains(err.Error(), swappingMsg) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (%w)", ctx.Err(), err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // chromedpLog adapts chromedp's printf logging to the browser's logger.

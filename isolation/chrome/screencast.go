@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"image/jpeg"
 	"math"
-	"strings"
 	"time"
 
 	"github.com/chromedp/cdproto/cdp"
@@ -117,25 +116,13 @@ func (b *browser) KeyFrame(ctx context.Context) error {
 
 // restartScreencast stops and starts t's screencast: Chromium refuses a
 // second start, and a start sends a frame at once.
-//
-// While a navigation swaps the page's renderer, Chromium answers "Not attached
-// to an active page"; the start is retried until the new page is there (or
-// ctx ends), or the viewer would get no frames at all.
 func (b *browser) restartScreencast(ctx context.Context, t *tab) error {
-	for {
-		_, err := cdp.Call(ctx, t.sess, page.StopScreencast, cdp.Empty{})
-		if err == nil {
-			err = b.startScreencast(ctx, t)
+	return whileSwapping(ctx, func() error {
+		if _, err := cdp.Call(ctx, t.sess, page.StopScreencast, cdp.Empty{}); err != nil {
+			return fmt.Errorf("stop screencast: %w", err)
 		}
-		if err == nil || !strings.Contains(err.Error(), "Not attached to an active page") {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("restart screencast: %w (%w)", ctx.Err(), err)
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
+		return b.startScreencast(ctx, t)
+	})
 }
 
 // SetViewport resizes every tab's page to v and restarts the screencast, so
