@@ -24,6 +24,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -48,6 +49,12 @@ type apiFixture struct {
 // newAPI starts a broker with a fake browser launcher behind httptest.
 func newAPI(t *testing.T, mod func(*Config)) *apiFixture {
 	t.Helper()
+	return newAPIWithClock(t, mod, nil)
+}
+
+// newAPIWithClock is newAPI with the accounts' clock set.
+func newAPIWithClock(t *testing.T, mod func(*Config), now func() time.Time) *apiFixture {
+	t.Helper()
 	cfg := DefaultConfig()
 	cfg.Data = t.TempDir()
 	cfg.Listen = "127.0.0.1:0"
@@ -56,7 +63,7 @@ func newAPI(t *testing.T, mod func(*Config)) *apiFixture {
 	}
 	l := &isolationtest.Launcher{}
 	out := &bytes.Buffer{}
-	srv, err := New(context.Background(), cfg, Options{Logger: slog.New(slog.DiscardHandler), Out: out, Launcher: l})
+	srv, err := New(context.Background(), cfg, Options{Logger: slog.New(slog.DiscardHandler), Out: out, Launcher: l, Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -394,6 +401,53 @@ func TestStreamRefusesForgedTokens(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.Close()
+}
+
+// TestExpiredCookie checks that a token past its expiry opens nothing, and
+// that an active session renews its cookie before then.
+func TestExpiredCookie(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Now()
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+	f := newAPIWithClock(t, nil, clock)
+	f.addUser("erin", auth.Clinician)
+	c := f.login("erin")
+	cookie := func() string {
+		for _, ck := range c.Jar.Cookies(mustURL(t, f.ts.URL)) {
+			if ck.Name == cookieName {
+				return ck.Value
+			}
+		}
+		return ""
+	}
+	first := cookie()
+
+	// Past half its life, an API call renews the cookie.
+	advance(10 * time.Minute)
+	if resp, _ := f.do(c, "GET", "/api/session", ""); resp.StatusCode != 200 {
+		t.Fatalf("session at 10 min: %d", resp.StatusCode)
+	}
+	if cookie() == first {
+		t.Error("cookie not renewed past half its life")
+	}
+
+	// The first token, now expired, is refused at the WebSocket door.
+	advance(6 * time.Minute)
+	h := http.Header{"Cookie": {cookieName + "=" + first}, "Origin": {f.srv.cfg.Origin()}}
+	_, resp, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(f.ts.URL, "http")+"/api/stream", h)
+	if err == nil || resp == nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("expired token at the stream: err %v, resp %v; want 401", err, resp)
+	}
+	// The renewed one still works.
+	if resp, _ := f.do(c, "GET", "/api/session", ""); resp.StatusCode != 200 {
+		t.Errorf("renewed cookie refused: %d", resp.StatusCode)
+	}
+	// Left alone for longer than a token lives, the session is over.
+	advance(20 * time.Minute)
+	if resp, _ := f.do(c, "GET", "/api/session", ""); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("idle cookie after 20 min: %d, want 401", resp.StatusCode)
+	}
 }
 
 func TestHealthReadyMetrics(t *testing.T) {

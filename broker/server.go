@@ -59,6 +59,8 @@ type Options struct {
 	Out io.Writer
 	// Launcher replaces the Chromium launcher (tests of the wiring).
 	Launcher isolation.Launcher
+	// Now is the clock of accounts and tokens. Nil means time.Now.
+	Now func() time.Time
 }
 
 // New builds a broker from a validated Config: it opens the store, loads or
@@ -136,6 +138,7 @@ func New(ctx context.Context, cfg Config, opts Options) (*Server, error) {
 		TokenTTL:         15 * time.Minute,
 		LoginLifetime:    time.Duration(cfg.MaxLifetime),
 		Logger:           s.log,
+		Now:              opts.Now,
 		OnUserDisabled: func(user string) {
 			go s.sess.End(user, session.ReasonAdmin)
 		},

@@ -245,3 +245,38 @@ func TestIdleTimeoutEndsSession(t *testing.T) {
 	}
 	waitGone(t, b.data)
 }
+
+// TestViewerAtWindowsScaling uses the viewer on a 1366×768 terminal at
+// 125 % and 150 % display scaling: the toolbar fits without horizontal
+// scrolling, the canvas has device pixels, and clicks land where the
+// clinician points.
+func TestViewerAtWindowsScaling(t *testing.T) {
+	b := startBroker(t, nil)
+	for _, scale := range []float64{1.25, 1.5} {
+		t.Run(fmt.Sprintf("%g", scale), func(t *testing.T) {
+			w, h := int(1366/scale), int(768/scale)-40 // the terminal browser's own toolbar takes some height
+			v := newScaledViewer(t, w, h, scale)
+			v.login(b)
+			layout := eval[[]float64](v, `(() => {
+				const c = document.getElementById('screen'), r = c.getBoundingClientRect();
+				const bar = document.getElementById('screen').getBoundingClientRect().top;
+				return [document.documentElement.scrollWidth, innerWidth, bar, c.width, r.width, devicePixelRatio];
+			})()`)
+			if layout[0] > layout[1] {
+				t.Errorf("horizontal scrolling: content %v px wide in a %v px window", layout[0], layout[1])
+			}
+			if layout[2] > 44 {
+				t.Errorf("toolbar takes %v CSS px, want at most 44", layout[2])
+			}
+			if want := layout[4] * layout[5]; layout[3] < want-1 || layout[3] > want+1 {
+				t.Errorf("canvas backing store %v px for %v CSS px at dpr %v", layout[3], layout[4], layout[5])
+			}
+			navigate(t, v, b, "/")
+			x, y := remoteCentre(t, b, "#link-article")
+			v.clickRemote(x, y)
+			waitRemote(t, b, "the click to land on the link", `location.pathname === '/article'`)
+			v.do(chromedp.Click(chromedp.CSS(`#logout`)))
+			v.waitFor("the login form", `document.querySelector('form#login').offsetParent !== null`)
+		})
+	}
+}

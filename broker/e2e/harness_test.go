@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -162,6 +163,13 @@ type viewer struct {
 // newViewer starts the clinician's browser with a window of w×h.
 func newViewer(t *testing.T, w, h int) *viewer {
 	t.Helper()
+	return newScaledViewer(t, w, h, 1)
+}
+
+// newScaledViewer starts the clinician's browser with a window of w×h CSS
+// pixels on a screen with the given scale (Windows' 125 %, 150 %…).
+func newScaledViewer(t *testing.T, w, h int, scale float64) *viewer {
+	t.Helper()
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(chromiumPath()),
 		chromedp.Flag("headless", true),
@@ -175,6 +183,7 @@ func newViewer(t *testing.T, w, h int) *viewer {
 		chromedp.Flag("mute-audio", true),
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.WindowSize(w, h),
+		chromedp.Flag("force-device-scale-factor", strconv.FormatFloat(scale, 'f', -1, 64)),
 	}
 	if os.Geteuid() == 0 {
 		opts = append(opts, chromedp.NoSandbox)
