@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -260,6 +261,11 @@ func (c *Config) Validate() error {
 	if c.Data == "" {
 		return errors.New("config: data is empty")
 	}
+	abs, err := filepath.Abs(c.Data)
+	if err != nil {
+		return fmt.Errorf("config: data %q: %w", c.Data, err)
+	}
+	c.Data = abs
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return errors.New("config: tls_cert and tls_key must be given together")
 	}

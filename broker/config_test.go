@@ -126,3 +126,14 @@ func TestApplyEnv(t *testing.T) {
 		}
 	}
 }
+
+// TestExampleConfig keeps deploy/config.example.yaml loadable and valid.
+func TestExampleConfig(t *testing.T) {
+	cfg := DefaultConfig()
+	if err := cfg.LoadConfigFile(filepath.Join("..", "deploy", "config.example.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("the example config does not validate: %v", err)
+	}
+}

@@ -280,3 +280,29 @@ func TestViewerAtWindowsScaling(t *testing.T) {
 		})
 	}
 }
+
+// TestFramesOnlyWhenPageChanges compares, in one run, the frames a static
+// page sends with those of an animated page over the same time: a settled
+// page costs the terminal (almost) nothing.
+func TestFramesOnlyWhenPageChanges(t *testing.T) {
+	b := startBroker(t, nil)
+	v := newViewer(t, 1024, 700)
+	v.login(b)
+	count := func(path string) int {
+		navigate(t, v, b, path)
+		v.waitNewFrames(v.frames())
+		time.Sleep(500 * time.Millisecond) // let the page settle after loading
+		n := v.frames()
+		time.Sleep(2 * time.Second) // the measuring window, the same for both pages
+		return v.frames() - n
+	}
+	static := count("/article")
+	animated := count("/animation")
+	t.Logf("frames in 2 s: static page %d, animated page %d", static, animated)
+	if static > 2 {
+		t.Errorf("a static page sent %d frames in 2 s; want none after it settled", static)
+	}
+	if animated < 5*max(static, 1) {
+		t.Errorf("animated page sent %d frames, static %d: the animation should send many more", animated, static)
+	}
+}
