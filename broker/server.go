@@ -357,7 +357,7 @@ func (s *Server) announce() error {
 		}
 		fmt.Fprintf(s.out, "\nNo administrator exists yet. Create the first one at %s/setup\n"+
 			"with this one-time set-up token (valid for one hour, or until used):\n\n    %s\n\n"+
-			"or run: shoji user add NAME --role admin --password-stdin --data %s\n\n",
+			"or stop the broker and run: shoji user add NAME --role admin --password-stdin --data %s\n\n",
 			strings.TrimSuffix(s.cfg.PublicURL, "/"), tok, s.cfg.Data)
 	}
 	return nil

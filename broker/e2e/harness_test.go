@@ -314,36 +314,44 @@ func (v *viewer) canvasHash() string {
 	})()`)
 }
 
+// evaluator is the test hook of the Chromium implementation.
+type evaluator interface {
+	Evaluate(ctx context.Context, expr string) (json.RawMessage, error)
+}
+
+// remoteEval evaluates expr in the active tab of the user's remote browser.
+func remoteEval(b *brokerUnderTest, expr string) (json.RawMessage, error) {
+	s, ok := b.srv.Sessions().Get(b.user)
+	if !ok {
+		return nil, fmt.Errorf("%s has no session", b.user)
+	}
+	br, err := s.Browser()
+	if err != nil {
+		return nil, fmt.Errorf("remote browser: %w", err)
+	}
+	ev, ok := br.(evaluator)
+	if !ok {
+		return nil, fmt.Errorf("browser %T has no Evaluate test hook", br)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return ev.Evaluate(ctx, expr)
+}
+
 // remote evaluates JavaScript in the active tab of the user's remote
 // browser, through the test hook of the Chromium implementation. The tests
 // use it to check what happened in the remote page, never to cause it.
 func remote[T any](t *testing.T, b *brokerUnderTest, expr string) T {
 	t.Helper()
-	var zero T
-	s, ok := b.srv.Sessions().Get(b.user)
-	if !ok {
-		t.Fatalf("%s has no session", b.user)
-	}
-	br, err := s.Browser()
-	if err != nil {
-		t.Fatalf("remote browser: %v", err)
-	}
-	ev, ok := br.(interface {
-		Evaluate(ctx context.Context, expr string) (json.RawMessage, error)
-	})
-	if !ok {
-		t.Fatalf("browser %T has no Evaluate test hook", br)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	raw, err := ev.Evaluate(ctx, expr)
+	var v T
+	raw, err := remoteEval(b, expr)
 	if err != nil {
 		t.Fatalf("remote eval %s: %v", expr, err)
 	}
-	if err := json.Unmarshal(raw, &zero); err != nil {
+	if err := json.Unmarshal(raw, &v); err != nil {
 		t.Fatalf("remote eval %s: %v (%s)", expr, err, raw)
 	}
-	return zero
+	return v
 }
 
 // waitRemote polls a JavaScript condition in the remote page.
@@ -351,28 +359,18 @@ func waitRemote(t *testing.T, b *brokerUnderTest, what, cond string) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		if s, ok := b.srv.Sessions().Get(b.user); ok {
-			if br, err := s.Browser(); err == nil {
-				if ev, ok := br.(interface {
-					Evaluate(ctx context.Context, expr string) (json.RawMessage, error)
-				}); ok {
-					ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-					raw, err := ev.Evaluate(ctx, cond)
-					cancel()
-					if err == nil && string(raw) == "true" {
-						return
-					}
-				}
-			}
+		raw, err := remoteEval(b, cond)
+		if err == nil && string(raw) == "true" {
+			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("remote: waiting for %s (%s)", what, cond)
+			t.Fatalf("remote: waiting for %s (%s): last %s, %v", what, cond, raw, err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 }
 
-// remoteRect returns the CSS-pixel centre of an element of the remote page.
+// remoteCentre returns the CSS-pixel centre of an element of the remote page.
 func remoteCentre(t *testing.T, b *brokerUnderTest, selector string) (float64, float64) {
 	t.Helper()
 	r := remote[[]float64](t, b, fmt.Sprintf(`(() => { const e = document.querySelector(%q); e.scrollIntoView({block: 'center'}); const r = e.getBoundingClientRect(); return [r.left + r.width/2, r.top + r.height/2]; })()`, selector))
