@@ -133,6 +133,7 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("PUT /api/admin/settings", s.role(auth.Admin, s.putSettings))
 	mux.Handle("GET /api/admin/sessions", s.role(auth.Admin, s.getSessions))
 	mux.Handle("DELETE /api/admin/sessions/{user}", s.role(auth.Admin, s.deleteSession))
+	s.policyRoutes(mux)
 	mux.Handle("/api/", s.handle(func(http.ResponseWriter, *http.Request) error {
 		return errStatus(http.StatusNotFound, "no such API")
 	}))
@@ -399,15 +400,22 @@ func (s *Server) putSettings(w http.ResponseWriter, r *http.Request, p auth.Prin
 
 func (s *Server) getSessions(w http.ResponseWriter, _ *http.Request, _ auth.Principal) error {
 	type row struct {
-		ID      string    `json:"id"`
-		User    string    `json:"user"`
-		Role    string    `json:"role"`
-		Started time.Time `json:"started"`
-		State   string    `json:"state"`
+		ID       string    `json:"id"`
+		User     string    `json:"user"`
+		Role     string    `json:"role"`
+		Started  time.Time `json:"started"`
+		State    string    `json:"state"`
+		Profile  string    `json:"profile"`
+		Terminal string    `json:"terminal"`
 	}
 	out := []row{}
+	set := s.policy.engine.Current()
 	for _, i := range s.sess.List() {
-		out = append(out, row{i.ID, i.User, i.Role, i.Started, string(i.State)})
+		term := ""
+		if i.Terminal.IsValid() {
+			term = i.Terminal.String()
+		}
+		out = append(out, row{i.ID, i.User, i.Role, i.Started, string(i.State), set.ProfileFor(i.User, i.Role, i.Terminal), term})
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil

@@ -32,6 +32,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/shoji-rbi/shoji/broker/auth"
+	"github.com/shoji-rbi/shoji/broker/session"
 	"github.com/shoji-rbi/shoji/isolation"
 	"github.com/shoji-rbi/shoji/isolation/isolationtest"
 )
@@ -208,7 +209,7 @@ func TestLoginCookieAndLogout(t *testing.T) {
 	}
 
 	// A browser session exists; logout ends it and revokes the cookie.
-	if _, err := f.srv.Sessions().Attach(context.Background(), "alice", "clinician", testViewport); err != nil {
+	if _, err := f.srv.Sessions().Attach(context.Background(), session.Owner{User: "alice", Role: "clinician"}, testViewport); err != nil {
 		t.Fatal(err)
 	}
 	if resp, _ := f.do(c, "POST", "/api/logout", `{}`); resp.StatusCode != 200 {
@@ -306,7 +307,7 @@ func TestRoles(t *testing.T) {
 		t.Errorf("empty pledge: %d %v", resp.StatusCode, m)
 	}
 	// Admin ends a clinician's session.
-	if _, err := f.srv.Sessions().Attach(context.Background(), "nurse", "clinician", testViewport); err != nil {
+	if _, err := f.srv.Sessions().Attach(context.Background(), session.Owner{User: "nurse", Role: "clinician"}, testViewport); err != nil {
 		t.Fatal(err)
 	}
 	if resp, _ := f.do(admin, "DELETE", "/api/admin/sessions/nurse", ""); resp.StatusCode != 200 {
@@ -321,7 +322,7 @@ func TestDisablingUserEndsBrowser(t *testing.T) {
 	f := newAPI(t, nil)
 	f.addUser("leaver", auth.Clinician)
 	c := f.login("leaver")
-	s, err := f.srv.Sessions().Attach(context.Background(), "leaver", "clinician", testViewport)
+	s, err := f.srv.Sessions().Attach(context.Background(), session.Owner{User: "leaver", Role: "clinician"}, testViewport)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -455,7 +456,7 @@ func TestHealthReadyMetrics(t *testing.T) {
 	if resp, _ := f.do(f.client(), "GET", "/readyz", ""); resp.StatusCode != 200 {
 		t.Errorf("readyz: %d", resp.StatusCode)
 	}
-	if _, err := f.srv.Sessions().Attach(context.Background(), "u1", "clinician", testViewport); err != nil {
+	if _, err := f.srv.Sessions().Attach(context.Background(), session.Owner{User: "u1", Role: "clinician"}, testViewport); err != nil {
 		t.Fatal(err)
 	}
 	if resp, _ := f.do(f.client(), "GET", "/readyz", ""); resp.StatusCode != http.StatusServiceUnavailable {

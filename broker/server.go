@@ -28,6 +28,7 @@ import (
 	"github.com/shoji-rbi/shoji/isolation"
 	"github.com/shoji-rbi/shoji/isolation/chrome"
 	"github.com/shoji-rbi/shoji/isolation/egress"
+	"github.com/shoji-rbi/shoji/isolation/policy"
 )
 
 // Server is a running broker.
@@ -38,6 +39,7 @@ type Server struct {
 	store   *store.Store
 	auth    *auth.Service
 	proxy   *egress.Proxy
+	policy  *sitePolicy
 	launch  isolation.Launcher
 	sess    *session.Manager
 	metrics *metrics
@@ -108,6 +110,9 @@ func New(ctx context.Context, cfg Config, opts Options) (*Server, error) {
 	if err := s.startEgress(); err != nil {
 		return nil, err
 	}
+	if err := s.policy.load(); err != nil {
+		return nil, err
+	}
 
 	s.launch = opts.Launcher
 	if s.launch == nil {
@@ -117,7 +122,7 @@ func New(ctx context.Context, cfg Config, opts Options) (*Server, error) {
 	}
 	s.sess, err = session.NewManager(session.Config{
 		Launcher:    s.launch,
-		Egress:      egressOpener{s.proxy},
+		Egress:      egressOpener{p: s.proxy, sp: s.policy},
 		IdleTimeout: time.Duration(cfg.IdleTimeout),
 		MaxLifetime: time.Duration(cfg.MaxLifetime),
 		MaxSessions: cfg.MaxSessions,
@@ -194,12 +199,13 @@ func (s *Server) startEgress() error {
 		hosts[demoHost] = ap.Addr()
 		addrs = append(addrs, ap)
 	}
-	policy, err := egress.NewStaticPolicy(allow)
+	base, err := egress.NewStaticPolicy(allow)
 	if err != nil {
 		return fmt.Errorf("config: egress.allow: %w", err)
 	}
+	s.policy = &sitePolicy{engine: policy.NewEngine(time.Now), base: base, store: s.store, log: s.log}
 	s.proxy, err = egress.New(egress.Config{
-		Policy:     policy,
+		Policy:     base,
 		AllowAddrs: addrs,
 		Hosts:      hosts,
 		Logger:     s.log,
@@ -221,11 +227,6 @@ func (s *Server) startEgress() error {
 	}
 	return nil
 }
-
-// egressOpener adapts the proxy to the session manager.
-type egressOpener struct{ p *egress.Proxy }
-
-func (o egressOpener) Open(id string) (session.Egress, error) { return o.p.Open(id) }
 
 // Handler returns the broker's HTTP handler.
 func (s *Server) Handler() http.Handler { return s.handler }

@@ -37,6 +37,35 @@ type LaunchOptions struct {
 	ProxyAddr string
 	// Observer receives what the browser reports. Its funcs must not block.
 	Observer Observer
+	// CheckURL, if set, is asked about every page and frame navigation of
+	// every tab, popups included, with the full URL, so path-prefix rules
+	// apply. A denied top-level navigation shows a block page that names the
+	// host and the reason and offers "request access"; a denied frame fails
+	// quietly; both are reported to Observer.Blocked. This is a convenience
+	// for clinicians, not the boundary: the egress proxy is. CheckURL is
+	// called concurrently, must not block and must not call the Browser. Nil
+	// allows every navigation (the proxy still decides).
+	CheckURL func(url string) NavDecision
+	// ProcessGroup, if set, is called once with the browser's process group
+	// ID as soon as its process runs, before it loads any page, so that the
+	// broker can make the session's egress listener accept this browser
+	// only (egress.Listener.SetOwner). It must not block.
+	ProcessGroup func(pgid int)
+}
+
+// NavDecision is the verdict of LaunchOptions.CheckURL on one navigation,
+// and what Observer.Blocked reports.
+type NavDecision struct {
+	Allow bool `json:"allow"`
+	// Host is the host the decision is about, shown on the block page.
+	Host string `json:"host"`
+	// Rule names the rule that decided.
+	Rule string `json:"rule"`
+	// Reason says why a navigation was denied, shown on the block page.
+	Reason string `json:"reason"`
+	// Trusted is true for an allowed host of the trusted medical sites tier
+	// (ALLOW-4).
+	Trusted bool `json:"trusted,omitempty"`
 }
 
 // Viewport is the size of the clinician's canvas in CSS pixels and the
@@ -89,8 +118,16 @@ type State struct {
 	Title string `json:"title"`
 	// Host is the host of the committed URL of the active tab.
 	Host string `json:"host"`
+	// HostUnicode is Host in Unicode for display: 日本語.jp for
+	// xn--wgv71a119e.jp; the same as Host for an ASCII host.
+	HostUnicode string `json:"hostUnicode"`
+	// HostWarning is set when Host is an internationalised name that can
+	// pass for another (SITEID-3): its labels mix scripts, such as Latin
+	// with Cyrillic, or consist of letters that look like ASCII ones. The
+	// viewer shows it, and then shows Host rather than HostUnicode.
+	HostWarning string `json:"hostWarning,omitempty"`
 	// Secure is true when the active page was loaded over HTTPS with a
-	// certificate the browser accepted.
+	// certificate the browser accepted. It is false on a block page.
 	Secure       bool `json:"secure"`
 	Loading      bool `json:"loading"`
 	CanGoBack    bool `json:"canGoBack"`
@@ -135,8 +172,20 @@ type Observer struct {
 	Dialog func(Dialog)
 	// DialogClosed reports that a dialog was answered or went away.
 	DialogClosed func(id string)
-	// Navigated reports a committed top-level navigation of any tab.
+	// Navigated reports a committed top-level navigation of any tab. A
+	// navigation that was blocked (see Blocked) is not reported here,
+	// although its block page commits at the refused URL.
 	Navigated func(tabID, url string)
+	// Blocked reports a navigation the browser refused: by
+	// LaunchOptions.CheckURL, or because the site's certificate is invalid
+	// (Rule "invalid-certificate"; there is no way to proceed). tabID is
+	// empty when the frame's tab is not known.
+	Blocked func(tabID, url string, d NavDecision)
+	// AccessRequested reports that the clinician pressed "request access"
+	// on the block page of host in tab tabID; url is the refused URL. The
+	// page gets no privilege from it: the broker asks the clinician for a
+	// reason in the viewer.
+	AccessRequested func(tabID, host, url string)
 }
 
 // MouseAction is what a mouse event does.

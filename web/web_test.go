@@ -33,6 +33,12 @@ func TestHandler(t *testing.T) {
 		{"GET", "/", 200, "text/html; charset=utf-8"},
 		{"GET", "/setup", 200, "text/html; charset=utf-8"},
 		{"GET", "/admin", 200, "text/html; charset=utf-8"},
+		{"GET", "/approvals", 200, "text/html; charset=utf-8"},
+		{"GET", "/static/approvals.js", 200, "text/javascript; charset=utf-8"},
+		{"GET", "/static/access.js", 200, "text/javascript; charset=utf-8"},
+		{"GET", "/approvals.html", 404, ""},
+		{"GET", "/approvals/", 404, ""},
+		{"POST", "/approvals", 405, ""},
 		{"HEAD", "/", 200, "text/html; charset=utf-8"},
 		{"GET", "/static/viewer.js", 200, "text/javascript; charset=utf-8"},
 		{"GET", "/static/style.css", 200, "text/css; charset=utf-8"},
@@ -105,9 +111,10 @@ func TestEveryAssetHasType(t *testing.T) {
 
 // page is what a page's HTML says about itself.
 type page struct {
-	refs  []string          // URLs of scripts, styles, images and links
-	ids   map[string]string // element id → tag name
-	names []string          // form field names
+	refs    []string          // URLs of scripts, styles, images and links
+	scripts []string          // src of each <script>
+	ids     map[string]string // element id → tag name
+	names   []string          // form field names
 }
 
 // parsePage reads a page and reports everything the broker's CSP forbids:
@@ -152,6 +159,7 @@ func parsePage(t *testing.T, urlPath string) page {
 			switch tok.Data {
 			case "script":
 				inScript = tt == html.StartTagToken
+				p.scripts = append(p.scripts, attrs["src"])
 				if attrs["src"] == "" {
 					t.Errorf("%s: <script> without src", urlPath)
 				}
@@ -160,6 +168,11 @@ func parsePage(t *testing.T, urlPath string) page {
 				}
 			case "style":
 				t.Errorf("%s: <style> element", urlPath)
+			case "a":
+				// A link that opens a new tab must not hand it this window.
+				if attrs["target"] == "_blank" && !strings.Contains(attrs["rel"], "noopener") {
+					t.Errorf("%s: <a href=%q target=_blank> without rel=noopener", urlPath, attrs["href"])
+				}
 			}
 			for _, k := range []string{"src", "href"} {
 				if v, ok := attrs[k]; ok {
@@ -184,9 +197,15 @@ func TestPages(t *testing.T) {
 		t.Run(urlPath, func(t *testing.T) {
 			p := parsePage(t, urlPath)
 			for _, ref := range p.refs {
+				if strings.HasPrefix(ref, "#") && len(ref) > 1 {
+					continue // a section of the same page
+				}
 				if !strings.HasPrefix(ref, "/") || strings.HasPrefix(ref, "//") {
 					t.Errorf("reference %q is not a same-origin absolute path", ref)
 					continue
+				}
+				if strings.HasPrefix(ref, "/api/") {
+					continue // the broker's API, not this handler's
 				}
 				if rec := serve(t, "GET", ref, nil); rec.Code != 200 {
 					t.Errorf("reference %q: GET = %d", ref, rec.Code)
@@ -214,6 +233,10 @@ func TestViewerContract(t *testing.T) {
 				"logout": "button", "restart": "button", "toast": "div",
 				"dialog": "dialog", "dialog-message": "p", "dialog-input": "input",
 				"dialog-ok": "button", "dialog-cancel": "button",
+				"access-dialog": "dialog", "access-reason": "textarea", "access-send": "button",
+				"access-cancel": "button", "access-host": "strong", "access-warning": "p",
+				"profile": "span", "trusted": "span", "host-warning": "span",
+				"approvals-link": "a", "admin-link": "a",
 			},
 			names: []string{"username", "password"},
 		},
@@ -223,9 +246,24 @@ func TestViewerContract(t *testing.T) {
 			names: []string{"token", "username", "password", "password2"},
 		},
 		{
-			page:  "/admin",
-			ids:   map[string]string{"settings": "form"},
-			names: []string{"banner", "pledge"},
+			page: "/admin",
+			ids: map[string]string{
+				"settings": "form", "admin-tabs": "nav", "confirm": "dialog",
+				"policy-profiles": "table", "default-form": "form", "profile-form": "form",
+				"rule-form": "form", "rule-error": "p", "rules": "table",
+				"groups": "table", "group-form": "form", "group-error": "p",
+				"test-form": "form", "test-result": "div",
+				"export": "a", "import-form": "form", "import-error": "p",
+				"block-form": "form", "blocked": "table", "end-user-form": "form", "end-all": "button", "sessions": "table",
+				"emergency-form": "form", "emergencies": "table",
+			},
+			names: []string{"banner", "pledge", "pattern", "note", "expires", "uploads", "trusted",
+				"url", "profile", "host", "reason", "user", "yaml", "file", "group", "terminals", "default"},
+		},
+		{
+			page:  "/approvals",
+			ids:   map[string]string{"requests": "div", "history": "table", "requests-refresh": "button", "admin-link": "a"},
+			names: nil, // the fields of each request are built per request by approvals.js
 		},
 	}
 	for _, tt := range tests {
@@ -285,5 +323,132 @@ func TestScripts(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestAdminFormFields checks the fields end-to-end tests fill in, form by
+// form: a field of the same name in another form would not do.
+func TestAdminFormFields(t *testing.T) {
+	rec := serve(t, "GET", "/admin", nil)
+	doc, err := html.Parse(rec.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forms := map[string][]string{}
+	var walk func(n *html.Node, form string)
+	walk = func(n *html.Node, form string) {
+		if n.Type == html.ElementNode {
+			attrs := map[string]string{}
+			for _, a := range n.Attr {
+				attrs[a.Key] = a.Val
+			}
+			if n.Data == "form" {
+				form = attrs["id"]
+			}
+			if name, ok := attrs["name"]; ok && form != "" && n.Data != "form" {
+				typ := attrs["type"]
+				if n.Data != "input" {
+					typ = n.Data
+				}
+				forms[form] = append(forms[form], name+":"+typ)
+			}
+		}
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			walk(c, form)
+		}
+	}
+	walk(doc, "")
+	tests := map[string][]string{
+		"rule-form":      {"pattern:", "note:", "expires:datetime-local", "uploads:checkbox", "trusted:checkbox"},
+		"test-form":      {"url:text", "profile:select"},
+		"block-form":     {"host:", "reason:"},
+		"import-form":    {"file:file", "yaml:textarea"},
+		"emergency-form": {"group:select", "profile:select", "reason:", "expires:datetime-local"},
+		"group-form":     {"name:", "terminals:textarea"},
+		"end-user-form":  {"user:"},
+		"default-form":   {"default:select"},
+	}
+	for form, want := range tests {
+		for _, f := range want {
+			if !slices.Contains(forms[form], f) {
+				t.Errorf("#%s: no field %q (has %v)", form, f, forms[form])
+			}
+		}
+	}
+}
+
+// TestModulesUsed checks that every script is loaded by a page or imported
+// by a script a page loads: a module left behind would be served but never
+// tested.
+func TestModulesUsed(t *testing.T) {
+	used := map[string]bool{}
+	var visit func(name string)
+	visit = func(name string) {
+		if used[name] {
+			return
+		}
+		used[name] = true
+		body, err := assets.ReadFile(name)
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			return
+		}
+		for _, m := range importRE.FindAllStringSubmatch(string(body), -1) {
+			visit(path.Join("static", strings.TrimPrefix(m[1], "./")))
+		}
+	}
+	for urlPath := range pages {
+		for _, src := range parsePage(t, urlPath).scripts {
+			visit(strings.TrimPrefix(src, "/"))
+		}
+	}
+	scripts, err := fs.Glob(assets, "static/*.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range scripts {
+		if !used[name] {
+			t.Errorf("%s is not loaded by any page", name)
+		}
+	}
+}
+
+// TestAdminTabs checks that every tab of the admin page has its section and
+// that admin.js knows every tab (the fragment picks the section).
+func TestAdminTabs(t *testing.T) {
+	rec := serve(t, "GET", "/admin", nil)
+	doc, err := html.Parse(rec.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tabs, sections []string
+	var walk func(n *html.Node)
+	walk = func(n *html.Node) {
+		if n.Type == html.ElementNode {
+			for _, a := range n.Attr {
+				switch a.Key {
+				case "data-tab":
+					tabs = append(tabs, a.Val)
+				case "data-section":
+					sections = append(sections, a.Val)
+				}
+			}
+		}
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			walk(c)
+		}
+	}
+	walk(doc)
+	if len(tabs) == 0 || !slices.Equal(tabs, sections) {
+		t.Errorf("tabs %v, sections %v: want the same, in order", tabs, sections)
+	}
+	js, err := assets.ReadFile("static/admin.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tab := range tabs {
+		if !strings.Contains(string(js), "'"+tab+"'") {
+			t.Errorf("admin.js does not list tab %q", tab)
+		}
 	}
 }

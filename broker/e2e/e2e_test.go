@@ -115,9 +115,7 @@ func TestClinicianJourney(t *testing.T) {
 			chromedp.KeyEvent("http://demo.shoji.test:"+demoPort(t, b)+"/article\r"),
 		)
 		waitRemote(t, b, "the article", `location.pathname === '/article' && document.readyState === 'complete'`)
-		n := v.frames()
-		v.waitNewFrames(n)
-		before := v.canvasHash()
+		before := v.settledCanvas()
 		ox, oy := v.canvasOrigin()
 		ctx, cancel := context.WithTimeout(v.ctx, 10*time.Second)
 		defer cancel()

@@ -224,7 +224,7 @@ func eval[T any](v *viewer, expr string) T {
 	v.t.Helper()
 	ctx, cancel := context.WithTimeout(v.ctx, 30*time.Second)
 	defer cancel()
-	r, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr))
+	r, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr, chromedp.EvalAwaitPromise))
 	if err != nil {
 		v.t.Fatalf("viewer eval %s: %v", expr, err)
 	}
@@ -275,6 +275,25 @@ func (v *viewer) frames() int {
 func (v *viewer) waitNewFrames(n int) {
 	v.t.Helper()
 	v.waitFor("a new frame", fmt.Sprintf(`Number(document.body.dataset.frames || 0) > %d`, n))
+}
+
+// settledCanvas waits until the canvas stops changing (the page has been
+// drawn) and returns its fingerprint.
+func (v *viewer) settledCanvas() string {
+	v.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	last := v.canvasHash()
+	for {
+		time.Sleep(300 * time.Millisecond)
+		h := v.canvasHash()
+		if h == last {
+			return h
+		}
+		if time.Now().After(deadline) {
+			v.t.Fatal("the canvas never settled")
+		}
+		last = h
+	}
 }
 
 // canvasOrigin returns where the canvas's top-left corner is in the viewer.

@@ -166,7 +166,7 @@ func TestSoakStartStop(t *testing.T) {
 	vp := isolation.Viewport{Width: 800, Height: 600, DPR: 1}
 	for i := range 50 {
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		s, err := m.Attach(ctx, "soak", "clinician", vp)
+		s, err := m.Attach(ctx, session.Owner{User: "soak", Role: "clinician"}, vp)
 		cancel()
 		if err != nil {
 			t.Fatalf("cycle %d: %v", i, err)

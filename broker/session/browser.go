@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -11,15 +12,17 @@ import (
 
 // Session is one user's isolated browser and the viewers watching it.
 type Session struct {
-	ID      string
-	User    string
-	Role    string
-	Started time.Time
+	ID       string
+	User     string
+	Role     string
+	Terminal netip.Addr
+	Started  time.Time
 
 	m *Manager
 
 	mu         sync.Mutex
 	state      State
+	profile    string
 	generation int // counts browsers; events of an older one are ignored
 	browser    isolation.Browser
 	egress     Egress
@@ -38,12 +41,13 @@ type Session struct {
 	ended   chan struct{} // closed when End has finished
 }
 
-func newSession(m *Manager, user, role string, vp isolation.Viewport) *Session {
+func newSession(m *Manager, o Owner, vp isolation.Viewport) *Session {
 	now := m.cfg.Now()
 	return &Session{
 		ID:        newID(),
-		User:      user,
-		Role:      role,
+		User:      o.User,
+		Role:      o.Role,
+		Terminal:  o.Terminal,
 		Started:   now,
 		m:         m,
 		state:     StateStarting,
@@ -59,7 +63,7 @@ func newSession(m *Manager, user, role string, vp isolation.Viewport) *Session {
 func (s *Session) Info() Info {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return Info{ID: s.ID, User: s.User, Role: s.Role, Started: s.Started, State: s.state}
+	return Info{ID: s.ID, User: s.User, Role: s.Role, Terminal: s.Terminal, Profile: s.profile, Started: s.Started, State: s.state}
 }
 
 // State returns the session's state and, when it ended, why.
@@ -119,9 +123,19 @@ func (s *Session) SetViewport(ctx context.Context, vp isolation.Viewport) error 
 // start opens the session's egress listener and launches its browser.
 func (s *Session) start(ctx context.Context) error {
 	cfg := s.m.cfg
-	eg, err := cfg.Egress.Open(s.ID)
+	eg, err := cfg.Egress.Open(s.Info())
 	if err != nil {
 		return fmt.Errorf("open egress: %w", err)
+	}
+	var checkURL func(string) isolation.NavDecision
+	if nc, ok := eg.(NavChecker); ok {
+		checkURL = nc.CheckURL
+	}
+	// Only the browser's own processes may use its egress, from the moment
+	// its process exists.
+	var setOwner func(int)
+	if oe, ok := eg.(OwnedEgress); ok {
+		setOwner = oe.SetOwner
 	}
 	s.mu.Lock()
 	s.generation++
@@ -132,11 +146,13 @@ func (s *Session) start(ctx context.Context) error {
 	lctx, cancel := context.WithTimeout(ctx, cfg.LaunchTimeout)
 	defer cancel()
 	b, err := cfg.Launcher.Launch(lctx, isolation.LaunchOptions{
-		SessionID: s.ID,
-		Viewport:  vp,
-		StartURL:  cfg.StartURL,
-		ProxyAddr: eg.Addr(),
-		Observer:  s.observer(gen),
+		SessionID:    s.ID,
+		Viewport:     vp,
+		StartURL:     cfg.StartURL,
+		ProxyAddr:    eg.Addr(),
+		CheckURL:     checkURL,
+		ProcessGroup: setOwner,
+		Observer:     s.observer(gen),
 	})
 	if err != nil {
 		_ = eg.Close()
@@ -151,6 +167,9 @@ func (s *Session) start(ctx context.Context) error {
 	}
 	s.browser, s.egress, s.state, s.crashErr = b, eg, StateLive, nil
 	s.lastState = b.State()
+	if pe, ok := eg.(ProfiledEgress); ok {
+		s.profile = pe.Profile()
+	}
 	s.mu.Unlock()
 	s.broadcastStatus(StateLive, "", "")
 	return nil

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -65,16 +66,48 @@ type Egress interface {
 	Close() error
 }
 
-// EgressOpener opens an egress listener for a session.
+// EgressOpener opens an egress listener for a session. info has the
+// session's ID, owner and terminal.
 type EgressOpener interface {
-	Open(sessionID string) (Egress, error)
+	Open(info Info) (Egress, error)
+}
+
+// An Egress may also implement these; the session uses them when it does.
+type (
+	// NavChecker checks top-level navigations in the browser (the Fetch
+	// layer's block page; the proxy stays the boundary).
+	NavChecker interface {
+		CheckURL(url string) isolation.NavDecision
+	}
+	// OwnedEgress accepts connections only from the browser's process
+	// group once it is known.
+	OwnedEgress interface {
+		SetOwner(pgid int)
+	}
+	// ProfiledEgress names the policy profile it enforces.
+	ProfiledEgress interface {
+		Profile() string
+	}
+)
+
+// Owner is who a session is for and where they sit.
+type Owner struct {
+	User string
+	Role string
+	// Terminal is the address of the clinician's terminal, which decides
+	// its terminal group; the zero Addr when unknown.
+	Terminal netip.Addr
 }
 
 // Info describes a session for logs, audit and the admin API.
 type Info struct {
-	ID      string
-	User    string
-	Role    string
+	ID       string
+	User     string
+	Role     string
+	Terminal netip.Addr
+	// Profile names the site policy profile the session browses under,
+	// when the egress reports one.
+	Profile string
 	Started time.Time
 	State   State
 }
@@ -172,7 +205,8 @@ func (m *Manager) Config() Config { return m.cfg }
 
 // Attach returns the user's session, starting a browser when the user has
 // none. A reconnecting viewer gets the same session and browser back.
-func (m *Manager) Attach(ctx context.Context, user, role string, vp isolation.Viewport) (*Session, error) {
+func (m *Manager) Attach(ctx context.Context, o Owner, vp isolation.Viewport) (*Session, error) {
+	user := o.User
 	m.mu.Lock()
 	if m.closing {
 		m.mu.Unlock()
@@ -186,7 +220,7 @@ func (m *Manager) Attach(ctx context.Context, user, role string, vp isolation.Vi
 		m.mu.Unlock()
 		return nil, ErrFull
 	}
-	s := newSession(m, user, role, vp)
+	s := newSession(m, o, vp)
 	m.sessions[user] = s
 	m.mu.Unlock()
 

@@ -31,7 +31,8 @@ func (l fakeListener) Close() error {
 	return nil
 }
 
-func (e *fakeEgress) Open(id string) (Egress, error) {
+func (e *fakeEgress) Open(info Info) (Egress, error) {
+	id := info.ID
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed == nil {
@@ -129,11 +130,11 @@ func waitStatus(t *testing.T, v *Viewer, want State) StatusPayload {
 func TestAttachResumesSameBrowser(t *testing.T) {
 	h := newHarness(t, nil)
 	ctx := context.Background()
-	s1, err := h.m.Attach(ctx, "alice", "clinician", vp)
+	s1, err := h.m.Attach(ctx, Owner{User: "alice", Role: "clinician"}, vp)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s2, err := h.m.Attach(ctx, "alice", "clinician", vp)
+	s2, err := h.m.Attach(ctx, Owner{User: "alice", Role: "clinician"}, vp)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +144,7 @@ func TestAttachResumesSameBrowser(t *testing.T) {
 	if got := h.l.Last().Opts.ProxyAddr; got != "127.0.0.1:1" {
 		t.Errorf("browser proxy = %q, want the session's egress listener", got)
 	}
-	if _, err := h.m.Attach(ctx, "bob", "clinician", vp); err != nil {
+	if _, err := h.m.Attach(ctx, Owner{User: "bob", Role: "clinician"}, vp); err != nil {
 		t.Fatal(err)
 	}
 	if n := len(h.l.Browsers()); n != 2 {
@@ -166,7 +167,7 @@ func TestEndPaths(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t, tc.mod)
-			s, err := h.m.Attach(context.Background(), "alice", "clinician", vp)
+			s, err := h.m.Attach(context.Background(), Owner{User: "alice", Role: "clinician"}, vp)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -203,7 +204,7 @@ func TestActivityDefersIdle(t *testing.T) {
 	now := time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC)
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	h := newHarness(t, func(c *Config) { c.IdleTimeout = time.Hour; c.Now = clock })
-	s, err := h.m.Attach(context.Background(), "alice", "clinician", vp)
+	s, err := h.m.Attach(context.Background(), Owner{User: "alice", Role: "clinician"}, vp)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,7 +223,7 @@ func TestActivityDefersIdle(t *testing.T) {
 
 func TestCrashAndRestart(t *testing.T) {
 	h := newHarness(t, nil)
-	s, err := h.m.Attach(context.Background(), "alice", "clinician", vp)
+	s, err := h.m.Attach(context.Background(), Owner{User: "alice", Role: "clinician"}, vp)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,13 +266,13 @@ func TestCrashAndRestart(t *testing.T) {
 
 func TestAdmissionControl(t *testing.T) {
 	h := newHarness(t, func(c *Config) { c.MaxSessions = 1 })
-	if _, err := h.m.Attach(context.Background(), "a", "clinician", vp); err != nil {
+	if _, err := h.m.Attach(context.Background(), Owner{User: "a", Role: "clinician"}, vp); err != nil {
 		t.Fatal(err)
 	}
 	if h.m.Ready() {
 		t.Error("Ready() with a full node")
 	}
-	if _, err := h.m.Attach(context.Background(), "b", "clinician", vp); !errors.Is(err, ErrFull) {
+	if _, err := h.m.Attach(context.Background(), Owner{User: "b", Role: "clinician"}, vp); !errors.Is(err, ErrFull) {
 		t.Fatalf("second session: err = %v, want ErrFull", err)
 	}
 	h.m.End("a", ReasonLogout)
@@ -283,7 +284,7 @@ func TestAdmissionControl(t *testing.T) {
 func TestLaunchFailureLeavesNothing(t *testing.T) {
 	h := newHarness(t, nil)
 	h.l.Fail = errors.New("no chromium")
-	if _, err := h.m.Attach(context.Background(), "a", "clinician", vp); err == nil {
+	if _, err := h.m.Attach(context.Background(), Owner{User: "a", Role: "clinician"}, vp); err == nil {
 		t.Fatal("Attach succeeded with a failing launcher")
 	}
 	if h.m.Count() != 0 {
@@ -296,7 +297,7 @@ func TestLaunchFailureLeavesNothing(t *testing.T) {
 
 func TestViewerLatestFrameWins(t *testing.T) {
 	h := newHarness(t, nil)
-	s, err := h.m.Attach(context.Background(), "a", "clinician", vp)
+	s, err := h.m.Attach(context.Background(), Owner{User: "a", Role: "clinician"}, vp)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -316,7 +317,7 @@ func TestViewerLatestFrameWins(t *testing.T) {
 
 func TestSlowViewerIsDropped(t *testing.T) {
 	h := newHarness(t, nil)
-	s, err := h.m.Attach(context.Background(), "a", "clinician", vp)
+	s, err := h.m.Attach(context.Background(), Owner{User: "a", Role: "clinician"}, vp)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -338,7 +339,7 @@ func TestSlowViewerIsDropped(t *testing.T) {
 
 func TestNewViewerReplacesOld(t *testing.T) {
 	h := newHarness(t, nil)
-	s, err := h.m.Attach(context.Background(), "a", "clinician", vp)
+	s, err := h.m.Attach(context.Background(), Owner{User: "a", Role: "clinician"}, vp)
 	if err != nil {
 		t.Fatal(err)
 	}

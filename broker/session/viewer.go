@@ -146,7 +146,7 @@ func (s *Session) AddViewer() (*Viewer, error) {
 	}
 	v.Send(Event{Type: "status", Payload: StatusPayload{State: state}})
 	if state == StateLive {
-		v.Send(Event{Type: "state", Payload: st})
+		v.Send(Event{Type: "state", Payload: s.statePayload(st)})
 		for _, d := range b.PendingDialogs() {
 			v.Send(Event{Type: "dialog", Payload: d})
 		}
@@ -160,6 +160,23 @@ func (s *Session) RemoveViewer(v *Viewer) {
 	delete(s.viewers, v)
 	s.mu.Unlock()
 	v.close("")
+}
+
+// statePayload is the toolbar state with what the session knows beside the
+// browser: whether the active host is a trusted medical site (ALLOW-4).
+func (s *Session) statePayload(st isolation.State) any {
+	type withTrust struct {
+		isolation.State
+		Trusted bool `json:"trusted"`
+	}
+	s.mu.Lock()
+	eg := s.egress
+	s.mu.Unlock()
+	out := withTrust{State: st}
+	if nc, ok := eg.(NavChecker); ok && st.URL != "" {
+		out.Trusted = nc.CheckURL(st.URL).Trusted
+	}
+	return out
 }
 
 // LastFrame returns the newest frame the browser produced, if any.
@@ -180,6 +197,10 @@ func (s *Session) eachViewer(fn func(*Viewer)) {
 		fn(v)
 	}
 }
+
+// Notify sends a control event to the session's viewers (e.g. the outcome
+// of a site request).
+func (s *Session) Notify(ev Event) { s.broadcast(ev) }
 
 func (s *Session) broadcast(ev Event) {
 	s.eachViewer(func(v *Viewer) { v.Send(ev) })
@@ -228,7 +249,19 @@ func (s *Session) observer(gen int) isolation.Observer {
 			s.mu.Lock()
 			s.lastState = st
 			s.mu.Unlock()
-			s.broadcast(Event{Type: "state", Payload: st})
+			s.broadcast(Event{Type: "state", Payload: s.statePayload(st)})
+		},
+		Blocked: func(tabID, url string, d isolation.NavDecision) {
+			if !current() {
+				return
+			}
+			s.m.cfg.Logger.Warn("navigation blocked", "event", "block", "session", s.ID, "user", s.User,
+				"tab", tabID, "url", url, "host", d.Host, "rule", d.Rule, "reason", d.Reason)
+		},
+		AccessRequested: func(tabID, host, url string) {
+			if current() {
+				s.broadcast(Event{Type: "accessRequest", Payload: map[string]string{"host": host, "url": url}})
+			}
 		},
 		Dialog: func(d isolation.Dialog) {
 			if current() {

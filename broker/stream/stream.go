@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -104,6 +105,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return // Upgrade has answered
 	}
 	c := &conn_{h: h, ws: conn, p: p, log: h.logger().With("user", p.User, "remote", r.RemoteAddr)}
+	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+		c.terminal = ap.Addr().Unmap()
+	}
 	c.run(r.Context())
 }
 
@@ -115,9 +119,12 @@ type conn_ struct {
 	p   Principal
 	log *slog.Logger
 
-	sess   *session.Session
-	viewer *session.Viewer
-	vp     atomic.Pointer[isolation.Viewport]
+	// terminal is the clinician terminal's address, which decides its
+	// terminal group.
+	terminal netip.Addr
+	sess     *session.Session
+	viewer   *session.Viewer
+	vp       atomic.Pointer[isolation.Viewport]
 
 	closeOnce sync.Once
 	wg        sync.WaitGroup // restarts in flight
@@ -155,7 +162,7 @@ func (c *conn_) run(reqCtx context.Context) {
 		return
 	}
 	c.vp.Store(&vp)
-	sess, err := c.h.Sessions.Attach(ctx, c.p.User, c.p.Role, vp)
+	sess, err := c.h.Sessions.Attach(ctx, session.Owner{User: c.p.User, Role: c.p.Role, Terminal: c.terminal}, vp)
 	if err != nil {
 		c.log.Warn("stream: attach session", "err", err)
 		msg := "the remote browser could not be started"
@@ -185,6 +192,7 @@ func (c *conn_) run(reqCtx context.Context) {
 	ready := map[string]any{
 		"type": "ready", "version": ProtocolVersion, "user": c.p.User, "role": c.p.Role,
 		"sessionId":      sess.ID,
+		"profile":        sess.Info().Profile,
 		"idleTimeoutSec": int(c.h.Sessions.Config().IdleTimeout / time.Second),
 		"maxLifetimeSec": int(time.Until(life) / time.Second),
 		"notice":         c.h.Notice,

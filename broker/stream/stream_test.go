@@ -32,7 +32,7 @@ func (headerAuth) Authenticate(r *http.Request) (Principal, error) {
 
 type nopEgress struct{}
 
-func (nopEgress) Open(string) (session.Egress, error) { return nopListener{}, nil }
+func (nopEgress) Open(session.Info) (session.Egress, error) { return nopListener{}, nil }
 
 type nopListener struct{}
 

@@ -3,6 +3,7 @@
 //
 //	shoji serve --listen ADDR --data DIR [--config FILE]
 //	shoji user add|list|disable|enable|passwd ...
+//	shoji allow add|list|rm|export|import ...
 package main
 
 import (
@@ -34,6 +35,7 @@ const usage = `shoji — isolated browsing for clinical terminals
 Usage:
   shoji serve   run the broker (shoji serve --help)
   shoji user    manage accounts: add, list, disable, enable, passwd (shoji user --help)
+  shoji allow   edit the site policy: add, list, rm, export, import (shoji allow --help)
   shoji version print the version
 
 Run 'shoji COMMAND --help' for a command's flags.
@@ -53,6 +55,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runServe(ctx, args[1:], stdout, stderr)
 	case "user":
 		return runUser(ctx, args[1:], stdin, stdout, stderr)
+	case "allow":
+		return runAllow(ctx, args[1:], stdin, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "shoji", version)
 		return nil

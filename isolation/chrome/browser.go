@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -56,6 +57,11 @@ type browser struct {
 
 	wg sync.WaitGroup
 
+	// guard checks navigations and refuses certificate errors.
+	guard guard
+	// processGroup is LaunchOptions.ProcessGroup, or nil.
+	processGroup func(pgid int)
+
 	// events carries target and page events from the chromedp listeners,
 	// and internal messages, to loop. Unbounded: a listener must never
 	// block. Only a filtered set of low-rate events is queued.
@@ -94,6 +100,10 @@ func launch(ctx context.Context, cfg Config, opts isolation.LaunchOptions, start
 	if err != nil {
 		return nil, fmt.Errorf("create profile dir: %w", err)
 	}
+	if err := writePreferences(dir); err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, err
+	}
 	b := &browser{
 		cfg:        cfg,
 		obs:        fillObserver(opts.Observer),
@@ -105,6 +115,8 @@ func launch(ctx context.Context, cfg Config, opts isolation.LaunchOptions, start
 	}
 	b.events.init()
 	b.frames.init()
+	b.guard.init(opts.CheckURL)
+	b.processGroup = opts.ProcessGroup
 	b.life, b.lifeCancel = context.WithCancel(context.Background())
 
 	allocOpts := []chromedp.ExecAllocatorOption{
@@ -112,10 +124,13 @@ func launch(ctx context.Context, cfg Config, opts isolation.LaunchOptions, start
 		chromedp.NoInheritEnv,
 		chromedp.Env(browserEnv(dir)...),
 		chromedp.ModifyCmdFunc(func(cmd *exec.Cmd) {
-			// Its own process group, so that every helper process can be
-			// killed at once. This replaces chromedp's default, so the
-			// parent-death signal is set here too.
-			cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+			// Its own session and so its own process group, so that every
+			// helper process can be killed at once, and no process outside
+			// it can join the group (setpgid works only within a session):
+			// the egress proxy admits only this group (SetOwner). This
+			// replaces chromedp's default, so the parent-death signal is set
+			// here too.
+			cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Pdeathsig: syscall.SIGKILL}
 		}),
 	}
 	for _, f := range Flags(cfg, opts, dir) {
@@ -163,6 +178,9 @@ func (b *browser) start(startURL string) error {
 	if p := c.Browser.Process(); p != nil {
 		b.pid = p.Pid
 	}
+	if b.processGroup != nil && b.pid > 0 {
+		b.processGroup(b.pid)
+	}
 	first := b.newTab(c.Target.TargetID, "")
 	first.sess = c.Target
 	b.tabs = []*tab{first}
@@ -183,6 +201,9 @@ func (b *browser) start(startURL string) error {
 		Behavior: cdpbrowser.SetDownloadBehaviorBehaviorDeny,
 	}); err != nil {
 		return fmt.Errorf("deny downloads: %w", err)
+	}
+	if err := b.startGuard(ctx); err != nil {
+		return fmt.Errorf("navigation guard: %w", err)
 	}
 	if err := b.setupTab(ctx, first); err != nil {
 		return fmt.Errorf("set up first tab: %w", err)
@@ -291,6 +312,10 @@ func (b *browser) Err() error {
 		return nil
 	}
 }
+
+// PID returns the browser's main process ID, which is also the ID of its
+// process group and session.
+func (b *browser) PID() int { return b.pid }
 
 // spawn runs fn on a new goroutine of the browser, unless the browser is
 // ending. fn must return soon after life is canceled.
@@ -424,6 +449,24 @@ func browserEnv(profileDir string) []string {
 	return env
 }
 
+// preferences are the profile preferences every browser starts with.
+// Network prediction is off: Chromium would otherwise open connections
+// (CONNECT through the proxy) to the hosts of links a page shows or a
+// navigation starts, ahead of and beside the navigation checks, and each
+// one to a refused host would be a refusal in the proxy's audit.
+const preferences = `{"net":{"network_prediction_options":2}}`
+
+// writePreferences writes the preferences into the profile directory dir.
+func writePreferences(dir string) error {
+	if err := os.Mkdir(filepath.Join(dir, "Default"), 0o700); err != nil {
+		return fmt.Errorf("create profile: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "Default", "Preferences"), []byte(preferences), 0o600); err != nil {
+		return fmt.Errorf("write profile preferences: %w", err)
+	}
+	return nil
+}
+
 // safeName keeps the letters, digits, '-' and '_' of a session ID, for a
 // directory name.
 func safeName(s string) string {
@@ -458,6 +501,12 @@ func fillObserver(o isolation.Observer) isolation.Observer {
 	}
 	if o.Navigated == nil {
 		o.Navigated = func(string, string) {}
+	}
+	if o.Blocked == nil {
+		o.Blocked = func(string, string, isolation.NavDecision) {}
+	}
+	if o.AccessRequested == nil {
+		o.AccessRequested = func(string, string, string) {}
 	}
 	return o
 }

@@ -115,7 +115,32 @@ type recorder struct {
 	dialogs  []isolation.Dialog
 	closed   []string
 	navs     []string
+	blocked  []blockedReport
+	access   []accessReport
 	observer isolation.Observer
+}
+
+// blockedReport is one call of Observer.Blocked.
+type blockedReport struct {
+	tab, url string
+	d        isolation.NavDecision
+}
+
+// accessReport is one call of Observer.AccessRequested.
+type accessReport struct{ tab, host, url string }
+
+// blockedReports returns the Blocked calls so far.
+func (r *recorder) blockedReports() []blockedReport {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]blockedReport(nil), r.blocked...)
+}
+
+// accessReports returns the AccessRequested calls so far.
+func (r *recorder) accessReports() []accessReport {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]accessReport(nil), r.access...)
 }
 
 func newRecorder() *recorder {
@@ -146,6 +171,16 @@ func newRecorder() *recorder {
 		Navigated: func(tab, u string) {
 			r.mu.Lock()
 			r.navs = append(r.navs, u)
+			r.mu.Unlock()
+		},
+		Blocked: func(tab, u string, d isolation.NavDecision) {
+			r.mu.Lock()
+			r.blocked = append(r.blocked, blockedReport{tab, u, d})
+			r.mu.Unlock()
+		},
+		AccessRequested: func(tab, host, u string) {
+			r.mu.Lock()
+			r.access = append(r.access, accessReport{tab, host, u})
 			r.mu.Unlock()
 		},
 	}
@@ -241,17 +276,52 @@ const secureHost = "example.com"
 // if any, changes the Config.
 func launchFixture(t *testing.T, v isolation.Viewport, start string, edit ...func(*Config)) *fixture {
 	t.Helper()
+	return launchFixtureWith(t, v, start, fixtureSetup{config: edit})
+}
+
+// fixtureSetup changes how launchFixtureWith starts a browser.
+type fixtureSetup struct {
+	// config edits the Config.
+	config []func(*Config)
+	// site, if set, serves siteHost instead of the pages.
+	site http.Handler
+	// hosts are more host:port names the test proxy serves, and the
+	// addresses it sends them to.
+	hosts map[string]string
+	// aliases are more host names the site is served under, on port 80.
+	aliases []string
+	// options edits the LaunchOptions.
+	options func(*isolation.LaunchOptions)
+}
+
+// launchFixtureWith starts a browser for a test as setup says and closes
+// it at the end.
+func launchFixtureWith(t *testing.T, v isolation.Viewport, start string, setup fixtureSetup) *fixture {
+	t.Helper()
 	requireChromium(t)
-	site := newSite(t)
+	var site *httptest.Server
+	if setup.site != nil {
+		site = httptest.NewServer(setup.site)
+		t.Cleanup(site.Close)
+	} else {
+		site = newSite(t)
+	}
 	tlsSite := httptest.NewTLSServer(site.Config.Handler)
 	t.Cleanup(tlsSite.Close)
-	proxy := newTestProxy(t, map[string]string{
+	hosts := map[string]string{
 		siteHost + ":80":    site.Listener.Addr().String(),
 		secureHost + ":443": tlsSite.Listener.Addr().String(),
-	})
+	}
+	for k, v := range setup.hosts {
+		hosts[k] = v
+	}
+	for _, a := range setup.aliases {
+		hosts[a+":80"] = site.Listener.Addr().String()
+	}
+	proxy := newTestProxy(t, hosts)
 	root := t.TempDir()
 	cfg := Config{ProfileRoot: root, DialogTimeout: time.Minute}
-	for _, e := range edit {
+	for _, e := range setup.config {
 		e(&cfg)
 	}
 	l, err := New(cfg)
@@ -264,13 +334,17 @@ func launchFixture(t *testing.T, v isolation.Viewport, start string, edit ...fun
 	rec := newRecorder()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	ib, err := l.Launch(ctx, isolation.LaunchOptions{
+	opts := isolation.LaunchOptions{
 		SessionID: "test",
 		Viewport:  v,
 		StartURL:  start,
 		ProxyAddr: proxy.addr(),
 		Observer:  rec.observer,
-	})
+	}
+	if setup.options != nil {
+		setup.options(&opts)
+	}
+	ib, err := l.Launch(ctx, opts)
 	if err != nil {
 		t.Fatalf("launch: %v", err)
 	}

@@ -3,10 +3,20 @@
 // chromedp.
 //
 // Each browser starts from /usr/lib/chromium/chromium (not Debian's wrapper
-// script) with a flag list built here (see Flags), in its own process group,
-// with a fresh profile directory and an environment of its own. Every way a
-// browser ends (Close, a crash, a failed launch) kills the whole process
-// group and removes the profile directory.
+// script) with a flag list built here (see Flags), in its own session and
+// process group (reported to LaunchOptions.ProcessGroup, so that the egress
+// proxy serves this browser only), with a fresh profile directory and an
+// environment of its own. Every way a browser ends (Close, a crash, a failed
+// launch) kills the whole process group and removes the profile directory.
+//
+// Every document request of every tab, popup and frame is paused on the
+// browser-wide DevTools session (Fetch) until it is answered: a navigation
+// that LaunchOptions.CheckURL denies gets a block page in Japanese and
+// English with a "request access" button (a page frame fails quietly).
+// Certificate errors are refused with no way to proceed: Chromium's own
+// interstitial, which "thisisunsafe" typed on the page would pass, never
+// shows; the page shows a certificate block page instead. Both are
+// conveniences for the clinician: the egress proxy is the boundary.
 //
 // Only the active tab is screencast. Frames are JPEG images exactly as
 // Chromium encoded them, at the viewport's CSS size times its

@@ -33,8 +33,9 @@ type historyMsg struct {
 }
 
 // loop handles the queued events in order, and calls the observer: every
-// call of Observer.State, Dialog, DialogClosed and Navigated comes from
-// here. After each batch of events it reports the state once, if it changed.
+// call of Observer.State, Dialog, DialogClosed, Navigated, Blocked and
+// AccessRequested comes from here. After each batch of events it reports
+// the state once, if it changed.
 func (b *browser) loop() {
 	defer b.wg.Done()
 	var last isolation.State
@@ -73,6 +74,10 @@ func (b *browser) handle(ev any) {
 	case tabFailed:
 		b.removeTab(ev.t)
 	case stateDirty:
+	case blockedMsg:
+		b.obs.Blocked(ev.tab, ev.url, ev.d)
+	case accessMsg:
+		b.obs.AccessRequested(ev.tab, ev.host, ev.url)
 	case *target.EventTargetCreated:
 		b.targetInfo(ev.TargetInfo)
 	case *target.EventTargetInfoChanged:
@@ -113,16 +118,21 @@ func (b *browser) handleTab(t *tab, ev any) {
 			return
 		}
 		u := ev.Frame.URL + ev.Frame.URLFragment
+		blocked := b.guard.takeBlockPage(ev.Frame.ID, ev.Frame.URL)
 		b.mu.Lock()
 		t.mainFrame = ev.Frame.ID
 		t.url = u
+		t.blocked = blocked
 		if ev.Type != page.NavigationTypeBackForwardCacheRestore {
 			// The new document's security state follows; a page restored
 			// from the back-forward cache had it reported already.
 			t.secure = false
 		}
 		b.mu.Unlock()
-		b.obs.Navigated(string(t.id), u)
+		if !blocked {
+			// A block page was reported to Blocked.
+			b.obs.Navigated(string(t.id), u)
+		}
 		b.refreshHistory(t)
 	case *page.EventNavigatedWithinDocument:
 		b.mu.Lock()
@@ -150,6 +160,7 @@ func (b *browser) handleTab(t *tab, ev any) {
 		b.mu.Unlock()
 		if main {
 			b.refreshHistory(t)
+			b.certNavigationStopped(t)
 		}
 	case *security.EventVisibleSecurityStateChanged:
 		b.mu.Lock()

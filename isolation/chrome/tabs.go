@@ -48,6 +48,8 @@ type tab struct {
 	canBack    bool
 	canForward bool
 	secure     bool
+	// blocked is set while the tab shows a block page.
+	blocked    bool
 	lastActive int64
 	dialog     *pendingDialog
 	// dialogOpened is closed when a dialog opens in the tab; input calls
@@ -88,10 +90,14 @@ type tabEvent struct {
 }
 
 // tabListener returns the chromedp listener of t's session. It runs on
-// chromedp's goroutine: it only queues.
+// chromedp's goroutine: it only queues, and records child frames.
 func (b *browser) tabListener(t *tab) func(ev any) {
 	return func(ev any) {
 		switch ev := ev.(type) {
+		case *page.EventFrameAttached:
+			b.guard.frameAttached(ev.FrameID, t.id)
+		case *page.EventFrameDetached:
+			b.guard.frameDetached(ev.FrameID)
 		case *page.EventScreencastFrame:
 			b.frames.push(frameMsg{t: t, ev: ev})
 		case *page.EventFrameNavigated,
@@ -166,6 +172,13 @@ func (b *browser) attach(t *tab) {
 		b.mu.Unlock()
 		cctx, ccancel := t.callCtx(b.cfg.CallTimeout)
 		err = b.setupTab(cctx, t)
+		if err == nil {
+			// The first page of a popup may have committed before the tab
+			// was attached: its title and history are fetched, and a
+			// certificate block page it waits for is shown.
+			b.refreshHistory(t)
+			b.showCertPage(cctx, t.id)
+		}
 		ccancel()
 	}
 	if err != nil {
@@ -368,6 +381,7 @@ func (b *browser) removeTab(t *tab) {
 	cancel := t.cancel
 	b.mu.Unlock()
 
+	b.guard.forgetTab(t.id)
 	b.log.Debug("tab closed", logTab, t.id)
 	if closedDialog != "" {
 		b.obs.DialogClosed(closedDialog)
@@ -436,7 +450,8 @@ func (b *browser) State() isolation.State {
 		s.URL = a.url
 		s.Title = a.title
 		s.Host = hostOf(a.url)
-		s.Secure = a.secure && strings.HasPrefix(a.url, "https:")
+		s.HostUnicode, s.HostWarning = describeHost(s.Host)
+		s.Secure = a.secure && !a.blocked && strings.HasPrefix(a.url, "https:")
 		s.Loading = a.loading
 		s.CanGoBack = a.canBack
 		s.CanGoForward = a.canForward

@@ -6,10 +6,15 @@
 // For each request the proxy normalises the target (Normalize), asks the
 // session's Policy, resolves the host exactly once, refuses any address that
 // is not public unicast (IsPublicUnicast) unless an admin allowed that exact
-// address and port, and dials the address it checked, so DNS rebinding
-// cannot redirect it. Origin-form requests are refused: it is never a web
-// server and never an open proxy. Every allow and every deny is reported
-// through Config.OnDecision.
+// address and port (Config.AllowAddrs) or the session's AddressPolicy allows
+// it, and dials the address it checked, so DNS rebinding cannot redirect it.
+// With Config.Upstream, allowed traffic leaves through the hospital's proxy
+// instead. Origin-form requests are refused: it is never a web server.
+//
+// It is never an open proxy either (NET-3): on Linux, each accepted
+// connection is traced to the process that holds its other end, and only the
+// session's own browser may use its listener (see Listener.SetOwner). Every
+// allow and every deny is reported through Config.OnDecision.
 package egress
 
 import (
@@ -19,6 +24,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -40,6 +46,12 @@ var (
 	ErrClosed = errors.New("egress proxy closed")
 	// ErrDenied is wrapped by the error of a dial the proxy refused.
 	ErrDenied = errors.New("egress denied")
+	// ErrNotOwner is wrapped by the read error of a connection refused
+	// because it did not come from the session's browser.
+	ErrNotOwner = errors.New("connection not from the session's browser")
+	// ErrUpstream is wrapped when the upstream proxy refused or failed a
+	// request the egress proxy allowed.
+	ErrUpstream = errors.New("upstream proxy failed")
 )
 
 // Resolver looks up the addresses of a host. *net.Resolver satisfies it.
@@ -59,8 +71,12 @@ type Event struct {
 	Host string
 	// Port is the target port, 0 when unknown.
 	Port int
-	// Addr is the address dialed; invalid for a deny.
+	// Addr is the address dialed (or, through an upstream proxy, the address
+	// checked); invalid for a deny.
 	Addr netip.Addr
+	// AddrRule names the AddressPolicy rule that allowed Addr although it is
+	// not public unicast; empty when Addr is public or in Config.AllowAddrs.
+	AddrRule string
 	// Allow says whether the request may leave.
 	Allow bool
 	// Rule names the policy rule or proxy check (Rule* constants) that decided.
@@ -110,6 +126,25 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock for events. Nil means time.Now.
 	Now func() time.Time
+
+	// Upstream is the hospital's (or a gateway centre's) HTTP proxy,
+	// "http://host:port" with optional "user:password@", through which all
+	// allowed traffic leaves: tunnels as CONNECT, plain HTTP in absolute
+	// form. Every check above still runs first, on the egress proxy's own
+	// resolution of the target, and denied requests never reach it. A tunnel
+	// asks the upstream for the address that was checked (CONNECT
+	// 203.0.113.7:443), so DNS rebinding cannot send it elsewhere, unless
+	// UpstreamByName. Plain HTTP is always asked by name, because a proxy
+	// rebuilds the Host header from the URL: the upstream resolves the name
+	// again, so the local check covers only the local answer and the
+	// upstream must itself refuse private addresses. The upstream's own
+	// address is not checked. Nil means direct connections.
+	Upstream *url.URL
+	// UpstreamByName asks the upstream for tunnels by host name (CONNECT
+	// example.jp:443), for an upstream that filters by name or resolves
+	// names the broker cannot. The caveat about plain HTTP above then holds
+	// for tunnels too. False means by address.
+	UpstreamByName bool
 }
 
 // CheckAndSetDefaults validates c, naming the bad field, and fills in
@@ -144,6 +179,13 @@ func (c *Config) CheckAndSetDefaults() error {
 		allow = append(allow, ap)
 	}
 	c.AllowAddrs = allow
+	if c.Upstream != nil {
+		u, err := checkUpstream(c.Upstream)
+		if err != nil {
+			return fmt.Errorf("field Upstream: %w: %w", err, ErrInvalidConfig)
+		}
+		c.Upstream = u
+	}
 	hosts := make(map[string]netip.Addr, len(c.Hosts))
 	for name, a := range c.Hosts {
 		n, err := normalizeHost(name, false)
@@ -241,11 +283,6 @@ func (p *Proxy) SetPolicy(pol Policy) {
 	p.policy.Store(&policyBox{pol})
 }
 
-// decide asks the current policy.
-func (p *Proxy) decide(host string, port int) Decision {
-	return p.policy.Load().p.Decide(host, port)
-}
-
 // Close closes every listener and every connection they accepted or dialed.
 // Open fails afterwards.
 func (p *Proxy) Close() error {
@@ -288,33 +325,53 @@ func (e *deniedError) Error() string { return fmt.Sprintf("%s: %s", e.host, e.re
 func (e *deniedError) Unwrap() error { return ErrDenied }
 
 // pick resolves host (an IP literal is not resolved) and returns the first
-// address that is public unicast or exactly allowed with port. A deny
-// returns a *deniedError with the rule to report; a lookup cut short by ctx
-// (the listener closing, or the dial timeout) returns ctx's error.
-func (p *Proxy) pick(ctx context.Context, host string, port int) (netip.Addr, string, error) {
-	var addrs []netip.Addr
+// address that is public unicast, exactly allowed with port, or allowed by
+// addrs (which may be nil), with the AddressPolicy rule that allowed it. A
+// deny returns a *deniedError with the rule to report; a lookup cut short by
+// ctx (the listener closing, or the dial timeout) returns ctx's error.
+func (p *Proxy) pick(ctx context.Context, host string, port int, addrs AddressPolicy) (addr netip.Addr, addrRule, rule string, err error) {
+	var found []netip.Addr
 	if a, err := netip.ParseAddr(host); err == nil {
-		addrs = []netip.Addr{a}
+		found = []netip.Addr{a}
 	} else if a, ok := p.cfg.Hosts[host]; ok {
-		addrs = []netip.Addr{a}
+		found = []netip.Addr{a}
 	} else {
-		addrs, err = p.cfg.Resolver.LookupNetIP(ctx, "ip", host)
+		found, err = p.cfg.Resolver.LookupNetIP(ctx, "ip", host)
 		if ctx.Err() != nil {
-			return netip.Addr{}, "", fmt.Errorf("resolve %s: %w", host, context.Cause(ctx))
+			return netip.Addr{}, "", "", fmt.Errorf("resolve %s: %w", host, context.Cause(ctx))
 		}
-		if err != nil || len(addrs) == 0 {
+		if err != nil || len(found) == 0 {
 			p.cfg.Logger.Info("egress resolve failed", "host", host, "err", err)
-			return netip.Addr{}, RuleResolve, &deniedError{host: host, reason: "cannot resolve host", status: 502}
+			return netip.Addr{}, "", RuleResolve, &deniedError{host: host, reason: "cannot resolve host", status: 502}
 		}
 	}
-	for _, a := range addrs {
+	for _, a := range found {
 		if p.allow[netip.AddrPortFrom(a, uint16(port))] || IsPublicUnicast(a) {
-			return a, "", nil
+			return a, "", "", nil
 		}
 	}
-	reason := fmt.Sprintf("address %s is %s", addrs[0], addrClass(addrs[0]))
-	if len(addrs) > 1 {
-		reason += fmt.Sprintf(" (and %d more, none public)", len(addrs)-1)
+	if addrs != nil {
+		for _, a := range found {
+			if !dialable(a) {
+				continue
+			}
+			if ok, r := addrs.AllowAddr(host, a, port); ok {
+				return a, r, "", nil
+			}
+		}
 	}
-	return netip.Addr{}, RuleAddress, &deniedError{host: host, reason: reason, status: 403}
+	reason := fmt.Sprintf("address %s is %s", found[0], addrClass(found[0]))
+	if len(found) > 1 {
+		reason += fmt.Sprintf(" (and %d more, none public)", len(found)-1)
+	}
+	return netip.Addr{}, "", RuleAddress, &deniedError{host: host, reason: reason, status: 403}
+}
+
+// dialable reports whether an AddressPolicy may allow a: a unicast address
+// without zone. Unspecified, multicast and broadcast addresses are never
+// dialed, whatever a policy says.
+func dialable(a netip.Addr) bool {
+	u := a.Unmap()
+	return a.IsValid() && a.Zone() == "" && !u.IsUnspecified() && !u.IsMulticast() &&
+		u != netip.AddrFrom4([4]byte{255, 255, 255, 255})
 }

@@ -11,8 +11,10 @@ import (
 	"net/http/httputil"
 	"net/netip"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -23,7 +25,8 @@ var ErrInvalidSession = errors.New("invalid session ID")
 const maxEventTarget = 256
 
 // Listener is one session's proxy endpoint on 127.0.0.1. Every connection
-// that comes in on it is attributed to the session it was opened for.
+// that comes in on it is attributed to the session it was opened for, and
+// only the session's browser may use it (see SetOwner).
 type Listener struct {
 	p       *Proxy
 	session string
@@ -32,10 +35,24 @@ type Listener struct {
 	tr      *http.Transport
 	rp      *httputil.ReverseProxy
 	dialer  net.Dialer
+	addrs   AddressPolicy // nil: only Config.AllowAddrs
 	// ctx is the base of every request's context; cancel cuts in-flight
 	// forwards and upgraded connections on Close.
 	ctx    context.Context
 	cancel context.CancelFunc
+
+	// policy is the session's own policy; nil means the proxy's.
+	policy atomic.Pointer[policyBox]
+	// owner is the process group of the session's browser: 0 while none is
+	// set, -1 after SetOwner with a non-positive group (refuse all).
+	owner atomic.Int64
+	// ancestor is the process whose descendants may connect while no owner
+	// is set: this process. Tests change it.
+	ancestor int
+	// peerHint is the pid that held the last admitted connection, tried
+	// first next time. It only orders the search: every connection is
+	// checked in full.
+	peerHint atomic.Int64
 
 	mu     sync.Mutex
 	closed bool
@@ -48,12 +65,37 @@ type Listener struct {
 	closeErr  error
 }
 
-// methodKey carries the request method to the dial, for its Event.
-type methodKey struct{}
+// ListenerOptions configure one session's Listener. The zero value uses the
+// proxy's policy, allows no address beyond Config.AllowAddrs, and has no
+// owner yet.
+type ListenerOptions struct {
+	// Policy decides which hosts and ports this session may reach. Nil means
+	// the proxy's policy, following Proxy.SetPolicy. It can be replaced with
+	// Listener.SetPolicy; an implementation may also read a live policy at
+	// each call, so that changes apply to the next request at once.
+	Policy Policy
+	// Addrs may allow this session addresses that are not public unicast.
+	// Nil allows only Config.AllowAddrs.
+	Addrs AddressPolicy
+	// OwnerPGID, when positive, is the process group of the session's
+	// browser, as SetOwner sets it. Zero means no owner yet.
+	OwnerPGID int
 
-// Open starts serving on a fresh 127.0.0.1 listener for sessionID. Point the
-// session's browser at Listener.Addr with --proxy-server.
+	// ancestor replaces this process as the one whose descendants may
+	// connect before SetOwner. Zero means this process; tests set it.
+	ancestor int
+}
+
+// Open starts serving on a fresh 127.0.0.1 listener for sessionID with the
+// proxy's policy; it is OpenWith with zero options.
 func (p *Proxy) Open(sessionID string) (*Listener, error) {
+	return p.OpenWith(sessionID, ListenerOptions{})
+}
+
+// OpenWith starts serving on a fresh 127.0.0.1 listener for sessionID. Point
+// the session's browser at Listener.Addr with --proxy-server, then call
+// SetOwner with the browser's process group as soon as it runs.
+func (p *Proxy) OpenWith(sessionID string, opts ListenerOptions) (*Listener, error) {
 	if sessionID == "" {
 		return nil, fmt.Errorf("open: %w", ErrInvalidSession)
 	}
@@ -64,24 +106,38 @@ func (p *Proxy) Open(sessionID string) (*Listener, error) {
 	cfg := p.cfg
 	errLog := slog.NewLogLogger(cfg.Logger.With("session", sessionID).Handler(), slog.LevelWarn)
 	l := &Listener{
-		p:       p,
-		session: sessionID,
-		ln:      ln,
-		dialer:  net.Dialer{Timeout: cfg.DialTimeout},
-		conns:   make(map[*trackedConn]struct{}),
+		p:        p,
+		session:  sessionID,
+		ln:       ln,
+		dialer:   net.Dialer{Timeout: cfg.DialTimeout},
+		addrs:    opts.Addrs,
+		ancestor: os.Getpid(),
+		conns:    make(map[*trackedConn]struct{}),
+	}
+	if opts.ancestor != 0 {
+		l.ancestor = opts.ancestor
+	}
+	if opts.Policy != nil {
+		l.policy.Store(&policyBox{opts.Policy})
+	}
+	if opts.OwnerPGID > 0 {
+		l.owner.Store(int64(opts.OwnerPGID))
 	}
 	l.ctx, l.cancel = context.WithCancel(context.Background())
 	l.tr = &http.Transport{
-		// Proxy is nil: never chain to HTTP_PROXY from the environment.
-		DialContext: func(ctx context.Context, _, addr string) (net.Conn, error) {
-			method, _ := ctx.Value(methodKey{}).(string)
-			return l.dial(ctx, method, addr)
-		},
+		// Every request was checked before the Transport sees it; the dial
+		// goes to the address checked, or to the upstream proxy.
+		DialContext: l.dialChecked,
 		// One dial, and so one check and one Event, per request.
 		DisableKeepAlives: true,
 		// Pass the browser's Accept-Encoding through untouched.
 		DisableCompression:     true,
 		MaxResponseHeaderBytes: 1 << 20,
+	}
+	// Without Upstream, Proxy stays nil: never chain to HTTP_PROXY from the
+	// environment.
+	if cfg.Upstream != nil {
+		l.tr.Proxy = http.ProxyURL(cfg.Upstream)
 	}
 	l.rp = &httputil.ReverseProxy{
 		Rewrite:        rewrite,
@@ -125,6 +181,92 @@ func (l *Listener) Addr() string { return l.ln.Addr().String() }
 
 // Session returns the session ID the listener was opened for.
 func (l *Listener) Session() string { return l.session }
+
+// SetPolicy replaces this session's policy for every request from now on;
+// open tunnels keep the destination they were allowed. Nil returns the
+// session to the proxy's policy.
+func (l *Listener) SetPolicy(pol Policy) {
+	if pol == nil {
+		l.policy.Store(nil)
+		return
+	}
+	l.policy.Store(&policyBox{pol})
+}
+
+// decide asks the session's policy, or the proxy's.
+func (l *Listener) decide(host string, port int) Decision {
+	if b := l.policy.Load(); b != nil {
+		return b.p.Decide(host, port)
+	}
+	return l.p.policy.Load().p.Decide(host, port)
+}
+
+// SetOwner makes the process group pgid — the session's browser, which runs
+// in a group of its own — the only one allowed to use this listener. The
+// broker calls it as soon as the browser's process exists.
+//
+// Each accepted connection is traced, before its first byte is read, to the
+// process that holds its other end (Linux only: the socket's inode from the
+// kernel, then the processes' open files in /proc); nothing about a peer is
+// cached. A connection from any other process is closed and reported with
+// rule RuleNotOwner. Until SetOwner is called, connections from this process
+// and its descendants (the browsers it started) are accepted, so that a
+// browser can start; every other process is refused. SetOwner also closes
+// connections accepted earlier from processes outside pgid. A pgid that is
+// not positive refuses every connection from then on. On other systems no
+// peer can be traced and every connection is refused.
+func (l *Listener) SetOwner(pgid int) {
+	if pgid <= 0 {
+		pgid = -1
+	}
+	l.owner.Store(int64(pgid))
+	var stale []*trackedConn
+	l.mu.Lock()
+	for c := range l.conns {
+		if c.client && c.peerGroup != 0 && c.peerGroup != pgid {
+			stale = append(stale, c)
+		}
+	}
+	l.mu.Unlock()
+	for _, c := range stale {
+		c.Close()
+	}
+}
+
+// admit checks that the process at the other end of the accepted
+// connection c may use the listener. A refused connection is reported,
+// logged and closed.
+func (l *Listener) admit(c *trackedConn) error {
+	owner := int(l.owner.Load())
+	pr, err := lookupPeer(addrPortOf(c.LocalAddr()), addrPortOf(c.RemoteAddr()), owner, l.ancestor, int(l.peerHint.Load()))
+	if err == nil {
+		l.mu.Lock()
+		c.peerGroup = pr.pgid
+		l.mu.Unlock()
+		// SetOwner may have run since owner was read, and swept before
+		// peerGroup was set.
+		if now := int(l.owner.Load()); now != owner && pr.pgid != now {
+			err = fmt.Errorf("process %d in group %d: %w", pr.pid, pr.pgid, errOtherGroup)
+		}
+	}
+	if err != nil {
+		l.p.report(Event{Session: l.session, Rule: RuleNotOwner, Reason: ReasonNotOwner})
+		l.p.cfg.Logger.Warn("egress refused a connection", "session", l.session, "peer", c.RemoteAddr().String(), "err", err)
+		c.Close()
+		return fmt.Errorf("%w: %w", ErrNotOwner, err)
+	}
+	l.peerHint.Store(int64(pr.pid))
+	return nil
+}
+
+// addrPortOf returns the address and port of a TCP address.
+func addrPortOf(a net.Addr) netip.AddrPort {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		return ta.AddrPort()
+	}
+	ap, _ := netip.ParseAddrPort(a.String())
+	return ap
+}
 
 // Close stops the listener and closes every connection it accepted or
 // dialed, open tunnels and WebSockets included: a session that ends loses
@@ -187,16 +329,62 @@ func (l *Listener) serveForward(w http.ResponseWriter, r *http.Request) {
 	if u.Port() == "" {
 		hostport = net.JoinHostPort(u.Hostname(), "80")
 	}
-	host, port, err := Normalize(hostport)
-	if err != nil {
+	if _, _, err := Normalize(hostport); err != nil {
 		l.refuse(w, r.Method, &deniedError{host: eventTarget(u.Host), reason: "invalid target", status: http.StatusBadRequest})
 		return
 	}
-	out := r.WithContext(context.WithValue(r.Context(), methodKey{}, r.Method))
+	tg, err := l.check(r.Context(), r.Method, hostport)
+	if err != nil {
+		l.answerDialError(w, r, u.Hostname(), err)
+		return
+	}
+	out := r.WithContext(context.WithValue(r.Context(), checkedKey{}, tg))
 	cu := *u
-	cu.Host, cu.User = urlHost(host, port), nil
+	cu.Host, cu.User = urlHost(tg.host, tg.port), nil
 	out.URL = &cu
 	l.rp.ServeHTTP(w, out)
+}
+
+// checkedKey carries a request's checked target to the Transport's dial.
+type checkedKey struct{}
+
+// dialChecked is the Transport's dial: to the upstream proxy when there is
+// one (the Transport's only proxy, so addr is its address), or else to the
+// address the request's check allowed. A request that was not checked is
+// never dialed.
+func (l *Listener) dialChecked(ctx context.Context, _, _ string) (net.Conn, error) {
+	tg, ok := ctx.Value(checkedKey{}).(target)
+	if !ok {
+		return nil, errors.New("egress: dial without a checked target")
+	}
+	if !l.enter() {
+		return nil, ErrClosed
+	}
+	defer l.wg.Done()
+	ctx, cancel := context.WithTimeout(ctx, l.p.cfg.DialTimeout)
+	defer cancel()
+	defer context.AfterFunc(l.ctx, cancel)()
+	if up := l.p.cfg.Upstream; up != nil {
+		c, err := l.dialer.DialContext(ctx, "tcp", up.Host)
+		if err != nil {
+			return nil, fmt.Errorf("dial upstream proxy %s: %w: %w", up.Redacted(), err, ErrUpstream)
+		}
+		return l.track(c, l.p.cfg.IdleTimeout)
+	}
+	return l.dialTarget(ctx, tg)
+}
+
+// answerDialError answers a request whose check or dial failed.
+func (l *Listener) answerDialError(w http.ResponseWriter, r *http.Request, target string, err error) {
+	var de *deniedError
+	if errors.As(err, &de) {
+		writeDenied(w, de)
+		return
+	}
+	if r.Context().Err() == nil {
+		l.p.cfg.Logger.Info("egress upstream failed", "session", l.session, "target", target, "err", err)
+	}
+	writeText(w, http.StatusBadGateway, "shoji could not reach "+target)
 }
 
 // refuse reports a request refused before any dial and answers it.
@@ -254,15 +442,7 @@ func (l *Listener) serveConnect(w http.ResponseWriter, r *http.Request) {
 	}
 	up, err := l.dial(r.Context(), r.Method, r.URL.Host)
 	if err != nil {
-		var de *deniedError
-		if errors.As(err, &de) {
-			writeDenied(w, de)
-			return
-		}
-		if r.Context().Err() == nil {
-			l.p.cfg.Logger.Info("egress upstream failed", "session", l.session, "target", r.URL.Host, "err", err)
-		}
-		writeText(w, http.StatusBadGateway, "shoji could not reach "+r.URL.Host)
+		l.answerDialError(w, r, r.URL.Host, err)
 		return
 	}
 	defer up.Close()
@@ -292,15 +472,20 @@ func (l *Listener) serveConnect(w http.ResponseWriter, r *http.Request) {
 	splice(conn, up, idle)
 }
 
-// dial is the one checked dial of every request: normalise the target, ask
-// the policy, resolve once, pick an address that is public unicast or
-// exactly allowed, report the decision, and dial exactly that address.
-//
-// The Transport runs dials detached from the request's cancellation, so
-// dial registers with wg and stops when the listener closes.
-func (l *Listener) dial(ctx context.Context, method, hostport string) (net.Conn, error) {
+// target is a request target the proxy checked and allowed: the
+// normalised host and port and the address picked for it.
+type target struct {
+	host string
+	port int
+	addr netip.Addr
+}
+
+// check is the one check of every request: normalise the target, ask the
+// policy, resolve once, pick an address that is public unicast or allowed,
+// and report the decision. A deny returns a *deniedError.
+func (l *Listener) check(ctx context.Context, method, hostport string) (target, error) {
 	if !l.enter() {
-		return nil, ErrClosed
+		return target{}, ErrClosed
 	}
 	defer l.wg.Done()
 	ctx, cancel := context.WithTimeout(ctx, l.p.cfg.DialTimeout)
@@ -310,34 +495,65 @@ func (l *Listener) dial(ctx context.Context, method, hostport string) (net.Conn,
 	if err != nil {
 		de := &deniedError{host: eventTarget(hostport), reason: "invalid target", status: http.StatusBadRequest}
 		l.p.report(Event{Session: l.session, Method: method, Host: de.host, Rule: RuleBadRequest, Reason: de.reason})
-		return nil, de
+		return target{}, de
 	}
 	ev := Event{Session: l.session, Method: method, Host: host, Port: port}
-	d := l.p.decide(host, port)
+	d := l.decide(host, port)
 	ev.Rule, ev.Reason = d.Rule, d.Reason
 	if !d.Allow {
 		if ev.Reason == "" {
 			ev.Reason = "denied by policy"
 		}
 		l.p.report(ev)
-		return nil, &deniedError{host: host, reason: ev.Reason, status: http.StatusForbidden}
+		return target{}, &deniedError{host: host, reason: ev.Reason, status: http.StatusForbidden}
 	}
-	addr, rule, err := l.p.pick(ctx, host, port)
+	addr, addrRule, rule, err := l.p.pick(ctx, host, port, l.addrs)
 	var de *deniedError
 	if errors.As(err, &de) {
 		ev.Rule, ev.Reason = rule, de.reason
 		l.p.report(ev)
-		return nil, err
+		return target{}, err
 	}
 	if err != nil {
-		return nil, err
+		return target{}, err
 	}
-	ev.Allow, ev.Addr = true, addr
+	ev.Allow, ev.Addr, ev.AddrRule = true, addr, addrRule
 	l.p.report(ev)
-	target := netip.AddrPortFrom(addr.Unmap().WithZone(""), uint16(port))
-	c, err := l.dialer.DialContext(ctx, "tcp", target.String())
+	return target{host: host, port: port, addr: addr}, nil
+}
+
+// dial checks a CONNECT target and connects to it: directly to the address
+// checked, or through the upstream proxy. Like every dial (the Transport
+// runs its dials detached from the request's cancellation), it registers
+// with wg and stops when the listener closes.
+func (l *Listener) dial(ctx context.Context, method, hostport string) (net.Conn, error) {
+	tg, err := l.check(ctx, method, hostport)
 	if err != nil {
-		return nil, fmt.Errorf("dial %s at %s: %w", host, target, err)
+		return nil, err
+	}
+	if !l.enter() {
+		return nil, ErrClosed
+	}
+	defer l.wg.Done()
+	ctx, cancel := context.WithTimeout(ctx, l.p.cfg.DialTimeout)
+	defer cancel()
+	defer context.AfterFunc(l.ctx, cancel)()
+	if l.p.cfg.Upstream != nil {
+		c, err := l.dialUpstream(ctx, tg)
+		if err != nil {
+			return nil, err
+		}
+		return l.track(c, l.p.cfg.IdleTimeout)
+	}
+	return l.dialTarget(ctx, tg)
+}
+
+// dialTarget connects to exactly the address tg was checked with.
+func (l *Listener) dialTarget(ctx context.Context, tg target) (net.Conn, error) {
+	ap := netip.AddrPortFrom(tg.addr.Unmap().WithZone(""), uint16(tg.port))
+	c, err := l.dialer.DialContext(ctx, "tcp", ap.String())
+	if err != nil {
+		return nil, fmt.Errorf("dial %s at %s: %w", tg.host, ap, err)
 	}
 	return l.track(c, l.p.cfg.IdleTimeout)
 }
@@ -421,23 +637,48 @@ func (t trackingListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return t.l.track(c, 0)
+	tc, err := t.l.track(c, 0)
+	if err != nil {
+		return nil, err
+	}
+	tc.client = true
+	return tc, nil
 }
 
 // trackedConn is a connection its Listener can cut. With idle > 0, each
 // Read and Write pushes its deadline idle further out, so a connection with
-// no traffic either way ends.
+// no traffic either way ends. A client connection (accepted from a browser)
+// is admitted by Listener.admit before its first byte is read or written.
 type trackedConn struct {
 	net.Conn
-	l    *Listener
-	idle time.Duration
+	l      *Listener
+	idle   time.Duration
+	client bool // set before the connection is handed to the server
+
+	admitOnce sync.Once
+	admitErr  error
+	// peerGroup is the process group of the admitted peer, 0 before
+	// admission; guarded by l.mu.
+	peerGroup int
 
 	closeOnce sync.Once
 	closeErr  error
 }
 
+// admitted runs the owner check once, for a client connection.
+func (c *trackedConn) admitted() error {
+	if !c.client {
+		return nil
+	}
+	c.admitOnce.Do(func() { c.admitErr = c.l.admit(c) })
+	return c.admitErr
+}
+
 // Read reads, extending the idle deadline first.
 func (c *trackedConn) Read(b []byte) (int, error) {
+	if err := c.admitted(); err != nil {
+		return 0, err
+	}
 	if c.idle > 0 {
 		c.Conn.SetDeadline(time.Now().Add(c.idle))
 	}
@@ -446,6 +687,9 @@ func (c *trackedConn) Read(b []byte) (int, error) {
 
 // Write writes, extending the idle deadline first.
 func (c *trackedConn) Write(b []byte) (int, error) {
+	if err := c.admitted(); err != nil {
+		return 0, err
+	}
 	if c.idle > 0 {
 		c.Conn.SetDeadline(time.Now().Add(c.idle))
 	}

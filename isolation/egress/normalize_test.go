@@ -176,7 +176,7 @@ func FuzzNormalize(f *testing.F) {
 		if d := fuzzNamesPolicy.Decide(host, port); d.Allow {
 			t.Fatalf("names policy allowed non-public %q (from %q) by rule %q", host, s, d.Rule)
 		}
-		if got, _, err := p.pick(context.Background(), host, port); err == nil {
+		if got, _, _, err := p.pick(context.Background(), host, port, nil); err == nil {
 			t.Fatalf("address check allowed non-public %q (from %q) as %s", host, s, got)
 		}
 	})

@@ -26,7 +26,13 @@ const (
 	RuleBadRequest = "bad-request"
 	// RuleNoPolicy is the rule of every request while no policy is set.
 	RuleNoPolicy = "no-policy"
+	// RuleNotOwner is the rule of a connection refused because it did not
+	// come from the session's own browser (NET-3).
+	RuleNotOwner = "not-owner"
 )
+
+// ReasonNotOwner is the Reason of a RuleNotOwner deny.
+const ReasonNotOwner = "connection from a process that is not this session's browser"
 
 // ReasonNotInAllowlist is the Reason of a default deny.
 const ReasonNotInAllowlist = "host not in allowlist"
@@ -45,6 +51,17 @@ type Decision struct {
 // concurrently and must not block.
 type Policy interface {
 	Decide(host string, port int) Decision
+}
+
+// AddressPolicy allows a session to reach addresses that are not public
+// unicast, such as an intranet guideline server an admin allowed by CIDR.
+// AllowAddr is asked only about such an address, after the Policy allowed the
+// host and port, with the normalised host the address was resolved from (or
+// the IP literal itself). It returns the rule that allowed it, which goes
+// into the Event's AddrRule. AllowAddr is called concurrently and must not
+// block; an implementation may read a policy that changes at any time.
+type AddressPolicy interface {
+	AllowAddr(host string, addr netip.Addr, port int) (ok bool, rule string)
 }
 
 // ErrInvalidEntry is wrapped by NewStaticPolicy errors.

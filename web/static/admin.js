@@ -1,22 +1,67 @@
-// admin.js — the minimal admin page: the login banner and the pledge text.
+// admin.js — the admin page (/admin, admin role only). It checks the role,
+// switches between the sections (tabs chosen by the URL's #fragment, so a
+// section can be linked to), and wires the modules together:
+//
+//   policystore.js  the policy document: load, save with If-Match
+//   profiles.js     profiles, the default profile and their rules
+//   groups.js       terminal groups
+//   policytest.js   "test a URL"
+//   policyio.js     YAML import and export
+//   killswitch.js   blocked hosts and sessions (IR-1)
+//   emergency.js    emergency profiles (ALLOW-5)
+//   settings.js     login banner and pledge
 
-import { request, errorText, UNREACHABLE } from './api.js';
+import { request, UNREACHABLE } from './api.js';
+import { PolicyStore } from './policystore.js';
+import { Profiles } from './profiles.js';
+import { Groups } from './groups.js';
+import { PolicyTest } from './policytest.js';
+import { PolicyIO } from './policyio.js';
+import { KillSwitch } from './killswitch.js';
+import { Emergency } from './emergency.js';
+import { Settings } from './settings.js';
 
 const message = document.getElementById('admin-message');
 const loginLink = document.getElementById('admin-login');
-const form = document.getElementById('settings');
-const result = document.getElementById('settings-result');
-const error = document.getElementById('settings-error');
-const button = form.querySelector('button[type="submit"]');
+const main = document.getElementById('admin-main');
+const TABS = ['policy', 'terminals', 'test', 'import', 'kill', 'emergency', 'notices'];
 
-// etag is the version of the settings this page loaded; a save sends it as
-// If-Match so that two admins do not overwrite each other unknowingly.
-let etag = '';
+const store = new PolicyStore();
+const sections = {
+  policy: new Profiles(store),
+  terminals: new Groups(store),
+  test: new PolicyTest(store),
+  import: new PolicyIO(store),
+  kill: new KillSwitch(store),
+  emergency: new Emergency(store),
+  notices: new Settings(),
+};
 
 function refuse(text) {
   message.textContent = text;
   loginLink.hidden = false;
-  form.hidden = true;
+  main.hidden = true;
+}
+
+// showTab shows the section named by the URL's fragment (the first one by
+// default) and tells it that it is shown, so it can refresh live data.
+function showTab() {
+  const want = location.hash.slice(1);
+  const name = TABS.includes(want) ? want : TABS[0];
+  for (const sec of document.querySelectorAll('[data-section]')) {
+    sec.hidden = sec.dataset.section !== name;
+  }
+  for (const a of document.querySelectorAll('[data-tab]')) {
+    if (a.dataset.tab === name) {
+      a.setAttribute('aria-current', 'page');
+    } else {
+      a.removeAttribute('aria-current');
+    }
+  }
+  const s = sections[name];
+  if (s && typeof s.shown === 'function') {
+    s.shown();
+  }
 }
 
 async function load() {
@@ -35,48 +80,17 @@ async function load() {
     refuse('このページは管理者専用です。 This page is for administrators only.');
     return;
   }
-  try {
-    resp = await request('GET', '/api/admin/settings');
-  } catch {
-    message.textContent = UNREACHABLE;
-    return;
+  const err = await store.load();
+  if (err !== '') {
+    message.textContent = err;
+    // The other sections (sessions, banner) may still work.
+  } else {
+    message.hidden = true;
   }
-  if (resp.status !== 200) {
-    message.textContent = errorText(resp, `設定を読み込めません (${resp.status})。 Cannot load the settings.`);
-    return;
-  }
-  etag = resp.headers.get('ETag') || '';
-  form.elements.banner.value = typeof resp.data.banner === 'string' ? resp.data.banner : '';
-  form.elements.pledge.value = typeof resp.data.pledge === 'string' ? resp.data.pledge : '';
-  message.hidden = true;
-  form.hidden = false;
+  main.hidden = false;
+  showTab();
+  sections.notices.load();
 }
 
-form.addEventListener('submit', async (e) => {
-  e.preventDefault();
-  result.textContent = '';
-  error.textContent = '';
-  button.disabled = true;
-  const body = { banner: form.elements.banner.value, pledge: form.elements.pledge.value };
-  let resp;
-  try {
-    resp = await request('PUT', '/api/admin/settings', body, etag ? { 'If-Match': etag } : {});
-  } catch {
-    error.textContent = UNREACHABLE;
-    button.disabled = false;
-    return;
-  }
-  button.disabled = false;
-  if (resp.status >= 200 && resp.status < 300) {
-    etag = resp.headers.get('ETag') || '';
-    result.textContent = '保存しました。 Saved.';
-    return;
-  }
-  if (resp.status === 412) {
-    error.textContent = '他の管理者が先に変更しました。再読み込みしてください。 Someone else changed the settings; reload the page.';
-    return;
-  }
-  error.textContent = errorText(resp, `保存できませんでした (${resp.status})。 Could not save.`);
-});
-
+window.addEventListener('hashchange', showTab);
 load();

@@ -12,18 +12,36 @@
  * @param {Record<string,string>} [headers] extra request headers
  */
 export async function request(method, path, body, headers = {}) {
+  return send(method, path, body === undefined ? undefined : JSON.stringify(body), 'application/json', headers);
+}
+
+/**
+ * requestText sends text (e.g. YAML) as the body with the given
+ * Content-Type and returns {status, data, headers} as request does.
+ *
+ * @param {string} method
+ * @param {string} path
+ * @param {string} text
+ * @param {string} contentType
+ * @param {Record<string,string>} [headers] extra request headers
+ */
+export function requestText(method, path, text, contentType, headers = {}) {
+  return send(method, path, text, contentType, headers);
+}
+
+async function send(method, path, body, contentType, headers) {
   const init = {
     method,
     credentials: 'same-origin',
     cache: 'no-store',
     headers: {
       'Accept': 'application/json',
-      'Content-Type': 'application/json',
+      'Content-Type': contentType,
       ...headers,
     },
   };
   if (body !== undefined) {
-    init.body = JSON.stringify(body);
+    init.body = body;
   }
   const res = await fetch(path, init);
   let data = {};

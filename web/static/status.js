@@ -87,8 +87,8 @@ export class Status {
     this.overlay.hidden = true;
   }
 
-  /** toast shows text for a few seconds. */
-  toast(text) {
+  /** toast shows text for ms milliseconds (a few seconds by default). */
+  toast(text, ms = TOAST_MS) {
     if (typeof text !== 'string' || text === '') {
       return;
     }
@@ -97,6 +97,6 @@ export class Status {
     clearTimeout(this.toastTimer);
     this.toastTimer = setTimeout(() => {
       this.toastEl.hidden = true;
-    }, TOAST_MS);
+    }, ms);
   }
 }

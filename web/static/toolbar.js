@@ -1,5 +1,7 @@
 // toolbar.js — the broker's toolbar above the canvas: navigation buttons,
-// address bar, verified host and TLS state, tabs, user and logout. The
+// address bar, verified host and TLS state, lookalike-host warning,
+// trusted-site badge, tabs, profile, user, links for approvers and admins,
+// and logout. The
 // remote page cannot reach it: everything it shows from the page (URL, host,
 // titles) is set as text.
 
@@ -26,7 +28,8 @@ export class Toolbar {
     this.el = {
       back: $('back'), forward: $('forward'), reload: $('reload'), address: $('address'),
       host: $('host'), tls: $('tls'), tabs: $('tabs'), user: $('user'), notice: $('notice'),
-      logout: $('logout'),
+      logout: $('logout'), hostWarning: $('host-warning'), trusted: $('trusted'), profile: $('profile'),
+      approvals: $('approvals-link'), admin: $('admin-link'), site: $('site'),
     };
     const el = this.el;
 
@@ -121,6 +124,28 @@ export class Toolbar {
     this.el.user.textContent = typeof name === 'string' ? name : '';
   }
 
+  /** setProfile shows the name of the site profile this session uses. */
+  setProfile(name) {
+    const p = str(name);
+    this.el.profile.textContent = p;
+    this.el.profile.hidden = p === '';
+    this.el.profile.title = `プロファイル Profile: ${p} — 閲覧できるサイトの範囲 which sites you may open`;
+  }
+
+  /**
+   * setRole shows the link to the approvals page for approvers and admins
+   * and the link to the admin page for admins.
+   */
+  setRole(role) {
+    this.el.approvals.hidden = role !== 'approver' && role !== 'admin';
+    this.el.admin.hidden = role !== 'admin';
+  }
+
+  /** currentHost is the host the toolbar shows (ASCII form), or "". */
+  currentHost() {
+    return this.state.host;
+  }
+
   /** setNotice shows the broker's notice text (NOTICE-1) as the tooltip. */
   setNotice(text) {
     if (typeof text === 'string' && text.trim() !== '') {
@@ -132,6 +157,7 @@ export class Toolbar {
   setState(s) {
     const st = {
       url: str(s.url), title: str(s.title), host: str(s.host), secure: s.secure === true,
+      hostUnicode: str(s.hostUnicode), hostWarning: s.hostWarning, trusted: s.trusted === true,
       loading: s.loading === true, canGoBack: s.canGoBack === true, canGoForward: s.canGoForward === true,
       tabs: Array.isArray(s.tabs) ? s.tabs : [],
     };
@@ -151,18 +177,46 @@ export class Toolbar {
     if (!this.editing) {
       el.address.value = displayURL(st.url);
     }
-    el.host.textContent = st.host;
+    this.renderHost(st);
     el.tls.hidden = st.host === '';
     el.tls.dataset.secure = String(st.secure);
+    // The words go in a .long span that narrow windows hide; the title
+    // always says it in full.
+    const long = document.createElement('span');
+    long.className = 'long';
     if (st.secure) {
-      el.tls.textContent = '🔒 TLS';
+      long.textContent = ' TLS';
+      el.tls.replaceChildren('🔒', long);
       el.tls.title = '暗号化された接続 (証明書は検証済み) / Encrypted connection, certificate verified';
     } else {
-      el.tls.textContent = '⚠ not encrypted';
+      long.textContent = ' not encrypted';
+      el.tls.replaceChildren('⚠', long);
       el.tls.title = '暗号化されていない接続 / The connection is not encrypted';
     }
     document.title = st.title ? `${st.title} — shoji` : 'shoji';
     this.renderTabs(st.tabs);
+  }
+
+  // renderHost shows the verified host, the warning for a lookalike or
+  // mixed-script host, and the trusted-site badge. The host is shown in its
+  // Unicode form when the broker sends one, except for a lookalike host:
+  // as in Chromium's own address bar, that one is shown in its ASCII
+  // (punycode) form, which cannot pass for the host it imitates.
+  renderHost(st) {
+    const el = this.el;
+    const warn = st.host !== '' && (st.hostWarning === true || (typeof st.hostWarning === 'string' && st.hostWarning !== ''));
+    const unicode = st.hostUnicode !== '' && st.hostUnicode !== st.host;
+    el.host.textContent = unicode && !warn ? st.hostUnicode : st.host;
+    el.host.title = unicode ? `${st.hostUnicode}\n(${st.host})` : st.host;
+    el.hostWarning.hidden = !warn;
+    el.site.classList.toggle('warn', warn);
+    if (warn) {
+      const why = typeof st.hostWarning === 'string' ? st.hostWarning : '';
+      el.hostWarning.title = '紛らわしいホスト名です。偽サイトの可能性があります。 ' +
+        `This host name looks like another one and may be a fake site: ${st.host}` + (why ? `\n${why}` : '');
+    }
+    // A lookalike host is never presented as trusted, whatever a rule says.
+    el.trusted.hidden = !st.trusted || st.host === '' || warn;
   }
 
   renderTabs(tabs) {

@@ -9,6 +9,7 @@
 //   input.js    mouse, wheel, keys and IME relay
 //   toolbar.js  navigation, address, host/TLS, tabs
 //   dialogs.js  the remote page's JavaScript dialogs
+//   access.js   site requests from a block page and their outcome
 //   status.js   session state, crashed/ended overlay, toast
 //
 // For end-to-end tests, <body> carries data-state (the session state) and
@@ -22,6 +23,7 @@ import { Screen } from './screen.js';
 import { Input } from './input.js';
 import { Toolbar } from './toolbar.js';
 import { Dialogs } from './dialogs.js';
+import { Access } from './access.js';
 import { Status } from './status.js';
 
 const PROTOCOL_VERSION = 1;
@@ -65,13 +67,17 @@ const input = new Input({
   send,
   onActivity,
 });
+// Keyboard focus goes back to the remote page unless one of our own modal
+// dialogs (a page's dialog, the access request) is open.
 const focusRemote = () => {
-  if (!views.viewer.hidden && !document.getElementById('dialog').open) {
+  if (!views.viewer.hidden && document.querySelector('#viewer dialog[open]') === null) {
     input.focus();
   }
 };
-const toolbar = new Toolbar({ send, focusRemote, onLogout: logout, toast: (t) => status.toast(t) });
+const toast = (text, ms) => status.toast(text, ms);
+const toolbar = new Toolbar({ send, focusRemote, onLogout: logout, toast });
 const dialogs = new Dialogs({ send, focusRemote });
+const access = new Access({ send, toast, focusRemote, currentHost: () => toolbar.currentHost() });
 const login = new Login(boot);
 const pledge = new Pledge(boot, logout);
 
@@ -114,6 +120,10 @@ function onMessage(m) {
       status.set('live');
       toolbar.setUser(m.user);
       toolbar.setNotice(m.notice);
+      toolbar.setProfile(m.profile);
+      if (typeof m.role === 'string' && m.role !== '') {
+        toolbar.setRole(m.role);
+      }
       break;
     case 'state':
       toolbar.setState(m);
@@ -129,6 +139,12 @@ function onMessage(m) {
       break;
     case 'status':
       onStatus(m);
+      break;
+    case 'accessRequest':
+      access.open(m);
+      break;
+    case 'siteRequest':
+      access.outcome(m);
       break;
     case 'error':
       status.toast(typeof m.message === 'string' ? m.message : '');
@@ -175,6 +191,8 @@ function startSession(session) {
   status.set('connecting');
   toolbar.reset();
   toolbar.setUser(session.user);
+  toolbar.setRole(session.role);
+  toolbar.setProfile(session.profile);
   screen.clear();
   lastInput = Date.now();
   lastActivitySent = 0;
@@ -192,6 +210,7 @@ function stopSession() {
   input.releaseAll();
   stream.stop();
   dialogs.clear();
+  access.close();
 }
 
 function toLogin(message = '') {

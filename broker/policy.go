@@ -1,0 +1,162 @@
+package broker
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"strings"
+	"sync"
+
+	"github.com/shoji-rbi/shoji/broker/session"
+	"github.com/shoji-rbi/shoji/broker/store"
+	"github.com/shoji-rbi/shoji/isolation"
+	"github.com/shoji-rbi/shoji/isolation/egress"
+	"github.com/shoji-rbi/shoji/isolation/policy"
+)
+
+// sitePolicy is the site policy in force: the admins' document (stored, and
+// compiled in the engine) plus the static allows of the config file and the
+// demo site, which every profile gets.
+type sitePolicy struct {
+	engine *policy.Engine
+	// base allows what the config file's egress.allow (and demo mode)
+	// lists, for every profile, unless the host is blocked everywhere.
+	base  egress.Policy
+	store *store.Store
+	log   *slog.Logger
+
+	mu sync.Mutex // serialises changes: read, change, validate, save, swap
+}
+
+// errConflict is a change based on an older version of the policy.
+var errConflict = errors.New("the policy was changed by someone else")
+
+// load reads the stored policy into the engine. A stored policy that no
+// longer validates stops the broker with an error naming the bad rule.
+func (sp *sitePolicy) load() error {
+	raw, version, err := sp.store.Policy()
+	if err != nil {
+		return err
+	}
+	doc := &policy.Document{}
+	if raw != nil {
+		if doc, err = policy.ParseJSON(raw); err != nil {
+			return fmt.Errorf("stored site policy: %w", err)
+		}
+	}
+	doc.Version = version
+	if err := sp.engine.Swap(doc); err != nil {
+		return fmt.Errorf("stored site policy: %w", err)
+	}
+	return nil
+}
+
+// change applies mutate to a copy of the current document, validates the
+// whole result, saves it and swaps it in. ifVersion, when not negative, must
+// be the current version (If-Match). On any error nothing changes.
+func (sp *sitePolicy) change(by string, ifVersion int, mutate func(d *policy.Document) error) (*policy.Document, error) {
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	cur := sp.engine.Current().Document()
+	if ifVersion >= 0 && ifVersion != cur.Version {
+		return nil, errConflict
+	}
+	next := cur.Clone()
+	if err := mutate(next); err != nil {
+		return nil, err
+	}
+	if err := next.Validate(); err != nil {
+		return nil, err
+	}
+	data, err := next.JSON()
+	if err != nil {
+		return nil, err
+	}
+	v, err := sp.store.PutPolicy(data, cur.Version)
+	if errors.Is(err, store.ErrConflict) {
+		return nil, errConflict
+	}
+	if err != nil {
+		return nil, err
+	}
+	next.Version = v
+	if err := sp.engine.Swap(next); err != nil {
+		return nil, err // cannot happen: validated above
+	}
+	before, _ := cur.YAML()
+	after, _ := next.YAML()
+	sp.log.Info("policy changed", "event", "policy_change", "by", by, "version", v,
+		"before", string(before), "after", string(after))
+	return next, nil
+}
+
+// sessionPolicy is one session's view of the site policy. Its profile is
+// decided at every call from the current policy, so rule changes, an
+// emergency profile switched on for the terminal's group and a host blocked
+// everywhere reach the running session at once.
+type sessionPolicy struct {
+	sp       *sitePolicy
+	user     string
+	role     string
+	terminal netip.Addr
+}
+
+// Profile is the profile the session browses under now.
+func (p *sessionPolicy) Profile() string {
+	return p.sp.engine.Current().ProfileFor(p.user, p.role, p.terminal)
+}
+
+// Decide is the proxy's host decision: the profile's, or else the static
+// allows, unless the host is blocked everywhere.
+func (p *sessionPolicy) Decide(host string, port int) egress.Decision {
+	set := p.sp.engine.Current()
+	d := set.Decide(set.ProfileFor(p.user, p.role, p.terminal), host, port)
+	if d.Allow || strings.HasPrefix(d.Rule, policy.RuleBlockedPrefix) {
+		return d
+	}
+	if b := p.sp.base.Decide(host, port); b.Allow {
+		return b
+	}
+	return d
+}
+
+// AllowAddr lets the profile's CIDR rules allow internal addresses.
+func (p *sessionPolicy) AllowAddr(host string, addr netip.Addr, port int) (bool, string) {
+	set := p.sp.engine.Current()
+	return set.AllowAddr(set.ProfileFor(p.user, p.role, p.terminal), host, addr, port)
+}
+
+// CheckURL is the browser Fetch layer's check of a navigation; it adds path
+// rules to the proxy's host decision.
+func (p *sessionPolicy) CheckURL(raw string) isolation.NavDecision {
+	set := p.sp.engine.Current()
+	r := set.CheckURL(set.ProfileFor(p.user, p.role, p.terminal), raw)
+	if !r.Allow && !strings.HasPrefix(r.Rule, policy.RuleBlockedPrefix) && r.Host != "" {
+		if b := p.sp.base.Decide(r.Host, r.Port); b.Allow {
+			return isolation.NavDecision{Allow: true, Host: r.Host, Rule: b.Rule}
+		}
+	}
+	return isolation.NavDecision{Allow: r.Allow, Host: r.Host, Rule: r.Rule, Reason: r.Reason, Trusted: r.Trusted}
+}
+
+// sessionEgress is a session's egress listener with its policy.
+type sessionEgress struct {
+	*egress.Listener
+	*sessionPolicy
+}
+
+// egressOpener opens each session's listener with the session's policy.
+type egressOpener struct {
+	p  *egress.Proxy
+	sp *sitePolicy
+}
+
+func (o egressOpener) Open(info session.Info) (session.Egress, error) {
+	pol := &sessionPolicy{sp: o.sp, user: info.User, role: info.Role, terminal: info.Terminal}
+	l, err := o.p.OpenWith(info.ID, egress.ListenerOptions{Policy: pol, Addrs: pol})
+	if err != nil {
+		return nil, err
+	}
+	return &sessionEgress{Listener: l, sessionPolicy: pol}, nil
+}

@@ -1,0 +1,497 @@
+package broker
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/shoji-rbi/shoji/broker/auth"
+	"github.com/shoji-rbi/shoji/broker/session"
+	"github.com/shoji-rbi/shoji/broker/store"
+	"github.com/shoji-rbi/shoji/isolation/egress"
+	"github.com/shoji-rbi/shoji/isolation/policy"
+)
+
+// Limits on site requests.
+const (
+	maxReasonBytes  = 2000
+	maxCommentBytes = 2000
+	maxURLBytes     = 8 << 10
+)
+
+// policyRoutes adds the policy, site request and kill switch API
+// (docs/admin-api.md).
+func (s *Server) policyRoutes(mux *http.ServeMux) {
+	mux.Handle("GET /api/admin/policy", s.role(auth.Admin, s.getPolicy))
+	mux.Handle("PUT /api/admin/policy", s.role(auth.Admin, s.putPolicy))
+	mux.Handle("GET /api/admin/policy/export", s.role(auth.Admin, s.exportPolicy))
+	mux.Handle("POST /api/admin/policy/import", s.role(auth.Admin, s.importPolicy))
+	mux.Handle("POST /api/admin/policy/test", s.role(auth.Admin, s.testPolicy))
+	mux.Handle("POST /api/admin/blocked", s.role(auth.Admin, s.blockHost))
+	mux.Handle("DELETE /api/admin/blocked/{host}", s.role(auth.Admin, s.unblockHost))
+	mux.Handle("POST /api/admin/emergency", s.role(auth.Admin, s.startEmergency))
+	mux.Handle("DELETE /api/admin/emergency/{group}", s.role(auth.Admin, s.endEmergency))
+	mux.Handle("DELETE /api/admin/sessions", s.role(auth.Admin, s.endAllSessions))
+
+	mux.Handle("POST /api/site-requests", s.authed(s.postSiteRequest))
+	mux.Handle("GET /api/site-requests/mine", s.authed(s.mySiteRequests))
+	mux.Handle("GET /api/site-requests/profiles", s.roles(s.requestProfiles, auth.Approver, auth.Admin))
+	mux.Handle("GET /api/site-requests", s.roles(s.listSiteRequests, auth.Approver, auth.Admin))
+	mux.Handle("POST /api/site-requests/{id}/approve", s.roles(s.approveSiteRequest, auth.Approver, auth.Admin))
+	mux.Handle("POST /api/site-requests/{id}/reject", s.roles(s.rejectSiteRequest, auth.Approver, auth.Admin))
+}
+
+// roles requires a valid session with one of the roles.
+func (s *Server) roles(h func(w http.ResponseWriter, r *http.Request, p auth.Principal) error, want ...auth.Role) http.Handler {
+	return s.authed(func(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+		if !slices.Contains(want, p.Role) {
+			return errStatus(http.StatusForbidden, fmt.Sprintf("this needs one of the roles %v", want))
+		}
+		return h(w, r, p)
+	})
+}
+
+// policyError maps a policy change's error to a response.
+func policyError(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, errConflict):
+		return errStatus(http.StatusPreconditionFailed, "the policy was changed by someone else; reload it and try again")
+	case errors.Is(err, policy.ErrInvalid), errors.Is(err, policy.ErrParse), errors.Is(err, policy.ErrInvalidPattern):
+		return &httpError{Status: http.StatusBadRequest, Msg: err.Error()}
+	}
+	return err
+}
+
+// ifMatch reads the required If-Match version.
+func ifMatch(r *http.Request) (int, error) {
+	h := strings.Trim(strings.TrimPrefix(r.Header.Get("If-Match"), "W/"), `"`)
+	if h == "" {
+		return 0, errStatus(http.StatusPreconditionRequired, `If-Match is required: send the version you edited, e.g. If-Match: "3"`)
+	}
+	v, err := strconv.Atoi(h)
+	if err != nil || v < 0 {
+		return 0, errStatus(http.StatusBadRequest, "If-Match: want a version number")
+	}
+	return v, nil
+}
+
+func (s *Server) getPolicy(w http.ResponseWriter, _ *http.Request, _ auth.Principal) error {
+	doc := s.policy.engine.Current().Document()
+	w.Header().Set("ETag", strconv.Quote(strconv.Itoa(doc.Version)))
+	writeJSON(w, http.StatusOK, map[string]any{"version": doc.Version, "policy": doc})
+	return nil
+}
+
+func (s *Server) putPolicy(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	v, err := ifMatch(r)
+	if err != nil {
+		return err
+	}
+	var doc policy.Document
+	if err := decodeJSON(r, &doc); err != nil {
+		return err
+	}
+	stampRules(&doc, p.User, time.Now().UTC())
+	next, err := s.policy.change(p.User, v, func(d *policy.Document) error {
+		doc.Version = d.Version
+		*d = doc
+		return nil
+	})
+	if err != nil {
+		return policyError(err)
+	}
+	writeJSON(w, http.StatusOK, map[string]int{"version": next.Version})
+	return nil
+}
+
+// stampRules records who added the rules that say nothing of it: the server,
+// not the client, says who changed the policy.
+func stampRules(d *policy.Document, by string, now time.Time) {
+	for i := range d.Profiles {
+		for j := range d.Profiles[i].Rules {
+			r := &d.Profiles[i].Rules[j]
+			if r.AddedBy == "" {
+				r.AddedBy = by
+			}
+			if r.Added.IsZero() {
+				r.Added = now
+			}
+		}
+	}
+}
+
+func (s *Server) exportPolicy(w http.ResponseWriter, _ *http.Request, _ auth.Principal) error {
+	data, err := s.policy.engine.Current().Document().YAML()
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/yaml; charset=utf-8")
+	w.Header().Set("Content-Disposition", `attachment; filename="shoji-policy.yaml"`)
+	_, err = w.Write(data)
+	return err
+}
+
+func (s *Server) importPolicy(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	v, err := ifMatch(r)
+	if err != nil {
+		return err
+	}
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/yaml" && mt != "text/yaml" {
+		return errStatus(http.StatusUnsupportedMediaType, "import needs the policy as application/yaml")
+	}
+	data, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, 4<<20))
+	if err != nil {
+		return errStatus(http.StatusRequestEntityTooLarge, "policy too large (4 MiB at most)")
+	}
+	doc, err := policy.ParseYAML(data)
+	if err != nil {
+		return policyError(err)
+	}
+	next, err := s.policy.change(p.User, v, func(d *policy.Document) error {
+		doc.Version = d.Version
+		*d = *doc
+		return nil
+	})
+	if err != nil {
+		return policyError(err)
+	}
+	writeJSON(w, http.StatusOK, map[string]int{"version": next.Version})
+	return nil
+}
+
+func (s *Server) testPolicy(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
+	var req struct {
+		URL     string `json:"url"`
+		Profile string `json:"profile"`
+	}
+	if err := decodeJSON(r, &req); err != nil {
+		return err
+	}
+	if req.URL == "" {
+		return errStatus(http.StatusBadRequest, "url: empty")
+	}
+	res := s.policy.engine.Current().CheckURL(req.Profile, req.URL)
+	writeJSON(w, http.StatusOK, map[string]any{
+		"allow": res.Allow, "rule": res.Rule, "reason": res.Reason, "host": res.Host,
+		"trusted": res.Trusted, "uploads": res.Uploads, "profile": req.Profile,
+	})
+	return nil
+}
+
+func (s *Server) blockHost(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	var req struct {
+		Host   string `json:"host"`
+		Reason string `json:"reason"`
+	}
+	if err := decodeJSON(r, &req); err != nil {
+		return err
+	}
+	host, _, err := egress.Normalize(strings.TrimSpace(req.Host) + ":443")
+	if err != nil || req.Host == "" {
+		return errStatus(http.StatusBadRequest, fmt.Sprintf("host %q: not a host name", req.Host))
+	}
+	if strings.TrimSpace(req.Reason) == "" {
+		return errStatus(http.StatusBadRequest, "reason: say why the host is blocked")
+	}
+	_, err = s.policy.change(p.User, -1, func(d *policy.Document) error {
+		for _, b := range d.Blocked {
+			if b.Host == host {
+				return errStatus(http.StatusConflict, host+" is already blocked")
+			}
+		}
+		d.Blocked = append(d.Blocked, policy.BlockedHost{Host: host, Reason: req.Reason, By: p.User, At: time.Now().UTC()})
+		return nil
+	})
+	if err != nil {
+		return policyError(err)
+	}
+	s.log.Warn("kill switch: host blocked everywhere", "event", "kill_switch", "by", p.User, "host", host, "reason", req.Reason)
+	writeJSON(w, http.StatusOK, map[string]string{"host": host})
+	return nil
+}
+
+func (s *Server) unblockHost(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	host := r.PathValue("host")
+	_, err := s.policy.change(p.User, -1, func(d *policy.Document) error {
+		n := len(d.Blocked)
+		d.Blocked = slices.DeleteFunc(d.Blocked, func(b policy.BlockedHost) bool { return b.Host == host })
+		if len(d.Blocked) == n {
+			return errStatus(http.StatusNotFound, host+" is not blocked")
+		}
+		return nil
+	})
+	if err != nil {
+		return policyError(err)
+	}
+	s.log.Info("kill switch lifted", "event", "kill_switch", "by", p.User, "host", host)
+	writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
+	return nil
+}
+
+func (s *Server) startEmergency(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	var req policy.Emergency
+	if err := decodeJSON(r, &req); err != nil {
+		return err
+	}
+	req.By = p.User
+	_, err := s.policy.change(p.User, -1, func(d *policy.Document) error {
+		d.Emergencies = slices.DeleteFunc(d.Emergencies, func(e policy.Emergency) bool { return e.Group == req.Group })
+		d.Emergencies = append(d.Emergencies, req)
+		return nil
+	})
+	if err != nil {
+		return policyError(err)
+	}
+	s.log.Warn("emergency profile on", "event", "emergency", "by", p.User, "group", req.Group,
+		"profile", req.Profile, "reason", req.Reason, "expires", req.Expires)
+	writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
+	return nil
+}
+
+func (s *Server) endEmergency(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	group := r.PathValue("group")
+	_, err := s.policy.change(p.User, -1, func(d *policy.Document) error {
+		n := len(d.Emergencies)
+		d.Emergencies = slices.DeleteFunc(d.Emergencies, func(e policy.Emergency) bool { return e.Group == group })
+		if len(d.Emergencies) == n {
+			return errStatus(http.StatusNotFound, "no emergency profile for group "+group)
+		}
+		return nil
+	})
+	if err != nil {
+		return policyError(err)
+	}
+	s.log.Info("emergency profile off", "event", "emergency", "by", p.User, "group", group)
+	writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
+	return nil
+}
+
+func (s *Server) endAllSessions(w http.ResponseWriter, _ *http.Request, p auth.Principal) error {
+	infos := s.sess.List()
+	for _, i := range infos {
+		s.sess.End(i.User, session.ReasonAdmin)
+	}
+	s.log.Warn("kill switch: all sessions ended", "event", "kill_switch", "by", p.User, "sessions", len(infos))
+	writeJSON(w, http.StatusOK, map[string]int{"ended": len(infos)})
+	return nil
+}
+
+func (s *Server) postSiteRequest(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	var req struct {
+		Host   string `json:"host"`
+		URL    string `json:"url"`
+		Reason string `json:"reason"`
+	}
+	if err := decodeJSON(r, &req); err != nil {
+		return err
+	}
+	host, _, err := egress.Normalize(strings.TrimSpace(req.Host) + ":443")
+	if err != nil || req.Host == "" {
+		return errStatus(http.StatusBadRequest, fmt.Sprintf("host %q: not a host name", req.Host))
+	}
+	if strings.TrimSpace(req.Reason) == "" || len(req.Reason) > maxReasonBytes {
+		return errStatus(http.StatusBadRequest, fmt.Sprintf("reason: say why you need the site (at most %d bytes)", maxReasonBytes))
+	}
+	if len(req.URL) > maxURLBytes {
+		return errStatus(http.StatusBadRequest, "url: too long")
+	}
+	set := s.policy.engine.Current()
+	var terminal netip.Addr
+	if sess, ok := s.sess.Get(p.User); ok {
+		terminal = sess.Terminal
+	}
+	sr, err := s.store.CreateSiteRequest(store.SiteRequest{
+		User: p.User, Host: host, URL: req.URL, Reason: req.Reason,
+		Profile: set.ProfileFor(p.User, string(p.Role), terminal), Created: time.Now().UTC(),
+	})
+	if err != nil {
+		return err
+	}
+	s.log.Info("site requested", "event", "site_request", "user", p.User, "host", host, "id", sr.ID)
+	writeJSON(w, http.StatusCreated, sr)
+	return nil
+}
+
+func (s *Server) mySiteRequests(w http.ResponseWriter, _ *http.Request, p auth.Principal) error {
+	list, err := s.store.ListSiteRequests(func(r store.SiteRequest) bool { return r.User == p.User })
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, list)
+	return nil
+}
+
+func (s *Server) listSiteRequests(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
+	state := r.URL.Query().Get("state")
+	switch state {
+	case "", store.RequestPending, store.RequestApproved, store.RequestRejected:
+	default:
+		return errStatus(http.StatusBadRequest, "state: want pending, approved, rejected or nothing")
+	}
+	list, err := s.store.ListSiteRequests(func(sr store.SiteRequest) bool { return state == "" || sr.State == state })
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, list)
+	return nil
+}
+
+func (s *Server) requestProfiles(w http.ResponseWriter, _ *http.Request, _ auth.Principal) error {
+	names := []string{}
+	for _, p := range s.policy.engine.Current().Document().Profiles {
+		names = append(names, p.Name)
+	}
+	writeJSON(w, http.StatusOK, names)
+	return nil
+}
+
+// decide records an approver's decision on a pending request; nobody
+// decides their own request (XFER-5, ALLOW-1).
+func (s *Server) decide(id string, p auth.Principal, fn func(*store.SiteRequest) error) (store.SiteRequest, error) {
+	sr, err := s.store.UpdateSiteRequest(id, func(r *store.SiteRequest) error {
+		if r.User == p.User {
+			return errStatus(http.StatusForbidden, "you cannot decide your own request; another approver must")
+		}
+		if r.State != store.RequestPending {
+			return errStatus(http.StatusConflict, "the request was already "+r.State)
+		}
+		r.DecidedBy, r.Decided = p.User, time.Now().UTC()
+		return fn(r)
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return sr, errStatus(http.StatusNotFound, "no such request")
+	}
+	return sr, err
+}
+
+func (s *Server) approveSiteRequest(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	var req struct {
+		Profile string `json:"profile"`
+		Expires string `json:"expires"`
+		Comment string `json:"comment"`
+	}
+	if err := decodeJSON(r, &req); err != nil {
+		return err
+	}
+	var expires time.Time
+	if req.Expires != "" {
+		t, err := time.Parse(time.RFC3339, req.Expires)
+		if err != nil || !t.After(time.Now()) {
+			return errStatus(http.StatusBadRequest, "expires: want a future RFC 3339 time, e.g. 2027-01-31T00:00:00+09:00")
+		}
+		expires = t.UTC()
+	}
+	if len(req.Comment) > maxCommentBytes {
+		return errStatus(http.StatusBadRequest, "comment: too long")
+	}
+	if s.policy.engine.Current().Document().Profile(req.Profile) == nil {
+		return errStatus(http.StatusBadRequest, fmt.Sprintf("profile %q: no such profile", req.Profile))
+	}
+	// Check first, then add the rule, then record the decision: a failure
+	// in between leaves the request pending, never approved without a rule.
+	cur, err := s.store.SiteRequestByID(r.PathValue("id"))
+	if errors.Is(err, store.ErrNotFound) {
+		return errStatus(http.StatusNotFound, "no such request")
+	}
+	if err != nil {
+		return err
+	}
+	if cur.User == p.User {
+		return errStatus(http.StatusForbidden, "you cannot decide your own request; another approver must")
+	}
+	if cur.State != store.RequestPending {
+		return errStatus(http.StatusConflict, "the request was already "+cur.State)
+	}
+	pattern := requestPattern(cur)
+	_, err = s.policy.change(p.User, -1, func(d *policy.Document) error {
+		prof := d.Profile(req.Profile)
+		for _, rule := range prof.Rules {
+			if rule.Pattern == pattern {
+				return nil // already allowed there
+			}
+		}
+		prof.Rules = append(prof.Rules, policy.Rule{
+			Pattern: pattern, Expires: expires, AddedBy: p.User, Added: time.Now().UTC(),
+			Note: "site request " + cur.ID + " by " + cur.User + ": " + truncateText(cur.Reason, 200),
+		})
+		return nil
+	})
+	if err != nil {
+		return policyError(err)
+	}
+	sr, err := s.decide(cur.ID, p, func(sr *store.SiteRequest) error {
+		sr.State, sr.Profile, sr.Expires, sr.Comment = store.RequestApproved, req.Profile, expires, req.Comment
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	s.log.Info("site request approved", "event", "site_request_decision", "by", p.User, "id", sr.ID,
+		"user", sr.User, "host", sr.Host, "profile", sr.Profile, "expires", sr.Expires)
+	s.notifyRequester(sr)
+	writeJSON(w, http.StatusOK, sr)
+	return nil
+}
+
+func (s *Server) rejectSiteRequest(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	var req struct {
+		Comment string `json:"comment"`
+	}
+	if err := decodeJSON(r, &req); err != nil {
+		return err
+	}
+	if strings.TrimSpace(req.Comment) == "" || len(req.Comment) > maxCommentBytes {
+		return errStatus(http.StatusBadRequest, "comment: say why the request is rejected")
+	}
+	sr, err := s.decide(r.PathValue("id"), p, func(sr *store.SiteRequest) error {
+		sr.State, sr.Comment = store.RequestRejected, req.Comment
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	s.log.Info("site request rejected", "event", "site_request_decision", "by", p.User, "id", sr.ID, "user", sr.User, "host", sr.Host)
+	s.notifyRequester(sr)
+	writeJSON(w, http.StatusOK, sr)
+	return nil
+}
+
+// notifyRequester tells the requester's viewer, if open, what was decided.
+func (s *Server) notifyRequester(sr store.SiteRequest) {
+	if sess, ok := s.sess.Get(sr.User); ok {
+		sess.Notify(session.Event{Type: "siteRequest", Payload: map[string]string{
+			"id": sr.ID, "host": sr.Host, "state": sr.State, "comment": sr.Comment,
+		}})
+	}
+}
+
+// requestPattern is the rule an approval adds: the host, with the port when
+// the requested URL used one other than its scheme's default.
+func requestPattern(sr store.SiteRequest) string {
+	u, err := url.Parse(sr.URL)
+	if err != nil || u.Port() == "" || !strings.EqualFold(u.Hostname(), sr.Host) {
+		return sr.Host
+	}
+	if (u.Scheme == "http" && u.Port() == "80") || (u.Scheme == "https" && u.Port() == "443") {
+		return sr.Host
+	}
+	return net.JoinHostPort(sr.Host, u.Port())
+}
+
+func truncateText(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

@@ -1,0 +1,119 @@
+package chrome
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/shoji-rbi/shoji/isolation"
+	"github.com/shoji-rbi/shoji/isolation/egress"
+)
+
+// TestEgressOwner runs a browser through the real egress proxy, with the
+// listener owned by the browser's process group from the moment its
+// process runs: the browser's own connections (from its network process)
+// are served, and a connection from any other process is refused.
+func TestEgressOwner(t *testing.T) {
+	requireChromium(t)
+	site := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprint(w, "<title>via egress</title>hello")
+	}))
+	t.Cleanup(site.Close)
+	ap := netip.MustParseAddrPort(site.Listener.Addr().String())
+	target := fmt.Sprintf("%s:%d", siteHost, ap.Port())
+	pol, err := egress.NewStaticPolicy([]string{target})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var events []egress.Event
+	proxy, err := egress.New(egress.Config{
+		Policy:     pol,
+		AllowAddrs: []netip.AddrPort{ap},
+		Hosts:      map[string]netip.Addr{siteHost: ap.Addr()},
+		OnDecision: func(ev egress.Event) {
+			mu.Lock()
+			events = append(events, ev)
+			mu.Unlock()
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { proxy.Close() })
+	l, err := proxy.OpenWith("egress-test", egress.ListenerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	launcher, err := New(Config{ProfileRoot: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pgids := make(chan int, 1) // one call; never blocks the browser
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	ib, err := launcher.Launch(ctx, isolation.LaunchOptions{
+		SessionID: "egress-test",
+		Viewport:  isolation.Viewport{Width: 400, Height: 300, DPR: 1},
+		ProxyAddr: l.Addr(),
+		ProcessGroup: func(pgid int) {
+			l.SetOwner(pgid)
+			pgids <- pgid
+		},
+	})
+	if err != nil {
+		t.Fatalf("launch: %v", err)
+	}
+	b := ib.(*browser)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		b.Close(ctx)
+	})
+	if pgid := <-pgids; pgid != b.PID() {
+		t.Errorf("ProcessGroup got %d, want the browser's pid %d", pgid, b.PID())
+	}
+
+	u := "http://" + target + "/"
+	if err := b.Navigate(testCtx(t), u); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the page through the egress proxy", func() bool {
+		s := b.State()
+		return s.URL == u && s.Title == "via egress"
+	})
+
+	// The test process is not the browser.
+	c, err := net.Dial("tcp", l.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: %s\r\n\r\n", u, target)
+	if resp, err := http.ReadResponse(bufio.NewReader(c), nil); err == nil {
+		t.Errorf("a stranger got an answer: %s", resp.Status)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	allowed, refused := 0, 0
+	for _, ev := range events {
+		switch {
+		case ev.Allow && ev.Host == siteHost:
+			allowed++
+		case ev.Rule == egress.RuleNotOwner:
+			refused++
+		}
+	}
+	if allowed == 0 || refused != 1 {
+		t.Errorf("%d allowed and %d refused connections, want some and 1: %+v", allowed, refused, events)
+	}
+}

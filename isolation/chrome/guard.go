@@ -1,0 +1,483 @@
+package chrome
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/hex"
+	"fmt"
+	"net/url"
+	"strings"
+	"sync"
+
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/cdp/jsonv2"
+	"github.com/chromedp/cdproto/fetch"
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/cdproto/target"
+
+	"github.com/shoji-rbi/shoji/isolation"
+)
+
+// RuleInvalidCertificate is the Rule of a navigation refused because the
+// site's certificate is invalid (SITEID-2).
+const RuleInvalidCertificate = "invalid-certificate"
+
+// The certificate commands that cdproto no longer generates; Chromium still
+// has them. With the override on, every certificate error waits for
+// handleCertificateError, so no error ever becomes Chromium's interstitial
+// page, whose "proceed" (or typing "thisisunsafe") would let a clinician
+// through.
+var (
+	setOverrideCertificateErrors = cdp.Command[overrideParams, cdp.Empty]{Method: "Security.setOverrideCertificateErrors"}
+	handleCertificateError       = cdp.Command[handleCertParams, cdp.Empty]{Method: "Security.handleCertificateError"}
+	securityEnable               = cdp.Command[cdp.Empty, cdp.Empty]{Method: "Security.enable"}
+)
+
+// methodCertificateError is the event of a certificate error while the
+// override is on.
+const methodCertificateError = "Security.certificateError"
+
+type overrideParams struct {
+	Override bool `json:"override"`
+}
+
+type handleCertParams struct {
+	EventID int64  `json:"eventId"`
+	Action  string `json:"action"`
+}
+
+// certErrorEvent is Security.certificateError.
+type certErrorEvent struct {
+	EventID    int64  `json:"eventId"`
+	ErrorType  string `json:"errorType"`
+	RequestURL string `json:"requestURL"`
+}
+
+// maxTrackedDocs bounds guard.docs; past it the map starts afresh.
+const maxTrackedDocs = 1024
+
+// guard is the browser's navigation check (LaunchOptions.CheckURL) and its
+// refusal of invalid certificates. Both run on the browser-wide DevTools
+// session, so every tab, popup and frame is covered from its first request:
+// Fetch pauses every document request until it is answered, and the
+// certificate override pauses every certificate error.
+type guard struct {
+	check func(string) isolation.NavDecision // nil: allow all
+	// token authenticates the "request access" links of this browser's
+	// block pages.
+	token string
+
+	mu sync.Mutex
+	// docs is the URL of the last document request of each frame, to tell
+	// which frame a certificate error belongs to.
+	docs map[cdp.FrameID]string
+	// frameTab is the tab of each child frame the tabs reported.
+	frameTab map[cdp.FrameID]target.ID
+	// certMarks are the main frames to show the certificate page in, when
+	// their next request for the URL comes.
+	certMarks map[cdp.FrameID]certMark
+	// blockPages are the main frames that were answered with a block page
+	// for a URL, so that its commit is not reported as a navigation.
+	blockPages map[cdp.FrameID]string
+}
+
+// certMark is a pending certificate block page.
+type certMark struct {
+	url string
+	d   isolation.NavDecision
+	// tries counts the navigations to the block page, so that a
+	// navigation that keeps failing is not tried for ever.
+	tries int
+}
+
+// maxCertTries bounds the navigations to one certificate block page.
+const maxCertTries = 3
+
+// init prepares g.
+func (g *guard) init(check func(string) isolation.NavDecision) {
+	var p [16]byte
+	_, _ = rand.Read(p[:])
+	g.check = check
+	g.token = hex.EncodeToString(p[:])
+	g.docs = map[cdp.FrameID]string{}
+	g.frameTab = map[cdp.FrameID]target.ID{}
+	g.certMarks = map[cdp.FrameID]certMark{}
+	g.blockPages = map[cdp.FrameID]string{}
+}
+
+// frameAttached records the tab of a child frame.
+func (g *guard) frameAttached(f cdp.FrameID, t target.ID) {
+	g.mu.Lock()
+	g.frameTab[f] = t
+	g.mu.Unlock()
+}
+
+// frameDetached forgets a child frame.
+func (g *guard) frameDetached(f cdp.FrameID) {
+	g.mu.Lock()
+	delete(g.frameTab, f)
+	delete(g.docs, f)
+	g.mu.Unlock()
+}
+
+// forgetTab forgets everything about the tab t and its frames.
+func (g *guard) forgetTab(t target.ID) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	f := cdp.FrameID(t)
+	delete(g.docs, f)
+	delete(g.certMarks, f)
+	delete(g.blockPages, f)
+	for c, tab := range g.frameTab {
+		if tab == t {
+			delete(g.frameTab, c)
+			delete(g.docs, c)
+		}
+	}
+}
+
+// takeBlockPage reports whether the commit of u in main frame f is a block
+// page this guard answered with, and forgets it. The commit of another URL
+// may be an earlier navigation's, reported late: it leaves the record.
+func (g *guard) takeBlockPage(f cdp.FrameID, u string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if want, ok := g.blockPages[f]; ok && want == u {
+		delete(g.blockPages, f)
+		return true
+	}
+	return false
+}
+
+// startGuard turns on the browser-wide document interception and the
+// certificate override, and starts the goroutines that answer them. It
+// runs before any page loads. Failing to refuse certificate errors fails
+// the launch: a browser must never offer a click-through.
+func (b *browser) startGuard(ctx context.Context) error {
+	// Subscribe first, so that nothing paused is missed. The subscriptions
+	// buffer without bound (chromedp's queue); each event is handed to a
+	// worker at once.
+	paused, stopPaused := b.session.Subscribe(fetch.RequestPaused.Method)
+	certs, stopCerts := b.session.Subscribe(methodCertificateError)
+	b.wg.Go(func() {
+		defer stopPaused()
+		b.eventLoop(paused, func(raw jsonv2.Value) {
+			var ev fetch.EventRequestPaused
+			if err := jsonv2.Unmarshal(raw, &ev); err != nil {
+				// Unchecked, it fails; it must not wait for ever either.
+				b.log.Error("undecodable paused request", logErr, err)
+				var id struct {
+					RequestID fetch.RequestID `json:"requestId"`
+				}
+				if jsonv2.Unmarshal(raw, &id) != nil || id.RequestID == "" {
+					return
+				}
+				ev = fetch.EventRequestPaused{RequestID: id.RequestID}
+			}
+			b.spawn(func() { b.answerPaused(&ev) })
+		})
+	})
+	b.wg.Go(func() {
+		defer stopCerts()
+		b.eventLoop(certs, func(raw jsonv2.Value) {
+			var ev certErrorEvent
+			if err := jsonv2.Unmarshal(raw, &ev); err != nil {
+				b.log.Error("undecodable certificate error", logErr, err)
+				return
+			}
+			b.spawn(func() { b.refuseCertificate(&ev) })
+		})
+	})
+	if _, err := cdp.Call(ctx, b.session, securityEnable, cdp.Empty{}); err != nil {
+		return fmt.Errorf("enable security domain: %w", err)
+	}
+	if _, err := cdp.Call(ctx, b.session, setOverrideCertificateErrors, overrideParams{Override: true}); err != nil {
+		return fmt.Errorf("refuse certificate errors: %w", err)
+	}
+	_, err := cdp.Call(ctx, b.session, fetch.Enable, fetch.EnableParams{
+		Patterns: []*fetch.RequestPattern{{URLPattern: "*", ResourceType: network.ResourceTypeDocument, RequestStage: fetch.RequestStageRequest}},
+	})
+	if err != nil {
+		return fmt.Errorf("intercept documents: %w", err)
+	}
+	return nil
+}
+
+// eventLoop hands each event of a subscription to fn until the browser
+// ends or the subscription closes.
+func (b *browser) eventLoop(events <-chan jsonv2.Value, fn func(jsonv2.Value)) {
+	for {
+		select {
+		case <-b.life.Done():
+			return
+		case raw, ok := <-events:
+			if !ok {
+				return
+			}
+			fn(raw)
+		}
+	}
+}
+
+// answer is how a paused request is answered.
+type answer struct {
+	fulfill []byte              // a page to answer with
+	fail    network.ErrorReason // or a failure
+}
+
+// answerPaused answers one paused document request: every request gets an
+// answer — continue, a block page, or a failure — even when the check
+// panics.
+func (b *browser) answerPaused(ev *fetch.EventRequestPaused) {
+	ctx, cancel := context.WithTimeout(b.life, b.cfg.CallTimeout)
+	defer cancel()
+	a := b.decidePaused(ctx, ev)
+	var err error
+	switch {
+	case a.fulfill != nil:
+		_, err = cdp.Call(ctx, b.session, fetch.FulfillRequest, fetch.FulfillRequestParams{
+			RequestID:       ev.RequestID,
+			ResponseCode:    403,
+			ResponseHeaders: blockHeaders,
+			Body:            a.fulfill,
+		})
+	case a.fail != "":
+		_, err = cdp.Call(ctx, b.session, fetch.FailRequest, fetch.FailRequestParams{RequestID: ev.RequestID, ErrorReason: a.fail})
+	default:
+		_, err = cdp.Call(ctx, b.session, fetch.ContinueRequest, fetch.ContinueRequestParams{RequestID: ev.RequestID})
+	}
+	if err != nil && b.life.Err() == nil {
+		// The request may have gone with its frame.
+		b.log.Debug("answer paused request", logErr, err)
+	}
+}
+
+// decidePaused decides how to answer a paused document request, and
+// reports blocks and access requests.
+func (b *browser) decidePaused(ctx context.Context, ev *fetch.EventRequestPaused) (a answer) {
+	if ev.Request == nil {
+		return answer{fail: network.ErrorReasonBlockedByClient}
+	}
+	raw := ev.Request.URL
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+		return answer{}
+	}
+	f := ev.FrameID
+	if strings.EqualFold(u.Hostname(), specialHost) {
+		return b.special(ctx, f, u)
+	}
+	g := &b.guard
+	g.mu.Lock()
+	if len(g.docs) >= maxTrackedDocs {
+		g.docs = map[cdp.FrameID]string{}
+	}
+	g.docs[f] = raw
+	// A block page this frame did not commit is no longer coming.
+	delete(g.blockPages, f)
+	mark, certBlocked := g.certMarks[f]
+	if certBlocked {
+		// Either this is the navigation to the block page, or the page
+		// went elsewhere meanwhile.
+		delete(g.certMarks, f)
+	}
+	if certBlocked && mark.url == raw {
+		g.blockPages[f] = raw
+	}
+	g.mu.Unlock()
+	if certBlocked && mark.url == raw {
+		return answer{fulfill: blockPage{Host: mark.d.Host, Reason: mark.d.Reason}.render(certTmpl)}
+	}
+	if g.check == nil {
+		return answer{}
+	}
+	d, ok := b.checkURL(raw)
+	if !ok {
+		d = isolation.NavDecision{Rule: "check-failed", Reason: "the site check failed"}
+	}
+	if d.Allow {
+		return answer{}
+	}
+	if d.Host == "" {
+		d.Host = u.Hostname()
+	}
+	main, tab := b.frameKind(ctx, f)
+	b.events.push(blockedMsg{tab: tab, url: raw, d: d})
+	if !main {
+		return answer{fail: network.ErrorReasonBlockedByClient}
+	}
+	g.mu.Lock()
+	g.blockPages[f] = raw
+	g.mu.Unlock()
+	p := blockPage{Host: d.Host, Reason: d.Reason, RequestURL: requestAccessURL(d.Host, raw, g.token)}
+	return answer{fulfill: p.render(blockTmpl)}
+}
+
+// checkURL asks LaunchOptions.CheckURL; ok is false when it panicked, which
+// fails closed.
+func (b *browser) checkURL(raw string) (d isolation.NavDecision, ok bool) {
+	defer func() {
+		if r := recover(); r != nil {
+			b.log.Error("CheckURL panicked", "panic", fmt.Sprint(r))
+			ok = false
+		}
+	}()
+	return b.guard.check(raw), true
+}
+
+// special answers a request for specialHost: a valid "request access" link
+// from a block page is reported and the block page stays; anything else
+// fails. Nothing for specialHost goes to the network.
+func (b *browser) special(ctx context.Context, f cdp.FrameID, u *url.URL) answer {
+	q := u.Query()
+	host, refused := q.Get("host"), q.Get("url")
+	valid := u.Path == requestAccessPath &&
+		subtle.ConstantTimeCompare([]byte(q.Get("token")), []byte(b.guard.token)) == 1 &&
+		host != "" && len(host) <= maxRequestHost && len(refused) <= maxRequestURL &&
+		(strings.HasPrefix(refused, "http://") || strings.HasPrefix(refused, "https://"))
+	if !valid {
+		return answer{fail: network.ErrorReasonBlockedByClient}
+	}
+	main, tab := b.frameKind(ctx, f)
+	if !main {
+		return answer{fail: network.ErrorReasonBlockedByClient}
+	}
+	b.events.push(accessMsg{tab: tab, host: host, url: refused})
+	// Aborted: the navigation ends without an error page, and the block
+	// page stays while the broker asks the clinician for a reason.
+	return answer{fail: network.ErrorReasonAborted}
+}
+
+// frameKind reports whether frame f is a tab's main frame, and the tab it
+// belongs to ("" when unknown). A page target's ID is its main frame's ID.
+func (b *browser) frameKind(ctx context.Context, f cdp.FrameID) (main bool, tab string) {
+	b.mu.Lock()
+	known := b.tabByID(target.ID(f)) != nil
+	b.mu.Unlock()
+	if known {
+		return true, string(f)
+	}
+	b.guard.mu.Lock()
+	t, child := b.guard.frameTab[f]
+	b.guard.mu.Unlock()
+	if child {
+		return false, string(t)
+	}
+	// A popup not tracked yet, or a cross-site frame.
+	info, err := cdp.Call(ctx, b.session, target.GetTargetInfo, target.GetTargetInfoParams{TargetID: target.ID(f)})
+	if err != nil || info.TargetInfo == nil {
+		return false, ""
+	}
+	switch info.TargetInfo.Type {
+	case "page":
+		return true, string(f)
+	case "iframe":
+		return false, string(info.TargetInfo.ParentID)
+	}
+	return false, ""
+}
+
+// refuseCertificate cancels the request of a certificate error. When it
+// was a page's navigation, the page shows the certificate block page
+// instead: once the refused navigation has stopped (see
+// certNavigationStopped), the tab navigates again and the Fetch handler
+// answers with the page.
+func (b *browser) refuseCertificate(ev *certErrorEvent) {
+	ctx, cancel := context.WithTimeout(b.life, b.cfg.CallTimeout)
+	defer cancel()
+	g := &b.guard
+	var frames []cdp.FrameID
+	g.mu.Lock()
+	for f, u := range g.docs {
+		if u == ev.RequestURL {
+			frames = append(frames, f)
+			delete(g.docs, f)
+		}
+	}
+	g.mu.Unlock()
+	d := isolation.NavDecision{
+		Host:   hostOf(ev.RequestURL),
+		Rule:   RuleInvalidCertificate,
+		Reason: "invalid certificate (" + ev.ErrorType + ")",
+	}
+	var mains []target.ID
+	for _, f := range frames {
+		main, tab := b.frameKind(ctx, f)
+		b.events.push(blockedMsg{tab: tab, url: ev.RequestURL, d: d})
+		if main {
+			// Marked before the cancel, so that the navigation's stop
+			// finds it.
+			g.mu.Lock()
+			g.certMarks[f] = certMark{url: ev.RequestURL, d: d}
+			g.mu.Unlock()
+			mains = append(mains, target.ID(f))
+		}
+	}
+	if _, err := cdp.Call(ctx, b.session, handleCertificateError, handleCertParams{EventID: ev.EventID, Action: "cancel"}); err != nil && b.life.Err() == nil {
+		b.log.Warn("cancel certificate error", logErr, err)
+	}
+	b.log.Info("certificate refused", "host", d.Host, "error", ev.ErrorType, "pages", len(mains))
+}
+
+// certNavigationStopped shows the pending certificate block page of tab t,
+// if any, once a navigation of its main frame has stopped.
+func (b *browser) certNavigationStopped(t *tab) {
+	b.guard.mu.Lock()
+	_, pending := b.guard.certMarks[cdp.FrameID(t.id)]
+	b.guard.mu.Unlock()
+	if pending {
+		b.spawn(func() {
+			ctx, cancel := t.callCtx(b.cfg.CallTimeout)
+			defer cancel()
+			b.showCertPage(ctx, t.id)
+		})
+	}
+}
+
+// showCertPage navigates tab id to its pending certificate block page. A
+// tab that is not set up yet does it when it is (see attach).
+func (b *browser) showCertPage(ctx context.Context, id target.ID) {
+	b.mu.Lock()
+	t := b.tabByID(id)
+	ready := t != nil && t.ready && t.sess != nil
+	b.mu.Unlock()
+	if !ready {
+		return
+	}
+	f := cdp.FrameID(id)
+	b.guard.mu.Lock()
+	m, ok := b.guard.certMarks[f]
+	if ok {
+		m.tries++
+		if m.tries > maxCertTries {
+			delete(b.guard.certMarks, f)
+			ok = false
+		} else {
+			b.guard.certMarks[f] = m
+		}
+	}
+	b.guard.mu.Unlock()
+	if !ok {
+		return
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(t.life, cancel)
+	defer stop()
+	if _, err := cdp.Call(ctx, t.sess, page.Navigate, page.NavigateParams{URL: m.url}); err != nil && b.life.Err() == nil {
+		b.log.Warn("show certificate block page", logTab, id, logErr, err)
+	}
+}
+
+// blockedMsg reports a blocked navigation from loop.
+type blockedMsg struct {
+	tab, url string
+	d        isolation.NavDecision
+}
+
+// accessMsg reports a "request access" from loop.
+type accessMsg struct {
+	tab, host, url string
+}

@@ -1,0 +1,267 @@
+// approvals.js — the approver's page (/approvals, approver or admin role):
+// the queue of pending site requests, each approved into a profile with an
+// expiry or rejected with a comment, and the decided ones below (ALLOW-1).
+
+import { request, errorText, UNREACHABLE } from './api.js';
+import { el, option, str, list } from './dom.js';
+import * as when from './when.js';
+
+const DEFAULT_DAYS = 30; // the expiry offered for an approval
+const REFRESH_MS = 30 * 1000; // the queue is reloaded this often while the page is visible
+
+const $ = (id) => document.getElementById(id);
+const message = $('approvals-message');
+const main = $('approvals-main');
+const queue = $('requests');
+const queueEmpty = $('requests-empty');
+const count = $('pending-count');
+const result = $('approvals-result');
+const pageError = $('approvals-error');
+const history = $('history');
+const historyEmpty = $('history-empty');
+
+let me = ''; // the logged-in user
+let profiles = []; // names offered in each request's profile list
+let defaultProfile = '';
+
+function refuse(text) {
+  message.textContent = text;
+  $('approvals-login').hidden = false;
+  main.hidden = true;
+}
+
+async function get(path) {
+  try {
+    return await request('GET', path);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * loadProfiles finds the profiles an approval can go to: the whole policy
+ * for an admin, else the list the broker gives approvers.
+ */
+async function loadProfiles(role) {
+  if (role === 'admin') {
+    const resp = await get('/api/admin/policy');
+    if (resp && resp.status === 200 && resp.data.policy) {
+      profiles = list(resp.data.policy.profiles).map((p) => str(p.name)).filter((n) => n !== '');
+      defaultProfile = str(resp.data.policy.default);
+      return;
+    }
+  }
+  const resp = await get('/api/site-requests/profiles');
+  if (resp && resp.status === 200) {
+    const names = Array.isArray(resp.data) ? resp.data : list(resp.data.profiles);
+    profiles = names.map((n) => (typeof n === 'string' ? n : str(n && n.name))).filter((n) => n !== '');
+    defaultProfile = typeof resp.data.default === 'string' ? resp.data.default : '';
+  }
+}
+
+// ---- the queue ----
+
+function profileSelect(r) {
+  const names = [...profiles];
+  const asked = str(r.profile);
+  if (asked !== '' && !names.includes(asked)) {
+    names.unshift(asked); // the requester's own profile, even if not listed
+  }
+  const want = asked !== '' ? asked : (names.includes(defaultProfile) ? defaultProfile : names[0]);
+  const sel = el('select', { name: 'profile', 'aria-label': 'プロファイル Profile' });
+  for (const n of names) {
+    sel.append(option(n, n, n === want));
+  }
+  return sel;
+}
+
+function requestCard(r) {
+  const id = str(r.id);
+  const host = str(r.host);
+  const user = str(r.user);
+  const own = user !== '' && user === me;
+  const expires = el('input', { type: 'datetime-local', name: 'expires', value: when.fromNow(DEFAULT_DAYS) });
+  const never = el('input', { type: 'checkbox', name: 'noexpiry' });
+  never.addEventListener('change', () => {
+    expires.disabled = never.checked;
+  });
+  return el('article', { class: 'request', data: { requestId: id, host, user }, 'aria-label': `${host} (${user})` },
+    el('div', { class: 'who' },
+      el('span', { class: 'host', text: host }),
+      el('span', { text: `申請者 by ${user}` }),
+      el('span', { class: 'muted', text: when.show(r.created) }),
+      own ? el('span', { class: 'badge warn', text: 'ご自身の申請 your own request' }) : null),
+    el('p', { class: 'url' }, el('code', { text: str(r.url) })),
+    el('p', { class: 'reason', text: str(r.reason) }),
+    el('div', { class: 'decide' },
+      el('label', {}, 'プロファイル Profile', profileSelect(r)),
+      el('label', {}, `期限 Expires (既定 ${DEFAULT_DAYS} 日 days)`, expires),
+      el('label', { class: 'check' }, never, '期限なし No expiry'),
+      el('label', { class: 'grow' }, 'コメント Comment (却下には必須 required to reject)',
+        el('input', { name: 'comment', autocomplete: 'off' })),
+      el('div', { class: 'buttons' },
+        el('button', { type: 'button', class: 'primary', data: { approve: id }, text: '承認 Approve' }),
+        el('button', { type: 'button', class: 'danger', data: { reject: id }, text: '却下 Reject' }))),
+    el('p', { class: 'error row-error', role: 'alert', data: { rowError: id } }));
+}
+
+/**
+ * renderQueue shows the pending requests, keeping the card (and what the
+ * approver typed in it) of every request that is still pending.
+ */
+function renderQueue(items) {
+  const keep = new Map([...queue.querySelectorAll('[data-request-id]')].map((c) => [c.dataset.requestId, c]));
+  const cards = items.map((r) => keep.get(str(r.id)) || requestCard(r));
+  queue.replaceChildren(...cards);
+  queueEmpty.hidden = items.length > 0;
+  count.textContent = String(items.length);
+}
+
+function renderHistory(items) {
+  const body = history.tBodies[0];
+  body.replaceChildren();
+  for (const r of items) {
+    const state = str(r.state);
+    const label = state === 'approved' ? '承認 approved' : state === 'rejected' ? '却下 rejected' : state;
+    body.append(el('tr', { data: { requestId: str(r.id), state } },
+      el('td', { text: when.show(r.decided) }),
+      el('td', { text: str(r.user) }),
+      el('td', {}, el('code', { text: str(r.host) })),
+      el('td', { class: `state-${state}`, text: label }),
+      el('td', { text: str(r.decidedBy) }),
+      el('td', { text: state === 'approved' ? str(r.profile) : '' }),
+      el('td', { text: state === 'approved' ? when.show(r.expires, '無期限 never') : '' }),
+      el('td', { class: 'wrap', text: str(r.comment) })));
+  }
+  historyEmpty.hidden = items.length > 0;
+}
+
+async function refresh() {
+  const [pending, all] = await Promise.all([get('/api/site-requests?state=pending'), get('/api/site-requests')]);
+  if (!pending || !all) {
+    pageError.textContent = UNREACHABLE;
+    return;
+  }
+  if (pending.status !== 200) {
+    pageError.textContent = errorText(pending, `申請を読み込めません (${pending.status})。 Cannot load the requests.`);
+    return;
+  }
+  pageError.textContent = '';
+  const items = list(pending.data).slice().sort((a, b) => str(a.created).localeCompare(str(b.created)));
+  renderQueue(items);
+  if (all.status === 200) {
+    const decided = list(all.data).filter((r) => r.state === 'approved' || r.state === 'rejected');
+    decided.sort((a, b) => str(b.decided).localeCompare(str(a.decided)));
+    renderHistory(decided);
+  }
+}
+
+// ---- decisions ----
+
+async function decide(card, approve) {
+  const id = card.dataset.requestId;
+  const host = card.dataset.host;
+  const rowError = card.querySelector('[data-row-error]');
+  const q = (name) => card.querySelector(`[name="${name}"]`);
+  const comment = q('comment').value.trim();
+  rowError.textContent = '';
+  result.textContent = '';
+  let path;
+  let body;
+  if (approve) {
+    const profile = q('profile').value;
+    if (profile === '') {
+      rowError.textContent = 'プロファイルを選んでください。 Choose a profile.';
+      return;
+    }
+    let expires = '';
+    if (!q('noexpiry').checked) {
+      expires = when.rfc3339(q('expires').value);
+      if (!expires) {
+        rowError.textContent = '期限を入力するか「期限なし」を選んでください。 Enter an expiry or choose "No expiry".';
+        return;
+      }
+      if (when.past(expires)) {
+        rowError.textContent = '期限が過去です。 The expiry is in the past.';
+        return;
+      }
+    }
+    path = `/api/site-requests/${encodeURIComponent(id)}/approve`;
+    body = { profile, expires, comment };
+  } else {
+    if (comment === '') {
+      rowError.textContent = '却下の理由をコメントに入力してください。 Enter a comment saying why the request is rejected.';
+      q('comment').focus();
+      return;
+    }
+    path = `/api/site-requests/${encodeURIComponent(id)}/reject`;
+    body = { comment };
+  }
+  const buttons = card.querySelectorAll('button');
+  buttons.forEach((b) => { b.disabled = true; });
+  let resp;
+  try {
+    resp = await request('POST', path, body);
+  } catch {
+    rowError.textContent = UNREACHABLE;
+    return;
+  } finally {
+    buttons.forEach((b) => { b.disabled = false; });
+  }
+  if (resp.status === 403) {
+    const own = card.dataset.user === me;
+    rowError.textContent = errorText(resp, 'この申請は判断できません。 You may not decide this request.') + (own
+      ? '\nご自身の申請は承認できません。他の承認者に依頼してください。 You cannot decide your own request; another approver must do it.'
+      : '');
+    return;
+  }
+  if (resp.status < 200 || resp.status >= 300) {
+    rowError.textContent = errorText(resp, `処理できませんでした (${resp.status})。 The decision failed.`);
+    return;
+  }
+  result.textContent = approve
+    ? `「${host}」を承認しました (${body.profile})。 "${host}" approved into "${body.profile}".`
+    : `「${host}」を却下しました。 "${host}" rejected.`;
+  card.remove();
+  refresh();
+}
+
+queue.addEventListener('click', (ev) => {
+  const a = ev.target.closest('[data-approve]');
+  const r = ev.target.closest('[data-reject]');
+  const card = ev.target.closest('[data-request-id]');
+  if (card && (a || r)) {
+    decide(card, a !== null);
+  }
+});
+$('requests-refresh').addEventListener('click', refresh);
+
+async function load() {
+  const resp = await get('/api/session');
+  if (!resp) {
+    message.textContent = UNREACHABLE;
+    return;
+  }
+  if (resp.status === 401) {
+    refuse('承認者としてログインしてください。 Please log in as an approver.');
+    return;
+  }
+  const role = str(resp.data.role);
+  if (resp.status !== 200 || (role !== 'approver' && role !== 'admin')) {
+    refuse('このページは承認者と管理者専用です。 This page is for approvers and administrators only.');
+    return;
+  }
+  me = str(resp.data.user);
+  $('admin-link').hidden = role !== 'admin';
+  await loadProfiles(role);
+  message.hidden = true;
+  main.hidden = false;
+  await refresh();
+  setInterval(() => {
+    if (!document.hidden) {
+      refresh();
+    }
+  }, REFRESH_MS);
+}
+
+load();
