@@ -50,6 +50,13 @@ type EgressConfig struct {
 	// Hosts maps names to addresses without DNS, e.g. for a site on this
 	// host: {"guidelines.hospital.local": "10.1.2.3"}.
 	Hosts map[string]string `yaml:"hosts"`
+	// DNS is the "ip:port" of the DNS server the egress proxy asks. Empty
+	// means the system's resolver.
+	DNS string `yaml:"dns"`
+	// Upstream is the hospital's (or a gateway centre's) forward proxy,
+	// "http://host:port", that all allowed traffic goes through. Empty
+	// means direct.
+	Upstream string `yaml:"upstream"`
 }
 
 // Config is the broker's configuration. Zero values are filled in by
@@ -294,6 +301,17 @@ func (c *Config) Validate() error {
 	for i, a := range c.Egress.AllowAddrs {
 		if _, err := netip.ParseAddrPort(a); err != nil {
 			return fmt.Errorf("config: egress.allow_addrs[%d] %q: want ip:port", i, a)
+		}
+	}
+	if c.Egress.DNS != "" {
+		if _, err := netip.ParseAddrPort(c.Egress.DNS); err != nil {
+			return fmt.Errorf("config: egress.dns %q: want ip:port", c.Egress.DNS)
+		}
+	}
+	if c.Egress.Upstream != "" {
+		u, err := url.Parse(c.Egress.Upstream)
+		if err != nil || u.Scheme != "http" || u.Host == "" || u.Port() == "" || (u.Path != "" && u.Path != "/") {
+			return fmt.Errorf("config: egress.upstream %q: want http://host:port", c.Egress.Upstream)
 		}
 	}
 	for name, a := range c.Egress.Hosts {

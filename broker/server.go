@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -204,7 +205,17 @@ func (s *Server) startEgress() error {
 		return fmt.Errorf("config: egress.allow: %w", err)
 	}
 	s.policy = &sitePolicy{engine: policy.NewEngine(time.Now), base: base, store: s.store, log: s.log}
+	var resolver egress.Resolver
+	if cfg.DNS != "" {
+		resolver = dnsResolver(cfg.DNS)
+	}
+	var upstream *url.URL
+	if cfg.Upstream != "" {
+		upstream, _ = url.Parse(cfg.Upstream) // validated
+	}
 	s.proxy, err = egress.New(egress.Config{
+		Resolver:   resolver,
+		Upstream:   upstream,
 		Policy:     base,
 		AllowAddrs: addrs,
 		Hosts:      hosts,
@@ -226,6 +237,17 @@ func (s *Server) startEgress() error {
 		return fmt.Errorf("start egress proxy: %w", err)
 	}
 	return nil
+}
+
+// dnsResolver asks only the DNS server at addr.
+func dnsResolver(addr string) *net.Resolver {
+	return &net.Resolver{
+		PreferGo: true,
+		Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, network, addr)
+		},
+	}
 }
 
 // Handler returns the broker's HTTP handler.
