@@ -101,6 +101,11 @@ type Config struct {
 	Egress EgressConfig `yaml:"egress"`
 	// Demo serves the built-in demo site on a loopback port and allows it.
 	Demo bool `yaml:"demo"`
+	// NetNS puts each browser in a network namespace of its own whose only
+	// way out is its egress listener (isolation/netns). Linux and root
+	// only; the broker refuses to start without them. False (the default)
+	// runs browsers in the broker's namespace.
+	NetNS bool `yaml:"netns"`
 }
 
 // DefaultConfig returns the defaults.
@@ -205,7 +210,7 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 	for _, b := range []struct {
 		key string
 		dst *bool
-	}{{"SHOJI_INSECURE_HTTP", &c.InsecureHTTP}, {"SHOJI_DEMO", &c.Demo}} {
+	}{{"SHOJI_INSECURE_HTTP", &c.InsecureHTTP}, {"SHOJI_DEMO", &c.Demo}, {"SHOJI_NETNS", &c.NetNS}} {
 		if v := getenv(b.key); v != "" {
 			x, err := strconv.ParseBool(v)
 			if err != nil {

@@ -216,7 +216,13 @@ func (s *Server) blockHost(w http.ResponseWriter, r *http.Request, p auth.Princi
 	if err != nil {
 		return policyError(err)
 	}
-	s.log.Warn("kill switch: host blocked everywhere", "event", "kill_switch", "by", p.User, "host", host, "reason", req.Reason)
+	// The policy refuses new connections from now on; cut the ones already
+	// open (tunnels, WebSockets, kept-alive forwards) too.
+	cut := 0
+	if s.proxy != nil {
+		cut = s.proxy.CutHost(host)
+	}
+	s.log.Warn("kill switch: host blocked everywhere", "event", "kill_switch", "by", p.User, "host", host, "reason", req.Reason, "connections_cut", cut)
 	writeJSON(w, http.StatusOK, map[string]string{"host": host})
 	return nil
 }

@@ -48,6 +48,8 @@ type Server struct {
 
 	demoAddr     net.Addr
 	demoShutdown func(context.Context) error
+	// netns has the browsers' network namespaces; nil unless Config.NetNS.
+	netns *namespaces
 
 	mu       sync.Mutex
 	listener net.Listener
@@ -115,15 +117,23 @@ func New(ctx context.Context, cfg Config, opts Options) (*Server, error) {
 		return nil, err
 	}
 
+	var opener session.EgressOpener = egressOpener{p: s.proxy, sp: s.policy}
+	var prefix func(string) []string
+	if cfg.NetNS {
+		if s.netns, err = newNamespaces(s.log); err != nil {
+			return nil, err
+		}
+		opener, prefix = netnsOpener{egressOpener{p: s.proxy, sp: s.policy}, s.netns}, s.netns.commandPrefix
+	}
 	s.launch = opts.Launcher
 	if s.launch == nil {
-		if s.launch, err = chromeLauncher(cfg, s.log); err != nil {
+		if s.launch, err = chromeLauncher(cfg, s.log, prefix); err != nil {
 			return nil, err
 		}
 	}
 	s.sess, err = session.NewManager(session.Config{
 		Launcher:    s.launch,
-		Egress:      egressOpener{p: s.proxy, sp: s.policy},
+		Egress:      opener,
 		IdleTimeout: time.Duration(cfg.IdleTimeout),
 		MaxLifetime: time.Duration(cfg.MaxLifetime),
 		MaxSessions: cfg.MaxSessions,
@@ -357,6 +367,11 @@ func (s *Server) closeParts(ctx context.Context) {
 	if s.proxy != nil {
 		_ = s.proxy.Close()
 	}
+	if s.netns != nil {
+		if err := s.netns.closeAll(); err != nil {
+			s.log.Warn("network namespaces left behind", "err", err)
+		}
+	}
 	if s.demoShutdown != nil {
 		_ = s.demoShutdown(ctx)
 		s.demoShutdown = nil
@@ -406,7 +421,8 @@ func tlsConfig(cert tls.Certificate) *tls.Config {
 
 // chromeLauncher builds the Chromium launcher from the config. The sandbox
 // stays on unless shoji runs as root (where Chromium cannot use it).
-func chromeLauncher(cfg Config, log *slog.Logger) (isolation.Launcher, error) {
+// prefix, if set, is chrome.Config.CommandPrefix.
+func chromeLauncher(cfg Config, log *slog.Logger, prefix func(string) []string) (isolation.Launcher, error) {
 	if os.Geteuid() == 0 && (cfg.Sandbox == nil || !*cfg.Sandbox) {
 		log.Warn("running as root: Chromium's sandbox is off (--no-sandbox); run shoji as an unprivileged user in production")
 	}
@@ -420,10 +436,11 @@ func chromeLauncher(cfg Config, log *slog.Logger) (isolation.Launcher, error) {
 		return nil, fmt.Errorf("create profile root: %w", err)
 	}
 	l, err := chrome.New(chrome.Config{
-		ExecPath:    cfg.Chromium,
-		ProfileRoot: profiles,
-		Sandbox:     cfg.Sandbox,
-		Logger:      log,
+		ExecPath:      cfg.Chromium,
+		ProfileRoot:   profiles,
+		Sandbox:       cfg.Sandbox,
+		Logger:        log,
+		CommandPrefix: prefix,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)

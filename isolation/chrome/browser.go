@@ -131,6 +131,7 @@ func launch(ctx context.Context, cfg Config, opts isolation.LaunchOptions, start
 			// replaces chromedp's default, so the parent-death signal is set
 			// here too.
 			cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Pdeathsig: syscall.SIGKILL}
+			prefixCommand(cmd, cfg.CommandPrefix, opts.SessionID)
 		}),
 	}
 	for _, f := range Flags(cfg, opts, dir) {

@@ -124,6 +124,13 @@ type Config struct {
 	NoSubreaper bool
 	// Logger receives the package's logs. Nil means slog.Default().
 	Logger *slog.Logger
+	// CommandPrefix, if set, is asked at each launch for a command that
+	// Chromium is started through, such as `ip netns exec NAME`, which puts
+	// the browser in the session's own network namespace (isolation/netns);
+	// Chromium's path and flags follow it. The process started is still the
+	// browser's, in its own session. Nil, or an empty result, starts
+	// Chromium directly.
+	CommandPrefix func(sessionID string) []string
 }
 
 // CheckAndSetDefaults validates c and fills in the defaults of zero fields.

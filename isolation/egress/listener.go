@@ -53,6 +53,8 @@ type Listener struct {
 	// first next time. It only orders the search: every connection is
 	// checked in full.
 	peerHint atomic.Int64
+	// isolated: ln is inside the browser's own network namespace.
+	isolated bool
 
 	mu     sync.Mutex
 	closed bool
@@ -80,6 +82,11 @@ type ListenerOptions struct {
 	// OwnerPGID, when positive, is the process group of the session's
 	// browser, as SetOwner sets it. Zero means no owner yet.
 	OwnerPGID int
+	// Isolated, if set, is served instead of a fresh 127.0.0.1 listener: a
+	// loopback listener made inside a network namespace that only the
+	// session's browser runs in (isolation/netns). See admitIsolated for
+	// how its connections are admitted. Close closes it.
+	Isolated net.Listener
 
 	// ancestor replaces this process as the one whose descendants may
 	// connect before SetOwner. Zero means this process; tests set it.
@@ -99,7 +106,7 @@ func (p *Proxy) OpenWith(sessionID string, opts ListenerOptions) (*Listener, err
 	if sessionID == "" {
 		return nil, fmt.Errorf("open: %w", ErrInvalidSession)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := listen(opts.Isolated)
 	if err != nil {
 		return nil, fmt.Errorf("open listener for session %s: %w", sessionID, err)
 	}
@@ -113,6 +120,7 @@ func (p *Proxy) OpenWith(sessionID string, opts ListenerOptions) (*Listener, err
 		addrs:    opts.Addrs,
 		ancestor: os.Getpid(),
 		conns:    make(map[*trackedConn]struct{}),
+		isolated: opts.Isolated != nil,
 	}
 	if opts.ancestor != 0 {
 		l.ancestor = opts.ancestor
@@ -237,6 +245,9 @@ func (l *Listener) SetOwner(pgid int) {
 // connection c may use the listener. A refused connection is reported,
 // logged and closed.
 func (l *Listener) admit(c *trackedConn) error {
+	if l.isolated {
+		return l.admitIsolated(c)
+	}
 	owner := int(l.owner.Load())
 	pr, err := lookupPeer(addrPortOf(c.LocalAddr()), addrPortOf(c.RemoteAddr()), owner, l.ancestor, int(l.peerHint.Load()))
 	if err == nil {
@@ -369,7 +380,7 @@ func (l *Listener) dialChecked(ctx context.Context, _, _ string) (net.Conn, erro
 		if err != nil {
 			return nil, fmt.Errorf("dial upstream proxy %s: %w: %w", up.Redacted(), err, ErrUpstream)
 		}
-		return l.track(c, l.p.cfg.IdleTimeout)
+		return l.trackTarget(c, tg)
 	}
 	return l.dialTarget(ctx, tg)
 }
@@ -543,7 +554,7 @@ func (l *Listener) dial(ctx context.Context, method, hostport string) (net.Conn,
 		if err != nil {
 			return nil, err
 		}
-		return l.track(c, l.p.cfg.IdleTimeout)
+		return l.trackTarget(c, tg)
 	}
 	return l.dialTarget(ctx, tg)
 }
@@ -555,7 +566,7 @@ func (l *Listener) dialTarget(ctx context.Context, tg target) (net.Conn, error) 
 	if err != nil {
 		return nil, fmt.Errorf("dial %s at %s: %w", tg.host, ap, err)
 	}
-	return l.track(c, l.p.cfg.IdleTimeout)
+	return l.trackTarget(c, tg)
 }
 
 // track registers c so Close can cut it; a listener already closed closes
@@ -641,7 +652,9 @@ func (t trackingListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	t.l.mu.Lock() // SetOwner reads client under mu: tc is registered already
 	tc.client = true
+	t.l.mu.Unlock()
 	return tc, nil
 }
 
@@ -654,6 +667,9 @@ type trackedConn struct {
 	l      *Listener
 	idle   time.Duration
 	client bool // set before the connection is handed to the server
+	// host is the normalised target host of a dialed connection, "" for
+	// an accepted one; set under l.mu, read by Proxy.CutHost.
+	host string
 
 	admitOnce sync.Once
 	admitErr  error
