@@ -66,6 +66,9 @@ type Options struct {
 	Launcher isolation.Launcher
 	// Now is the clock of accounts and tokens. Nil means time.Now.
 	Now func() time.Time
+	// ChromiumFlags are added to every browser's flags (tests; flags that
+	// weaken isolation are refused by isolation/chrome).
+	ChromiumFlags []string
 }
 
 // New builds a broker from a validated Config: it opens the store, loads or
@@ -127,7 +130,7 @@ func New(ctx context.Context, cfg Config, opts Options) (*Server, error) {
 	}
 	s.launch = opts.Launcher
 	if s.launch == nil {
-		if s.launch, err = chromeLauncher(cfg, s.log, prefix); err != nil {
+		if s.launch, err = chromeLauncher(cfg, s.log, prefix, opts.ChromiumFlags); err != nil {
 			return nil, err
 		}
 	}
@@ -422,7 +425,7 @@ func tlsConfig(cert tls.Certificate) *tls.Config {
 // chromeLauncher builds the Chromium launcher from the config. The sandbox
 // stays on unless shoji runs as root (where Chromium cannot use it).
 // prefix, if set, is chrome.Config.CommandPrefix.
-func chromeLauncher(cfg Config, log *slog.Logger, prefix func(string) []string) (isolation.Launcher, error) {
+func chromeLauncher(cfg Config, log *slog.Logger, prefix func(string) []string, extra []string) (isolation.Launcher, error) {
 	if os.Geteuid() == 0 && (cfg.Sandbox == nil || !*cfg.Sandbox) {
 		log.Warn("running as root: Chromium's sandbox is off (--no-sandbox); run shoji as an unprivileged user in production")
 	}
@@ -441,6 +444,7 @@ func chromeLauncher(cfg Config, log *slog.Logger, prefix func(string) []string) 
 		Sandbox:       cfg.Sandbox,
 		Logger:        log,
 		CommandPrefix: prefix,
+		ExtraFlags:    extra,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)

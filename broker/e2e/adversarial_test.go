@@ -312,12 +312,16 @@ func TestAdversarialPages(t *testing.T) {
 	dns := startRebindDNS(t, [4]byte{127, 0, 0, 1}, [4]byte{127, 0, 0, 2})
 	rebindTrap := startTrap(t, "127.0.0.2:"+site.port)
 
-	b := startBroker(t, func(c *broker.Config) {
+	// The allowed test site is plain HTTP (the browser accepts no test CA);
+	// treating its origin as secure makes service workers available there,
+	// so a page can try to install one.
+	secure := "--unsafely-treat-insecure-origin-as-secure=http://allowed.test:" + site.port
+	b := startBrokerWith(t, func(c *broker.Config) {
 		c.Egress.Allow = []string{"allowed.test:" + site.port, "rebind.test:" + site.port}
 		c.Egress.AllowAddrs = []string{site.Listener.Addr().String(), evil.Listener.Addr().String()}
 		c.Egress.Hosts = map[string]string{"allowed.test": "127.0.0.1", "evil.test": "127.0.0.1"}
 		c.Egress.DNS = dns.addr
-	})
+	}, []string{secure})
 	v := newViewer(t, 1024, 700)
 	v.login(b)
 	_, brokerPort, _ := net.SplitHostPort(b.srv.Addr().String())
@@ -440,14 +444,11 @@ func TestAdversarialPages(t *testing.T) {
 
 	t.Run("service worker fetching a denied host", func(t *testing.T) {
 		openAllowed(t)
-		// Service workers exist only in secure contexts. The remote browser
-		// refuses invalid certificates with no click-through, so a test site
-		// can only be plain HTTP here, where the API is absent: then no page
-		// can install a worker at all, which is what this asserts.
+		// Service workers exist only in secure contexts: the broker started
+		// the browser treating the allowed test origin as one.
 		state := remote[string](t, b, `window.isSecureContext && navigator.serviceWorker ? 'available' : 'absent'`)
 		if state == "absent" {
-			t.Logf("service workers are unavailable on %s (not a secure context): no worker can be installed", allowedURL)
-			return
+			t.Fatalf("service workers are unavailable on %s: the test would prove nothing", allowedURL)
 		}
 		n := len(b.log.String())
 		got := remote[string](t, b, `navigator.serviceWorker.register('/sw.js').then(() => navigator.serviceWorker.ready)

@@ -74,6 +74,13 @@ type brokerUnderTest struct {
 // startBroker starts a demo broker on a loopback port.
 func startBroker(t *testing.T, mod func(*broker.Config)) *brokerUnderTest {
 	t.Helper()
+	return startBrokerWith(t, mod, nil)
+}
+
+// startBrokerWith is startBroker with extra Chromium flags for the
+// isolated browsers.
+func startBrokerWith(t *testing.T, mod func(*broker.Config), chromiumFlags []string) *brokerUnderTest {
+	t.Helper()
 	requireChromium(t)
 	data := t.TempDir()
 	cfg := broker.DefaultConfig()
@@ -87,7 +94,7 @@ func startBroker(t *testing.T, mod func(*broker.Config)) *brokerUnderTest {
 	logs, out := &syncBuffer{}, &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := broker.New(ctx, cfg, broker.Options{Logger: log, Out: out})
+	srv, err := broker.New(ctx, cfg, broker.Options{Logger: log, Out: out, ChromiumFlags: chromiumFlags})
 	if err != nil {
 		cancel()
 		t.Fatal(err)
