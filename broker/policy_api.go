@@ -227,15 +227,21 @@ func (s *Server) blockHost(w http.ResponseWriter, r *http.Request, p auth.Princi
 	return nil
 }
 
+// removeFrom deletes the entries of *list that match, or fails with 404
+// saying notFound when none does.
+func removeFrom[T any](list *[]T, match func(T) bool, notFound string) error {
+	n := len(*list)
+	*list = slices.DeleteFunc(*list, match)
+	if len(*list) == n {
+		return errStatus(http.StatusNotFound, notFound)
+	}
+	return nil
+}
+
 func (s *Server) unblockHost(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
 	host := r.PathValue("host")
 	_, err := s.policy.change(p.User, -1, func(d *policy.Document) error {
-		n := len(d.Blocked)
-		d.Blocked = slices.DeleteFunc(d.Blocked, func(b policy.BlockedHost) bool { return b.Host == host })
-		if len(d.Blocked) == n {
-			return errStatus(http.StatusNotFound, host+" is not blocked")
-		}
-		return nil
+		return removeFrom(&d.Blocked, func(b policy.BlockedHost) bool { return b.Host == host }, host+" is not blocked")
 	})
 	if err != nil {
 		return policyError(err)
@@ -268,12 +274,7 @@ func (s *Server) startEmergency(w http.ResponseWriter, r *http.Request, p auth.P
 func (s *Server) endEmergency(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
 	group := r.PathValue("group")
 	_, err := s.policy.change(p.User, -1, func(d *policy.Document) error {
-		n := len(d.Emergencies)
-		d.Emergencies = slices.DeleteFunc(d.Emergencies, func(e policy.Emergency) bool { return e.Group == group })
-		if len(d.Emergencies) == n {
-			return errStatus(http.StatusNotFound, "no emergency profile for group "+group)
-		}
-		return nil
+		return removeFrom(&d.Emergencies, func(e policy.Emergency) bool { return e.Group == group }, "no emergency profile for group "+group)
 	})
 	if err != nil {
 		return policyError(err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -206,5 +207,43 @@ func TestSiteRequestFlow(t *testing.T) {
 	case <-sess.Done():
 	case <-time.After(10 * time.Second):
 		t.Error("end all left a session running")
+	}
+}
+
+func TestEmergencyProfileAPI(t *testing.T) {
+	f := newAPI(t, nil)
+	f.addUser("admin1", auth.Admin)
+	admin := f.login("admin1")
+	doc := `{"groups":[{"name":"ward-3","terminals":["10.10.3.0/24"]}],
+		"profiles":[{"name":"clinical","groups":["ward-3"],"rules":[{"pattern":"www.pmda.go.jp"}]},
+		            {"name":"broad","mode":"denylist"}],"default":"clinical"}`
+	if resp, body := f.doHeaders(admin, "PUT", "/api/admin/policy", "application/json", doc, map[string]string{"If-Match": `"0"`}); resp.StatusCode != 200 {
+		t.Fatalf("PUT: %d %s", resp.StatusCode, body)
+	}
+	terminal := netip.MustParseAddr("10.10.3.7")
+	profile := func() string { return f.srv.policy.engine.Current().ProfileFor("nurse", "clinician", terminal) }
+	if got := profile(); got != "clinical" {
+		t.Fatalf("profile before: %q", got)
+	}
+	exp := time.Now().Add(2 * time.Hour).UTC().Format(time.RFC3339)
+	if resp, body := f.doHeaders(admin, "POST", "/api/admin/emergency", "application/json",
+		`{"group":"ward-3","profile":"broad","reason":"","expires":"`+exp+`"}`, nil); resp.StatusCode != 400 || !strings.Contains(body, "reason") {
+		t.Errorf("emergency without a reason: %d %s", resp.StatusCode, body)
+	}
+	if resp, body := f.doHeaders(admin, "POST", "/api/admin/emergency", "application/json",
+		`{"group":"ward-3","profile":"broad","reason":"system outage: need general search","expires":"`+exp+`"}`, nil); resp.StatusCode != 200 {
+		t.Fatalf("emergency on: %d %s", resp.StatusCode, body)
+	}
+	if got := profile(); got != "broad" {
+		t.Errorf("profile during the emergency: %q, want broad", got)
+	}
+	if resp, _ := f.do(admin, "DELETE", "/api/admin/emergency/ward-3", ""); resp.StatusCode != 200 {
+		t.Errorf("emergency off: %d", resp.StatusCode)
+	}
+	if got := profile(); got != "clinical" {
+		t.Errorf("profile after: %q", got)
+	}
+	if resp, _ := f.do(admin, "DELETE", "/api/admin/emergency/ward-3", ""); resp.StatusCode != 404 {
+		t.Errorf("ending twice: %d", resp.StatusCode)
 	}
 }
