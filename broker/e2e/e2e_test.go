@@ -211,6 +211,24 @@ func TestClinicianJourney(t *testing.T) {
 	})
 }
 
+// waitViewportSynced waits until the remote viewport has the viewer
+// canvas's CSS size, so a point on the canvas is the same point remotely.
+func waitViewportSynced(t *testing.T, v *viewer, b *brokerUnderTest) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		c := eval[[]float64](v, `(() => { const r = document.getElementById('screen').getBoundingClientRect(); return [Math.round(r.width), Math.round(r.height)]; })()`)
+		r := remote[[]float64](t, b, `[innerWidth, innerHeight]`)
+		if c[0] == r[0] && c[1] == r[1] {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("remote viewport %v never matched the canvas %v", r, c)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // navigate opens a demo page by typing its address into the viewer's
 // address bar.
 func navigate(t *testing.T, v *viewer, b *brokerUnderTest, path string) {
@@ -271,6 +289,8 @@ func TestViewerAtWindowsScaling(t *testing.T) {
 				t.Errorf("canvas backing store %v px for %v CSS px at dpr %v", layout[3], layout[4], layout[5])
 			}
 			navigate(t, v, b, "/")
+			waitViewportSynced(t, v, b)
+			v.settledCanvas()
 			x, y := remoteCentre(t, b, "#link-article")
 			v.clickRemote(x, y)
 			waitRemote(t, b, "the click to land on the link", `location.pathname === '/article'`)
@@ -289,7 +309,6 @@ func TestFramesOnlyWhenPageChanges(t *testing.T) {
 	v.login(b)
 	count := func(path string) int {
 		navigate(t, v, b, path)
-		v.waitNewFrames(v.frames())
 		time.Sleep(500 * time.Millisecond) // let the page settle after loading
 		n := v.frames()
 		time.Sleep(2 * time.Second) // the measuring window, the same for both pages
