@@ -102,10 +102,16 @@ func (s *Server) putPolicy(w http.ResponseWriter, r *http.Request, p auth.Princi
 	if err := decodeJSON(r, &doc); err != nil {
 		return err
 	}
-	stampRules(&doc, p.User, time.Now().UTC())
+	return s.replacePolicy(w, p, v, &doc)
+}
+
+// replacePolicy replaces the whole policy with doc (PUT and import), if v is
+// still the current version.
+func (s *Server) replacePolicy(w http.ResponseWriter, p auth.Principal, v int, doc *policy.Document) error {
+	stampRules(doc, p.User, time.Now().UTC())
 	next, err := s.policy.change(p.User, v, func(d *policy.Document) error {
 		doc.Version = d.Version
-		*d = doc
+		*d = *doc
 		return nil
 	})
 	if err != nil {
@@ -158,16 +164,7 @@ func (s *Server) importPolicy(w http.ResponseWriter, r *http.Request, p auth.Pri
 	if err != nil {
 		return policyError(err)
 	}
-	next, err := s.policy.change(p.User, v, func(d *policy.Document) error {
-		doc.Version = d.Version
-		*d = *doc
-		return nil
-	})
-	if err != nil {
-		return policyError(err)
-	}
-	writeJSON(w, http.StatusOK, map[string]int{"version": next.Version})
-	return nil
+	return s.replacePolicy(w, p, v, doc)
 }
 
 func (s *Server) testPolicy(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {

@@ -74,19 +74,10 @@ var allowCommands = map[string]allowCommand{
 // runAllow runs `shoji allow ARGS...`. Usage asked for with --help goes to
 // stdout and is not an error.
 func runAllow(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, allowUsage)
-		return errors.New("allow: missing command (add, list, rm, export, import)")
-	}
-	switch args[0] {
-	case "help", "-h", "-help", "--help":
-		fmt.Fprint(stdout, allowUsage)
-		return nil
-	}
-	cmd, ok := allowCommands[args[0]]
+	cmd, ok, err := pickCommand("allow", allowUsage, []string{"add", "list", "rm", "export", "import"},
+		allowCommands, args, stdout, stderr)
 	if !ok {
-		fmt.Fprint(stderr, allowUsage)
-		return fmt.Errorf("allow: unknown command %q (want add, list, rm, export or import)", args[0])
+		return err
 	}
 	prefix := "allow " + args[0]
 

@@ -140,19 +140,10 @@ var userCommands = map[string]userCommand{
 // runUser runs `shoji user ARGS...`. Usage asked for with --help goes to
 // stdout and is not an error.
 func runUser(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, userUsage)
-		return errors.New("user: missing command (add, list, disable, enable, passwd, role)")
-	}
-	switch args[0] {
-	case "help", "-h", "-help", "--help":
-		fmt.Fprint(stdout, userUsage)
-		return nil
-	}
-	cmd, ok := userCommands[args[0]]
+	cmd, ok, err := pickCommand("user", userUsage, []string{"add", "list", "disable", "enable", "passwd", "role"},
+		userCommands, args, stdout, stderr)
 	if !ok {
-		fmt.Fprint(stderr, userUsage)
-		return fmt.Errorf("user: unknown command %q (want add, list, disable, enable, passwd or role)", args[0])
+		return err
 	}
 	prefix := "user " + args[0]
 
@@ -216,6 +207,29 @@ func defaultDataDir() string {
 // parseInterspersed parses flags that may come before or after positional
 // arguments ("add NAME --role X" as well as "add --role X NAME") and returns
 // the positional ones. Everything after "--" is positional.
+// pickCommand finds the subcommand of `shoji GROUP CMD ...` in cmds. With no
+// command, an unknown one or a request for help it prints the usage and
+// reports ok=false with the error to return (nil after help). names lists
+// the commands in the order the messages name them.
+func pickCommand[C any](group, usage string, names []string, cmds map[string]C, args []string, stdout, stderr io.Writer) (cmd C, ok bool, err error) {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return cmd, false, fmt.Errorf("%s: missing command (%s)", group, strings.Join(names, ", "))
+	}
+	switch args[0] {
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return cmd, false, nil
+	}
+	cmd, ok = cmds[args[0]]
+	if !ok {
+		fmt.Fprint(stderr, usage)
+		last := len(names) - 1
+		return cmd, false, fmt.Errorf("%s: unknown command %q (want %s or %s)", group, args[0], strings.Join(names[:last], ", "), names[last])
+	}
+	return cmd, true, nil
+}
+
 func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
 	for {
