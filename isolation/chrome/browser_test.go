@@ -367,16 +367,25 @@ func testCtx(t *testing.T) context.Context {
 }
 
 // eval evaluates expr in the active tab.
+//
+// A page that is navigating answers with a transient error (its context is
+// gone before the next one exists); eval asks again for a few seconds then.
 func eval[T any](t *testing.T, b *browser, expr string) T {
 	t.Helper()
-	b.mu.Lock()
-	tb := b.active
-	b.mu.Unlock()
-	v, err := chromedp.Evaluate[T](expr)(testCtx(t), tb.sess)
-	if err != nil {
-		t.Fatalf("evaluate %s: %v", expr, err)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		b.mu.Lock()
+		tb := b.active
+		b.mu.Unlock()
+		v, err := chromedp.Evaluate[T](expr)(testCtx(t), tb.sess)
+		if err == nil {
+			return v
+		}
+		if !navigating(err) || time.Now().After(deadline) {
+			t.Fatalf("evaluate %s: %v", expr, err)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
-	return v
 }
 
 // open navigates the active tab to path on the test site and waits until
