@@ -51,6 +51,14 @@ type LaunchOptions struct {
 	// broker can make the session's egress listener accept this browser
 	// only (egress.Listener.SetOwner). It must not block.
 	ProcessGroup func(pgid int)
+	// DownloadDir is the session's quarantine directory. Downloads of every
+	// tab, popups included, land there under a name the browser picks (its
+	// download GUID), never under the page's file name. Empty denies every
+	// download.
+	DownloadDir string
+	// MaxDownloadBytes cancels a download that grows past it, or announces
+	// a larger size; zero means no cap.
+	MaxDownloadBytes int64
 }
 
 // NavDecision is the verdict of LaunchOptions.CheckURL on one navigation,
@@ -186,6 +194,63 @@ type Observer struct {
 	// page gets no privilege from it: the broker asks the clinician for a
 	// reason in the viewer.
 	AccessRequested func(tabID, host, url string)
+	// Download reports each step of a download or print: started, progress
+	// (at most a few times a second), then exactly one of done, canceled
+	// or failed.
+	Download func(Download)
+	// FileChooser reports that a page opened a file chooser (an <input
+	// type=file> was clicked). Nothing is chosen until SetFiles answers it.
+	FileChooser func(FileChooser)
+}
+
+// DownloadState is the step a Download report describes.
+type DownloadState string
+
+// The download steps.
+const (
+	DownloadStarted  DownloadState = "started"
+	DownloadProgress DownloadState = "progress"
+	DownloadDone     DownloadState = "done"
+	// DownloadCanceled: over MaxDownloadBytes, or CancelDownload.
+	DownloadCanceled DownloadState = "canceled"
+	DownloadFailed   DownloadState = "failed"
+)
+
+// Download is one report about a file the remote browser is saving into
+// LaunchOptions.DownloadDir.
+type Download struct {
+	// ID identifies the download; it is a GUID and the file's name in
+	// DownloadDir.
+	ID    string        `json:"id"`
+	TabID string        `json:"tab,omitempty"`
+	State DownloadState `json:"state"`
+	// URL is where the file came from (the page's URL for a print).
+	URL string `json:"url"`
+	// Name is the file name the page suggested. It is metadata only,
+	// exactly as the page gave it: never use it as a path.
+	Name string `json:"name"`
+	// Received and Total are bytes so far and expected (0 if unknown).
+	Received int64 `json:"received"`
+	Total    int64 `json:"total"`
+	// Path is the complete file, set when State is DownloadDone.
+	Path string `json:"-"`
+	// Reason says why a download was canceled or failed.
+	Reason string `json:"reason,omitempty"`
+	// Print is true for a PDF made by Print or the page's window.print().
+	Print bool `json:"print,omitempty"`
+}
+
+// FileChooser is a page's request for local files.
+type FileChooser struct {
+	ID    string `json:"id"`
+	TabID string `json:"tab,omitempty"`
+	// URL is the URL of the document whose input opened the chooser: the
+	// destination of an upload.
+	URL string `json:"url"`
+	// Multiple is true when the input accepts several files.
+	Multiple bool `json:"multiple"`
+	// Accept is the input's accept attribute, as a hint for the viewer.
+	Accept string `json:"accept,omitempty"`
 }
 
 // MouseAction is what a mouse event does.
@@ -287,6 +352,20 @@ type Browser interface {
 	SwitchTab(ctx context.Context, id string) error
 	CloseTab(ctx context.Context, id string) error
 	AnswerDialog(ctx context.Context, id string, accept bool, promptText string) error
+
+	// CancelDownload stops a download in progress and removes its file.
+	CancelDownload(ctx context.Context, id string) error
+	// SetFiles answers the file chooser id with files on the broker's
+	// disk; no paths cancels it. It fails when the chooser has gone (its
+	// page navigated or closed).
+	SetFiles(ctx context.Context, chooserID string, paths []string) error
+	// Copy does what the clinician's copy shortcut does in the active tab
+	// and returns the text that the copy put on the remote clipboard.
+	Copy(ctx context.Context) (string, error)
+	// Print renders the active tab as a PDF into DownloadDir, reported
+	// through Observer.Download with Print set, as is the page's own
+	// window.print().
+	Print(ctx context.Context) error
 
 	// State returns the current visible state.
 	State() State

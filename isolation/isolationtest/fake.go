@@ -65,14 +65,15 @@ func (l *Launcher) Last() *Browser {
 type Browser struct {
 	Opts isolation.LaunchOptions
 
-	mu      sync.Mutex
-	calls   []Call
-	state   isolation.State
-	dialogs []isolation.Dialog
-	closed  bool
-	err     error
-	done    chan struct{}
-	block   chan struct{}
+	mu       sync.Mutex
+	calls    []Call
+	state    isolation.State
+	dialogs  []isolation.Dialog
+	closed   bool
+	err      error
+	done     chan struct{}
+	block    chan struct{}
+	copyText string
 }
 
 // SetBlock makes input calls wait until block is closed or the call's
@@ -253,3 +254,47 @@ func (b *Browser) Close(ctx context.Context) error {
 }
 
 var _ isolation.Browser = (*Browser)(nil)
+
+// SetFilesArg is what a SetFiles call recorded.
+type SetFilesArg struct {
+	Chooser string
+	Paths   []string
+}
+
+// SetCopyText sets what Copy returns.
+func (b *Browser) SetCopyText(s string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.copyText = s
+}
+
+// EmitDownload reports a download step through the launch Observer.
+func (b *Browser) EmitDownload(d isolation.Download) {
+	if f := b.Opts.Observer.Download; f != nil {
+		f(d)
+	}
+}
+
+// EmitFileChooser reports an opened file chooser through the launch
+// Observer.
+func (b *Browser) EmitFileChooser(c isolation.FileChooser) {
+	if f := b.Opts.Observer.FileChooser; f != nil {
+		f(c)
+	}
+}
+
+func (b *Browser) CancelDownload(ctx context.Context, id string) error {
+	return b.record("CancelDownload", id)
+}
+func (b *Browser) SetFiles(ctx context.Context, chooser string, paths []string) error {
+	return b.record("SetFiles", SetFilesArg{Chooser: chooser, Paths: append([]string(nil), paths...)})
+}
+func (b *Browser) Copy(ctx context.Context) (string, error) {
+	if err := b.record("Copy", nil); err != nil {
+		return "", err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.copyText, nil
+}
+func (b *Browser) Print(ctx context.Context) error { return b.record("Print", nil) }
