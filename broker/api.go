@@ -134,16 +134,19 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET /api/admin/sessions", s.role(auth.Admin, s.getSessions))
 	mux.Handle("DELETE /api/admin/sessions/{user}", s.role(auth.Admin, s.deleteSession))
 	s.policyRoutes(mux)
+	s.transferRoutes(mux)
+	s.auditRoutes(mux)
 	mux.Handle("/api/", s.handle(func(http.ResponseWriter, *http.Request) error {
 		return errStatus(http.StatusNotFound, "no such API")
 	}))
 
 	mux.Handle("GET /api/stream", &stream.Handler{
-		Sessions: s.sess,
-		Auth:     streamAuth{s},
-		Origin:   s.cfg.Origin(),
-		Logger:   s.log,
-		Notice:   "Isolated browsing: pages run on a remote server and only their image reaches this terminal. Navigation and blocked requests are recorded.",
+		Sessions:  s.sess,
+		Auth:      streamAuth{s},
+		Origin:    s.cfg.Origin(),
+		Logger:    s.log,
+		Notice:    "Isolated browsing: pages run on a remote server and only their image reaches this terminal. Navigation, blocked requests and file transfers are recorded.",
+		Transfers: sessionTransfers{s},
 		Metrics: stream.Metrics{
 			FramesSent:    func(n int) { s.metrics.framesSent.Add(int64(n)) },
 			FramesDropped: func(n int) { s.metrics.framesDropped.Add(int64(n)) },

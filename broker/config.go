@@ -59,6 +59,29 @@ type EgressConfig struct {
 	Upstream string `yaml:"upstream"`
 }
 
+// TransferConfig configures the file-transfer channel (DESIGN §7).
+type TransferConfig struct {
+	// Clamd is the ClamAV daemon that scans every file:
+	// "unix:/run/clamav/clamd.ctl" or "tcp:host:port". Empty means
+	// scanning is not configured (the ledger says so). When it is
+	// configured and the daemon is down or slow, files are held.
+	Clamd string `yaml:"clamd"`
+	// ScanTimeout bounds one scan; a file whose scan takes longer is held.
+	ScanTimeout Duration `yaml:"scan_timeout"`
+	// Retention is how long quarantined files are kept before they are
+	// deleted; their ledger and audit records stay (XFER-10).
+	Retention Duration `yaml:"retention"`
+}
+
+// AuditConfig configures the audit trail (DESIGN §8).
+type AuditConfig struct {
+	// Syslog forwards every record to a SIEM: "host:port" of an RFC 5424
+	// collector over TCP. Empty means no forwarding.
+	Syslog string `yaml:"syslog"`
+	// MaxFileSize rotates the audit file past this many MiB.
+	MaxFileSize int `yaml:"max_file_mib"`
+}
+
 // Config is the broker's configuration. Zero values are filled in by
 // DefaultConfig; the file, SHOJI_* environment variables and flags override
 // it in that order.
@@ -106,6 +129,10 @@ type Config struct {
 	// only; the broker refuses to start without them. False (the default)
 	// runs browsers in the broker's namespace.
 	NetNS bool `yaml:"netns"`
+	// Transfer configures downloads, uploads, scanning and retention.
+	Transfer TransferConfig `yaml:"transfer"`
+	// Audit configures the audit trail.
+	Audit AuditConfig `yaml:"audit"`
 }
 
 // DefaultConfig returns the defaults.
@@ -119,6 +146,11 @@ func DefaultConfig() Config {
 		MaxSessions:      20,
 		LockoutThreshold: 5,
 		LockoutWindow:    Duration(15 * time.Minute),
+		Transfer: TransferConfig{
+			ScanTimeout: Duration(2 * time.Minute),
+			Retention:   Duration(24 * time.Hour),
+		},
+		Audit: AuditConfig{MaxFileSize: 64},
 		LoginBanner: "This system is for authorised hospital staff. Browsing runs in an isolated " +
 			"remote browser; navigation, blocked requests and file transfers are recorded.",
 	}
@@ -207,6 +239,8 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 	str("SHOJI_CHROMIUM", &c.Chromium)
 	str("SHOJI_START_URL", &c.StartURL)
 	str("SHOJI_LOGIN_BANNER", &c.LoginBanner)
+	str("SHOJI_CLAMD", &c.Transfer.Clamd)
+	str("SHOJI_AUDIT_SYSLOG", &c.Audit.Syslog)
 	for _, b := range []struct {
 		key string
 		dst *bool
@@ -229,7 +263,8 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 	for _, d := range []struct {
 		key string
 		dst *Duration
-	}{{"SHOJI_IDLE_TIMEOUT", &c.IdleTimeout}, {"SHOJI_MAX_LIFETIME", &c.MaxLifetime}, {"SHOJI_LOCKOUT_WINDOW", &c.LockoutWindow}} {
+	}{{"SHOJI_IDLE_TIMEOUT", &c.IdleTimeout}, {"SHOJI_MAX_LIFETIME", &c.MaxLifetime}, {"SHOJI_LOCKOUT_WINDOW", &c.LockoutWindow},
+		{"SHOJI_SCAN_TIMEOUT", &c.Transfer.ScanTimeout}, {"SHOJI_RETENTION", &c.Transfer.Retention}} {
 		if v := getenv(d.key); v != "" {
 			x, err := time.ParseDuration(v)
 			if err != nil {
@@ -323,6 +358,23 @@ func (c *Config) Validate() error {
 		if _, err := netip.ParseAddr(a); err != nil {
 			return fmt.Errorf("config: egress.hosts[%q] = %q: want an IP address", name, a)
 		}
+	}
+	if cl := c.Transfer.Clamd; cl != "" && !strings.HasPrefix(cl, "unix:/") && !strings.HasPrefix(cl, "tcp:") {
+		return fmt.Errorf("config: transfer.clamd %q: want unix:/path/to/clamd.sock or tcp:host:port", cl)
+	}
+	if c.Transfer.ScanTimeout <= 0 {
+		return fmt.Errorf("config: transfer.scan_timeout %s: must be positive", time.Duration(c.Transfer.ScanTimeout))
+	}
+	if c.Transfer.Retention < Duration(time.Minute) {
+		return fmt.Errorf("config: transfer.retention %s: must be at least 1m", time.Duration(c.Transfer.Retention))
+	}
+	if c.Audit.Syslog != "" {
+		if _, _, err := net.SplitHostPort(c.Audit.Syslog); err != nil {
+			return fmt.Errorf("config: audit.syslog %q: want host:port", c.Audit.Syslog)
+		}
+	}
+	if c.Audit.MaxFileSize < 1 {
+		return fmt.Errorf("config: audit.max_file_mib %d: must be at least 1", c.Audit.MaxFileSize)
 	}
 	if c.StartURL != "" {
 		u, err := url.Parse(c.StartURL)

@@ -7,7 +7,9 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"time"
 
+	"github.com/shoji-rbi/shoji/broker/audit"
 	"github.com/shoji-rbi/shoji/broker/session"
 	"github.com/shoji-rbi/shoji/broker/store"
 	"github.com/shoji-rbi/shoji/isolation"
@@ -25,6 +27,8 @@ type sitePolicy struct {
 	base  egress.Policy
 	store *store.Store
 	log   *slog.Logger
+	// audit receives a record of every change, before and after.
+	audit audit.Sink
 
 	mu sync.Mutex // serialises changes: read, change, validate, save, swap
 }
@@ -88,6 +92,9 @@ func (sp *sitePolicy) change(by string, ifVersion int, mutate func(d *policy.Doc
 	after, _ := next.YAML()
 	sp.log.Info("policy changed", "event", "policy_change", "by", by, "version", v,
 		"before", string(before), "after", string(after))
+	if sp.audit != nil {
+		sp.audit.Record(audit.PolicyChange(time.Now(), audit.Actor{User: by}, fmt.Sprintf("site policy version %d", v), string(before), string(after)))
+	}
 	return next, nil
 }
 

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/shoji-rbi/shoji/broker/audit"
 	"github.com/shoji-rbi/shoji/broker/auth"
 	"github.com/shoji-rbi/shoji/broker/session"
 	"github.com/shoji-rbi/shoji/broker/store"
@@ -220,6 +221,7 @@ func (s *Server) blockHost(w http.ResponseWriter, r *http.Request, p auth.Princi
 		cut = s.proxy.CutHost(host)
 	}
 	s.log.Warn("kill switch: host blocked everywhere", "event", "kill_switch", "by", p.User, "host", host, "reason", req.Reason, "connections_cut", cut)
+	s.audit.Record(audit.KillSwitch(time.Now(), actorOf(r, p), "block_host", host, req.Reason))
 	writeJSON(w, http.StatusOK, map[string]string{"host": host})
 	return nil
 }
@@ -244,6 +246,7 @@ func (s *Server) unblockHost(w http.ResponseWriter, r *http.Request, p auth.Prin
 		return policyError(err)
 	}
 	s.log.Info("kill switch lifted", "event", "kill_switch", "by", p.User, "host", host)
+	s.audit.Record(audit.KillSwitch(time.Now(), actorOf(r, p), "unblock_host", host, ""))
 	writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
 	return nil
 }
@@ -264,6 +267,7 @@ func (s *Server) startEmergency(w http.ResponseWriter, r *http.Request, p auth.P
 	}
 	s.log.Warn("emergency profile on", "event", "emergency", "by", p.User, "group", req.Group,
 		"profile", req.Profile, "reason", req.Reason, "expires", req.Expires)
+	s.audit.Record(audit.KillSwitch(time.Now(), actorOf(r, p), "emergency_on", req.Group+" → "+req.Profile, req.Reason))
 	writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
 	return nil
 }
@@ -277,16 +281,18 @@ func (s *Server) endEmergency(w http.ResponseWriter, r *http.Request, p auth.Pri
 		return policyError(err)
 	}
 	s.log.Info("emergency profile off", "event", "emergency", "by", p.User, "group", group)
+	s.audit.Record(audit.KillSwitch(time.Now(), actorOf(r, p), "emergency_off", group, ""))
 	writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
 	return nil
 }
 
-func (s *Server) endAllSessions(w http.ResponseWriter, _ *http.Request, p auth.Principal) error {
+func (s *Server) endAllSessions(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
 	infos := s.sess.List()
 	for _, i := range infos {
 		s.sess.End(i.User, session.ReasonAdmin)
 	}
 	s.log.Warn("kill switch: all sessions ended", "event", "kill_switch", "by", p.User, "sessions", len(infos))
+	s.audit.Record(audit.KillSwitch(time.Now(), actorOf(r, p), "end_all_sessions", fmt.Sprintf("%d sessions", len(infos)), ""))
 	writeJSON(w, http.StatusOK, map[string]int{"ended": len(infos)})
 	return nil
 }
@@ -323,6 +329,7 @@ func (s *Server) postSiteRequest(w http.ResponseWriter, r *http.Request, p auth.
 		return err
 	}
 	s.log.Info("site requested", "event", "site_request", "user", p.User, "host", host, "id", sr.ID)
+	s.audit.Record(audit.SiteRequest(time.Now(), actorOf(r, p), host, req.URL, req.Reason))
 	writeJSON(w, http.StatusCreated, sr)
 	return nil
 }
@@ -443,6 +450,7 @@ func (s *Server) approveSiteRequest(w http.ResponseWriter, r *http.Request, p au
 	}
 	s.log.Info("site request approved", "event", "site_request_decision", "by", p.User, "id", sr.ID,
 		"user", sr.User, "host", sr.Host, "profile", sr.Profile, "expires", sr.Expires)
+	s.audit.Record(audit.SiteDecision(time.Now(), actorOf(r, p), sr.User, sr.Host, "approved", sr.Comment))
 	s.notifyRequester(sr)
 	writeJSON(w, http.StatusOK, sr)
 	return nil
@@ -466,6 +474,7 @@ func (s *Server) rejectSiteRequest(w http.ResponseWriter, r *http.Request, p aut
 		return err
 	}
 	s.log.Info("site request rejected", "event", "site_request_decision", "by", p.User, "id", sr.ID, "user", sr.User, "host", sr.Host)
+	s.audit.Record(audit.SiteDecision(time.Now(), actorOf(r, p), sr.User, sr.Host, "rejected", sr.Comment))
 	s.notifyRequester(sr)
 	writeJSON(w, http.StatusOK, sr)
 	return nil

@@ -22,10 +22,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/shoji-rbi/shoji/broker/audit"
 	"github.com/shoji-rbi/shoji/broker/auth"
 	"github.com/shoji-rbi/shoji/broker/demo"
 	"github.com/shoji-rbi/shoji/broker/session"
 	"github.com/shoji-rbi/shoji/broker/store"
+	"github.com/shoji-rbi/shoji/broker/transfer"
+	"github.com/shoji-rbi/shoji/broker/transfer/scan"
 	"github.com/shoji-rbi/shoji/isolation"
 	"github.com/shoji-rbi/shoji/isolation/chrome"
 	"github.com/shoji-rbi/shoji/isolation/egress"
@@ -41,6 +44,9 @@ type Server struct {
 	auth    *auth.Service
 	proxy   *egress.Proxy
 	policy  *sitePolicy
+	audit   *audit.File
+	fwd     *audit.Forwarder
+	xfer    *transfer.Manager
 	launch  isolation.Launcher
 	sess    *session.Manager
 	metrics *metrics
@@ -105,6 +111,16 @@ func New(ctx context.Context, cfg Config, opts Options) (*Server, error) {
 		return nil, err
 	}
 	s.store = st
+	if s.audit, err = audit.OpenFile(filepath.Join(cfg.Data, "audit"), audit.FileOptions{
+		MaxBytes: int64(cfg.Audit.MaxFileSize) << 20, Logger: s.log,
+	}); err != nil {
+		return nil, fmt.Errorf("open audit trail: %w", err)
+	}
+	if cfg.Audit.Syslog != "" {
+		if s.fwd, err = audit.NewForwarder(s.audit, cfg.Audit.Syslog, audit.ForwarderOptions{Logger: s.log}); err != nil {
+			return nil, fmt.Errorf("audit syslog forwarding: %w", err)
+		}
+	}
 
 	if cfg.Demo {
 		addr, shutdown, err := demo.Serve(ctx, "127.0.0.1:0", s.log)
@@ -117,6 +133,26 @@ func New(ctx context.Context, cfg Config, opts Options) (*Server, error) {
 		return nil, err
 	}
 	if err := s.policy.load(); err != nil {
+		return nil, err
+	}
+	var scanner scan.Scanner
+	if cfg.Transfer.Clamd != "" {
+		if scanner, err = scan.NewClamd(cfg.Transfer.Clamd, scan.ClamdOptions{Timeout: time.Duration(cfg.Transfer.ScanTimeout)}); err != nil {
+			return nil, fmt.Errorf("config: transfer.clamd: %w", err)
+		}
+	}
+	s.xfer, err = transfer.New(transfer.Config{
+		Store:       st,
+		Dir:         filepath.Join(cfg.Data, "quarantine"),
+		Policy:      s.policy,
+		Audit:       s.audit,
+		Scanner:     scanner,
+		ScanTimeout: time.Duration(cfg.Transfer.ScanTimeout),
+		Retention:   time.Duration(cfg.Transfer.Retention),
+		Notify:      s.notifyTransfer,
+		Logger:      s.log,
+	})
+	if err != nil {
 		return nil, err
 	}
 
@@ -142,9 +178,23 @@ func New(ctx context.Context, cfg Config, opts Options) (*Server, error) {
 		MaxSessions: cfg.MaxSessions,
 		StartURL:    s.startURL(),
 		Logger:      s.log,
-		OnStart:     func(session.Info) { s.metrics.sessionStarted() },
-		OnEnd:       func(_ session.Info, r session.Reason) { s.metrics.sessionEnded(string(r)) },
-		OnCrash:     func(session.Info, error) { s.metrics.crashes.Add(1) },
+		OnStart: func(info session.Info) {
+			s.metrics.sessionStarted()
+			s.audit.Record(audit.SessionStart(time.Now(), sessionActor(info)))
+		},
+		OnEnd: func(info session.Info, r session.Reason) {
+			s.metrics.sessionEnded(string(r))
+			s.xfer.EndSession(info.ID)
+			s.audit.Record(audit.SessionEnd(time.Now(), sessionActor(info), string(r)))
+		},
+		OnCrash: func(session.Info, error) { s.metrics.crashes.Add(1) },
+		OnNavigate: func(info session.Info, url string) {
+			s.audit.Record(audit.Navigation(time.Now(), sessionActor(info), url))
+		},
+		OnBlock: func(info session.Info, url string, d isolation.NavDecision) {
+			s.audit.Record(audit.Deny(time.Now(), sessionActor(info), d.Host, url, d.Rule, d.Reason))
+		},
+		Transfers: sessionTransfers{s},
 	})
 	if err != nil {
 		return nil, err
@@ -217,7 +267,7 @@ func (s *Server) startEgress() error {
 	if err != nil {
 		return fmt.Errorf("config: egress.allow: %w", err)
 	}
-	s.policy = &sitePolicy{engine: policy.NewEngine(time.Now), base: base, store: s.store, log: s.log}
+	s.policy = &sitePolicy{engine: policy.NewEngine(time.Now), base: base, store: s.store, log: s.log, audit: s.audit}
 	var resolver egress.Resolver
 	if cfg.DNS != "" {
 		resolver = dnsResolver(cfg.DNS)
@@ -335,6 +385,11 @@ func (s *Server) Run(ctx context.Context) error {
 		s.log.Warn("serving plain HTTP on a non-loopback address (--insecure-http): " +
 			"session cookies and screens cross the network unencrypted unless a TLS proxy is in front")
 	}
+	// Quarantine retention runs while the server does.
+	rctx, stopRetention := context.WithCancel(ctx)
+	defer stopRetention()
+	go s.xfer.Run(rctx, 5*time.Minute)
+
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(l) }()
 	s.log.Info("shoji serving", "listen", l.Addr().String(), "public_url", s.cfg.PublicURL, "tls", s.cfg.TLS())
@@ -379,10 +434,28 @@ func (s *Server) closeParts(ctx context.Context) {
 		_ = s.demoShutdown(ctx)
 		s.demoShutdown = nil
 	}
+	if s.xfer != nil {
+		s.xfer.Wait()
+	}
+	if s.fwd != nil {
+		_ = s.fwd.Close()
+	}
+	if s.audit != nil {
+		if err := s.audit.Close(); err != nil {
+			s.log.Error("close audit trail", "err", err)
+		}
+		s.audit = nil
+	}
 	if s.store != nil {
 		_ = s.store.Close()
 		s.store = nil
 	}
+}
+
+// sessionActor is the audit actor of a session.
+func sessionActor(info session.Info) audit.Actor {
+	o := owner(info)
+	return audit.Actor{User: o.User, Role: o.Role, Terminal: o.Terminal, Session: o.Session}
 }
 
 // announce prints the one-time set-up token when there is no admin yet.

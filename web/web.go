@@ -1,8 +1,9 @@
 // Package web holds what the clinician's browser tab runs: the viewer page
-// with its login and pledge steps (/), the first-admin set-up page (/setup),
-// the admin page (/admin: site policy, kill switches, banner and pledge) and
-// the approvers' page for site requests (/approvals), with their scripts and
-// styles under /static/. The assets are plain HTML, CSS and ES modules, embedded in the
+// with its login and pledge steps, copy, paste, print and files panel (/),
+// the first-admin set-up page (/setup), the admin page (/admin: site
+// policy, kill switches, destinations, banner and pledge), the approvers'
+// page for site requests and held files (/approvals) and the auditors'
+// page (/audit), with their scripts and styles under /static/. The assets are plain HTML, CSS and ES modules, embedded in the
 // binary; there is no build step.
 //
 // The pages are written for the broker's Content-Security-Policy: no inline
@@ -22,7 +23,7 @@ import (
 	"time"
 )
 
-//go:embed index.html setup.html admin.html approvals.html static
+//go:embed index.html setup.html admin.html approvals.html audit.html static
 var assets embed.FS
 
 // pages maps the URL path of each page to its file in assets.
@@ -31,6 +32,7 @@ var pages = map[string]string{
 	"/setup":     "setup.html",
 	"/admin":     "admin.html",
 	"/approvals": "approvals.html",
+	"/audit":     "audit.html",
 }
 
 // contentTypes lists the Content-Type of every kind of file the package
@@ -59,7 +61,7 @@ type handler struct {
 }
 
 // Handler returns the handler for the pages and their static files:
-// / (index.html), /setup, /admin, /approvals and /static/<file>. Any other path answers
+// / (index.html), /setup, /admin, /approvals, /audit and /static/<file>. Any other path answers
 // 404, directories are never listed, and methods other than GET and HEAD
 // answer 405. Every answer carries "Cache-Control: no-cache" and an ETag, so
 // a terminal revalidates after an upgrade of the broker and otherwise gets a

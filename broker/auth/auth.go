@@ -22,6 +22,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/shoji-rbi/shoji/broker/audit"
 	"github.com/shoji-rbi/shoji/broker/store"
 )
 
@@ -116,6 +117,13 @@ type Config struct {
 	// an administrative change (DisableUser, SetPassword) deleted. It must
 	// not block.
 	OnLoginsEnded func(user string, sessionIDs []string)
+	// Audit, if set, receives a record of every login attempt, lockout,
+	// logout and account change (AUDIT-1).
+	Audit audit.Sink
+	// Operator is who makes account changes made outside a web session,
+	// as the audit trail names them (e.g. "cli:root"). Empty means
+	// "system".
+	Operator string
 }
 
 // CheckAndSetDefaults validates c and fills its zero values with defaults.
@@ -263,4 +271,24 @@ func (s *Service) hash(ctx context.Context, password string) (string, error) {
 	}
 	defer s.releaseHash()
 	return HashPassword(password, s.cfg.Params)
+}
+
+// record writes an audit record when an audit sink is configured.
+func (s *Service) record(e audit.Event) {
+	if s.cfg.Audit != nil {
+		s.cfg.Audit.Record(e)
+	}
+}
+
+// operator is the audit actor of an account change.
+func (s *Service) operator() audit.Actor {
+	if s.cfg.Operator == "" {
+		return audit.Actor{User: "system"}
+	}
+	return audit.Actor{User: s.cfg.Operator}
+}
+
+// userChanged records a change to an account.
+func (s *Service) userChanged(target, what, before, after string) {
+	s.record(audit.UserChange(s.cfg.Now(), s.operator(), target, what, before, after))
 }

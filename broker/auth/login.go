@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/shoji-rbi/shoji/broker/audit"
 	"github.com/shoji-rbi/shoji/broker/store"
 )
 
@@ -41,6 +42,12 @@ func (s *Service) Login(ctx context.Context, username, password, remoteAddr stri
 		attrs = append(attrs, attrError, err.Error())
 	}
 	s.cfg.Logger.Log(ctx, level, "login", attrs...)
+	now := s.cfg.Now()
+	if outcome == outcomeSuccess {
+		s.record(audit.Login(now, audit.Actor{User: p.User, Role: string(p.Role), Terminal: remoteHost(remoteAddr), Session: p.SessionID}))
+	} else {
+		s.record(audit.LoginFailed(now, audit.Actor{User: logName(username), Terminal: remoteHost(remoteAddr)}, outcome))
+	}
 	return p, tok, err
 }
 
@@ -61,6 +68,7 @@ func (s *Service) login(ctx context.Context, username, password, remote string) 
 	if !ok {
 		if nameErr == nil && s.lim.locked(name, s.cfg.Now()) {
 			s.cfg.Logger.Warn("user name locked out", attrEvent, "lockout", attrUser, name)
+			s.record(audit.Lockout(s.cfg.Now(), audit.Actor{User: name, Terminal: remote}, "too many failed logins"))
 		}
 		return Principal{}, Token{}, outcomeBadCredentials, ErrBadCredentials
 	}

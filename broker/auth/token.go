@@ -7,6 +7,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/shoji-rbi/shoji/broker/audit"
 	"github.com/shoji-rbi/shoji/broker/store"
 )
 
@@ -186,5 +187,6 @@ func (s *Service) Logout(p Principal) error {
 		return fmt.Errorf("logout: %w", err)
 	}
 	s.cfg.Logger.Info("logout", attrEvent, "logout", attrUser, p.User)
+	s.record(audit.Logout(s.cfg.Now(), audit.Actor{User: p.User, Role: string(p.Role), Session: p.SessionID}, "logout"))
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/shoji-rbi/shoji/broker/audit"
 	"github.com/shoji-rbi/shoji/broker/store"
 )
 
@@ -57,6 +58,7 @@ func (s *Service) AddUser(name string, role Role, password string) error {
 		return fmt.Errorf("add user %q: %w", n, err)
 	}
 	s.cfg.Logger.Info("user added", attrEvent, "user_added", attrUser, n, attrRole, string(role))
+	s.userChanged(n, "added", "", "role: "+string(role))
 	return nil
 }
 
@@ -105,6 +107,7 @@ func (s *Service) DisableUser(name string) error {
 		return fmt.Errorf("disable user %q: end login sessions: %w", n, err)
 	}
 	s.cfg.Logger.Info("user disabled", attrEvent, "user_disabled", attrUser, n, "sessions_ended", len(ids))
+	s.userChanged(n, "disabled", "enabled", "disabled")
 	if s.cfg.OnUserDisabled != nil {
 		s.cfg.OnUserDisabled(n)
 	}
@@ -123,6 +126,7 @@ func (s *Service) EnableUser(name string) error {
 	}
 	s.lim.reset(n)
 	s.cfg.Logger.Info("user enabled", attrEvent, "user_enabled", attrUser, n)
+	s.userChanged(n, "enabled", "disabled", "enabled")
 	return nil
 }
 
@@ -142,6 +146,7 @@ func (s *Service) SetRole(name string, role Role) error {
 		return err
 	}
 	s.cfg.Logger.Info("user role changed", attrEvent, "user_role_changed", attrUser, n, attrRole, string(role))
+	s.userChanged(n, "role", "", string(role))
 	return nil
 }
 
@@ -169,6 +174,7 @@ func (s *Service) SetPassword(name, password string) error {
 		return fmt.Errorf("set password of %q: end login sessions: %w", n, err)
 	}
 	s.cfg.Logger.Info("user password set", attrEvent, "user_password_set", attrUser, n, "sessions_ended", len(ids))
+	s.userChanged(n, "password", "", "(set)")
 	s.loginsEnded(n, ids)
 	return nil
 }
@@ -184,6 +190,7 @@ func (s *Service) AcceptPledge(name string) error {
 		return err
 	}
 	s.cfg.Logger.Info("pledge accepted", attrEvent, "pledge_accepted", attrUser, n)
+	s.record(audit.UserChange(s.cfg.Now(), audit.Actor{User: n}, n, "pledge", "", "accepted"))
 	return nil
 }
 

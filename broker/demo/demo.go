@@ -63,6 +63,7 @@ var pages = []Page{
 	{Name: "alert", Path: "/alert", Title: "ダイアログ / Dialogs", Status: http.StatusOK},
 	{Name: "animation", Path: "/animation", Title: "アニメーション / Animation", Status: http.StatusOK},
 	{Name: "japanese", Path: "/japanese", Title: "安全性速報 / Japanese", Status: http.StatusOK},
+	{Name: "files", Path: "/files", Title: "ファイル・コピー・印刷 / Files", Status: http.StatusOK},
 	{Name: "slow", Path: "/slow", Title: "遅いページ / Slow page", Status: http.StatusOK},
 	{Name: "status-404", Path: "/status/404", Title: "存在しないページ / 404", Status: http.StatusNotFound},
 }
@@ -104,6 +105,8 @@ func Handler() http.Handler {
 	mux.HandleFunc("GET /alert", servePage("alert.html", "shoji demo - ダイアログ", nil))
 	mux.HandleFunc("GET /animation", servePage("animation.html", "shoji demo - アニメーション", nil))
 	mux.HandleFunc("GET /japanese", servePage("japanese.html", "shoji demo - 安全性速報", nil))
+	mux.HandleFunc("GET /files", servePage("files.html", "shoji demo - ファイル", nil))
+	mux.HandleFunc("GET /files/{name}", serveFile)
 	mux.HandleFunc("GET /slow", serveSlow)
 	mux.HandleFunc("/", serveNotFound)
 	return mux
@@ -159,4 +162,36 @@ func render(w http.ResponseWriter, status int, name, title string, fields any) {
 	h.Set("Content-Security-Policy", contentSecurityPolicy)
 	w.WriteHeader(status)
 	_, _ = w.Write(buf.Bytes())
+}
+
+// demoFiles are the downloads of the files page: one the default transfer
+// policy releases (a PDF), one it holds for an approver (CSV text) and one
+// it refuses (an executable).
+var demoFiles = map[string]struct {
+	contentType string
+	body        []byte
+}{
+	"notice.pdf":     {"application/pdf", DemoPDF},
+	"ward-stock.csv": {"text/csv; charset=utf-8", []byte("drug,stock\nprednisolone 5mg,120\nheparin 5000U,40\n")},
+	"setup.exe":      {"application/octet-stream", append([]byte("MZ\x90\x00"), make([]byte, 508)...)},
+}
+
+// DemoPDF is the demo's one-page PDF.
+var DemoPDF = []byte("%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n" +
+	"2 0 obj << /Type /Pages /Kids [3 0 R] /Count 1 >> endobj\n" +
+	"3 0 obj << /Type /Page /Parent 2 0 R /MediaBox [0 0 200 100] >> endobj\n" +
+	"trailer << /Root 1 0 R >>\n%%EOF\n")
+
+// serveFile answers a demo download as an attachment.
+func serveFile(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	f, ok := demoFiles[name]
+	if !ok {
+		serveNotFound(w, r)
+		return
+	}
+	w.Header().Set("Content-Type", f.contentType)
+	w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
+	w.Header().Set("Content-Length", fmt.Sprint(len(f.body)))
+	_, _ = w.Write(f.body)
 }

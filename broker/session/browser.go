@@ -141,18 +141,32 @@ func (s *Session) start(ctx context.Context) error {
 	s.generation++
 	gen := s.generation
 	vp := s.viewport
+	if pe, ok := eg.(ProfiledEgress); ok {
+		s.profile = pe.Profile()
+	}
 	s.mu.Unlock()
+
+	var downloads string
+	var maxDownload int64
+	if cfg.Transfers != nil {
+		if downloads, maxDownload, err = cfg.Transfers.Quarantine(s.Info()); err != nil {
+			_ = eg.Close()
+			return fmt.Errorf("quarantine: %w", err)
+		}
+	}
 
 	lctx, cancel := context.WithTimeout(ctx, cfg.LaunchTimeout)
 	defer cancel()
 	b, err := cfg.Launcher.Launch(lctx, isolation.LaunchOptions{
-		SessionID:    s.ID,
-		Viewport:     vp,
-		StartURL:     cfg.StartURL,
-		ProxyAddr:    eg.Addr(),
-		CheckURL:     checkURL,
-		ProcessGroup: setOwner,
-		Observer:     s.observer(gen),
+		SessionID:        s.ID,
+		Viewport:         vp,
+		StartURL:         cfg.StartURL,
+		ProxyAddr:        eg.Addr(),
+		CheckURL:         checkURL,
+		ProcessGroup:     setOwner,
+		Observer:         s.observer(gen),
+		DownloadDir:      downloads,
+		MaxDownloadBytes: maxDownload,
 	})
 	if err != nil {
 		_ = eg.Close()
@@ -167,9 +181,6 @@ func (s *Session) start(ctx context.Context) error {
 	}
 	s.browser, s.egress, s.state, s.crashErr = b, eg, StateLive, nil
 	s.lastState = b.State()
-	if pe, ok := eg.(ProfiledEgress); ok {
-		s.profile = pe.Profile()
-	}
 	s.mu.Unlock()
 	s.broadcastStatus(StateLive, "", "")
 	return nil

@@ -90,6 +90,19 @@ type (
 	}
 )
 
+// Transfers is the file-transfer channel as a session sees it. Its funcs
+// are called from browser callbacks and must not block.
+type Transfers interface {
+	// Quarantine returns the directory the session's browser downloads
+	// into and the largest file it may download.
+	Quarantine(info Info) (dir string, maxBytes int64, err error)
+	// Download reports a step of a download or print of the session's
+	// browser.
+	Download(s *Session, d isolation.Download)
+	// FileChooser reports a page's file chooser.
+	FileChooser(s *Session, c isolation.FileChooser)
+}
+
 // Owner is who a session is for and where they sit.
 type Owner struct {
 	User string
@@ -139,6 +152,14 @@ type Config struct {
 	OnEnd   func(Info, Reason)
 	// OnCrash is called when a session's browser crashed. It must not block.
 	OnCrash func(Info, error)
+	// OnNavigate and OnBlock, when set, are told of each committed and each
+	// refused top-level navigation (for audit). They must not block.
+	OnNavigate func(info Info, url string)
+	OnBlock    func(info Info, url string, d isolation.NavDecision)
+	// Transfers, when set, gives each browser a quarantine directory and
+	// receives what it reports about downloads and file choosers. Without
+	// it, browsers may not download.
+	Transfers Transfers
 	// Logger receives lifecycle logs. Nil means slog.Default().
 	Logger *slog.Logger
 	// Now is the clock. Nil means time.Now.

@@ -257,6 +257,9 @@ func (s *Session) observer(gen int) isolation.Observer {
 			}
 			s.m.cfg.Logger.Warn("navigation blocked", "event", "block", "session", s.ID, "user", s.User,
 				"tab", tabID, "url", url, "host", d.Host, "rule", d.Rule, "reason", d.Reason)
+			if f := s.m.cfg.OnBlock; f != nil {
+				f(s.Info(), url, d)
+			}
 		},
 		AccessRequested: func(tabID, host, url string) {
 			if current() {
@@ -273,9 +276,22 @@ func (s *Session) observer(gen int) isolation.Observer {
 				s.broadcast(Event{Type: "dialogClosed", Payload: map[string]string{"id": id}})
 			}
 		},
+		Download: func(d isolation.Download) {
+			if t := s.m.cfg.Transfers; t != nil && current() {
+				t.Download(s, d)
+			}
+		},
+		FileChooser: func(c isolation.FileChooser) {
+			if t := s.m.cfg.Transfers; t != nil && current() {
+				t.FileChooser(s, c)
+			}
+		},
 		Navigated: func(tabID, url string) {
 			if current() {
 				s.m.cfg.Logger.Info("navigation", "session", s.ID, "user", s.User, "tab", tabID, "url", url)
+				if f := s.m.cfg.OnNavigate; f != nil {
+					f(s.Info(), url)
+				}
 			}
 		},
 	}

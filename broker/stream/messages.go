@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"unicode/utf16"
+	"unicode/utf8"
 
 	"github.com/gorilla/websocket"
 
@@ -106,8 +107,18 @@ type (
 		Accept bool   `json:"accept"`
 		Text   string `json:"text"`
 	}
+	pasteMsg struct {
+		Text string `json:"text"`
+	}
 	emptyMsg struct{}
 )
+
+func (m *pasteMsg) check() error {
+	if !utf8.ValidString(m.Text) {
+		return badData("paste: text is not valid UTF-8")
+	}
+	return nil
+}
 
 // decode parses one text message into its type name and typed value.
 func decode(data []byte) (string, any, error) {
@@ -135,7 +146,9 @@ func decode(data []byte) (string, any, error) {
 		v = &tabMsg{}
 	case "dialog":
 		v = &dialogMsg{}
-	case "restart", "activity":
+	case "paste":
+		v = &pasteMsg{}
+	case "restart", "activity", "copy", "print":
 		v = &emptyMsg{}
 	case "":
 		return "", nil, badData("message has no type")

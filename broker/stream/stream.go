@@ -61,7 +61,25 @@ type Handler struct {
 	CallTimeout time.Duration
 	// Notice is shown to the clinician in the ready message.
 	Notice string
+	// Transfers decides copy, paste and print. Nil refuses all three.
+	Transfers Transfers
 }
+
+// Transfers is the policy side of the clipboard and print. An error that is
+// an *isolation.UserError is shown to the clinician as it is.
+type Transfers interface {
+	// Copy copies the active tab's selection and returns the text the
+	// terminal may receive.
+	Copy(ctx context.Context, s *session.Session, b isolation.Browser) (string, error)
+	// Paste pastes the terminal's text into the active tab.
+	Paste(ctx context.Context, s *session.Session, b isolation.Browser, text string) error
+	// Print prints the active tab as a PDF, delivered as a download.
+	Print(ctx context.Context, s *session.Session, b isolation.Browser) error
+}
+
+// errNoTransfers is the answer to copy, paste and print when the broker has
+// no transfer channel.
+var errNoTransfers = &isolation.UserError{Message: "the clipboard and printing are not available"}
 
 const (
 	writeWait    = 10 * time.Second
@@ -366,10 +384,41 @@ func (c *conn_) dispatch(ctx context.Context, data []byte) error {
 			c.sendError("the dialog could not be answered: it may have closed")
 		}
 		return nil
+	case *pasteMsg:
+		if err := m.check(); err != nil {
+			return err
+		}
+		c.sess.Touch()
+		text := m.Text
+		return c.queue(func(ctx context.Context, b isolation.Browser) error {
+			if c.h.Transfers == nil {
+				return errNoTransfers
+			}
+			return c.h.Transfers.Paste(ctx, c.sess, b, text)
+		})
 	case *emptyMsg:
 		c.sess.Touch()
-		if kind == "restart" {
+		switch kind {
+		case "restart":
 			c.wg.Go(func() { c.restart(ctx) })
+		case "copy":
+			return c.queue(func(ctx context.Context, b isolation.Browser) error {
+				if c.h.Transfers == nil {
+					return errNoTransfers
+				}
+				text, err := c.h.Transfers.Copy(ctx, c.sess, b)
+				if err == nil {
+					c.viewer.Send(session.Event{Type: "clipboard", Payload: map[string]string{"text": text}})
+				}
+				return err
+			})
+		case "print":
+			return c.queue(func(ctx context.Context, b isolation.Browser) error {
+				if c.h.Transfers == nil {
+					return errNoTransfers
+				}
+				return c.h.Transfers.Print(ctx, c.sess, b)
+			})
 		}
 		return nil
 	}

@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/shoji-rbi/shoji/broker/audit"
 	"github.com/shoji-rbi/shoji/broker/store"
 	"github.com/shoji-rbi/shoji/isolation/policy"
 )
@@ -118,6 +120,7 @@ func runAllow(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 // policyStore is the store opened for one command, with the policy read
 // from it.
 type policyStore struct {
+	dir     string
 	st      *store.Store
 	doc     *policy.Document
 	version int
@@ -145,7 +148,7 @@ func openPolicy(dir string) (*policyStore, error) {
 			return nil, fmt.Errorf("stored policy version %d: %w", version, err)
 		}
 	}
-	return &policyStore{st: st, doc: doc, version: version}, nil
+	return &policyStore{dir: dir, st: st, doc: doc, version: version}, nil
 }
 
 // close closes the store.
@@ -166,7 +169,21 @@ func (ps *policyStore) save(doc *policy.Document) (int, error) {
 	if errors.Is(err, store.ErrConflict) {
 		return 0, fmt.Errorf("the policy changed while this command ran; run it again: %w", err)
 	}
-	return v, err
+	if err != nil {
+		return 0, err
+	}
+	before, _ := ps.doc.YAML()
+	after, _ := doc.YAML()
+	sink, err := audit.OpenFile(filepath.Join(ps.dir, "audit"), audit.FileOptions{})
+	if err != nil {
+		return v, fmt.Errorf("the policy was saved as version %d, but the audit trail could not be opened: %w", v, err)
+	}
+	defer sink.Close()
+	ev := audit.PolicyChange(time.Now(), audit.Actor{User: cliOperator()}, fmt.Sprintf("site policy version %d", v), string(before), string(after))
+	if _, err := sink.Commit(context.Background(), ev); err != nil {
+		return v, fmt.Errorf("the policy was saved as version %d, but not recorded in the audit trail: %w", v, err)
+	}
+	return v, nil
 }
 
 // profileFor returns the profile a command edits: --profile, else the

@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/shoji-rbi/shoji/broker/audit"
 	"github.com/shoji-rbi/shoji/broker/auth"
 	"github.com/shoji-rbi/shoji/broker/store"
 )
@@ -258,12 +260,34 @@ func openAuth(dir string) (*auth.Service, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	svc, err := auth.New(auth.Config{DataDir: dir}, st)
+	// The audit trail is opened after the store: the store's lock keeps a
+	// running broker, which writes the same trail, out.
+	sink, err := audit.OpenFile(filepath.Join(dir, "audit"), audit.FileOptions{})
 	if err != nil {
 		_ = st.Close()
+		return nil, nil, fmt.Errorf("open audit trail: %w", err)
+	}
+	closeAll := func() {
+		_ = sink.Close()
+		_ = st.Close()
+	}
+	svc, err := auth.New(auth.Config{DataDir: dir, Audit: sink, Operator: cliOperator()}, st)
+	if err != nil {
+		closeAll()
 		return nil, nil, err
 	}
-	return svc, func() { _ = st.Close() }, nil
+	return svc, closeAll, nil
+}
+
+// cliOperator names who runs a command, for the audit trail: the login
+// behind sudo when there is one.
+func cliOperator() string {
+	for _, k := range []string{"SUDO_USER", "USER", "LOGNAME"} {
+		if v := os.Getenv(k); v != "" {
+			return "cli:" + v
+		}
+	}
+	return fmt.Sprintf("cli:uid-%d", os.Getuid())
 }
 
 // readPassword returns the first line of r without its line ending.

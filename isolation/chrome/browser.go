@@ -13,7 +13,6 @@ import (
 	"syscall"
 	"time"
 
-	cdpbrowser "github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/target"
 	"github.com/chromedp/chromedp"
@@ -61,6 +60,16 @@ type browser struct {
 	guard guard
 	// processGroup is LaunchOptions.ProcessGroup, or nil.
 	processGroup func(pgid int)
+	// defaultContext is the browser context of the tabs; pages of other
+	// contexts (the clipboard reader) are not tabs.
+	defaultContext cdp.BrowserContextID
+
+	// dl tracks the downloads.
+	dl downloads
+	// printBinding is the name of the binding of window.print().
+	printBinding string
+	// clip is the state of Copy.
+	clip clipboard
 
 	// events carries target and page events from the chromedp listeners,
 	// and internal messages, to loop. Unbounded: a listener must never
@@ -84,6 +93,9 @@ type browser struct {
 	viewport isolation.Viewport
 	ending   bool // set before wg.Wait; spawn refuses afterwards
 	closing  bool // the browser is closing or died: no tab is reopened
+	// choosers are the open file choosers by ID.
+	choosers   map[string]*chooser
+	chooserSeq int64
 
 	closeOnce sync.Once
 	closeReq  chan struct{}
@@ -112,6 +124,13 @@ func launch(ctx context.Context, cfg Config, opts isolation.LaunchOptions, start
 		viewport:   opts.Viewport,
 		closeReq:   make(chan struct{}),
 		done:       make(chan struct{}),
+		dl: downloads{
+			dir:    opts.DownloadDir,
+			max:    opts.MaxDownloadBytes,
+			active: map[string]*download{},
+		},
+		printBinding: newPrintBinding(),
+		choosers:     map[string]*chooser{},
 	}
 	b.events.init()
 	b.frames.init()
@@ -185,6 +204,13 @@ func (b *browser) start(startURL string) error {
 	first := b.newTab(c.Target.TargetID, "")
 	first.sess = c.Target
 	b.tabs = []*tab{first}
+	ictx, icancel := context.WithTimeout(b.life, b.cfg.CallTimeout)
+	info, err := cdp.Call(ictx, b.session, target.GetTargetInfo, target.GetTargetInfoParams{TargetID: first.id})
+	icancel()
+	if err != nil || info.TargetInfo == nil {
+		return fmt.Errorf("first tab info: %w", err)
+	}
+	b.defaultContext = info.TargetInfo.BrowserContextID
 
 	if err := chromedp.Listen(b.bctx, b.tabListener(first)); err != nil {
 		return fmt.Errorf("listen to first tab: %w", err)
@@ -198,10 +224,8 @@ func (b *browser) start(startURL string) error {
 
 	ctx, cancel := context.WithTimeout(b.life, b.cfg.CallTimeout)
 	defer cancel()
-	if _, err := cdp.Call(ctx, b.session, cdpbrowser.SetDownloadBehavior, cdpbrowser.SetDownloadBehaviorParams{
-		Behavior: cdpbrowser.SetDownloadBehaviorBehaviorDeny,
-	}); err != nil {
-		return fmt.Errorf("deny downloads: %w", err)
+	if err := b.downloadBehavior(ctx); err != nil {
+		return err
 	}
 	if err := b.startGuard(ctx); err != nil {
 		return fmt.Errorf("navigation guard: %w", err)
@@ -278,6 +302,7 @@ func (b *browser) teardown() {
 		errs = append(errs, err)
 	}
 	b.wg.Wait()
+	b.endDownloads()
 	if err := removeAllRetry(b.profileDir, 5*time.Second); err != nil {
 		errs = append(errs, fmt.Errorf("remove profile dir: %w", err))
 	}
@@ -508,6 +533,12 @@ func fillObserver(o isolation.Observer) isolation.Observer {
 	}
 	if o.AccessRequested == nil {
 		o.AccessRequested = func(string, string, string) {}
+	}
+	if o.Download == nil {
+		o.Download = func(isolation.Download) {}
+	}
+	if o.FileChooser == nil {
+		o.FileChooser = func(isolation.FileChooser) {}
 	}
 	return o
 }

@@ -25,8 +25,15 @@
 // tabs; a new popup becomes the active tab. JavaScript dialogs wait for
 // Browser.AnswerDialog, or are dismissed after Config.DialogTimeout. A tab
 // whose renderer crashes is reloaded once; if it crashes again within
-// seconds it is left as it is until the clinician navigates. Downloads are
-// denied.
+// seconds it is left as it is until the clinician navigates.
+//
+// Downloads of every tab land in LaunchOptions.DownloadDir under their
+// GUID, never under the page's name, and are canceled past
+// LaunchOptions.MaxDownloadBytes; without a DownloadDir they are denied.
+// File choosers are reported and answered with Browser.SetFiles; Copy
+// presses Ctrl+C and reads the clipboard through a hidden page of its own
+// (see clipboard.go); Print and the page's window.print() save an A4 PDF as
+// a download.
 package chrome
 
 import (
@@ -245,6 +252,21 @@ func checkLaunchOptions(opts isolation.LaunchOptions) error {
 	host, port, err := net.SplitHostPort(opts.ProxyAddr)
 	if err != nil || host == "" || port == "" {
 		return fmt.Errorf("%w: ProxyAddr %q is not host:port", ErrLaunchOptions, opts.ProxyAddr)
+	}
+	if opts.MaxDownloadBytes < 0 {
+		return fmt.Errorf("%w: MaxDownloadBytes %d is negative", ErrLaunchOptions, opts.MaxDownloadBytes)
+	}
+	if d := opts.DownloadDir; d != "" {
+		if !filepath.IsAbs(d) {
+			return fmt.Errorf("%w: DownloadDir %q is not an absolute path", ErrLaunchOptions, d)
+		}
+		fi, err := os.Stat(d)
+		if err != nil {
+			return fmt.Errorf("%w: DownloadDir: %w", ErrLaunchOptions, err)
+		}
+		if !fi.IsDir() {
+			return fmt.Errorf("%w: DownloadDir %q is not a directory", ErrLaunchOptions, d)
+		}
 	}
 	return nil
 }

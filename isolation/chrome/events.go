@@ -10,8 +10,10 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto"
+	cdpbrowser "github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/cdproto/security"
 	"github.com/chromedp/cdproto/target"
 
@@ -33,9 +35,11 @@ type historyMsg struct {
 }
 
 // loop handles the queued events in order, and calls the observer: every
-// call of Observer.State, Dialog, DialogClosed, Navigated, Blocked and
-// AccessRequested comes from here. After each batch of events it reports
-// the state once, if it changed.
+// call of Observer.State, Dialog, DialogClosed, Navigated, Blocked,
+// AccessRequested and FileChooser, and of Download for Chromium's downloads,
+// comes from here. (A print reports from its own worker; teardown reports
+// the downloads that the browser's end cut short, after loop ended.) After
+// each batch of events it reports the state once, if it changed.
 func (b *browser) loop() {
 	defer b.wg.Done()
 	var last isolation.State
@@ -91,6 +95,12 @@ func (b *browser) handle(ev any) {
 		}
 	case *target.EventTargetCrashed:
 		b.rendererCrashed(ev)
+	case *cdpbrowser.EventDownloadWillBegin:
+		b.downloadBegins(ev)
+	case *cdpbrowser.EventDownloadProgress:
+		b.downloadProgress(ev)
+	case chooserResolved:
+		b.chooserReady(ev)
 	}
 }
 
@@ -114,6 +124,13 @@ func (b *browser) targetInfo(info *target.Info) {
 func (b *browser) handleTab(t *tab, ev any) {
 	switch ev := ev.(type) {
 	case *page.EventFrameNavigated:
+		b.mu.Lock()
+		if ev.Frame.ParentID != "" {
+			b.forgetChoosers(t, ev.Frame.ID)
+		} else {
+			b.forgetChoosers(t, "")
+		}
+		b.mu.Unlock()
 		if ev.Frame.ParentID != "" {
 			return
 		}
@@ -166,6 +183,10 @@ func (b *browser) handleTab(t *tab, ev any) {
 		b.mu.Lock()
 		t.secure = ev.VisibleSecurityState != nil && ev.VisibleSecurityState.SecurityState == security.StateSecure
 		b.mu.Unlock()
+	case *page.EventFileChooserOpened:
+		b.chooserOpened(t, ev)
+	case *runtime.EventBindingCalled:
+		b.pagePrint(t)
 	case *page.EventJavascriptDialogOpening:
 		b.dialogOpening(t, ev)
 	case *page.EventJavascriptDialogClosed:

@@ -3,6 +3,7 @@ package chrome
 import (
 	"errors"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -145,6 +146,11 @@ func TestCheckAndSetDefaults(t *testing.T) {
 
 func TestCheckLaunchOptions(t *testing.T) {
 	v := isolation.Viewport{Width: 800, Height: 600, DPR: 1}
+	dir := t.TempDir()
+	file := filepath.Join(dir, "file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name string
 		opts isolation.LaunchOptions
@@ -155,6 +161,11 @@ func TestCheckLaunchOptions(t *testing.T) {
 		{"proxy without port", isolation.LaunchOptions{ProxyAddr: "127.0.0.1", Viewport: v}, false},
 		{"tiny viewport", isolation.LaunchOptions{ProxyAddr: "127.0.0.1:3128", Viewport: isolation.Viewport{Width: 10, Height: 600, DPR: 1}}, false},
 		{"no dpr", isolation.LaunchOptions{ProxyAddr: "127.0.0.1:3128", Viewport: isolation.Viewport{Width: 800, Height: 600}}, false},
+		{"downloads", isolation.LaunchOptions{ProxyAddr: "127.0.0.1:3128", Viewport: v, DownloadDir: dir, MaxDownloadBytes: 1 << 20}, true},
+		{"relative download dir", isolation.LaunchOptions{ProxyAddr: "127.0.0.1:3128", Viewport: v, DownloadDir: "downloads"}, false},
+		{"missing download dir", isolation.LaunchOptions{ProxyAddr: "127.0.0.1:3128", Viewport: v, DownloadDir: filepath.Join(dir, "missing")}, false},
+		{"download dir is a file", isolation.LaunchOptions{ProxyAddr: "127.0.0.1:3128", Viewport: v, DownloadDir: file}, false},
+		{"negative cap", isolation.LaunchOptions{ProxyAddr: "127.0.0.1:3128", Viewport: v, MaxDownloadBytes: -1}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := checkLaunchOptions(tc.opts)

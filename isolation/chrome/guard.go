@@ -223,7 +223,10 @@ func (b *browser) eventLoop(events <-chan jsonv2.Value, fn func(jsonv2.Value)) {
 
 // answer is how a paused request is answered.
 type answer struct {
-	fulfill []byte              // a page to answer with
+	fulfill []byte // a page to answer with: a block page, unless headers are set
+	// headers and code replace the block page's headers and status.
+	headers []*fetch.HeaderEntry
+	code    int64
 	fail    network.ErrorReason // or a failure
 }
 
@@ -237,12 +240,16 @@ func (b *browser) answerPaused(ev *fetch.EventRequestPaused) {
 	var err error
 	switch {
 	case a.fulfill != nil:
-		_, err = cdp.Call(ctx, b.session, fetch.FulfillRequest, fetch.FulfillRequestParams{
+		p := fetch.FulfillRequestParams{
 			RequestID:       ev.RequestID,
 			ResponseCode:    403,
 			ResponseHeaders: blockHeaders,
 			Body:            a.fulfill,
-		})
+		}
+		if a.headers != nil {
+			p.ResponseCode, p.ResponseHeaders = a.code, a.headers
+		}
+		_, err = cdp.Call(ctx, b.session, fetch.FulfillRequest, p)
 	case a.fail != "":
 		_, err = cdp.Call(ctx, b.session, fetch.FailRequest, fetch.FailRequestParams{RequestID: ev.RequestID, ErrorReason: a.fail})
 	default:
@@ -328,9 +335,16 @@ func (b *browser) checkURL(raw string) (d isolation.NavDecision, ok bool) {
 }
 
 // special answers a request for specialHost: a valid "request access" link
-// from a block page is reported and the block page stays; anything else
-// fails. Nothing for specialHost goes to the network.
+// from a block page is reported and the block page stays; the clipboard
+// reader gets its document; anything else fails. Nothing for specialHost
+// goes to the network.
 func (b *browser) special(ctx context.Context, f cdp.FrameID, u *url.URL) answer {
+	if u.Path == clipboardPath {
+		if !b.clip.isReader(f) || u.RawQuery != "" {
+			return answer{fail: network.ErrorReasonBlockedByClient}
+		}
+		return answer{fulfill: readerPage, headers: readerHeaders, code: 200}
+	}
 	q := u.Query()
 	host, refused := q.Get("host"), q.Get("url")
 	valid := u.Path == requestAccessPath &&

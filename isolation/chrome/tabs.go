@@ -10,9 +10,11 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto"
+	cdpbrowser "github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/cdproto/security"
 	"github.com/chromedp/cdproto/target"
 	"github.com/chromedp/chromedp"
@@ -56,6 +58,10 @@ type tab struct {
 	// waiting for the renderer give up then.
 	dialogOpened chan struct{}
 	crashedAt    time.Time
+	// lastPagePrint is when the page last printed by itself, and
+	// pagePrintsIgnored counts the prints it asked for too soon after.
+	lastPagePrint     time.Time
+	pagePrintsIgnored int
 }
 
 // pendingDialog is a JavaScript dialog waiting for an answer.
@@ -100,8 +106,13 @@ func (b *browser) tabListener(t *tab) func(ev any) {
 			b.guard.frameDetached(ev.FrameID)
 		case *page.EventScreencastFrame:
 			b.frames.push(frameMsg{t: t, ev: ev})
+		case *runtime.EventBindingCalled:
+			if ev.Name == b.printBinding {
+				b.events.push(tabEvent{t, ev})
+			}
 		case *page.EventFrameNavigated,
 			*page.EventNavigatedWithinDocument,
+			*page.EventFileChooserOpened,
 			*page.EventFrameStartedLoading,
 			*page.EventFrameStoppedLoading,
 			*page.EventJavascriptDialogOpening,
@@ -117,22 +128,23 @@ func (b *browser) tabListener(t *tab) func(ev any) {
 func (b *browser) browserListener(ev any) {
 	switch ev := ev.(type) {
 	case *target.EventTargetCreated:
-		if isTab(ev.TargetInfo) {
+		if b.isTab(ev.TargetInfo) {
 			b.events.push(ev)
 		}
 	case *target.EventTargetInfoChanged:
-		if isTab(ev.TargetInfo) {
+		if b.isTab(ev.TargetInfo) {
 			b.events.push(ev)
 		}
-	case *target.EventTargetDestroyed, *target.EventTargetCrashed:
+	case *target.EventTargetDestroyed, *target.EventTargetCrashed,
+		*cdpbrowser.EventDownloadWillBegin, *cdpbrowser.EventDownloadProgress:
 		b.events.push(ev)
 	}
 }
 
-// isTab reports whether info is a tab the clinician sees: a page, not a
-// prerendered one.
-func isTab(info *target.Info) bool {
-	return info != nil && info.Type == "page" && info.Subtype == ""
+// isTab reports whether info is a tab the clinician sees: a page of the
+// default browser context, not a prerendered one.
+func (b *browser) isTab(info *target.Info) bool {
+	return info != nil && info.Type == "page" && info.Subtype == "" && info.BrowserContextID == b.defaultContext
 }
 
 // addTab starts tracking a new page target and attaches to it. It runs on
@@ -213,6 +225,12 @@ type stateDirty struct{}
 func (b *browser) setupTab(ctx context.Context, t *tab) error {
 	if _, err := cdp.Call(ctx, t.sess, security.Enable, cdp.Empty{}); err != nil {
 		return fmt.Errorf("enable security events: %w", err)
+	}
+	if err := setupChooser(ctx, t); err != nil {
+		return err
+	}
+	if err := b.setupPrint(ctx, t); err != nil {
+		return err
 	}
 	b.mu.Lock()
 	v := b.viewport
@@ -362,6 +380,7 @@ func (b *browser) removeTab(t *tab) {
 	t.end()
 	close(t.gone)
 	b.tabs = slices.DeleteFunc(b.tabs, func(x *tab) bool { return x == t })
+	b.forgetChoosers(t, "")
 	var closedDialog string
 	if t.dialog != nil {
 		t.dialog.timer.Stop()

@@ -2,15 +2,347 @@ package chrome
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	cdpbrowser "github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/target"
+
+	"github.com/shoji-rbi/shoji/isolation"
 )
 
-// errNotYet marks the transfer methods that are being built.
-var errNotYet = errors.New("not implemented yet")
+// Errors of the transfer methods.
+var (
+	// ErrNoDownload is wrapped when a download ID names no download in
+	// progress.
+	ErrNoDownload = errors.New("no such download")
+	// ErrNoChooser is wrapped when a file chooser ID names no open chooser:
+	// it was answered, or its page navigated or closed.
+	ErrNoChooser = errors.New("no such file chooser")
+	// ErrFiles is wrapped when the files given to a chooser do not fit it.
+	ErrFiles = errors.New("bad files for the file chooser")
+	// ErrNoDownloadDir is wrapped by Print when the browser has no
+	// LaunchOptions.DownloadDir.
+	ErrNoDownloadDir = errors.New("downloads are off")
+)
 
-func (b *browser) CancelDownload(ctx context.Context, id string) error { return errNotYet }
-func (b *browser) SetFiles(ctx context.Context, chooser string, paths []string) error {
-	return errNotYet
+// progressInterval is the least time between two progress reports of one
+// download.
+const progressInterval = 250 * time.Millisecond
+
+// partialSuffix is the suffix of the file Chromium writes a download into
+// until it is complete.
+const partialSuffix = ".crdownload"
+
+// downloads tracks the downloads Chromium announced, from
+// Browser.downloadWillBegin to their last Browser.downloadProgress.
+//
+// Chromium saves every download of every tab into dir under the download's
+// GUID (setDownloadBehavior allowAndName), first as GUID.crdownload, then
+// renamed to GUID before it reports the download completed. The page's file
+// name is reported and never used.
+type downloads struct {
+	// dir is LaunchOptions.DownloadDir; empty denies downloads.
+	dir string
+	// max is LaunchOptions.MaxDownloadBytes; zero means no cap.
+	max int64
+
+	mu     sync.Mutex
+	active map[string]*download
+	// closed is set by teardown: no download is tracked any more.
+	closed bool
 }
-func (b *browser) Copy(ctx context.Context) (string, error) { return "", errNotYet }
-func (b *browser) Print(ctx context.Context) error          { return errNotYet }
+
+// download is one download in progress.
+type download struct {
+	// d is what the last report said.
+	d            isolation.Download
+	lastProgress time.Time
+	// cancelReason is set once the browser asked Chromium to cancel it.
+	cancelReason string
+	// ended is closed when its last report was made and its files removed.
+	ended chan struct{}
+}
+
+// capReason is the Reason of a download canceled for its size.
+func (dl *downloads) capReason() string {
+	return fmt.Sprintf("larger than the %d-byte download limit", dl.max)
+}
+
+// over reports whether n bytes exceed the cap.
+func (dl *downloads) over(n int64) bool { return dl.max > 0 && n > dl.max }
+
+// downloadBehavior turns downloads on into LaunchOptions.DownloadDir, or
+// denies them when there is none. It is browser-wide: every tab of the
+// default browser context, popups included.
+func (b *browser) downloadBehavior(ctx context.Context) error {
+	p := cdpbrowser.SetDownloadBehaviorParams{Behavior: cdpbrowser.SetDownloadBehaviorBehaviorDeny}
+	if b.dl.dir != "" {
+		p = cdpbrowser.SetDownloadBehaviorParams{
+			Behavior:      cdpbrowser.SetDownloadBehaviorBehaviorAllowAndName,
+			DownloadPath:  b.dl.dir,
+			EventsEnabled: new(true),
+		}
+	}
+	if _, err := cdp.Call(ctx, b.session, cdpbrowser.SetDownloadBehavior, p); err != nil {
+		return fmt.Errorf("set download behavior %s: %w", p.Behavior, err)
+	}
+	return nil
+}
+
+// downloadBegins starts tracking a download and reports it. It runs on
+// loop.
+func (b *browser) downloadBegins(ev *cdpbrowser.EventDownloadWillBegin) {
+	if b.dl.dir == "" || !validGUID(ev.GUID) {
+		b.log.Warn("download refused", "guid", ev.GUID)
+		return
+	}
+	d := isolation.Download{
+		ID:    ev.GUID,
+		TabID: b.tabOfFrame(ev.FrameID),
+		State: isolation.DownloadStarted,
+		URL:   ev.URL,
+		Name:  ev.SuggestedFilename,
+	}
+	b.dl.mu.Lock()
+	if b.dl.closed {
+		b.dl.mu.Unlock()
+		return
+	}
+	b.dl.active[ev.GUID] = &download{d: d, ended: make(chan struct{})}
+	b.dl.mu.Unlock()
+	b.log.Info("download started", "download", d.ID, logTab, d.TabID)
+	b.obs.Download(d)
+}
+
+// tabOfFrame returns the tab of frame f, or "" when it is not known.
+func (b *browser) tabOfFrame(f cdp.FrameID) string {
+	b.mu.Lock()
+	t := b.tabByID(target.ID(f))
+	b.mu.Unlock()
+	if t != nil {
+		return string(t.id)
+	}
+	b.guard.mu.Lock()
+	defer b.guard.mu.Unlock()
+	return string(b.guard.frameTab[f])
+}
+
+// downloadProgress applies one progress event: it reports progress, asks
+// Chromium to cancel a download past the cap, and ends a download that
+// completed or was canceled. It runs on loop.
+func (b *browser) downloadProgress(ev *cdpbrowser.EventDownloadProgress) {
+	b.dl.mu.Lock()
+	x := b.dl.active[ev.GUID]
+	if x == nil {
+		b.dl.mu.Unlock()
+		return
+	}
+	prev := x.d
+	x.d.Received, x.d.Total = int64(ev.ReceivedBytes), int64(ev.TotalBytes)
+	switch ev.State {
+	case cdpbrowser.DownloadProgressStateCompleted, cdpbrowser.DownloadProgressStateCanceled:
+		b.dl.mu.Unlock()
+		b.endDownload(x, ev.State)
+		return
+	}
+	if x.cancelReason == "" && (b.dl.over(x.d.Total) || b.dl.over(x.d.Received)) {
+		x.cancelReason = b.dl.capReason()
+		b.dl.mu.Unlock()
+		b.log.Info("download over the limit", "download", x.d.ID, "received", x.d.Received, "total", x.d.Total)
+		b.spawn(func() { b.cancelInChromium(x.d.ID) })
+		return
+	}
+	report := x.cancelReason == "" &&
+		(x.d.Received != prev.Received || x.d.Total != prev.Total) &&
+		time.Since(x.lastProgress) >= progressInterval
+	var d isolation.Download
+	if report {
+		x.lastProgress = time.Now()
+		x.d.State = isolation.DownloadProgress
+		d = x.d
+	}
+	b.dl.mu.Unlock()
+	if report {
+		b.obs.Download(d)
+	}
+}
+
+// endDownload makes the last report of download x, whose Chromium state is
+// completed or canceled: done with a file that was checked, or canceled or
+// failed with its files removed. It runs on loop.
+func (b *browser) endDownload(x *download, state cdpbrowser.DownloadProgressState) {
+	b.dl.mu.Lock()
+	delete(b.dl.active, x.d.ID)
+	d, reason := x.d, x.cancelReason
+	b.dl.mu.Unlock()
+	defer close(x.ended)
+
+	d.Reason = ""
+	path := filepath.Join(b.dl.dir, d.ID)
+	switch {
+	case state == cdpbrowser.DownloadProgressStateCanceled && reason != "":
+		d.State, d.Reason = isolation.DownloadCanceled, reason
+	case state == cdpbrowser.DownloadProgressStateCanceled:
+		// Chromium reports an interrupted download (a network error, a
+		// server that stopped) as canceled.
+		d.State, d.Reason = isolation.DownloadFailed, "interrupted"
+	case reason != "":
+		// Canceled too late: it completed meanwhile.
+		d.State, d.Reason = isolation.DownloadCanceled, reason
+	default:
+		d.State, d.Reason = b.checkDownload(path, &d)
+	}
+	if d.State != isolation.DownloadDone {
+		b.removeDownloadFiles(d.ID)
+	} else {
+		d.Path = path
+	}
+	b.log.Info("download ended", "download", d.ID, "state", d.State, "reason", d.Reason, "bytes", d.Received)
+	b.obs.Download(d)
+}
+
+// checkDownload checks the complete file of a download at path: it must be
+// a regular file of the size Chromium reported, within the cap. It sets
+// d.Received to the file's size and returns the download's last state.
+func (b *browser) checkDownload(path string, d *isolation.Download) (isolation.DownloadState, string) {
+	fi, err := os.Lstat(path)
+	if err != nil {
+		return isolation.DownloadFailed, "the downloaded file is missing"
+	}
+	if !fi.Mode().IsRegular() {
+		return isolation.DownloadFailed, "the downloaded file is not a regular file"
+	}
+	if fi.Size() != d.Received {
+		return isolation.DownloadFailed, fmt.Sprintf("the downloaded file has %d bytes, the browser reported %d", fi.Size(), d.Received)
+	}
+	if b.dl.over(fi.Size()) {
+		return isolation.DownloadCanceled, b.dl.capReason()
+	}
+	d.Received = fi.Size()
+	if d.Total == 0 {
+		d.Total = fi.Size()
+	}
+	return isolation.DownloadDone, ""
+}
+
+// removeDownloadFiles removes what Chromium wrote for download id.
+func (b *browser) removeDownloadFiles(id string) {
+	for _, name := range []string{id, id + partialSuffix} {
+		if err := os.Remove(filepath.Join(b.dl.dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			b.log.Warn("remove download file", "download", id, logErr, err)
+		}
+	}
+}
+
+// cancelInChromium asks Chromium to cancel download id. Its canceled
+// progress event ends it.
+func (b *browser) cancelInChromium(id string) {
+	ctx, cancel := context.WithTimeout(b.life, b.cfg.CallTimeout)
+	defer cancel()
+	if _, err := cdp.Call(ctx, b.session, cdpbrowser.CancelDownload, cdpbrowser.CancelDownloadParams{GUID: id}); err != nil && b.life.Err() == nil {
+		b.log.Warn("cancel download", "download", id, logErr, err)
+	}
+}
+
+// CancelDownload stops download id and removes its file. It returns once
+// the download's canceled report was made, or ctx ends. A download that
+// completes meanwhile is removed and reported canceled all the same.
+func (b *browser) CancelDownload(ctx context.Context, id string) error {
+	if b.life.Err() != nil {
+		return isolation.ErrClosed
+	}
+	b.dl.mu.Lock()
+	x := b.dl.active[id]
+	if x != nil && x.cancelReason == "" {
+		x.cancelReason = "canceled on request"
+	}
+	b.dl.mu.Unlock()
+	if x == nil {
+		return fmt.Errorf("download %q: %w", id, ErrNoDownload)
+	}
+	ctx, cancel := b.callCtx(ctx)
+	defer cancel()
+	if _, err := cdp.Call(ctx, b.session, cdpbrowser.CancelDownload, cdpbrowser.CancelDownloadParams{GUID: id}); err != nil {
+		return b.closedErr(fmt.Errorf("cancel download %q: %w", id, err))
+	}
+	select {
+	case <-x.ended:
+		return nil
+	case <-ctx.Done():
+		return b.closedErr(fmt.Errorf("cancel download %q: %w", id, ctx.Err()))
+	}
+}
+
+// endDownloads runs in teardown, after the browser's process and
+// goroutines are gone: every download still in progress is reported
+// failed, and the partial files of downloads and prints are removed.
+func (b *browser) endDownloads() {
+	b.dl.mu.Lock()
+	b.dl.closed = true
+	left := b.dl.active
+	b.dl.active = nil
+	b.dl.mu.Unlock()
+	if b.dl.dir == "" {
+		return
+	}
+	for _, x := range left {
+		b.removeDownloadFiles(x.d.ID)
+		d := x.d
+		d.State, d.Reason = isolation.DownloadFailed, "the browser closed"
+		b.obs.Download(d)
+		close(x.ended)
+	}
+	// A download Chromium started but never announced leaves a partial file
+	// too.
+	entries, err := os.ReadDir(b.dl.dir)
+	if err != nil {
+		b.log.Warn("list download dir", logErr, err)
+		return
+	}
+	for _, e := range entries {
+		n := e.Name()
+		if strings.HasSuffix(n, partialSuffix) && validGUID(strings.TrimSuffix(n, partialSuffix)) ||
+			strings.HasPrefix(n, printTempPrefix) {
+			_ = os.Remove(filepath.Join(b.dl.dir, n))
+		}
+	}
+}
+
+// newGUID returns a random version 4 UUID, the form of Chromium's download
+// GUIDs.
+func newGUID() string {
+	var p [16]byte
+	_, _ = rand.Read(p[:])
+	p[6] = p[6]&0x0f | 0x40
+	p[8] = p[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", p[0:4], p[4:6], p[6:8], p[8:10], p[10:16])
+}
+
+// validGUID reports whether s has the form of a GUID, so that it names a
+// file in the download directory and nothing else.
+func validGUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i, r := range s {
+		switch i {
+		case 8, 13, 18, 23:
+			if r != '-' {
+				return false
+			}
+		default:
+			if !(r >= '0' && r <= '9' || r >= 'a' && r <= 'f' || r >= 'A' && r <= 'F') {
+				return false
+			}
+		}
+	}
+	return true
+}

@@ -1,12 +1,17 @@
 // Package policy is shoji's site policy: which hosts each terminal group or
-// role may reach through the egress proxy (DESIGN §6, NET-*, ALLOW-*).
+// role may reach through the egress proxy (DESIGN §6, NET-*, ALLOW-*), and
+// what may cross between the isolated browser and the terminal: downloads,
+// uploads, print and the clipboard (DESIGN §7, XFER-*).
 //
 // A Document is the policy as admins edit it (YAML for import and export,
 // JSON for the admin API). Compile validates a whole Document and builds an
 // immutable Set that answers the questions of the enforcement points: which
 // profile a session uses (ProfileFor), whether the proxy may open a host and
 // port (Decide), whether a non-public address was explicitly allowed
-// (AllowAddr), and whether a full URL is allowed, path included (CheckURL).
+// (AllowAddr), whether a full URL is allowed, path included (CheckURL),
+// what a profile lets through in each transfer direction (Transfers, then
+// Transfers.DecideFile and DecideText), and whether a page may receive an
+// upload (UploadDestination, DecideUpload).
 // An Engine holds the current Set and swaps in a new one atomically, only
 // when it is valid, so a bad edit never replaces a working policy.
 //
@@ -92,6 +97,9 @@ type Profile struct {
 	// sessions whose terminal's group has no profile. A role is assigned to
 	// at most one profile.
 	Roles []string `yaml:"roles,omitempty" json:"roles,omitempty"`
+	// Transfers is the profile's policy for downloads, uploads, print and
+	// the clipboard (DESIGN §7). nil means DefaultTransfers.
+	Transfers *Transfers `yaml:"transfers,omitempty" json:"transfers,omitempty"`
 }
 
 // Rule is one site pattern with its flags. Pattern forms (CanonicalPattern
@@ -225,6 +233,9 @@ func (d *Document) Clone() *Document {
 		p.Rules = append([]Rule(nil), p.Rules...)
 		p.Groups = append([]string(nil), p.Groups...)
 		p.Roles = append([]string(nil), p.Roles...)
+		if p.Transfers != nil {
+			p.Transfers = p.Transfers.clone()
+		}
 	}
 	c.Emergencies = append([]Emergency(nil), d.Emergencies...)
 	c.Blocked = append([]BlockedHost(nil), d.Blocked...)

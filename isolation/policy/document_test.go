@@ -121,6 +121,17 @@ func TestYAMLRoundTrip(t *testing.T) {
 	if strings.Contains(string(out), "0001-01-01") {
 		t.Errorf("YAML shows zero times:\n%s", out)
 	}
+	if tr := d.Profiles[0].Transfers; tr == nil || tr.Download.MaxSize != 200*MiB || tr.Upload.MaxSize != 500_000 || len(tr.Download.Types) != 2 {
+		t.Errorf("testdata transfers not read completely: %+v", tr)
+	}
+	for _, want := range []string{"max_size: 200MiB", "max_size: 500KB", "clipboard_to_remote:", "max_chars: 2000"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("YAML lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(string(out), "print:") || strings.Contains(string(out), "clipboard_to_terminal:") {
+		t.Errorf("YAML shows directions left empty:\n%s", out)
+	}
 
 	j, err := d.JSON()
 	if err != nil {
@@ -136,6 +147,14 @@ func TestYAMLRoundTrip(t *testing.T) {
 	if strings.Contains(string(j), "0001-01-01") {
 		t.Errorf("JSON shows zero times: %s", j)
 	}
+	for _, want := range []string{`"max_size":"200MiB"`, `"clipboard_to_remote":{"action":"allow","max_chars":2000}`} {
+		if !strings.Contains(string(j), want) {
+			t.Errorf("JSON lacks %s: %s", want, j)
+		}
+	}
+	if strings.Contains(string(j), `"print"`) {
+		t.Errorf("JSON shows a direction left empty: %s", j)
+	}
 
 	if diff := cmp.Diff(d, d.Clone()); diff != "" {
 		t.Errorf("Clone mismatch (-want +got):\n%s", diff)
@@ -143,8 +162,11 @@ func TestYAMLRoundTrip(t *testing.T) {
 	c := d.Clone()
 	c.Profiles[0].Rules[0].Pattern = "changed"
 	c.Groups[0].Terminals[0] = "changed"
-	if d.Profiles[0].Rules[0].Pattern == "changed" || d.Groups[0].Terminals[0] == "changed" {
-		t.Error("Clone shares slices with the original")
+	c.Profiles[0].Transfers.Download.Types[0].Types[0] = "changed"
+	c.Profiles[0].Transfers.Upload.Action = "changed"
+	if d.Profiles[0].Rules[0].Pattern == "changed" || d.Groups[0].Terminals[0] == "changed" ||
+		d.Profiles[0].Transfers.Download.Types[0].Types[0] == "changed" || d.Profiles[0].Transfers.Upload.Action == "changed" {
+		t.Error("Clone shares data with the original")
 	}
 }
 
@@ -153,6 +175,10 @@ func TestParseStrict(t *testing.T) {
 		{"unknown top key", "version: 1\nprofile: []\n", `line 2: unknown key "profile"`},
 		{"unknown rule key", "profiles:\n  - name: a\n    rules:\n      - pattern: a.jp\n        upload: true\n", `line 5: unknown key "upload"`},
 		{"wrong type", "groups: 3\n", "line 1"},
+		{"unknown transfers key", "profiles:\n  - name: a\n    transfers:\n      clipboard_in:\n        action: allow\n", `line 4: unknown key "clipboard_in"`},
+		{"unknown direction key", "profiles:\n  - name: a\n    transfers:\n      download:\n        max: 3\n", `line 5: unknown key "max"`},
+		{"unknown type rule key", "profiles:\n  - name: a\n    transfers:\n      download:\n        types:\n          - type: [pdf]\n", `line 6: unknown key "type"`},
+		{"bad size", "profiles:\n  - name: a\n    transfers:\n      print:\n        max_size: 1.5GiB\n", `line 5: size "1.5GiB": want a whole number`},
 		{"two documents", "version: 1\n---\nversion: 2\n", "more than one YAML document"},
 	}
 	for _, tt := range tests {
@@ -168,6 +194,8 @@ func TestParseStrict(t *testing.T) {
 		`{"version":1,"profile":[]}`: `unknown field "profile"`,
 		`{"version":1} {}`:           "trailing data",
 		`{"version":"1"}`:            "cannot unmarshal",
+		`{"profiles":[{"name":"a","transfers":{"upload":{"maxsize":1}}}]}`:        `unknown field "maxsize"`,
+		`{"profiles":[{"name":"a","transfers":{"print":{"max_size":"1.5GiB"}}}]}`: "want a whole number",
 	} {
 		if _, err := ParseJSON([]byte(in)); err == nil || !strings.Contains(err.Error(), want) || !errors.Is(err, ErrParse) {
 			t.Errorf("ParseJSON(%s) = %v, want an ErrParse containing %q", in, err, want)

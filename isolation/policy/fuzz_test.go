@@ -82,6 +82,26 @@ func FuzzCheckURL(f *testing.F) {
 	})
 }
 
+// FuzzParseSize checks that ParseSize never panics, never returns a
+// negative size, and reads back what String writes.
+func FuzzParseSize(f *testing.F) {
+	for _, s := range []string{"0", "25MiB", "500 KB", "1gib", "1.5GiB", "-1", "9223372036854775807", "9223372036854775807KiB", "8TiB"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		n, err := ParseSize(in)
+		if err != nil {
+			return
+		}
+		if n < 0 {
+			t.Fatalf("ParseSize(%q) = %d, negative", in, n)
+		}
+		if back, err := ParseSize(n.String()); err != nil || back != n {
+			t.Fatalf("ParseSize(%q) = %d; ParseSize(%q) = %d, %v", in, n, n.String(), back, err)
+		}
+	})
+}
+
 // netURLAddr returns the address net/url reads as the URL's host, when it
 // reads one that egress.Normalize takes for an IP literal.
 func netURLAddr(raw string) (netip.Addr, bool) {

@@ -71,9 +71,10 @@ type Set struct {
 
 // profile is a compiled Profile.
 type profile struct {
-	name  string
-	mode  Mode
-	rules []rule // most specific first (compareSpecificity)
+	name      string
+	mode      Mode
+	rules     []rule    // most specific first (compareSpecificity)
+	transfers Transfers // resolved (Transfers.Resolve)
 }
 
 // rule is a compiled Rule.

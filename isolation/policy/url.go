@@ -26,10 +26,11 @@ const maxDecodeRounds = 4
 
 // target is a URL reduced to what policy decides on.
 type target struct {
-	host string // normalised as by egress.Normalize
-	addr netip.Addr
-	port int
-	path string // cleaned by cleanPath
+	scheme string // lowercase; empty when not parsed from a URL
+	host   string // normalised as by egress.Normalize
+	addr   netip.Addr
+	port   int
+	path   string // cleaned by cleanPath
 }
 
 // isIP reports whether the target's host is an IP literal.
@@ -73,7 +74,7 @@ func parseTarget(raw string) (target, error) {
 	if err != nil {
 		return target{}, fmt.Errorf("%w: %w", errors.Unwrap(err), errBadURL)
 	}
-	t := target{host: host, port: port}
+	t := target{scheme: scheme, host: host, port: port}
 	if a, err := netip.ParseAddr(host); err == nil {
 		t.addr = a
 	}

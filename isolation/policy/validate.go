@@ -43,7 +43,11 @@ func (e *ValidationError) Is(target error) bool { return target == ErrInvalid }
 // group's; every group, default and emergency naming a profile that exists;
 // each group and role assigned to at most one profile; emergencies with a
 // group, reason, author and expiry, at most one per group; blocked hosts
-// valid and unique. It returns a *ValidationError listing every problem, or
+// valid and unique; transfer policies with known actions ("approve" only
+// for download and print), type rule entries that are classes or MIME
+// patterns named once per direction, no upload rule allowing executables
+// or scripts, sizes up to MaxTransferSize, clipboard limits up to
+// MaxClipboardChars, and no uploads in a denylist profile. It returns a *ValidationError listing every problem, or
 // nil. Expired rules and emergencies are valid: they simply stop matching.
 func (d *Document) Validate() error {
 	_, err := build(d)
@@ -183,6 +187,7 @@ func (b *builder) profiles(profiles []Profile) {
 			b.addf("%s: mode %q: want %q or %q", l, p.Mode, ModeAllowlist, ModeDenylist)
 		}
 		b.rules(l, cp, p.Rules)
+		b.transfers(l, cp, p.Transfers)
 		if b.set.profiles[p.Name] == nil {
 			b.set.profiles[p.Name] = cp
 		}
@@ -319,4 +324,161 @@ func (b *builder) blocked(list []BlockedHost) {
 		seen[host] = i + 1
 		b.set.blocked = append(b.set.blocked, blocked{host: host, reason: bh.Reason})
 	}
+}
+
+// Why approve is refused in the directions where something waits.
+const (
+	uploadWaits    = "an upload cannot wait for an approver: the page is waiting for the file"
+	copyWaits      = "a copy cannot wait for an approver: the clinician is pasting it now"
+	pasteWaits     = "a paste cannot wait for an approver: the page is waiting for it"
+	dangerousNever = "executables and scripts are never uploaded (a leak path)"
+)
+
+// transfers checks a profile's transfer policy and stores it resolved in
+// p: actions known ("approve" only for download and print, where a file
+// can wait for an approver); type rules with an action and valid entries,
+// each named once per direction; no upload rule allowing executables or
+// scripts; sizes from 0 to MaxTransferSize and clipboard limits from 0 to
+// MaxClipboardChars; and no uploads in a denylist profile, which has no
+// upload destinations.
+func (b *builder) transfers(l string, p *profile, t *Transfers) {
+	p.transfers = t.Resolve()
+	if t == nil {
+		return
+	}
+	l += ": transfers"
+	b.filePolicy(l+": "+string(DirDownload), t.Download, "", false)
+	b.filePolicy(l+": "+string(DirUpload), t.Upload, uploadWaits, true)
+	b.filePolicy(l+": "+string(DirPrint), t.Print, "", false)
+	b.textPolicy(l+": "+string(DirClipboardToTerminal), t.ClipboardOut, copyWaits)
+	b.textPolicy(l+": "+string(DirClipboardToRemote), t.ClipboardIn, pasteWaits)
+	uploads := t.Upload.Action == ActionAllow ||
+		slices.ContainsFunc(t.Upload.Types, func(tr TypeRule) bool { return tr.Action == ActionAllow })
+	if p.mode == ModeDenylist && uploads {
+		b.addf("%s: upload: a denylist profile has no upload destinations (its rules cannot carry uploads: true), so uploads can never be allowed: leave upload off", l)
+	}
+}
+
+// checkAction returns what is wrong with a transfer action, or "".
+// noApprove says why approve is refused; "" accepts it.
+func checkAction(a Action, noApprove string) string {
+	switch a {
+	case ActionOff, ActionAllow:
+		return ""
+	case ActionApprove:
+		if noApprove == "" {
+			return ""
+		}
+		return fmt.Sprintf(`action "approve": %s; use "off" or "allow"`, noApprove)
+	}
+	if noApprove != "" {
+		return fmt.Sprintf(`action %q: want "off" or "allow"`, a)
+	}
+	return fmt.Sprintf(`action %q: want "off", "allow" or "approve"`, a)
+}
+
+func (b *builder) filePolicy(l string, fp FilePolicy, noApprove string, upload bool) {
+	if fp.Action != "" {
+		if msg := checkAction(fp.Action, noApprove); msg != "" {
+			b.addf("%s: %s", l, msg)
+		}
+	}
+	switch {
+	case fp.MaxSize < 0:
+		b.addf("%s: max_size %d is negative", l, int64(fp.MaxSize))
+	case fp.MaxSize > MaxTransferSize:
+		b.addf("%s: max_size %s is over the limit of %s", l, fp.MaxSize, MaxTransferSize)
+	}
+	seen := map[string]int{}
+	for i, tr := range fp.Types {
+		rl := fmt.Sprintf("%s: type rule %d", l, i+1)
+		if tr.Action == "" {
+			b.addf("%s: action is required", rl)
+		} else if msg := checkAction(tr.Action, noApprove); msg != "" {
+			b.addf("%s: %s", rl, msg)
+		}
+		if len(tr.Types) == 0 {
+			b.addf("%s: types is empty", rl)
+		}
+		for _, e := range tr.Types {
+			key, msg := checkTypeEntry(e)
+			if msg != "" {
+				b.addf("%s: %q: %s", rl, e, msg)
+				continue
+			}
+			if k, dup := seen[key]; dup {
+				b.addf("%s: %q is already decided by type rule %d", rl, e, k)
+				continue
+			}
+			seen[key] = i + 1
+			if upload && tr.Action == ActionAllow && slices.Contains(dangerous, key) {
+				b.addf("%s: %q may not be allowed: %s", rl, e, dangerousNever)
+			}
+		}
+	}
+}
+
+func (b *builder) textPolicy(l string, tp TextPolicy, noApprove string) {
+	if tp.Action != "" {
+		if msg := checkAction(tp.Action, noApprove); msg != "" {
+			b.addf("%s: %s", l, msg)
+		}
+	}
+	switch {
+	case tp.MaxChars < 0:
+		b.addf("%s: max_chars %d is negative", l, tp.MaxChars)
+	case tp.MaxChars > MaxClipboardChars:
+		b.addf("%s: max_chars %d is over the limit of %d", l, tp.MaxChars, MaxClipboardChars)
+	}
+}
+
+// wantType says what a type rule entry may be.
+var wantType = "want a class (" + strings.Join(Classes(), ", ") + `) or a MIME type such as "application/pdf" or "image/*"`
+
+// checkTypeEntry checks a type rule entry: a class name (Classes) or a MIME
+// pattern "type/subtype" or "type/*". It returns the entry as matching
+// compares it (MIME patterns lowercase), or what is wrong with it.
+func checkTypeEntry(e string) (key, problem string) {
+	if e == "" {
+		return "", "empty type: " + wantType
+	}
+	if !strings.Contains(e, "/") {
+		if _, ok := classNouns[e]; !ok {
+			return "", "unknown class: " + wantType
+		}
+		return e, ""
+	}
+	if strings.Contains(e, ";") {
+		return "", "parameters are ignored when matching: leave them out"
+	}
+	key = strings.ToLower(e)
+	top, sub, _ := strings.Cut(key, "/")
+	switch {
+	case top == "*":
+		return "", "a pattern for every type: set the direction's action instead"
+	case sub == "*" && mimeToken(top):
+		return key, ""
+	case strings.Contains(sub, "*"):
+		return "", `only a whole-subtype wildcard such as "image/*" is supported`
+	case !mimeToken(top) || !mimeToken(sub):
+		return "", "malformed MIME type: " + wantType
+	}
+	return key, ""
+}
+
+// mimeToken reports whether s is a media type or subtype name (RFC 6838
+// §4.2 restricted-name), in lowercase.
+func mimeToken(s string) bool {
+	if s == "" || len(s) > 127 {
+		return false
+	}
+	for i, r := range s {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9':
+		case i > 0 && strings.ContainsRune("!#$&-^_.+", r):
+		default:
+			return false
+		}
+	}
+	return true
 }

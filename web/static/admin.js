@@ -9,6 +9,7 @@
 //   policyio.js     YAML import and export
 //   killswitch.js   blocked hosts and sessions (IR-1)
 //   emergency.js    emergency profiles (ALLOW-5)
+//   destinations.js departmental destinations for released files
 //   settings.js     login banner and pledge
 
 import { request, UNREACHABLE } from './api.js';
@@ -19,12 +20,13 @@ import { PolicyTest } from './policytest.js';
 import { PolicyIO } from './policyio.js';
 import { KillSwitch } from './killswitch.js';
 import { Emergency } from './emergency.js';
+import { Destinations } from './destinations.js';
 import { Settings } from './settings.js';
 
 const message = document.getElementById('admin-message');
 const loginLink = document.getElementById('admin-login');
 const main = document.getElementById('admin-main');
-const TABS = ['policy', 'terminals', 'test', 'import', 'kill', 'emergency', 'notices'];
+const TABS = ['policy', 'terminals', 'test', 'import', 'kill', 'emergency', 'destinations', 'notices'];
 
 const store = new PolicyStore();
 const sections = {
@@ -34,6 +36,7 @@ const sections = {
   import: new PolicyIO(store),
   kill: new KillSwitch(store),
   emergency: new Emergency(store),
+  destinations: new Destinations(),
   notices: new Settings(),
 };
 

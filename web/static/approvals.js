@@ -1,9 +1,13 @@
 // approvals.js — the approver's page (/approvals, approver or admin role):
 // the queue of pending site requests, each approved into a profile with an
-// expiry or rejected with a comment, and the decided ones below (ALLOW-1).
+// expiry or rejected with a comment, and the decided ones below (ALLOW-1);
+// for approvers only, the files held by the transfer channel, each
+// released or rejected with a comment, and the recent decisions (XFER-2,
+// XFER-5).
 
 import { request, errorText, UNREACHABLE } from './api.js';
 import { el, option, str, list } from './dom.js';
+import { formatSize } from './size.js';
 import * as when from './when.js';
 
 const DEFAULT_DAYS = 30; // the expiry offered for an approval
@@ -19,8 +23,18 @@ const result = $('approvals-result');
 const pageError = $('approvals-error');
 const history = $('history');
 const historyEmpty = $('history-empty');
+const held = $('held-transfers');
+const heldList = $('held-list');
+const heldEmpty = $('held-empty');
+const heldCount = $('held-count');
+const heldResult = $('held-result');
+const heldError = $('held-error');
+const transferHistory = $('transfer-history');
+const transferHistoryEmpty = $('transfer-history-empty');
+const RECENT_DECISIONS = 50; // how many decided files the page lists
 
 let me = ''; // the logged-in user
+let approver = false; // files are decided by approvers only (XFER-5)
 let profiles = []; // names offered in each request's profile list
 let defaultProfile = '';
 
@@ -136,7 +150,7 @@ function renderHistory(items) {
   historyEmpty.hidden = items.length > 0;
 }
 
-async function refresh() {
+async function refreshRequests() {
   const [pending, all] = await Promise.all([get('/api/site-requests?state=pending'), get('/api/site-requests')]);
   if (!pending || !all) {
     pageError.textContent = UNREACHABLE;
@@ -223,7 +237,156 @@ async function decide(card, approve) {
     ? `「${host}」を承認しました (${body.profile})。 "${host}" approved into "${body.profile}".`
     : `「${host}」を却下しました。 "${host}" rejected.`;
   card.remove();
-  refresh();
+  refreshRequests();
+}
+
+// ---- held files ----
+
+const DIRECTIONS = { download: 'ダウンロード download', print: '印刷 print', upload: 'アップロード upload' };
+
+// fact is one labelled value of a held file; an empty value shows none.
+function fact(label, value, none = '—') {
+  const v = typeof value === 'string' ? value : '';
+  return [el('dt', { text: label }), el('dd', { text: v !== '' ? v : none })];
+}
+
+function codeFact(label, value) {
+  const v = str(value);
+  return [el('dt', { text: label }), el('dd', {}, v !== '' ? el('code', { text: v }) : '—')];
+}
+
+function heldCard(t) {
+  const id = str(t.id);
+  const user = str(t.user);
+  const name = str(t.name);
+  const own = user !== '' && user === me;
+  const who = str(t.terminal) !== '' ? `${user} (${str(t.terminal)})` : user;
+  const type = [str(t.mime), str(t.class)].filter((s) => s !== '').join(' · ');
+  return el('article', { class: 'request held-transfer', data: { id, user, name }, 'aria-label': `${name} (${user})` },
+    el('div', { class: 'who' },
+      el('span', { class: 'host file', text: name }),
+      el('span', { text: `利用者 by ${who}` }),
+      el('span', { class: 'muted', text: when.show(t.created) }),
+      el('span', { class: 'badge', text: DIRECTIONS[t.direction] || str(t.direction) }),
+      own ? el('span', { class: 'badge warn', text: 'ご自身のファイル your own file' }) : null),
+    el('dl', { class: 'facts' },
+      ...fact('サイズ Size', count(t.size) > 0 ? formatSize(t.size) : ''),
+      ...fact('種類 Type', type),
+      ...codeFact('SHA-256', t.sha256),
+      ...codeFact('取得元 Source', t.source),
+      ...fact('ウイルス検査 Scan', str(t.scan)),
+      ...fact('内容検査 Inspection', str(t.inspection)),
+      ...fact('保留の理由 Why held', str(t.reason)),
+      ...fact('ルール Rule', str(t.rule)),
+      ...fact('利用者の理由 Justification', str(t.justification), 'まだありません none yet')),
+    el('div', { class: 'decide' },
+      el('label', { class: 'grow' }, 'コメント Comment (利用者に伝わります shown to the clinician)',
+        el('input', { class: 'comment', name: 'comment', autocomplete: 'off', maxlength: 1000 })),
+      el('div', { class: 'buttons' },
+        el('button', { type: 'button', class: 'approve primary', text: '承認 Approve' }),
+        el('button', { type: 'button', class: 'reject danger', text: '却下 Reject' }))),
+    el('p', { class: 'error row-error', role: 'alert' }));
+}
+
+function count(v) {
+  return typeof v === 'number' && Number.isFinite(v) && v > 0 ? v : 0;
+}
+
+/**
+ * renderHeld shows the held files, keeping the card (and the comment typed
+ * in it) of every file that is still held.
+ */
+function renderHeld(items) {
+  const keep = new Map([...heldList.querySelectorAll('.held-transfer')].map((c) => [c.dataset.id, c]));
+  heldList.replaceChildren(...items.map((t) => keep.get(str(t.id)) || heldCard(t)));
+  heldEmpty.hidden = items.length > 0;
+  heldCount.textContent = String(items.length);
+}
+
+function renderTransferHistory(items) {
+  const body = transferHistory.tBodies[0];
+  body.replaceChildren();
+  for (const t of items) {
+    const approved = str(t.state) === 'released';
+    body.append(el('tr', { data: { id: str(t.id), state: str(t.state) } },
+      el('td', { text: when.show(t.decided) }),
+      el('td', { text: str(t.user) }),
+      el('td', { class: 'wrap', text: str(t.name) }),
+      el('td', {}, el('code', { class: 'hash', text: str(t.sha256).slice(0, 16), title: str(t.sha256) })),
+      el('td', { class: approved ? 'state-approved' : 'state-rejected', text: approved ? '承認 approved' : '却下 rejected' }),
+      el('td', { text: str(t.approver) }),
+      el('td', { class: 'wrap', text: str(t.comment) })));
+  }
+  transferHistoryEmpty.hidden = items.length > 0;
+}
+
+async function refreshTransfers() {
+  if (!approver) {
+    return;
+  }
+  const [pending, decided] = await Promise.all([get('/api/approvals/transfers'), get('/api/approvals/transfers?state=decided')]);
+  if (!pending || !decided) {
+    heldError.textContent = UNREACHABLE;
+    return;
+  }
+  if (pending.status !== 200) {
+    heldError.textContent = errorText(pending, `保留中のファイルを読み込めません (${pending.status})。 Cannot load the held files.`);
+    return;
+  }
+  heldError.textContent = '';
+  renderHeld(list(pending.data));
+  if (decided.status === 200) {
+    const items = list(decided.data).slice();
+    items.sort((a, b) => (Date.parse(str(b.decided)) || 0) - (Date.parse(str(a.decided)) || 0));
+    renderTransferHistory(items.slice(0, RECENT_DECISIONS));
+  }
+}
+
+async function decideTransfer(card, approve) {
+  const id = card.dataset.id;
+  const name = card.dataset.name;
+  const rowError = card.querySelector('.error');
+  const comment = card.querySelector('.comment').value.trim();
+  rowError.textContent = '';
+  heldResult.textContent = '';
+  const buttons = card.querySelectorAll('button');
+  buttons.forEach((b) => { b.disabled = true; });
+  let resp;
+  try {
+    resp = await request('POST', `/api/approvals/transfers/${encodeURIComponent(id)}/${approve ? 'approve' : 'reject'}`, { comment });
+  } catch {
+    rowError.textContent = UNREACHABLE;
+    return;
+  } finally {
+    buttons.forEach((b) => { b.disabled = false; });
+  }
+  if (resp.status !== 200) {
+    const own = card.dataset.user === me;
+    rowError.textContent = errorText(resp, `処理できませんでした (${resp.status})。 The decision failed.`) + (resp.status === 403 && own
+      ? '\nご自身のファイルは判断できません。他の承認者に依頼してください。 You cannot decide on your own file; another approver must do it.'
+      : '');
+    return;
+  }
+  heldResult.textContent = approve
+    ? `「${name}」を承認しました。 "${name}" was released to ${card.dataset.user}.`
+    : `「${name}」を却下しました。 "${name}" was rejected and deleted.`;
+  card.remove();
+  refreshTransfers();
+}
+
+heldList.addEventListener('click', (ev) => {
+  const a = ev.target.closest('.approve');
+  const r = ev.target.closest('.reject');
+  const card = ev.target.closest('.held-transfer');
+  if (card && (a || r)) {
+    decideTransfer(card, a !== null);
+  }
+});
+$('held-refresh').addEventListener('click', refreshTransfers);
+
+/** refresh reloads everything the page shows. */
+function refresh() {
+  return Promise.all([refreshRequests(), refreshTransfers()]);
 }
 
 queue.addEventListener('click', (ev) => {
@@ -234,7 +397,7 @@ queue.addEventListener('click', (ev) => {
     decide(card, a !== null);
   }
 });
-$('requests-refresh').addEventListener('click', refresh);
+$('requests-refresh').addEventListener('click', refreshRequests);
 
 async function load() {
   const resp = await get('/api/session');
@@ -253,6 +416,9 @@ async function load() {
   }
   me = str(resp.data.user);
   $('admin-link').hidden = role !== 'admin';
+  approver = role === 'approver';
+  held.hidden = !approver;
+  $('held-not-approver').hidden = approver;
   await loadProfiles(role);
   message.hidden = true;
   main.hidden = false;

@@ -13,7 +13,13 @@
 //   - compositionupdate becomes `ime update` (text and selection), and
 //     compositionend becomes one `ime commit` (or `cancel` when empty);
 //   - text inserted with no relayed key (an IME's direct input, an emoji
-//     picker) becomes `ime commit`.
+//     picker) becomes `ime commit`;
+//   - the clipboard and print shortcuts are the viewer's own commands, not
+//     keys: Ctrl/Cmd+C and +X (and Ctrl+Insert) ask the broker to copy the
+//     page's selection, Ctrl/Cmd+P to print the page, both through the
+//     broker's transfer policy. Ctrl/Cmd+V (and Shift+Insert) is neither
+//     relayed nor prevented, so the browser fires `paste` on the textarea
+//     with the terminal's clipboard, which goes to onPaste.
 //
 // Each character goes exactly once. A relayed keydown is preventDefault()ed,
 // which in Chromium suppresses the character the key would type. Where the
@@ -57,13 +63,18 @@ export class Input {
    * @param {import('./screen.js').Screen} o.screen
    * @param {(msg: object) => boolean} o.send
    * @param {() => void} o.onActivity called on every relayed input
+   * @param {(command: 'copy'|'print') => void} o.onCommand a copy or print
+   *   shortcut was pressed
+   * @param {(text: string) => void} o.onPaste the terminal pasted text
    */
-  constructor({ canvas, ime, screen, send, onActivity }) {
+  constructor({ canvas, ime, screen, send, onActivity, onCommand, onPaste }) {
     this.canvas = canvas;
     this.ime = ime;
     this.screen = screen;
     this.send = send;
     this.onActivity = onActivity;
+    this.onCommand = onCommand;
+    this.onPaste = onPaste;
 
     this.move = null; // pending coalesced move (latest wins)
     this.wheel = null; // pending wheel, deltas summed
@@ -259,7 +270,19 @@ export class Input {
       if (composing(e)) {
         return; // the IME's key
       }
+      const command = shortcut(e);
+      if (command === 'paste') {
+        return; // the browser's paste follows, as a 'paste' event
+      }
       e.preventDefault();
+      if (command !== '') {
+        if (!e.repeat) {
+          this.flush();
+          this.onCommand(command);
+          this.onActivity();
+        }
+        return;
+      }
       this.flush();
       const k = { key: e.key, code: e.code, keyCode: e.keyCode, location: e.location };
       const id = keyID(e);
@@ -285,9 +308,13 @@ export class Input {
       this.send({ type: 'key', action: 'up', key: e.key, code: e.code, keyCode: e.keyCode, mods: mods(e), repeat: false, location: e.location });
     });
     // The clipboard and drag-and-drop are transfer paths with their own
-    // policy: nothing crosses through the IME surface. Ctrl+V is relayed as
-    // a key and pastes the remote browser's clipboard.
-    t.addEventListener('paste', (e) => e.preventDefault());
+    // policy: nothing crosses through the IME surface itself. Pasted text
+    // goes to onPaste (which warns and asks the broker); dropped files are
+    // taken by the upload dialog (upload.js).
+    t.addEventListener('paste', (e) => {
+      e.preventDefault();
+      this.onPaste(e.clipboardData ? e.clipboardData.getData('text/plain') : '');
+    });
     t.addEventListener('drop', (e) => e.preventDefault());
   }
 
@@ -408,6 +435,47 @@ export class Input {
 // typesText reports whether a relayed key types its key value as text.
 function typesText(e) {
   return !e.ctrlKey && !e.metaKey && [...e.key].length === 1;
+}
+
+/**
+ * shortcut names the viewer command a key press stands for: 'copy', 'paste',
+ * 'print', or '' for a key that goes to the page. Shift+Ctrl+C and
+ * Shift+Ctrl+P stay keys (pages use them); Shift+Ctrl+V is paste as plain
+ * text, which is the only kind the viewer pastes anyway.
+ */
+export function shortcut(e) {
+  if (e.altKey) {
+    return '';
+  }
+  if (e.key === 'Insert') {
+    if (e.shiftKey && !e.ctrlKey && !e.metaKey) {
+      return 'paste';
+    }
+    return e.ctrlKey && !e.shiftKey ? 'copy' : '';
+  }
+  if (!e.ctrlKey && !e.metaKey) {
+    return '';
+  }
+  switch (letter(e)) {
+    case 'v':
+      return 'paste';
+    case 'c':
+    case 'x':
+      return e.shiftKey ? '' : 'copy';
+    case 'p':
+      return e.shiftKey ? '' : 'print';
+    default:
+      return '';
+  }
+}
+
+// letter is the Latin letter of a key, from its value or, on a non-Latin
+// layout, from its physical position.
+function letter(e) {
+  if (/^[a-z]$/i.test(e.key)) {
+    return e.key.toLowerCase();
+  }
+  return /^Key[A-Z]$/.test(e.code) ? e.code.slice(3).toLowerCase() : '';
 }
 
 // keyID names a physical key so that its up matches its down even when the

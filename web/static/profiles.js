@@ -1,11 +1,12 @@
 // profiles.js — the "profiles and rules" section of the admin page: the
 // list of profiles, the default profile, one profile's settings and its
-// rules. Every change is made on the whole policy document and saved with
+// rules, and its transfer policy (read-only, transferpolicy.js). Every change is made on the whole policy document and saved with
 // If-Match (policystore.js); the broker's message for a bad rule is shown
 // next to the form that made the change.
 
 import { el, fillSelect, str, confirmAction, busy } from './dom.js';
 import * as when from './when.js';
+import { renderTransferPolicy } from './transferpolicy.js';
 
 const MODES = { allowlist: '許可リスト allowlist', denylist: '拒否リスト denylist' };
 
@@ -44,6 +45,9 @@ export class Profiles {
       ruleSubmit: $('rule-submit'),
       ruleCancel: $('rule-cancel'),
       ruleError: $('rule-error'),
+      transfers: $('profile-transfers'),
+      transfersTitle: $('profile-transfers-title'),
+      transfersBody: $('profile-transfers-body'),
     };
     const e = this.el;
 
@@ -173,9 +177,12 @@ export class Profiles {
     const p = this.profile();
     const body = e.rules.tBodies[0];
     body.replaceChildren();
+    e.transfers.hidden = this.creating || !p;
     if (!p) {
       return;
     }
+    e.transfersTitle.textContent = `ファイル・クリップボードのポリシー Transfer policy: ${p.name}`;
+    renderTransferPolicy(e.transfersBody, p.transfers);
     e.rulesTitle.textContent = `ルール Rules: ${p.name} (${MODES[p.mode] || p.mode})`;
     e.rulesEmpty.hidden = p.rules.length > 0;
     for (const r of p.rules) {

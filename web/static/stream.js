@@ -18,6 +18,16 @@ function isFinalClose(code) {
   return code === 1007 || code === 1008 || code === 1009 || (code >= 4000 && code <= 4999);
 }
 
+/**
+ * fits reports whether msg, as JSON, is small enough for the server. A
+ * bigger message would make the server close the connection (1009).
+ */
+export function fits(msg) {
+  const text = JSON.stringify(msg);
+  // A UTF-16 code unit is at most 3 UTF-8 bytes.
+  return text.length * 3 <= MAX_MESSAGE_BYTES || new Blob([text]).size <= MAX_MESSAGE_BYTES;
+}
+
 /** streamURL is the WebSocket address of the stream on this broker. */
 export function streamURL() {
   return (location.protocol === 'https:' ? 'wss:' : 'ws:') + '//' + location.host + '/api/stream';
@@ -105,15 +115,10 @@ export class Stream {
    * stream is not connected or msg is too big for the server.
    */
   send(msg) {
-    if (!this.connected()) {
+    if (!this.connected() || !fits(msg)) {
       return false;
     }
-    const text = JSON.stringify(msg);
-    // A UTF-16 code unit is at most 3 UTF-8 bytes.
-    if (text.length * 3 > MAX_MESSAGE_BYTES && new Blob([text]).size > MAX_MESSAGE_BYTES) {
-      return false;
-    }
-    this.ws.send(text);
+    this.ws.send(JSON.stringify(msg));
     return true;
   }
 

@@ -1,7 +1,8 @@
 // toolbar.js — the broker's toolbar above the canvas: navigation buttons,
 // address bar, verified host and TLS state, lookalike-host warning,
-// trusted-site badge, tabs, profile, user, links for approvers and admins,
-// and logout. The
+// trusted-site badge, tabs, profile, user, links for approvers, admins and
+// auditors, and logout. (The copy, print and files buttons belong to
+// clipboard.js and transfers.js.) The
 // remote page cannot reach it: everything it shows from the page (URL, host,
 // titles) is set as text.
 
@@ -29,7 +30,7 @@ export class Toolbar {
       back: $('back'), forward: $('forward'), reload: $('reload'), address: $('address'),
       host: $('host'), tls: $('tls'), tabs: $('tabs'), user: $('user'), notice: $('notice'),
       logout: $('logout'), hostWarning: $('host-warning'), trusted: $('trusted'), profile: $('profile'),
-      approvals: $('approvals-link'), admin: $('admin-link'), site: $('site'),
+      approvals: $('approvals-link'), admin: $('admin-link'), audit: $('audit-link'), site: $('site'),
     };
     const el = this.el;
 
@@ -133,12 +134,14 @@ export class Toolbar {
   }
 
   /**
-   * setRole shows the link to the approvals page for approvers and admins
-   * and the link to the admin page for admins.
+   * setRole shows the link to the approvals page for approvers and admins,
+   * the link to the admin page for admins and the link to the audit page
+   * for auditors.
    */
   setRole(role) {
     this.el.approvals.hidden = role !== 'approver' && role !== 'admin';
     this.el.admin.hidden = role !== 'admin';
+    this.el.audit.hidden = role !== 'auditor';
   }
 
   /** currentHost is the host the toolbar shows (ASCII form), or "". */

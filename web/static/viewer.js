@@ -10,6 +10,9 @@
 //   toolbar.js  navigation, address, host/TLS, tabs
 //   dialogs.js  the remote page's JavaScript dialogs
 //   access.js   site requests from a block page and their outcome
+//   clipboard.js copy, paste (with its warning) and print
+//   transfers.js the files panel: downloads, prints, uploads
+//   upload.js   files for a page's file chooser, and dropped files
 //   status.js   session state, crashed/ended overlay, toast
 //
 // For end-to-end tests, <body> carries data-state (the session state) and
@@ -24,6 +27,9 @@ import { Input } from './input.js';
 import { Toolbar } from './toolbar.js';
 import { Dialogs } from './dialogs.js';
 import { Access } from './access.js';
+import { Clipboard } from './clipboard.js';
+import { Transfers } from './transfers.js';
+import { Upload } from './upload.js';
 import { Status } from './status.js';
 
 const PROTOCOL_VERSION = 1;
@@ -66,6 +72,8 @@ const input = new Input({
   screen,
   send,
   onActivity,
+  onCommand: (command) => (command === 'print' ? clipboard.print() : clipboard.copy()),
+  onPaste: (text) => clipboard.paste(text),
 });
 // Keyboard focus goes back to the remote page unless one of our own modal
 // dialogs (a page's dialog, the access request) is open.
@@ -78,6 +86,10 @@ const toast = (text, ms) => status.toast(text, ms);
 const toolbar = new Toolbar({ send, focusRemote, onLogout: logout, toast });
 const dialogs = new Dialogs({ send, focusRemote });
 const access = new Access({ send, toast, focusRemote, currentHost: () => toolbar.currentHost() });
+const viewerShown = () => !views.viewer.hidden;
+const clipboard = new Clipboard({ send, toast, focusRemote, shown: viewerShown });
+const transfers = new Transfers({ toast, focusRemote });
+const upload = new Upload({ toast, focusRemote, shown: viewerShown });
 const login = new Login(boot);
 const pledge = new Pledge(boot, logout);
 
@@ -124,6 +136,7 @@ function onMessage(m) {
       if (typeof m.role === 'string' && m.role !== '') {
         toolbar.setRole(m.role);
       }
+      transfers.load(); // also after a reconnect: changes may have been missed
       break;
     case 'state':
       toolbar.setState(m);
@@ -145,6 +158,15 @@ function onMessage(m) {
       break;
     case 'siteRequest':
       access.outcome(m);
+      break;
+    case 'clipboard':
+      clipboard.received(m);
+      break;
+    case 'transfer':
+      transfers.update(m);
+      break;
+    case 'fileChooser':
+      upload.open(m);
       break;
     case 'error':
       status.toast(typeof m.message === 'string' ? m.message : '');
@@ -193,6 +215,8 @@ function startSession(session) {
   toolbar.setUser(session.user);
   toolbar.setRole(session.role);
   toolbar.setProfile(session.profile);
+  transfers.reset();
+  clipboard.reset();
   screen.clear();
   lastInput = Date.now();
   lastActivitySent = 0;
@@ -211,10 +235,13 @@ function stopSession() {
   stream.stop();
   dialogs.clear();
   access.close();
+  clipboard.close();
+  upload.close();
 }
 
 function toLogin(message = '') {
   stopSession();
+  transfers.reset(); // the next login may be someone else's
   login.prepare(message);
   show('login');
   login.focus();

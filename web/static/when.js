@@ -29,6 +29,18 @@ export function show(s, none = '—') {
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
 }
 
+/**
+ * showSeconds formats an RFC 3339 time as local "YYYY-MM-DD HH:MM:SS", or
+ * none: for records where the order of events within a minute matters.
+ */
+export function showSeconds(s, none = '—') {
+  const d = parse(s);
+  if (!d) {
+    return none;
+  }
+  return `${show(s)}:${pad(d.getSeconds())}`;
+}
+
 /** past reports whether the RFC 3339 time s has passed. */
 export function past(s) {
   const d = parse(s);

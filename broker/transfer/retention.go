@@ -1,0 +1,57 @@
+package transfer
+
+import (
+	"context"
+	"time"
+
+	"github.com/shoji-rbi/shoji/broker/store"
+)
+
+// Sweep deletes the quarantined files of transfers older than the
+// retention period and marks their records expired; the records stay
+// (XFER-10). Each deletion is an audit record. It returns how many files it
+// deleted.
+func (m *Manager) Sweep(ctx context.Context) int {
+	now := m.cfg.Now().UTC()
+	cutoff := now.Add(-m.cfg.Retention)
+	list, err := m.cfg.Store.ListTransfers(func(t *store.Transfer) bool {
+		return t.Expired.IsZero() && t.Created.Before(cutoff) &&
+			t.State != store.TransferReceiving && t.State != store.TransferChecking
+	})
+	if err != nil {
+		m.log.Error("transfer: retention", "err", err)
+		return 0
+	}
+	n := 0
+	for _, t := range list {
+		m.removeFile(t)
+		saved, err := m.cfg.Store.UpdateTransfer(t.ID, func(s *store.Transfer) error {
+			s.Expired, s.Updated = now, now
+			return nil
+		})
+		if err != nil {
+			m.log.Error("transfer: retention", "transfer", t.ID, "err", err)
+			continue
+		}
+		m.record(saved, ownerActor(saved), "deleted")
+		n++
+	}
+	if n > 0 {
+		m.log.Info("transfer: quarantine retention deleted files", "count", n, "retention", m.cfg.Retention)
+	}
+	return n
+}
+
+// Run sweeps the quarantine every interval until ctx ends.
+func (m *Manager) Run(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		m.Sweep(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

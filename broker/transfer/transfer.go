@@ -1,0 +1,300 @@
+// Package transfer is shoji's controlled file-transfer channel (DESIGN §7):
+// the only way a file crosses between the isolated browser and the clinical
+// side. It quarantines what the remote browser downloads or prints, checks
+// it (SHA-256, content type sniffed from the bytes, transfer policy, malware
+// scan, encrypted and macro documents), and releases it, holds it for an
+// approver, or rejects it. It checks files a clinician uploads before they
+// reach a page, delivers released files to registered departmental
+// destinations, and deletes quarantined files after the retention period.
+//
+// Every step is an audit record. A file is released only after the record
+// of its release is durable (fail closed); a file that cannot be scanned is
+// held, never released.
+package transfer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/shoji-rbi/shoji/broker/audit"
+	"github.com/shoji-rbi/shoji/broker/store"
+	"github.com/shoji-rbi/shoji/broker/transfer/scan"
+	"github.com/shoji-rbi/shoji/isolation/policy"
+)
+
+// Policy answers the transfer questions of a session's policy profile.
+type Policy interface {
+	// Transfers returns the profile's transfer policy, defaults filled in.
+	Transfers(profile string) policy.Transfers
+	// UploadDestination says whether files may be uploaded to the page at
+	// rawURL (XFER-7).
+	UploadDestination(profile, rawURL string) policy.Decision
+}
+
+// Owner is the session a transfer belongs to.
+type Owner struct {
+	User     string
+	Role     string
+	Terminal string
+	Session  string
+	Profile  string
+}
+
+func (o Owner) actor() audit.Actor {
+	return audit.Actor{User: o.User, Role: o.Role, Terminal: o.Terminal, Session: o.Session}
+}
+
+// Config configures a Manager.
+type Config struct {
+	// Store keeps the ledger and the destinations. Required.
+	Store *store.Store
+	// Dir is the quarantine root, e.g. DATA/quarantine. Required.
+	Dir string
+	// Policy decides. Required.
+	Policy Policy
+	// Audit records every step. Required.
+	Audit audit.Sink
+	// Scanner scans files; nil means scanning is not configured (files are
+	// then released on policy alone, and the ledger says "not configured").
+	Scanner scan.Scanner
+	// ScanTimeout bounds one scan; a scan that takes longer holds the file.
+	// Zero means 2 minutes.
+	ScanTimeout time.Duration
+	// Retention is how long quarantined files are kept. Zero means 24 h.
+	Retention time.Duration
+	// Notify, when set, tells a user's viewer that one of their transfers
+	// changed. It must not block.
+	Notify func(user string, t store.Transfer)
+	// Logger receives operational logs. Nil means slog.Default().
+	Logger *slog.Logger
+	// Now is the clock. Nil means time.Now.
+	Now func() time.Time
+}
+
+// Errors classified by the HTTP API.
+var (
+	// ErrNotFound: no such transfer for this user (or at all).
+	ErrNotFound = errors.New("no such transfer")
+	// ErrForbidden: the caller may not do this to the transfer.
+	ErrForbidden = errors.New("forbidden")
+	// ErrState: the transfer is not in a state that allows this.
+	ErrState = errors.New("not possible in this state")
+	// ErrInvalid: the request itself is wrong (a message says what).
+	ErrInvalid = errors.New("invalid request")
+)
+
+// Manager runs the transfer channel of one node.
+type Manager struct {
+	cfg Config
+	log *slog.Logger
+
+	mu        sync.Mutex
+	receiving map[string]string // browser download ID → transfer ID
+	choosers  map[string]*chooser
+	wg        sync.WaitGroup
+	suspended atomic.Pointer[Suspension]
+}
+
+// New returns a Manager, creating the quarantine directories.
+func New(cfg Config) (*Manager, error) {
+	switch {
+	case cfg.Store == nil:
+		return nil, errors.New("transfer config: Store is required")
+	case cfg.Dir == "":
+		return nil, errors.New("transfer config: Dir is required")
+	case cfg.Policy == nil:
+		return nil, errors.New("transfer config: Policy is required")
+	case cfg.Audit == nil:
+		return nil, errors.New("transfer config: Audit is required")
+	}
+	if cfg.ScanTimeout == 0 {
+		cfg.ScanTimeout = 2 * time.Minute
+	}
+	if cfg.Retention == 0 {
+		cfg.Retention = 24 * time.Hour
+	}
+	if cfg.Retention < 0 || cfg.ScanTimeout < 0 {
+		return nil, errors.New("transfer config: Retention and ScanTimeout must not be negative")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	for _, d := range []string{cfg.Dir, filepath.Join(cfg.Dir, "sessions"), filepath.Join(cfg.Dir, "files"), filepath.Join(cfg.Dir, "uploads")} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, fmt.Errorf("quarantine: %w", err)
+		}
+		if err := os.Chmod(d, 0o700); err != nil {
+			return nil, fmt.Errorf("quarantine: %w", err)
+		}
+	}
+	m := &Manager{
+		cfg:       cfg,
+		log:       cfg.Logger,
+		receiving: make(map[string]string),
+		choosers:  make(map[string]*chooser),
+	}
+	m.loadSuspension()
+	m.recover()
+	return m, nil
+}
+
+// recover deals with transfers a previous run left unfinished: a download
+// still receiving when the broker stopped is canceled; one being checked
+// is checked again.
+func (m *Manager) recover() {
+	list, err := m.cfg.Store.ListTransfers(func(t *store.Transfer) bool {
+		return t.State == store.TransferReceiving || t.State == store.TransferChecking
+	})
+	if err != nil {
+		m.log.Error("transfer: recover unfinished transfers", "err", err)
+		return
+	}
+	for _, t := range list {
+		if t.State == store.TransferReceiving {
+			m.finish(context.Background(), t.ID, store.TransferCanceled, "the broker stopped while the file was downloading", nil)
+			continue
+		}
+		m.wg.Go(func() { m.check(context.Background(), t.ID) })
+	}
+}
+
+// Wait waits for the checks in progress (tests, shutdown).
+func (m *Manager) Wait() { m.wg.Wait() }
+
+// SessionDir returns the directory a session's browser downloads into,
+// creating it. The browser names files there by GUID.
+func (m *Manager) SessionDir(sessionID string) (string, error) {
+	if !safeID(sessionID) {
+		return "", fmt.Errorf("quarantine: bad session ID %q", sessionID)
+	}
+	dir := filepath.Join(m.cfg.Dir, "sessions", sessionID)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("quarantine: %w", err)
+	}
+	return dir, nil
+}
+
+// RemoveSessionDir removes what a session's browser left in its download
+// directory (partial files); finished downloads were moved out already.
+func (m *Manager) RemoveSessionDir(sessionID string) {
+	if !safeID(sessionID) {
+		return
+	}
+	if err := os.RemoveAll(filepath.Join(m.cfg.Dir, "sessions", sessionID)); err != nil {
+		m.log.Warn("transfer: remove session download directory", "session", sessionID, "err", err)
+	}
+}
+
+// MaxDownload is the largest file a browser of profile may download or
+// print; a larger one is canceled while it downloads.
+func (m *Manager) MaxDownload(profile string) int64 {
+	tp := m.cfg.Policy.Transfers(profile)
+	return max(int64(tp.Download.MaxSize), int64(tp.Print.MaxSize))
+}
+
+// safeID reports whether id can name a file: letters, digits, '-' and '_'.
+func safeID(id string) bool {
+	if id == "" || len(id) > 128 {
+		return false
+	}
+	for _, r := range id {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// filePath is where a quarantined download or print is kept.
+func (m *Manager) filePath(id string) string {
+	return filepath.Join(m.cfg.Dir, "files", id)
+}
+
+// Get returns a transfer. A user who is not an approver, admin or auditor
+// sees only their own.
+func (m *Manager) Get(id string) (store.Transfer, error) {
+	t, err := m.cfg.Store.Transfer(id)
+	if errors.Is(err, store.ErrNotFound) {
+		return t, ErrNotFound
+	}
+	return t, err
+}
+
+// Mine returns a user's transfers, newest first.
+func (m *Manager) Mine(user string) ([]store.Transfer, error) {
+	return m.cfg.Store.ListTransfers(func(t *store.Transfer) bool { return t.User == user })
+}
+
+// Held returns the transfers waiting for an approver, oldest first.
+func (m *Manager) Held() ([]store.Transfer, error) {
+	list, err := m.cfg.Store.ListTransfers(func(t *store.Transfer) bool { return t.State == store.TransferHeld })
+	for i, j := 0, len(list)-1; i < j; i, j = i+1, j-1 {
+		list[i], list[j] = list[j], list[i]
+	}
+	return list, err
+}
+
+// List returns the transfers that match, newest first (approvers, auditors).
+func (m *Manager) List(match func(*store.Transfer) bool) ([]store.Transfer, error) {
+	return m.cfg.Store.ListTransfers(match)
+}
+
+// notify tells the owner's viewer.
+func (m *Manager) notify(t store.Transfer) {
+	if m.cfg.Notify != nil {
+		m.cfg.Notify(t.User, t)
+	}
+}
+
+// record writes an audit record of a transfer step without waiting.
+func (m *Manager) record(t store.Transfer, a audit.Actor, step string) {
+	m.cfg.Audit.Record(audit.TransferStep(m.cfg.Now(), a, auditTransfer(t, step)))
+}
+
+// commit writes an audit record of a transfer step and waits until it is
+// durable.
+func (m *Manager) commit(ctx context.Context, t store.Transfer, a audit.Actor, step string) error {
+	_, err := m.cfg.Audit.Commit(ctx, audit.TransferStep(m.cfg.Now(), a, auditTransfer(t, step)))
+	return err
+}
+
+func ownerActor(t store.Transfer) audit.Actor {
+	return audit.Actor{User: t.User, Role: t.Role, Terminal: t.Terminal, Session: t.Session}
+}
+
+// auditTransfer is the audit view of a ledger entry at one step: the step
+// is the record's state.
+func auditTransfer(t store.Transfer, step string) audit.Transfer {
+	reason := t.Reason
+	if t.Comment != "" {
+		reason += " (comment: " + t.Comment + ")"
+	}
+	if t.Rule != "" {
+		reason += " [rule: " + t.Rule + "]"
+	}
+	return audit.Transfer{
+		ID:          t.ID,
+		Direction:   t.Direction,
+		Name:        t.Name,
+		Size:        t.Size,
+		SHA256:      t.SHA256,
+		ContentType: t.MIME,
+		Source:      t.Source,
+		Destination: t.Destination,
+		State:       step,
+		Verdict:     t.Scan,
+		Approver:    t.Approver,
+		Reason:      strings.TrimSpace(reason),
+	}
+}

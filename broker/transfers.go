@@ -1,0 +1,112 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/shoji-rbi/shoji/broker/session"
+	"github.com/shoji-rbi/shoji/broker/store"
+	"github.com/shoji-rbi/shoji/broker/transfer"
+	"github.com/shoji-rbi/shoji/isolation"
+	"github.com/shoji-rbi/shoji/isolation/policy"
+)
+
+// Transfers answers the transfer channel's policy questions with the
+// current site policy.
+func (sp *sitePolicy) Transfers(profile string) policy.Transfers {
+	return sp.engine.Current().Transfers(profile)
+}
+
+// UploadDestination says whether the current policy allows uploads to
+// rawURL for profile.
+func (sp *sitePolicy) UploadDestination(profile, rawURL string) policy.Decision {
+	return sp.engine.Current().UploadDestination(profile, rawURL)
+}
+
+// owner is the transfer view of a session.
+func owner(info session.Info) transfer.Owner {
+	o := transfer.Owner{User: info.User, Role: info.Role, Session: info.ID, Profile: info.Profile}
+	if info.Terminal.IsValid() {
+		o.Terminal = info.Terminal.String()
+	}
+	return o
+}
+
+// sessionTransfers connects sessions to the transfer channel: it gives
+// browsers their quarantine and takes their downloads and file choosers
+// (session.Transfers), and decides copy, paste and print for the viewer
+// (stream.Transfers).
+type sessionTransfers struct{ s *Server }
+
+func (st sessionTransfers) Quarantine(info session.Info) (string, int64, error) {
+	dir, err := st.s.xfer.SessionDir(info.ID)
+	if err != nil {
+		return "", 0, err
+	}
+	return dir, st.s.xfer.MaxDownload(info.Profile), nil
+}
+
+func (st sessionTransfers) Download(s *session.Session, d isolation.Download) {
+	st.s.xfer.Browse(owner(s.Info()), d)
+}
+
+func (st sessionTransfers) FileChooser(s *session.Session, c isolation.FileChooser) {
+	answer := func(ctx context.Context, paths []string) error {
+		b, err := s.Browser()
+		if err != nil {
+			return err
+		}
+		return b.SetFiles(ctx, c.ID, paths)
+	}
+	view := st.s.xfer.ChooserOpened(owner(s.Info()), c, answer)
+	s.Notify(session.Event{Type: "fileChooser", Payload: view})
+}
+
+func (st sessionTransfers) Copy(ctx context.Context, s *session.Session, b isolation.Browser) (string, error) {
+	text, err := b.Copy(ctx)
+	if err != nil {
+		return "", &isolation.UserError{Message: "nothing could be copied from the page", Err: err}
+	}
+	if text == "" {
+		return "", nil
+	}
+	if ok, reason := st.s.xfer.Clipboard(ctx, owner(s.Info()), transfer.ClipboardToTerminal, text); !ok {
+		return "", &isolation.UserError{Message: "copy refused: " + reason}
+	}
+	return text, nil
+}
+
+func (st sessionTransfers) Paste(ctx context.Context, s *session.Session, b isolation.Browser, text string) error {
+	if text == "" {
+		return nil
+	}
+	if ok, reason := st.s.xfer.Clipboard(ctx, owner(s.Info()), transfer.ClipboardToRemote, text); !ok {
+		return &isolation.UserError{Message: "paste refused: " + reason}
+	}
+	return b.InsertText(ctx, text)
+}
+
+func (st sessionTransfers) Print(ctx context.Context, s *session.Session, b isolation.Browser) error {
+	if err := st.s.xfer.Print(ctx, owner(s.Info()), b.State().URL); err != nil {
+		if errors.Is(err, transfer.ErrForbidden) {
+			return &isolation.UserError{Message: "print refused: printing is not allowed for your terminal", Err: err}
+		}
+		return err
+	}
+	// A PDF of a long page takes a while; the viewer's call timeout is for
+	// input.
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	if err := b.Print(pctx); err != nil {
+		return &isolation.UserError{Message: "the page could not be printed", Err: err}
+	}
+	return nil
+}
+
+// notifyTransfer tells the owner's viewer that a transfer changed.
+func (s *Server) notifyTransfer(user string, t store.Transfer) {
+	if sess, ok := s.sess.Get(user); ok {
+		sess.Notify(session.Event{Type: "transfer", Payload: t})
+	}
+}

@@ -1,0 +1,248 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+	"unicode"
+
+	"github.com/shoji-rbi/shoji/broker/audit"
+)
+
+const auditUsage = `Usage: shoji audit COMMAND [flags]
+
+Read the audit trail in the data directory (DIR/audit). Both commands only
+read it, and may run while the broker is running.
+
+Commands:
+  verify   check the hash chain of the whole trail; exits with status 1
+           and names the first bad record when it is broken
+  list     list events in the order they were written, as a table or CSV
+           [--from TIME] [--to TIME] [--user NAME] [--type TYPE]
+           [--host HOST] [--sha256 HASH] [--csv]
+
+Every command takes --data DIR (default: $SHOJI_DATA, else ./data).
+`
+
+// auditCall is one parsed `shoji audit` invocation.
+type auditCall struct {
+	dir    string // the trail: DATA/audit
+	filter audit.Filter
+	csv    bool
+	stdout io.Writer
+	stderr io.Writer
+}
+
+// auditCommand is one `shoji audit` subcommand.
+type auditCommand struct {
+	usage, about string
+	filters      bool // whether it takes list's flags
+	run          func(c *auditCall) error
+}
+
+var auditCommands = map[string]auditCommand{
+	"verify": {
+		usage: "verify",
+		about: "Check that every record of the trail is in place and unchanged: each line is a record, seq counts up\n" +
+			"by one, and each record holds the SHA-256 of the one before it, across files. Exits with status 1 and\n" +
+			"names the first bad record when the chain is broken. The chain cannot show records cut off the end:\n" +
+			"compare the head it prints with the copy on the syslog collector.",
+		run: auditVerify,
+	},
+	"list": {
+		usage: "list [--from TIME] [--to TIME] [--user NAME] [--type TYPE] [--host HOST] [--sha256 HASH] [--csv]",
+		about: "List events in the order they were written. TIME is RFC 3339 (2026-11-23T09:00:00+09:00) or a local\n" +
+			"date (2026-11-23) or date and minute (2026-11-23T09:00); --from is inclusive, --to exclusive.",
+		filters: true,
+		run:     auditList,
+	},
+}
+
+// runAudit runs `shoji audit ARGS...`. Usage asked for with --help goes
+// to stdout and is not an error.
+func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cmd, ok, err := pickCommand("audit", auditUsage, []string{"verify", "list"}, auditCommands, args, stdout, stderr)
+	if !ok {
+		return err
+	}
+	prefix := "audit " + args[0]
+
+	fs := flag.NewFlagSet("shoji "+prefix, flag.ContinueOnError)
+	fs.SetOutput(io.Discard) // errors are returned; usage is printed below
+	dataDir := fs.String("data", defaultDataDir(), "`DIR` holding the data; the trail is DIR/audit (defaults to $SHOJI_DATA if set)")
+	var from, to, typ string
+	c := &auditCall{stdout: stdout, stderr: stderr}
+	if cmd.filters {
+		fs.StringVar(&from, "from", "", "list events at or after `TIME`")
+		fs.StringVar(&to, "to", "", "list events before `TIME`")
+		fs.StringVar(&c.filter.User, "user", "", "list events of the account `NAME` (the one who acted)")
+		fs.StringVar(&typ, "type", "", "list events of `TYPE`: "+typeNames())
+		fs.StringVar(&c.filter.Host, "host", "", "list events concerning `HOST` (*.example.jp includes names under it)")
+		fs.StringVar(&c.filter.SHA256, "sha256", "", "list events of the file or clipboard text with this SHA-256 `HASH`")
+		fs.BoolVar(&c.csv, "csv", false, "write CSV with a header row instead of a table")
+	}
+	pos, err := parseInterspersed(fs, args[1:])
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintf(stdout, "Usage: shoji audit %s [--data DIR]\n\n%s\n\nFlags:\n", cmd.usage, cmd.about)
+		fs.SetOutput(stdout)
+		fs.PrintDefaults()
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w (see shoji %s --help)", prefix, err, prefix)
+	}
+	if len(pos) != 0 {
+		return fmt.Errorf("%s: unexpected argument %q: usage: shoji audit %s", prefix, pos[0], cmd.usage)
+	}
+	if c.filter.From, err = parseAuditTime("--from", from); err != nil {
+		return fmt.Errorf("%s: %w", prefix, err)
+	}
+	if c.filter.To, err = parseAuditTime("--to", to); err != nil {
+		return fmt.Errorf("%s: %w", prefix, err)
+	}
+	if typ != "" {
+		c.filter.Type = audit.Type(typ)
+		if !slices.Contains(audit.Types, c.filter.Type) {
+			return fmt.Errorf("%s: --type: unknown event type %q (want one of %s)", prefix, typ, typeNames())
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	c.dir = filepath.Join(*dataDir, "audit")
+	if err := cmd.run(c); err != nil {
+		return fmt.Errorf("%s: %w", prefix, err)
+	}
+	return nil
+}
+
+func typeNames() string {
+	names := make([]string, len(audit.Types))
+	for i, t := range audit.Types {
+		names[i] = string(t)
+	}
+	return strings.Join(names, ", ")
+}
+
+// parseAuditTime reads a --from or --to value: RFC 3339, or a date or
+// date and minute in local time. Empty is the zero time.
+func parseAuditTime(flagName, s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, nil
+	}
+	for _, layout := range []string{"2006-01-02", "2006-01-02T15:04"} {
+		if t, err := time.ParseInLocation(layout, s, time.Local); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("%s: %q is not a time: want RFC 3339 (2026-11-23T09:00:00+09:00), a date (2026-11-23) or a date and minute (2026-11-23T09:00)", flagName, s)
+}
+
+func auditVerify(c *auditCall) error {
+	rep, err := audit.Verify(c.dir)
+	if err != nil {
+		return err
+	}
+	files := rep.Files[0]
+	if len(rep.Files) > 1 {
+		files += " to " + rep.Files[len(rep.Files)-1]
+	}
+	fmt.Fprintf(c.stdout, "audit trail intact: %d records in %d file(s) (%s); head seq %d sha256 %s at %s\n",
+		rep.Records, len(rep.Files), files, rep.HeadSeq, rep.HeadHash, rep.HeadTime.Format(time.RFC3339))
+	if rep.Torn != nil {
+		fmt.Fprintf(c.stdout, "note: %s\n", rep.Torn)
+	}
+	return nil
+}
+
+func auditList(c *auditCall) error {
+	events := audit.Scan(c.dir, c.filter)
+	if c.csv {
+		return audit.WriteCSV(c.stdout, events)
+	}
+	tw := tabwriter.NewWriter(c.stdout, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "SEQ\tTIME\tTYPE\tUSER\tTERMINAL\tSITE\tDETAIL")
+	bad := 0
+	for e, err := range events {
+		if err != nil {
+			bad++
+			fmt.Fprintln(c.stderr, "shoji: audit list:", err)
+			continue
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Seq, e.Time.Local().Format(time.RFC3339), e.Type,
+			printable(e.User), printable(e.Terminal), printable(e.Site()), printable(eventDetail(e)))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if bad > 0 {
+		return fmt.Errorf("%d line(s) of the trail are not records: run shoji audit verify", bad)
+	}
+	return nil
+}
+
+// eventDetail is the rest of an event, key=value, for the table.
+func eventDetail(e audit.Event) string {
+	var parts []string
+	add := func(k, v string) {
+		if v != "" {
+			parts = append(parts, k+"="+v)
+		}
+	}
+	add("url", e.URL)
+	add("rule", e.Rule)
+	add("outcome", e.Outcome)
+	add("reason", e.Reason)
+	add("target", e.Target)
+	add("what", e.What)
+	add("direction", e.Direction)
+	if e.Length != 0 {
+		add("length", strconv.FormatInt(e.Length, 10))
+	}
+	add("sha256", e.SHA256)
+	if e.Count != 0 {
+		add("count", strconv.FormatInt(e.Count, 10))
+	}
+	if t := e.Transfer; t != nil {
+		add("transfer", t.ID)
+		add("direction", t.Direction)
+		add("state", t.State)
+		if t.Name != "" {
+			add("file", strconv.Quote(t.Name))
+		}
+		if t.Size != 0 {
+			add("size", strconv.FormatInt(t.Size, 10))
+		}
+		add("sha256", t.SHA256)
+		add("verdict", t.Verdict)
+		add("approver", t.Approver)
+		add("reason", t.Reason)
+	}
+	if e.Before != "" || e.After != "" {
+		parts = append(parts, "(before/after: see --csv)")
+	}
+	add("comment", e.Comment)
+	return strings.Join(parts, " ")
+}
+
+// printable replaces control and bidirectional-override characters, which
+// a recorded URL or name could use to rewrite the auditor's terminal.
+func printable(s string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) {
+			return '?'
+		}
+		return r
+	}, s)
+}
