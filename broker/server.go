@@ -319,6 +319,9 @@ func (s *Server) Handler() http.Handler { return s.handler }
 // Sessions returns the session manager.
 func (s *Server) Sessions() *session.Manager { return s.sess }
 
+// Transfers returns the transfer channel.
+func (s *Server) Transfers() *transfer.Manager { return s.xfer }
+
 // Auth returns the account service.
 func (s *Server) Auth() *auth.Service { return s.auth }
 

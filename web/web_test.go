@@ -36,6 +36,12 @@ func TestHandler(t *testing.T) {
 		{"GET", "/approvals", 200, "text/html; charset=utf-8"},
 		{"GET", "/static/approvals.js", 200, "text/javascript; charset=utf-8"},
 		{"GET", "/static/access.js", 200, "text/javascript; charset=utf-8"},
+		{"GET", "/audit", 200, "text/html; charset=utf-8"},
+		{"GET", "/static/audit.js", 200, "text/javascript; charset=utf-8"},
+		{"GET", "/static/transfers.js", 200, "text/javascript; charset=utf-8"},
+		{"GET", "/audit.html", 404, ""},
+		{"GET", "/audit/", 404, ""},
+		{"POST", "/audit", 405, ""},
 		{"GET", "/approvals.html", 404, ""},
 		{"GET", "/approvals/", 404, ""},
 		{"POST", "/approvals", 405, ""},
@@ -111,10 +117,11 @@ func TestEveryAssetHasType(t *testing.T) {
 
 // page is what a page's HTML says about itself.
 type page struct {
-	refs    []string          // URLs of scripts, styles, images and links
-	scripts []string          // src of each <script>
-	ids     map[string]string // element id → tag name
-	names   []string          // form field names
+	refs    []string                     // URLs of scripts, styles, images and links
+	scripts []string                     // src of each <script>
+	ids     map[string]string            // element id → tag name
+	attrs   map[string]map[string]string // element id → its attributes
+	names   []string                     // form field names
 }
 
 // parsePage reads a page and reports everything the broker's CSP forbids:
@@ -125,7 +132,7 @@ func parsePage(t *testing.T, urlPath string) page {
 	if rec.Code != 200 {
 		t.Fatalf("GET %s = %d", urlPath, rec.Code)
 	}
-	p := page{ids: map[string]string{}}
+	p := page{ids: map[string]string{}, attrs: map[string]map[string]string{}}
 	z := html.NewTokenizer(rec.Body)
 	inScript := false
 	for {
@@ -184,6 +191,7 @@ func parsePage(t *testing.T, urlPath string) page {
 					t.Errorf("%s: duplicate id %q", urlPath, id)
 				}
 				p.ids[id] = tok.Data
+				p.attrs[id] = attrs
 			}
 			if name, ok := attrs["name"]; ok {
 				p.names = append(p.names, name)
@@ -236,7 +244,14 @@ func TestViewerContract(t *testing.T) {
 				"access-dialog": "dialog", "access-reason": "textarea", "access-send": "button",
 				"access-cancel": "button", "access-host": "strong", "access-warning": "p",
 				"profile": "span", "trusted": "span", "host-warning": "span",
-				"approvals-link": "a", "admin-link": "a",
+				"approvals-link": "a", "admin-link": "a", "audit-link": "a",
+				"copy": "button", "print": "button", "transfers-button": "button", "transfers-count": "span",
+				"transfers": "aside", "transfers-list": "div", "transfers-close": "button",
+				"paste-dialog": "dialog", "paste-warning": "p", "paste-preview": "pre", "paste-ok": "button",
+				"paste-cancel": "button", "paste-dont-ask": "input",
+				"upload-dialog": "dialog", "upload-host": "strong", "upload-warning": "p", "upload-file": "input",
+				"upload-max": "p", "upload-files": "ul", "upload-progress": "progress", "upload-error": "p",
+				"upload-send": "button", "upload-cancel": "button",
 			},
 			names: []string{"username", "password"},
 		},
@@ -256,14 +271,27 @@ func TestViewerContract(t *testing.T) {
 				"export": "a", "import-form": "form", "import-error": "p",
 				"block-form": "form", "blocked": "table", "end-user-form": "form", "end-all": "button", "sessions": "table",
 				"emergency-form": "form", "emergencies": "table",
+				"destination-form": "form", "destination-error": "p", "destinations-table": "table",
+				"profile-transfers": "div", "profile-transfers-body": "div",
 			},
 			names: []string{"banner", "pledge", "pattern", "note", "expires", "uploads", "trusted",
-				"url", "profile", "host", "reason", "user", "yaml", "file", "group", "terminals", "default"},
+				"url", "profile", "host", "reason", "user", "yaml", "file", "group", "terminals", "default",
+				"name", "description", "dir"},
 		},
 		{
-			page:  "/approvals",
-			ids:   map[string]string{"requests": "div", "history": "table", "requests-refresh": "button", "admin-link": "a"},
-			names: nil, // the fields of each request are built per request by approvals.js
+			page: "/approvals",
+			ids: map[string]string{"requests": "div", "history": "table", "requests-refresh": "button", "admin-link": "a",
+				"held-transfers": "section", "held-list": "div", "held-refresh": "button", "transfer-history": "table"},
+			names: nil, // the fields of each request and file are built per item by approvals.js
+		},
+		{
+			page: "/audit",
+			ids: map[string]string{
+				"audit-filter": "form", "audit-events": "table", "audit-more": "button", "audit-counts": "div",
+				"audit-csv": "a", "audit-status": "section", "audit-verify": "button", "audit-evidence": "form",
+				"audit-evidence-link": "a", "audit-transfers": "table", "audit-message": "p", "audit-main": "div",
+			},
+			names: []string{"from", "to", "user", "type", "host", "sha256"},
 		},
 	}
 	for _, tt := range tests {
@@ -326,14 +354,11 @@ func TestScripts(t *testing.T) {
 	}
 }
 
-// TestAdminFormFields checks the fields end-to-end tests fill in, form by
-// form: a field of the same name in another form would not do.
-func TestAdminFormFields(t *testing.T) {
-	rec := serve(t, "GET", "/admin", nil)
-	doc, err := html.Parse(rec.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
+// formFields returns the named fields of each form of a page as
+// "name:type" (the tag name for a select or textarea), by form id.
+func formFields(t *testing.T, urlPath string) map[string][]string {
+	t.Helper()
+	doc := parseDoc(t, urlPath)
 	forms := map[string][]string{}
 	var walk func(n *html.Node, form string)
 	walk = func(n *html.Node, form string) {
@@ -358,20 +383,189 @@ func TestAdminFormFields(t *testing.T) {
 		}
 	}
 	walk(doc, "")
-	tests := map[string][]string{
-		"rule-form":      {"pattern:", "note:", "expires:datetime-local", "uploads:checkbox", "trusted:checkbox"},
-		"test-form":      {"url:text", "profile:select"},
-		"block-form":     {"host:", "reason:"},
-		"import-form":    {"file:file", "yaml:textarea"},
-		"emergency-form": {"group:select", "profile:select", "reason:", "expires:datetime-local"},
-		"group-form":     {"name:", "terminals:textarea"},
-		"end-user-form":  {"user:"},
-		"default-form":   {"default:select"},
+	return forms
+}
+
+// parseDoc parses a page into a tree.
+func parseDoc(t *testing.T, urlPath string) *html.Node {
+	t.Helper()
+	rec := serve(t, "GET", urlPath, nil)
+	if rec.Code != 200 {
+		t.Fatalf("GET %s = %d", urlPath, rec.Code)
 	}
-	for form, want := range tests {
-		for _, f := range want {
-			if !slices.Contains(forms[form], f) {
-				t.Errorf("#%s: no field %q (has %v)", form, f, forms[form])
+	doc, err := html.Parse(rec.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return doc
+}
+
+// TestFormFields checks the fields end-to-end tests fill in, form by form:
+// a field of the same name in another form would not do.
+func TestFormFields(t *testing.T) {
+	tests := map[string]map[string][]string{
+		"/admin": {
+			"rule-form":        {"pattern:", "note:", "expires:datetime-local", "uploads:checkbox", "trusted:checkbox"},
+			"test-form":        {"url:text", "profile:select"},
+			"block-form":       {"host:", "reason:"},
+			"import-form":      {"file:file", "yaml:textarea"},
+			"emergency-form":   {"group:select", "profile:select", "reason:", "expires:datetime-local"},
+			"group-form":       {"name:", "terminals:textarea"},
+			"end-user-form":    {"user:"},
+			"default-form":     {"default:select"},
+			"destination-form": {"name:", "description:", "dir:"},
+		},
+		"/audit": {
+			"audit-filter":   {"from:datetime-local", "to:datetime-local", "user:", "type:select", "host:", "sha256:"},
+			"audit-evidence": {"from:datetime-local", "to:datetime-local", "user:"},
+		},
+	}
+	for urlPath, want := range tests {
+		forms := formFields(t, urlPath)
+		for form, fields := range want {
+			for _, f := range fields {
+				if !slices.Contains(forms[form], f) {
+					t.Errorf("%s #%s: no field %q (has %v)", urlPath, form, f, forms[form])
+				}
+			}
+		}
+	}
+}
+
+// TestViewerAttributes checks the attributes of viewer elements that
+// end-to-end tests and the modules rely on.
+func TestViewerAttributes(t *testing.T) {
+	p := parsePage(t, "/")
+	tests := []struct{ id, attr, want string }{
+		{"upload-file", "type", "file"},
+		{"paste-dont-ask", "type", "checkbox"},
+		{"transfers", "hidden", ""},
+		{"transfers-count", "hidden", ""},
+		{"upload-progress", "hidden", ""},
+		{"audit-link", "hidden", ""},
+		{"audit-link", "href", "/audit"},
+		{"copy", "type", "button"},
+		{"print", "type", "button"},
+		{"transfers-button", "aria-controls", "transfers"},
+		{"paste-ok", "type", "submit"},
+		{"upload-send", "type", "submit"},
+	}
+	for _, tt := range tests {
+		got, ok := p.attrs[tt.id][tt.attr]
+		if !ok {
+			t.Errorf("#%s has no %s attribute", tt.id, tt.attr)
+		} else if got != tt.want {
+			t.Errorf("#%s %s=%q, want %q", tt.id, tt.attr, got, tt.want)
+		}
+	}
+}
+
+// text returns the text inside the element with the given id, spaces
+// collapsed.
+func text(doc *html.Node, id string) (string, bool) {
+	var found *html.Node
+	var find func(n *html.Node)
+	find = func(n *html.Node) {
+		if found != nil {
+			return
+		}
+		if n.Type == html.ElementNode {
+			for _, a := range n.Attr {
+				if a.Key == "id" && a.Val == id {
+					found = n
+					return
+				}
+			}
+		}
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			find(c)
+		}
+	}
+	find(doc)
+	if found == nil {
+		return "", false
+	}
+	var b strings.Builder
+	var collect func(n *html.Node)
+	collect = func(n *html.Node) {
+		if n.Type == html.TextNode {
+			b.WriteString(n.Data)
+		}
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			collect(c)
+		}
+	}
+	collect(found)
+	return strings.Join(strings.Fields(b.String()), " "), true
+}
+
+// TestNotices checks the warnings the viewer must show before text or a
+// file goes to an Internet site (NOTICE-2), word for word.
+func TestNotices(t *testing.T) {
+	doc := parseDoc(t, "/")
+	tests := map[string]string{
+		"paste-warning":  "患者氏名・ID などの個人情報を貼り付けないでください / Do not paste patient names, IDs or other identifiers into Internet sites",
+		"upload-warning": "患者氏名・ID などの個人情報を含むファイルを外部サイトに送らないでください / Do not upload files with patient names, IDs or other identifiers",
+		"access-warning": "患者氏名・ID などの個人情報を入力しないでください / Do not enter patient names, IDs or other identifiers",
+	}
+	for id, want := range tests {
+		got, ok := text(doc, id)
+		if !ok {
+			t.Errorf("no #%s", id)
+		} else if got != want {
+			t.Errorf("#%s says %q, want %q", id, got, want)
+		}
+	}
+	if got, _ := text(doc, "paste-dialog"); !strings.Contains(got, "このセッション中は確認しない Don't ask again in this session") {
+		t.Errorf("#paste-dialog does not offer \"don't ask again\": %q", got)
+	}
+}
+
+// TestViewerMessages checks that the viewer handles every message type the
+// broker sends it and sends the clipboard and print requests: a type
+// dropped from the dispatch would be ignored silently.
+func TestViewerMessages(t *testing.T) {
+	viewer, err := assets.ReadFile("static/viewer.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, typ := range []string{"ready", "state", "dialog", "dialogClosed", "caret", "status", "accessRequest",
+		"siteRequest", "error", "clipboard", "transfer", "fileChooser"} {
+		if !strings.Contains(string(viewer), "case '"+typ+"':") {
+			t.Errorf("viewer.js does not handle %q messages", typ)
+		}
+	}
+	clip, err := assets.ReadFile("static/clipboard.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, typ := range []string{"copy", "paste", "print"} {
+		if !strings.Contains(string(clip), "type: '"+typ+"'") {
+			t.Errorf("clipboard.js does not send %q", typ)
+		}
+	}
+}
+
+// TestAPIPaths checks that the modules call the broker's transfer and
+// audit API at the paths it serves (broker/transfer_api.go,
+// broker/audit_api.go).
+func TestAPIPaths(t *testing.T) {
+	tests := map[string][]string{
+		"static/transfers.js":    {"'/api/transfers'", "'/api/destinations'", "/file`", "/send`", "/reason`"},
+		"static/upload.js":       {"`/api/uploads/${encodeURIComponent(id)}`", "`/api/uploads/${encodeURIComponent(id)}/answer`", "'X-Shoji-Filename'"},
+		"static/approvals.js":    {"'/api/approvals/transfers'", "'/api/approvals/transfers?state=decided'", "/api/approvals/transfers/${"},
+		"static/destinations.js": {"'/api/admin/destinations'", "'/api/admin/destinations/'"},
+		"static/audit.js": {"'/api/audit/events'", "'/api/audit/events.csv'", "'/api/audit/counts'", "'/api/audit/status'",
+			"'/api/audit/transfers'", "'/api/audit/evidence'"},
+	}
+	for name, want := range tests {
+		body, err := assets.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range want {
+			if !strings.Contains(string(body), w) {
+				t.Errorf("%s does not contain %s", name, w)
 			}
 		}
 	}

@@ -308,9 +308,10 @@ func (f *File) Commit(ctx context.Context, e Event) (Event, error) {
 // Record implements Sink. It takes only a short lock, never waits for
 // I/O, and when the queue is full counts e as dropped instead of waiting.
 func (f *File) Record(e Event) {
-	if err := e.check(); err != nil {
-		f.log.Error("audit event refused", "type", string(e.Type), "err", err)
-		e.Type = "invalid"
+	invalid := e.check()
+	if invalid != nil {
+		f.log.Error("audit event refused", "type", string(e.Type), "err", invalid)
+		e.Type = "invalid" // counted under this name in audit_dropped
 	}
 	f.mu.Lock()
 	switch {
@@ -318,11 +319,11 @@ func (f *File) Record(e Event) {
 		f.mu.Unlock()
 		f.log.Error("audit event lost: the sink is closed", "type", string(e.Type))
 		return
-	case e.Type == "invalid" || f.queued >= f.queueLimit:
+	case invalid != nil || f.queued >= f.queueLimit:
 		first := len(f.dropped) == 0
 		f.dropped[e.Type]++
 		f.mu.Unlock()
-		if first && e.Type != "invalid" {
+		if first && invalid == nil {
 			f.log.Warn("audit queue full: counting dropped events until the writer catches up", "limit", f.queueLimit)
 		}
 	default:

@@ -154,7 +154,7 @@ func TestFileRecoversTornTail(t *testing.T) {
 	}{
 		{"incomplete line", `{"seq":11,"time":"2026-11-23T0`, 30, "incomplete final line"},
 		{"zeros", "\x00\x00\x00\x00", 4, "incomplete final line"},
-		{"unreadable line", "{\"seq\":11,garbage}\n", 18, "unreadable final line"},
+		{"unreadable line", "{\"seq\":11,garbage}\n", 19, "unreadable final line"},
 		{"both", "garbage\n{\"seq\":1", 16, "incomplete final line and an unreadable line"},
 	}
 	for _, tt := range tests {

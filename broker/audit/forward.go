@@ -522,24 +522,59 @@ func (fw *Forwarder) loadCursor() position {
 	return start
 }
 
-// checkCursor reports whether the record at the cursor's position is the
-// one after its seq, or the position is the end of the durable chain
-// right after that seq.
+// checkCursor reports whether the cursor's position is the start of the
+// record after its seq, or the end of the durable chain right after it.
 func (fw *Forwarder) checkCursor(c cursorFile) (position, bool) {
 	var idx int
-	if _, err := fmt.Sscanf(c.File, filePrefix+"%d"+fileSuffix, &idx); err != nil || fileName(idx) != c.File {
+	if _, err := fmt.Sscanf(c.File, filePrefix+"%d"+fileSuffix, &idx); err != nil || fileName(idx) != c.File || c.Offset < 0 {
 		return position{}, false
 	}
 	p := position{filePos: filePos{index: idx, offset: c.Offset}, seq: c.Seq}
 	end, _, _ := fw.file.durable()
-	if headSeq, _ := fw.file.Head(); headSeq == c.Seq && !p.before(end) {
-		return position{filePos: end, seq: c.Seq}, true
+	if headSeq, _ := fw.file.Head(); headSeq == c.Seq {
+		return p, p.filePos == end
 	}
-	recs, _, err := fw.readBatch(p, end)
-	if err != nil || len(recs) == 0 || !recs[0].ok || recs[0].link.Seq != c.Seq+1 {
-		return position{}, false
+	for range 2 {
+		l, eof, ok := firstRecordAt(filepath.Join(fw.file.Dir(), fileName(p.index)), p.offset)
+		switch {
+		case eof && p.index < end.index:
+			p.filePos = filePos{index: p.index + 1} // the record after is the next file's first
+		case ok && l.Seq == c.Seq+1:
+			return p, true
+		default:
+			return position{}, false
+		}
 	}
-	return p, true
+	return position{}, false
+}
+
+// firstRecordAt reads the record that starts at offset in the file at
+// path; eof reports that the file ends there.
+func firstRecordAt(path string, offset int64) (l link, eof, ok bool) {
+	f, err := os.Open(path)
+	if err != nil {
+		return link{}, false, false
+	}
+	defer f.Close()
+	if offset > 0 {
+		// A record starts right after a newline.
+		b := make([]byte, 1)
+		if _, err := f.ReadAt(b, offset-1); err != nil || b[0] != '\n' {
+			return link{}, false, false
+		}
+	}
+	if _, err := f.Seek(offset, io.SeekStart); err != nil {
+		return link{}, false, false
+	}
+	line, terminated, _, err := newLineReader(f).next()
+	if errors.Is(err, io.EOF) {
+		return link{}, true, false
+	}
+	if err != nil || !terminated {
+		return link{}, false, false
+	}
+	l, err = parseLink(line)
+	return l, false, err == nil
 }
 
 // findAfter finds the position after the record seq by reading the

@@ -28,17 +28,24 @@ type Report struct {
 	Note string
 }
 
-// Torn describes an incomplete final line.
+// Torn describes an incomplete or unreadable final line.
 type Torn struct {
 	File   string
 	Line   int
 	Offset int64
-	Bytes  int64
+	Bytes  int64 // without a newline
+	// Unreadable is true when the line ends with a newline but is not a
+	// record; else it has no newline.
+	Unreadable bool
 }
 
 func (t *Torn) String() string {
-	return fmt.Sprintf("%s line %d: incomplete final line (%d bytes at offset %d), as a crash during a write leaves it; "+
-		"the broker cuts it off and records that when it next starts", t.File, t.Line, t.Bytes, t.Offset)
+	what := "incomplete final line"
+	if t.Unreadable {
+		what = "unreadable final line"
+	}
+	return fmt.Sprintf("%s line %d: %s (%d bytes at offset %d), as a crash during a write leaves it; "+
+		"the broker cuts it off and records that when it next starts", t.File, t.Line, what, t.Bytes, t.Offset)
 }
 
 // Problem classifies a break in the chain.
@@ -125,7 +132,7 @@ func Verify(dir string) (Report, error) {
 			return rep, err
 		}
 		if end && (!r.terminated || r.err != nil) {
-			rep.Torn = &Torn{File: r.file, Line: r.line, Offset: r.offset, Bytes: r.size}
+			rep.Torn = &Torn{File: r.file, Line: r.line, Offset: r.offset, Bytes: r.size, Unreadable: r.terminated}
 			rep.Note = rep.Torn.String()
 			return rep, nil
 		}
@@ -230,7 +237,7 @@ func diagnose(hist []record, r record, after []record, missing string) *VerifyEr
 		case n1 != nil || p1.start:
 			return at(r, Edited, "this record was changed after it was written: its prev does not match the record before it, and the record after it does not link to it")
 		default:
-			return at(r, BrokenLink, "its prev does not match the hash of the record before it (seq %d): it was forged or changed, or the record before it was changed", p1.link.Seq)
+			return at(r, BrokenLink, "its prev does not match the hash of the record before it: either this record was forged or changed, or the one before it (seq %d, %s line %d) was changed", p1.link.Seq, p1.file, p1.line)
 		}
 	}
 	if r.link.Prev == p1.hash {

@@ -449,3 +449,11 @@ func waitGone(t *testing.T, data string) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// as returns the broker seen as another user, for remote and waitRemote
+// on that user's browser.
+func (b *brokerUnderTest) as(user string) *brokerUnderTest {
+	c := *b
+	c.user = user
+	return &c
+}

@@ -177,13 +177,13 @@ func (b *browser) downloadProgress(ev *cdpbrowser.EventDownloadProgress) {
 
 // endDownload makes the last report of download x, whose Chromium state is
 // completed or canceled: done with a file that was checked, or canceled or
-// failed with its files removed. It runs on loop.
+// failed once its files are gone. It runs on loop; the report of a download
+// that did not end done comes from a worker.
 func (b *browser) endDownload(x *download, state cdpbrowser.DownloadProgressState) {
 	b.dl.mu.Lock()
 	delete(b.dl.active, x.d.ID)
 	d, reason := x.d, x.cancelReason
 	b.dl.mu.Unlock()
-	defer close(x.ended)
 
 	d.Reason = ""
 	path := filepath.Join(b.dl.dir, d.ID)
@@ -200,13 +200,57 @@ func (b *browser) endDownload(x *download, state cdpbrowser.DownloadProgressStat
 	default:
 		d.State, d.Reason = b.checkDownload(path, &d)
 	}
-	if d.State != isolation.DownloadDone {
-		b.removeDownloadFiles(d.ID)
-	} else {
+	if d.State == isolation.DownloadDone {
 		d.Path = path
+		b.reportEnd(x, d)
+		return
 	}
+	// Chromium deletes the partial file of a canceled download on its own
+	// file sequence, after it reported the cancel: the file may still be
+	// there, or not there yet. The report waits until it is gone.
+	if !b.spawn(func() {
+		b.removeSettled(d.ID)
+		b.reportEnd(x, d)
+	}) {
+		b.removeDownloadFiles(d.ID)
+		b.reportEnd(x, d)
+	}
+}
+
+// reportEnd makes the last report of download x.
+func (b *browser) reportEnd(x *download, d isolation.Download) {
 	b.log.Info("download ended", "download", d.ID, "state", d.State, "reason", d.Reason, "bytes", d.Received)
 	b.obs.Download(d)
+	close(x.ended)
+}
+
+// Bounds of removeSettled.
+const (
+	settleQuiet = 200 * time.Millisecond
+	settleMax   = 5 * time.Second
+	settleTick  = 20 * time.Millisecond
+)
+
+// removeSettled removes the files of download id until none has been seen
+// for settleQuiet, or for at most settleMax. Files left after that are
+// removed when the browser ends.
+func (b *browser) removeSettled(id string) {
+	start := time.Now()
+	quietSince := start
+	for {
+		if b.removeDownloadFiles(id) {
+			quietSince = time.Now()
+		}
+		now := time.Now()
+		if now.Sub(quietSince) >= settleQuiet || now.Sub(start) >= settleMax {
+			return
+		}
+		select {
+		case <-b.life.Done():
+			return
+		case <-time.After(settleTick):
+		}
+	}
 }
 
 // checkDownload checks the complete file of a download at path: it must be
@@ -233,13 +277,20 @@ func (b *browser) checkDownload(path string, d *isolation.Download) (isolation.D
 	return isolation.DownloadDone, ""
 }
 
-// removeDownloadFiles removes what Chromium wrote for download id.
-func (b *browser) removeDownloadFiles(id string) {
+// removeDownloadFiles removes what Chromium wrote for download id, and
+// reports whether there was anything.
+func (b *browser) removeDownloadFiles(id string) (found bool) {
 	for _, name := range []string{id, id + partialSuffix} {
-		if err := os.Remove(filepath.Join(b.dl.dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		err := os.Remove(filepath.Join(b.dl.dir, name))
+		switch {
+		case err == nil:
+			found = true
+		case !errors.Is(err, os.ErrNotExist):
+			found = true
 			b.log.Warn("remove download file", "download", id, logErr, err)
 		}
 	}
+	return found
 }
 
 // cancelInChromium asks Chromium to cancel download id. Its canceled

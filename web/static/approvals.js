@@ -270,7 +270,7 @@ function heldCard(t) {
       el('span', { class: 'badge', text: DIRECTIONS[t.direction] || str(t.direction) }),
       own ? el('span', { class: 'badge warn', text: 'ご自身のファイル your own file' }) : null),
     el('dl', { class: 'facts' },
-      ...fact('サイズ Size', count(t.size) > 0 ? formatSize(t.size) : ''),
+      ...fact('サイズ Size', typeof t.size === 'number' && t.size > 0 ? formatSize(t.size) : ''),
       ...fact('種類 Type', type),
       ...codeFact('SHA-256', t.sha256),
       ...codeFact('取得元 Source', t.source),
@@ -286,10 +286,6 @@ function heldCard(t) {
         el('button', { type: 'button', class: 'approve primary', text: '承認 Approve' }),
         el('button', { type: 'button', class: 'reject danger', text: '却下 Reject' }))),
     el('p', { class: 'error row-error', role: 'alert' }));
-}
-
-function count(v) {
-  return typeof v === 'number' && Number.isFinite(v) && v > 0 ? v : 0;
 }
 
 /**

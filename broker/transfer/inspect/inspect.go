@@ -203,9 +203,17 @@ func sniff(src *source, head []byte, rep *report) error {
 		rep.note("RTF document")
 		return nil
 	}
-	// PDF readers accept junk before the header within the first KiB.
+	// PDF readers accept junk before the header within the first KiB. The
+	// junk may be HTML or a script, which is more restricted than a PDF.
 	if i := bytes.Index(head[:min(len(head), 1024)], []byte("%PDF-")); i > 0 {
-		return inspectPDF(src, head, rep)
+		var text report
+		sniffText(head, &text)
+		if restriction[text.Class] <= restriction[ClassPDF] {
+			return inspectPDF(src, head, rep)
+		}
+		*rep = text
+		rep.note("a PDF header follows")
+		return nil
 	}
 	sniffText(head, rep)
 	return nil

@@ -32,6 +32,8 @@ func inspectCases(t testing.TB) []inspectCase {
 		{name: "pdf", data: pdfSample(false), file: "report.pdf", mime: "application/pdf", class: ClassPDF},
 		{name: "pdf encrypted", data: pdfSample(true), file: "report.pdf", mime: "application/pdf", class: ClassPDF, encrypted: true, detail: "/Encrypt"},
 		{name: "pdf after junk", data: append([]byte("junk\n"), pdfSample(false)...), mime: "application/pdf", class: ClassPDF},
+		{name: "html with a pdf header", data: []byte("<html><script>alert(1)</script>\n%PDF-1.4\n"), file: "x.pdf", mime: "text/html", class: ClassHTML, detail: "PDF header"},
+		{name: "pdf named html", data: pdfSample(false), file: "report.html", mime: "application/pdf", class: ClassHTML},
 		{name: "pdf named exe", data: pdfSample(false), file: "report.pdf.exe", mime: "application/pdf", class: ClassExecutable, detail: ".exe"},
 		{name: "png", data: pngData, file: "x.png", mime: "image/png", class: ClassImage},
 		{name: "png named jpg", data: pngData, file: "x.jpg", mime: "image/png", class: ClassImage},

@@ -31,7 +31,7 @@ var runnableExt = setOf(
 )
 
 // htmlExt are extensions a browser or Windows renders as HTML.
-var htmlExt = setOf("html", "htm", "xhtml", "xht", "shtml", "svg", "svgz", "mht", "mhtml", "xml", "xsl", "xslt")
+var htmlExt = setOf("html", "htm", "xhtml", "xht", "shtml", "svg", "svgz", "mht", "mhtml", "xsl", "xslt")
 
 func setOf(words ...string) map[string]bool {
 	m := make(map[string]bool, len(words))
@@ -63,7 +63,7 @@ func restrictByName(name string, rep *report) {
 			rep.Class = ClassExecutable
 		}
 		rep.note("named .%s, which Windows runs", ext)
-	case htmlExt[ext] && rep.Class == ClassText:
+	case htmlExt[ext] && restriction[rep.Class] < restriction[ClassHTML]:
 		rep.Class = ClassHTML
 		rep.note("named .%s, which a browser renders", ext)
 	}

@@ -214,7 +214,6 @@ type session struct {
 	op   string
 	ctx  context.Context
 	conn net.Conn
-	stop func() bool
 }
 
 // open dials clamd for one request. The connection's deadline is the
@@ -238,7 +237,7 @@ func (c *Clamd) open(ctx context.Context, op string) (*session, context.CancelFu
 		// Wake up a blocked read or write at once.
 		_ = conn.SetDeadline(time.Unix(1, 0))
 	})
-	s := &session{c: c, op: op, ctx: ctx, conn: conn, stop: stop}
+	s := &session{c: c, op: op, ctx: ctx, conn: conn}
 	return s, func() {
 		stop()
 		conn.Close()

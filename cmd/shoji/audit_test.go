@@ -1,0 +1,167 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shoji-rbi/shoji/broker/audit"
+)
+
+// auditData writes a small trail into DATA/audit and returns DATA.
+func auditData(t *testing.T) string {
+	t.Helper()
+	data := t.TempDir()
+	f, err := audit.OpenFile(filepath.Join(data, "audit"), audit.FileOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC)
+	bob := audit.Actor{User: "bob", Role: "clinician", Terminal: "ward-3"}
+	for _, e := range []audit.Event{
+		audit.Login(at, bob),
+		audit.Navigation(at.Add(time.Hour), bob, "https://guide.example.jp/a\x1b[2J"),
+		audit.Deny(at.Add(2*time.Hour), bob, "ads.example.com", "https://ads.example.com/", "not-allowed", "not in the allowlist"),
+		audit.TransferStep(at.Add(3*time.Hour), bob, audit.Transfer{ID: "t1", Direction: audit.DirectionDownload, Name: "=lab.pdf",
+			Size: 10, SHA256: strings.Repeat("ab", 32), State: "released"}),
+		audit.Login(at.Add(4*time.Hour), audit.Actor{User: "amy"}),
+	} {
+		if _, err := f.Commit(context.Background(), e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+func runCmd(args ...string) (stdout, stderr string, err error) {
+	var out, errOut bytes.Buffer
+	err = run(context.Background(), args, strings.NewReader(""), &out, &errOut)
+	return out.String(), errOut.String(), err
+}
+
+func TestRunAuditVerify(t *testing.T) {
+	data := auditData(t)
+	out, _, err := runCmd("audit", "verify", "--data", data)
+	if err != nil {
+		t.Fatalf("verify of an intact trail: %v", err)
+	}
+	if !strings.Contains(out, "audit trail intact: 5 records in 1 file(s) (audit-000001.jsonl); head seq 5 sha256 ") || strings.Count(out, "\n") != 1 {
+		t.Errorf("verify printed %q", out)
+	}
+
+	// A torn final line is a note, not a failure.
+	path := filepath.Join(data, "audit", "audit-000001.jsonl")
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, append(raw, `{"seq":6,"ti`...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err = runCmd("audit", "verify", "--data="+data)
+	if err != nil || !strings.Contains(out, "note: audit-000001.jsonl line 6: incomplete final line") {
+		t.Errorf("verify of a torn trail = %q, %v", out, err)
+	}
+
+	// An edited record fails, naming it.
+	edited := bytes.Replace(raw, []byte(`"user":"bob"`), []byte(`"user":"eve"`), 1)
+	if err := os.WriteFile(path, edited, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = runCmd("audit", "verify", "--data", data)
+	if err == nil || !strings.Contains(err.Error(), "audit verify: audit trail broken at audit-000001.jsonl line 1 (seq 1): edited") {
+		t.Errorf("verify of an edited trail = %v", err)
+	}
+
+	// No trail at all is a failure too.
+	if _, _, err := runCmd("audit", "verify", "--data", t.TempDir()); err == nil {
+		t.Error("verify without a trail succeeded")
+	}
+}
+
+func TestRunAuditList(t *testing.T) {
+	data := auditData(t)
+	out, _, err := runCmd("audit", "list", "--data", data, "--user", "bob", "--from", "2026-11-23T01:00:00Z", "--to", "2026-11-23T03:00:00Z")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := strings.Split(strings.TrimSpace(out), "\n")
+	if len(rows) != 3 || !strings.HasPrefix(rows[0], "SEQ") || !strings.HasPrefix(rows[1], "2 ") || !strings.HasPrefix(rows[2], "3 ") {
+		t.Errorf("list printed:\n%s", out)
+	}
+	if strings.Contains(out, "\x1b") || !strings.Contains(out, "url=https://guide.example.jp/a?[2J") {
+		t.Errorf("control characters reach the terminal:\n%q", out)
+	}
+	if !strings.Contains(rows[2], "rule=not-allowed") {
+		t.Errorf("deny row lacks its rule: %q", rows[2])
+	}
+
+	out, _, err = runCmd("audit", "list", "--data", data, "--csv", "--sha256", strings.Repeat("AB", 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := csv.NewReader(strings.NewReader(out)).ReadAll()
+	if err != nil || len(recs) != 2 || recs[0][0] != "seq" || recs[1][0] != "4" {
+		t.Fatalf("csv = %q, %v", out, err)
+	}
+	if !strings.Contains(out, ",'=lab.pdf,") {
+		t.Errorf("csv cell not defused: %s", out)
+	}
+
+	out, _, err = runCmd("audit", "list", "--data", data, "--type", "login", "--host", "guide.example.jp")
+	if err != nil || strings.Count(out, "\n") != 1 {
+		t.Errorf("list with no match = %q, %v; want the header only", out, err)
+	}
+}
+
+func TestRunAuditUsage(t *testing.T) {
+	tests := []struct {
+		args       []string
+		wantErr    string
+		wantStdout string
+	}{
+		{[]string{"audit", "--help"}, "", "Usage: shoji audit COMMAND"},
+		{[]string{"audit", "verify", "--help"}, "", "Usage: shoji audit verify [--data DIR]"},
+		{[]string{"audit", "list", "-h"}, "", "-sha256 HASH"},
+		{[]string{"audit"}, "audit: missing command (verify, list)", ""},
+		{[]string{"audit", "show"}, `unknown command "show" (want verify or list)`, ""},
+		{[]string{"audit", "verify", "--user", "bob"}, "flag provided but not defined: -user", ""},
+		{[]string{"audit", "verify", "extra"}, `unexpected argument "extra"`, ""},
+		{[]string{"audit", "list", "--type", "logn"}, `--type: unknown event type "logn"`, ""},
+		{[]string{"audit", "list", "--from", "yesterday"}, `--from: "yesterday" is not a time`, ""},
+	}
+	for _, tt := range tests {
+		out, _, err := runCmd(tt.args...)
+		switch {
+		case tt.wantErr == "" && err != nil:
+			t.Errorf("%q: %v", tt.args, err)
+		case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+			t.Errorf("%q = %v, want error with %q", tt.args, err, tt.wantErr)
+		}
+		if !strings.Contains(out, tt.wantStdout) {
+			t.Errorf("%q printed %q, want %q", tt.args, out, tt.wantStdout)
+		}
+	}
+}
+
+func TestParseAuditTime(t *testing.T) {
+	for in, want := range map[string]time.Time{
+		"":                          {},
+		"2026-11-23T09:00:00+09:00": time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC),
+		"2026-11-23":                time.Date(2026, 11, 23, 0, 0, 0, 0, time.Local),
+		"2026-11-23T09:30":          time.Date(2026, 11, 23, 9, 30, 0, 0, time.Local),
+	} {
+		got, err := parseAuditTime("--from", in)
+		if err != nil || !got.Equal(want) {
+			t.Errorf("parseAuditTime(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+}
