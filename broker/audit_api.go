@@ -155,7 +155,7 @@ func ledgerMatch(f audit.Filter) func(*store.Transfer) bool {
 	return func(t *store.Transfer) bool {
 		return (f.User == "" || t.User == f.User) &&
 			(f.From.IsZero() || !t.Created.Before(f.From)) &&
-			(f.To.IsZero() || !t.Created.After(f.To)) &&
+			(f.To.IsZero() || t.Created.Before(f.To)) &&
 			(f.SHA256 == "" || t.SHA256 == f.SHA256)
 	}
 }

@@ -510,6 +510,9 @@ func (f *File) writeBatch(batch []request) error {
 		for i, r := range batch[:n] {
 			if results[i].err != nil && r.done == nil {
 				f.log.Error("audit event lost: it cannot be encoded", "type", string(r.ev.Type), "err", results[i].err)
+				f.mu.Lock()
+				f.dropped[r.ev.Type]++ // accounted for by the next audit_dropped record
+				f.mu.Unlock()
 			}
 			if r.done != nil {
 				r.done <- results[i]

@@ -430,3 +430,31 @@ func appendTo(t *testing.T, path, s string) {
 		t.Fatal(err)
 	}
 }
+
+// An event too large for a line is refused by Commit, and a Record of one
+// is accounted for by audit_dropped.
+func TestFileOversizedEvent(t *testing.T) {
+	dir := t.TempDir()
+	f := openTest(t, dir, 0)
+	c := newClock()
+	huge := PolicyChange(c.Now(), Actor{User: "alice"}, "policy", strings.Repeat("x", maxLine), "")
+	if _, err := f.Commit(context.Background(), huge); !errors.Is(err, errInvalid) {
+		t.Errorf("Commit of a huge event = %v, want errInvalid", err)
+	}
+	f.Record(huge)
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var dropped []Event
+	for e, err := range Scan(dir, Filter{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Type == TypeDropped {
+			dropped = append(dropped, e)
+		}
+	}
+	if len(dropped) != 1 || dropped[0].Count != 1 || dropped[0].Comment != "policy_change=1" {
+		t.Errorf("audit_dropped records: %+v", dropped)
+	}
+}

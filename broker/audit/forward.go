@@ -80,7 +80,15 @@ type Forwarder struct {
 
 	mu        sync.Mutex
 	confirmed position // after the last acknowledged record
+
+	// Owned by the forwarding goroutine, then by Close.
+	saved     position  // what the cursor file holds
+	lastSaved time.Time // when it was written
 }
+
+// cursorEvery bounds how often the cursor file is rewritten while records
+// flow; Close writes the last position.
+const cursorEvery = time.Second
 
 // position is a place in the chain and the seq of the record before it.
 type position struct {
@@ -150,16 +158,22 @@ func NewForwarder(f *File, addr string, opts ForwarderOptions) (*Forwarder, erro
 	}
 	fw.log = fw.log.With("collector", addr)
 	fw.confirmed = fw.loadCursor()
+	fw.saved = fw.confirmed
 	ctx, cancel := context.WithCancel(context.Background())
 	fw.cancel = cancel
 	go fw.run(ctx)
 	return fw, nil
 }
 
-// Close stops forwarding; the cursor keeps the last acknowledged record.
+// Close stops forwarding and saves the cursor.
 func (fw *Forwarder) Close() error {
 	fw.cancel()
 	<-fw.done
+	if p := fw.confirmedPos(); p != fw.saved {
+		if err := fw.saveCursor(p); err != nil {
+			return fmt.Errorf("save syslog cursor: %w", err)
+		}
+	}
 	return nil
 }
 
@@ -282,9 +296,15 @@ func (fw *Forwarder) serve(ctx context.Context, conn *net.TCPConn) error {
 		case len(inflight) < forwardInflight && pos.before(end):
 			continue
 		case len(inflight) > 0:
+			more := changed
+			if closed || len(inflight) >= forwardInflight {
+				more = nil // nothing more will come, or acknowledgements must come first
+			}
 			t := time.NewTimer(poll)
 			select {
 			case <-t.C:
+			case <-more:
+				t.Stop()
 			case <-gone:
 				t.Stop()
 				return errCollectorGone
@@ -453,16 +473,29 @@ func syslogToken(s string, n int) string {
 	return string(b)
 }
 
-// confirm records that the collector has everything before p, in memory
-// and in the cursor file.
+// confirm records that the collector has everything before p: in memory
+// at once, in the cursor file at most every cursorEvery.
 func (fw *Forwarder) confirm(p position) {
 	fw.mu.Lock()
 	fw.confirmed = p
 	fw.mu.Unlock()
-	data, _ := json.Marshal(cursorFile{Seq: p.seq, File: fileName(p.index), Offset: p.offset})
-	if err := writeFileAtomic(fw.cursor, data); err != nil {
+	if time.Since(fw.lastSaved) < cursorEvery {
+		return
+	}
+	if err := fw.saveCursor(p); err != nil {
 		fw.log.Error("save syslog cursor; a restart will resend records the collector has", "err", err)
 	}
+}
+
+// saveCursor writes p to the cursor file.
+func (fw *Forwarder) saveCursor(p position) error {
+	data, _ := json.Marshal(cursorFile{Seq: p.seq, File: fileName(p.index), Offset: p.offset})
+	fw.lastSaved = time.Now()
+	if err := writeFileAtomic(fw.cursor, data); err != nil {
+		return err
+	}
+	fw.saved = p
+	return nil
 }
 
 // writeFileAtomic replaces path with data: a reader sees the old content

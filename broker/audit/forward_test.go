@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -320,5 +321,30 @@ func TestFrame(t *testing.T) {
 	}
 	if syslogToken("a b\x01c", 255) != "abc" || syslogToken("", 5) != "-" || syslogToken("abcdef", 3) != "abc" {
 		t.Error("syslogToken")
+	}
+}
+
+// A trail whose sink has closed is still forwarded to the end.
+func TestForwarderClosedFile(t *testing.T) {
+	dir := t.TempDir()
+	f := openTest(t, dir, 0)
+	commitN(t, f, newClock(), 10)
+	head, _ := f.Head()
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	col := newCollector(t)
+	fw, err := NewForwarder(f, col.addr, ForwarderOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitForwarded(t, fw, col, head)
+	if err := fw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	checkReceived(t, col, dir, head)
+	data, err := os.ReadFile(filepath.Join(dir, "syslog.cursor"))
+	if err != nil || !strings.Contains(string(data), fmt.Sprintf(`"seq":%d,`, head)) {
+		t.Errorf("cursor file = %s, %v; want seq %d", data, err, head)
 	}
 }

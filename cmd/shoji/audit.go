@@ -6,6 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -14,13 +16,15 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/shoji-rbi/shoji/broker"
 	"github.com/shoji-rbi/shoji/broker/audit"
+	"github.com/shoji-rbi/shoji/broker/store"
 )
 
 const auditUsage = `Usage: shoji audit COMMAND [flags]
 
-Read the audit trail in the data directory (DIR/audit). Both commands only
-read it, and may run while the broker is running.
+Read the audit trail in the data directory (DIR/audit). verify and list
+only read it, and may run while the broker is running.
 
 Commands:
   verify   check the hash chain of the whole trail; exits with status 1
@@ -29,12 +33,20 @@ Commands:
            [--from TIME] [--to TIME] [--user NAME] [--type TYPE]
            [--host HOST] [--sha256 HASH] [--csv]
 
+  export   write an evidence bundle (IR-2): the audit records, the transfer
+           ledger and the quarantined files of a period or user, in a ZIP
+           with a manifest of SHA-256 hashes; --out FILE [--from TIME]
+           [--to TIME] [--user NAME]. It needs the store, so stop the broker
+           first, or use the Evidence form on the auditor page (/audit).
+
 Every command takes --data DIR (default: $SHOJI_DATA, else ./data).
 `
 
 // auditCall is one parsed `shoji audit` invocation.
 type auditCall struct {
+	data   string // the data directory
 	dir    string // the trail: DATA/audit
+	out    string // export: the bundle's file
 	filter audit.Filter
 	csv    bool
 	stdout io.Writer
@@ -64,12 +76,21 @@ var auditCommands = map[string]auditCommand{
 		filters: true,
 		run:     auditList,
 	},
+	"export": {
+		usage: "export --out FILE [--from TIME] [--to TIME] [--user NAME]",
+		about: "Write an evidence bundle (ZIP): records.jsonl (the matching audit records), chain/ (the whole trail, to\n" +
+			"verify it independently), transfers.json (the ledger of the period and user), files/ (the quarantined\n" +
+			"files still kept) and manifest.json (what was asked, by whom, the chain status and the SHA-256 of every\n" +
+			"other file). The export itself is an audit record. The broker must not be running on DIR.",
+		filters: true,
+		run:     auditExport,
+	},
 }
 
 // runAudit runs `shoji audit ARGS...`. Usage asked for with --help goes
 // to stdout and is not an error.
 func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	cmd, ok, err := pickCommand("audit", auditUsage, []string{"verify", "list"}, auditCommands, args, stdout, stderr)
+	cmd, ok, err := pickCommand("audit", auditUsage, []string{"verify", "list", "export"}, auditCommands, args, stdout, stderr)
 	if !ok {
 		return err
 	}
@@ -88,6 +109,9 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fs.StringVar(&c.filter.Host, "host", "", "list events concerning `HOST` (*.example.jp includes names under it)")
 		fs.StringVar(&c.filter.SHA256, "sha256", "", "list events of the file or clipboard text with this SHA-256 `HASH`")
 		fs.BoolVar(&c.csv, "csv", false, "write CSV with a header row instead of a table")
+	}
+	if args[0] == "export" {
+		fs.StringVar(&c.out, "out", "", "write the bundle to `FILE` (required; not overwritten)")
 	}
 	pos, err := parseInterspersed(fs, args[1:])
 	if errors.Is(err, flag.ErrHelp) {
@@ -117,6 +141,7 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	c.data = *dataDir
 	c.dir = filepath.Join(*dataDir, "audit")
 	if err := cmd.run(c); err != nil {
 		return fmt.Errorf("%s: %w", prefix, err)
@@ -245,4 +270,61 @@ func printable(s string) string {
 		}
 		return r
 	}, s)
+}
+
+// auditExport writes an evidence bundle of the filter to --out, atomically
+// and never over an existing file, and records the export.
+func auditExport(c *auditCall) error {
+	if c.out == "" {
+		return errors.New("--out FILE is required")
+	}
+	if _, err := os.Stat(c.out); err == nil {
+		return fmt.Errorf("--out %s: the file exists; choose another name", c.out)
+	}
+	st, err := store.Open(c.data)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	sink, err := audit.OpenFile(c.dir, audit.FileOptions{})
+	if err != nil {
+		return fmt.Errorf("open audit trail: %w", err)
+	}
+	defer sink.Close()
+	q := url.Values{}
+	if !c.filter.From.IsZero() {
+		q.Set("from", c.filter.From.Format(time.RFC3339))
+	}
+	if !c.filter.To.IsZero() {
+		q.Set("to", c.filter.To.Format(time.RFC3339))
+	}
+	if c.filter.User != "" {
+		q.Set("user", c.filter.User)
+	}
+	op := cliOperator()
+	if _, err := sink.Commit(context.Background(), audit.Export(time.Now(), audit.Actor{User: op}, "evidence", q.Encode())); err != nil {
+		return fmt.Errorf("record the export: %w", err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(c.out), ".shoji-evidence-*.zip")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	filter := audit.Filter{From: c.filter.From, To: c.filter.To, User: c.filter.User}
+	if err := broker.WriteEvidence(tmp, c.data, st, filter, op, time.Now()); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Link(tmp.Name(), c.out); err != nil {
+		return fmt.Errorf("--out %s: %w", c.out, err)
+	}
+	fmt.Fprintf(c.stdout, "evidence bundle written to %s\n", c.out)
+	return nil
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"archive/zip"
 	"bytes"
 	"context"
 	"encoding/csv"
@@ -131,8 +132,8 @@ func TestRunAuditUsage(t *testing.T) {
 		{[]string{"audit", "--help"}, "", "Usage: shoji audit COMMAND"},
 		{[]string{"audit", "verify", "--help"}, "", "Usage: shoji audit verify [--data DIR]"},
 		{[]string{"audit", "list", "-h"}, "", "-sha256 HASH"},
-		{[]string{"audit"}, "audit: missing command (verify, list)", ""},
-		{[]string{"audit", "show"}, `unknown command "show" (want verify or list)`, ""},
+		{[]string{"audit"}, "audit: missing command (verify, list, export)", ""},
+		{[]string{"audit", "show"}, `unknown command "show" (want verify, list or export)`, ""},
 		{[]string{"audit", "verify", "--user", "bob"}, "flag provided but not defined: -user", ""},
 		{[]string{"audit", "verify", "extra"}, `unexpected argument "extra"`, ""},
 		{[]string{"audit", "list", "--type", "logn"}, `--type: unknown event type "logn"`, ""},
@@ -163,5 +164,45 @@ func TestParseAuditTime(t *testing.T) {
 		if err != nil || !got.Equal(want) {
 			t.Errorf("parseAuditTime(%q) = %v, %v; want %v", in, got, err, want)
 		}
+	}
+}
+
+func TestRunAuditExport(t *testing.T) {
+	data := auditData(t)
+	out := filepath.Join(t.TempDir(), "evidence.zip")
+	if _, _, err := runCmd("audit", "export", "--data", data); err == nil || !strings.Contains(err.Error(), "--out") {
+		t.Fatalf("export without --out: %v", err)
+	}
+	stdout, _, err := runCmd("audit", "export", "--data", data, "--user", "bob", "--out", out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(stdout, out) {
+		t.Errorf("stdout %q", stdout)
+	}
+	zr, err := zip.OpenReader(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer zr.Close()
+	names := map[string]bool{}
+	for _, f := range zr.File {
+		names[f.Name] = true
+	}
+	for _, want := range []string{"manifest.json", "records.jsonl", "transfers.json", "chain/audit-000001.jsonl"} {
+		if !names[want] {
+			t.Errorf("bundle lacks %s: %v", want, names)
+		}
+	}
+	// Never over an existing file; and the export is itself recorded.
+	if _, _, err := runCmd("audit", "export", "--data", data, "--out", out); err == nil {
+		t.Error("export overwrote a bundle")
+	}
+	listed, _, err := runCmd("audit", "list", "--data", data, "--type", "export")
+	if err != nil || !strings.Contains(listed, "evidence") {
+		t.Errorf("the export is not in the trail: %v\n%s", err, listed)
+	}
+	if _, _, err := runCmd("audit", "verify", "--data", data); err != nil {
+		t.Errorf("trail after export: %v", err)
 	}
 }

@@ -4,6 +4,7 @@
 //	shoji serve --listen ADDR --data DIR [--config FILE]
 //	shoji user add|list|disable|enable|passwd ...
 //	shoji allow add|list|rm|export|import ...
+//	shoji audit verify|list|export ...
 package main
 
 import (
@@ -36,6 +37,7 @@ Usage:
   shoji serve   run the broker (shoji serve --help)
   shoji user    manage accounts: add, list, disable, enable, passwd (shoji user --help)
   shoji allow   edit the site policy: add, list, rm, export, import (shoji allow --help)
+  shoji audit   check, list and export the audit trail: verify, list, export (shoji audit --help)
   shoji version print the version
 
 Run 'shoji COMMAND --help' for a command's flags.

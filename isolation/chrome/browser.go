@@ -207,8 +207,11 @@ func (b *browser) start(startURL string) error {
 	ictx, icancel := context.WithTimeout(b.life, b.cfg.CallTimeout)
 	info, err := cdp.Call(ictx, b.session, target.GetTargetInfo, target.GetTargetInfoParams{TargetID: first.id})
 	icancel()
-	if err != nil || info.TargetInfo == nil {
+	if err != nil {
 		return fmt.Errorf("first tab info: %w", err)
+	}
+	if info.TargetInfo == nil {
+		return errors.New("first tab info: none")
 	}
 	b.defaultContext = info.TargetInfo.BrowserContextID
 

@@ -192,8 +192,10 @@ func (b *browser) endDownload(x *download, state cdpbrowser.DownloadProgressStat
 		d.State, d.Reason = isolation.DownloadCanceled, reason
 	case state == cdpbrowser.DownloadProgressStateCanceled:
 		// Chromium reports an interrupted download (a network error, a
-		// server that stopped) as canceled.
+		// server that stopped) as canceled. Canceling it makes that final:
+		// Chromium would resume some interrupted downloads by itself.
 		d.State, d.Reason = isolation.DownloadFailed, "interrupted"
+		b.spawn(func() { b.cancelInChromium(d.ID) })
 	case reason != "":
 		// Canceled too late: it completed meanwhile.
 		d.State, d.Reason = isolation.DownloadCanceled, reason

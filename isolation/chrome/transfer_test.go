@@ -173,7 +173,8 @@ var transferPages = map[string]string{
 <a href="/big" style="position:absolute;left:0;top:150px;width:200px;height:40px;display:block">big</a>
 <a href="/huge" style="position:absolute;left:0;top:200px;width:200px;height:40px;display:block">huge</a>
 <a href="/hold" style="position:absolute;left:0;top:250px;width:200px;height:40px;display:block">hold</a>
-<a href="/file?n=plain" style="position:absolute;left:0;top:300px;width:200px;height:40px;display:block">file</a>`,
+<a href="/file?n=plain" style="position:absolute;left:0;top:300px;width:200px;height:40px;display:block">file</a>
+<a href="/broken" style="position:absolute;left:0;top:350px;width:200px;height:40px;display:block">broken</a>`,
 
 	"/upload": `<!doctype html><title>upload</title><body style="margin:0">
 <input type="file" id="one" accept=".pdf,image/*" style="position:absolute;left:0;top:0;width:300px;height:40px">
@@ -287,6 +288,16 @@ func (s *transferSite) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Write(payload(1 << 10))
 		flush()
 		s.wait(r, nil)
+	case "/broken":
+		// Ends the connection half way.
+		attach("broken.bin")
+		w.Header().Set("Content-Length", "50000")
+		w.Write(payload(1 << 10))
+		flush()
+		conn, _, err := w.(http.Hijacker).Hijack()
+		if err == nil {
+			conn.Close()
+		}
 	case "/long":
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		fmt.Fprint(w, longPage())
@@ -489,6 +500,21 @@ func TestDownloads(t *testing.T) {
 		if err := b.CancelDownload(testCtx(t), "nope"); !errors.Is(err, ErrNoDownload) || !strings.Contains(err.Error(), "nope") {
 			t.Fatalf("cancel an unknown download: %v", err)
 		}
+	})
+
+	t.Run("Interrupted", func(t *testing.T) {
+		f.open(t, "/dl")
+		n := len(rec.reports(""))
+		f.click(t, 50, 370)
+		started := rec.waitDownload(t, "the broken download", n, func(d isolation.Download) bool {
+			return d.State == isolation.DownloadStarted && strings.HasSuffix(d.URL, "/broken")
+		})
+		rec.waitEnd(t, started.ID)
+		end := checkSequence(t, rec.reports(started.ID))
+		if end.State != isolation.DownloadFailed || end.Reason == "" {
+			t.Fatalf("end = %+v", end)
+		}
+		checkGone(t, dir, started.ID)
 	})
 
 	t.Run("PrintOverCap", func(t *testing.T) {

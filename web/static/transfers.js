@@ -27,6 +27,7 @@ const STATES = {
   canceled: '中止 Canceled',
 };
 const UPLOAD_RELEASED = '検査済み Checked';
+const DELETED = '削除済み Deleted';
 const EXPIRED = '保存期間が過ぎて削除されました Deleted after the retention period';
 const WAITING = '承認者が判断するまで保存できません。必要な理由を送ってください。 An approver must decide before you can save this file; tell them why you need it.';
 const OUTCOME_MS = 10 * 1000; // a release, hold or rejection stays longer than other toasts
@@ -137,8 +138,12 @@ class Item {
     this.node.classList.toggle('expired', expired);
     this.name.textContent = str(t.name) || '(名前なし no name)';
     this.name.title = [str(t.name), str(t.source || t.destination)].filter((s) => s !== '').join('\n');
-    this.stateEl.textContent = state === 'released' && upload ? UPLOAD_RELEASED : (STATES[state] || state);
-    this.stateEl.dataset.state = state;
+    if (expired) {
+      this.stateEl.textContent = DELETED;
+    } else {
+      this.stateEl.textContent = state === 'released' && upload ? UPLOAD_RELEASED : (STATES[state] || state);
+    }
+    this.stateEl.dataset.state = expired ? 'expired' : state;
     const size = count(t.size) > 0 ? formatSize(t.size) : '';
     this.meta.textContent = [DIRECTIONS[t.direction] || str(t.direction), size, typeText(t), when.show(t.created)]
       .filter((s) => s !== '').join(' · ');
