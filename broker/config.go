@@ -129,6 +129,11 @@ type Config struct {
 	// only; the broker refuses to start without them. False (the default)
 	// runs browsers in the broker's namespace.
 	NetNS bool `yaml:"netns"`
+	// TrustedCAs are PEM files of certificate authorities the remote
+	// browsers trust besides the system's roots: the hospital's own CA
+	// for an intranet site an admin allowed. Needs certutil
+	// (libnss3-tools).
+	TrustedCAs []string `yaml:"trusted_cas"`
 	// Transfer configures downloads, uploads, scanning and retention.
 	Transfer TransferConfig `yaml:"transfer"`
 	// Audit configures the audit trail.

@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -514,6 +515,18 @@ func chromeLauncher(cfg Config, log *slog.Logger, prefix func(string) []string, 
 	if err := os.MkdirAll(profiles, 0o700); err != nil {
 		return nil, fmt.Errorf("create profile root: %w", err)
 	}
+	var cas []*x509.Certificate
+	for i, path := range cfg.TrustedCAs {
+		pemData, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("config: trusted_cas[%d]: %w", i, err)
+		}
+		list, err := chrome.ParseTrustedCAs(pemData)
+		if err != nil {
+			return nil, fmt.Errorf("config: trusted_cas[%d] %s: %w", i, path, err)
+		}
+		cas = append(cas, list...)
+	}
 	l, err := chrome.New(chrome.Config{
 		ExecPath:      cfg.Chromium,
 		ProfileRoot:   profiles,
@@ -521,6 +534,7 @@ func chromeLauncher(cfg Config, log *slog.Logger, prefix func(string) []string, 
 		Logger:        log,
 		CommandPrefix: prefix,
 		ExtraFlags:    extra,
+		TrustedCAs:    cas,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)

@@ -48,7 +48,13 @@ func (st sessionTransfers) Quarantine(info session.Info) (string, int64, error) 
 }
 
 func (st sessionTransfers) Download(s *session.Session, d isolation.Download) {
-	st.s.xfer.Browse(owner(s.Info()), d)
+	st.s.xfer.Browse(owner(s.Info()), d, func(ctx context.Context, id string) error {
+		b, err := s.Browser()
+		if err != nil {
+			return err
+		}
+		return b.CancelDownload(ctx, id)
+	})
 }
 
 func (st sessionTransfers) FileChooser(s *session.Session, c isolation.FileChooser) {

@@ -2,9 +2,17 @@ package e2e
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/hex"
+	"encoding/pem"
 	"fmt"
+	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -65,6 +73,11 @@ func filesSite(t *testing.T) (*httptest.Server, string) {
 	hostile := "../../etc/passwd\u202egpj.exe" + strings.Repeat("x", 300)
 	mux.HandleFunc("/hostile.pdf", func(w http.ResponseWriter, r *http.Request) {
 		attach(w, "application/pdf", "attachment; filename*=UTF-8''"+url.PathEscape(hostile)+"%0A%01", reportPDF)
+	})
+	mux.HandleFunc("/chooser", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprint(w, `<!doctype html><title>plain form</title><body style="margin:0">
+<input type="file" id="file" style="display:block;width:300px;height:60px"></body>`)
 	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -369,4 +382,119 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// uploadSite serves an HTTPS form as upload.test with a certificate from a
+// test CA, and returns the CA's PEM file for the broker's trusted_cas.
+func uploadSite(t *testing.T) (*httptest.Server, string, string) {
+	t.Helper()
+	caPEM, cert := testCertificates(t, "upload.test")
+	ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprint(w, `<!doctype html><title>referral</title><body style="margin:0">
+<input type="file" id="file" accept=".txt,.pdf" style="display:block;width:300px;height:60px">
+<pre id="content"></pre>
+<script>
+document.getElementById('file').addEventListener('change', async e => {
+  const f = e.target.files[0];
+  document.getElementById('content').textContent = f ? f.name + '|' + f.size + '|' + await f.text() : 'none';
+});
+</script></body>`)
+	}))
+	ts.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+	ts.StartTLS()
+	t.Cleanup(ts.Close)
+	caFile := filepath.Join(t.TempDir(), "hospital-ca.pem")
+	if err := os.WriteFile(caFile, caPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return ts, ts.URL[strings.LastIndex(ts.URL, ":")+1:], caFile
+}
+
+// TestUploads: a file the clinician picks in the viewer reaches the file
+// input of an allowed HTTPS page with its name and bytes; a page that is
+// not an upload destination gets nothing and the clinician is told why.
+func TestUploads(t *testing.T) {
+	clamd := clamdtest.Start(t)
+	up, upPort, caFile := uploadSite(t)
+	files, filesPort := filesSite(t)
+	b := startBroker(t, func(c *broker.Config) {
+		c.Egress.Hosts = map[string]string{"upload.test": "127.0.0.1", "files.test": "127.0.0.1"}
+		c.Egress.AllowAddrs = []string{up.Listener.Addr().String(), files.Listener.Addr().String()}
+		c.TrustedCAs = []string{caFile}
+		c.Transfer.Clamd = clamd.Addr
+	})
+	if err := b.srv.Auth().AddUser("admin1", auth.Admin, staffPassword); err != nil {
+		t.Fatal(err)
+	}
+	putPolicy(t, b, "admin1", `{"profiles":[{"name":"ward","rules":[
+{"pattern":"upload.test:`+upPort+`","uploads":true},{"pattern":"files.test:`+filesPort+`"}],
+"transfers":{"upload":{"action":"allow","max_size":"64KiB"}}}],"default":"ward"}`)
+
+	v := newViewer(t, 1100, 760)
+	v.login(b)
+	local := filepath.Join(t.TempDir(), "紹介状.txt")
+	letter := "referral letter: no patient identifiers\n"
+	if err := os.WriteFile(local, []byte(letter), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("AllowedDestination", func(t *testing.T) {
+		v := v.in(t)
+		navigateURL(t, v, b, "https://upload.test:"+upPort+"/")
+		clickRemoteID(t, v, b, "file")
+		v.waitFor("the upload dialog", `document.getElementById('upload-dialog').open && document.getElementById('upload-host').textContent.includes('upload.test')`)
+		if w := eval[string](v, `document.getElementById('upload-warning').textContent`); !strings.Contains(w, "患者") {
+			t.Errorf("no NOTICE-2 warning: %q", w)
+		}
+		v.do(chromedp.SetUploadFiles(chromedp.CSS(`#upload-file`), []string{local}),
+			chromedp.Click(chromedp.CSS(`#upload-send`)))
+		waitRemote(t, b, "the file in the page", fmt.Sprintf(`document.getElementById('content').textContent === %q`,
+			"紹介状.txt|"+fmt.Sprint(len(letter))+"|"+letter))
+		v.waitFor("the dialog to close", `!document.getElementById('upload-dialog').open`)
+		tr := transferNamed(t, b, b.user, "紹介状")
+		if tr.Direction != store.DirectionUpload || tr.State != store.TransferReleased || tr.SHA256 != hexSum([]byte(letter)) ||
+			!strings.HasPrefix(tr.Destination, "https://upload.test") || !strings.HasPrefix(tr.Scan, "clean") {
+			t.Errorf("ledger: %+v", tr)
+		}
+	})
+
+	t.Run("NotADestination", func(t *testing.T) {
+		v := v.in(t)
+		navigateURL(t, v, b, "http://files.test:"+filesPort+"/chooser")
+		clickRemoteID(t, v, b, "file")
+		v.waitFor("the refusal", `!document.getElementById('toast').hidden && document.getElementById('toast').textContent.includes('files.test')`)
+		if eval[bool](v, `document.getElementById('upload-dialog').open`) {
+			t.Error("the upload dialog opened for a page that is not a destination")
+		}
+		waitRemote(t, b, "no file in the page", `document.getElementById('file').files.length === 0`)
+	})
+}
+
+// testCertificates makes a CA (returned as PEM) and a server certificate
+// for host that it signed.
+func testCertificates(t *testing.T, host string) ([]byte, tls.Certificate) {
+	t.Helper()
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "shoji e2e hospital CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, _ := x509.ParseCertificate(caDER)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	leaf := &x509.Certificate{
+		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: host}, DNSNames: []string{host},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	leafDER, err := x509.CreateCertificate(rand.Reader, leaf, ca, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), tls.Certificate{Certificate: [][]byte{leafDER}, PrivateKey: key}
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/shoji-rbi/shoji/broker/store"
 	"github.com/shoji-rbi/shoji/broker/transfer/inspect"
@@ -19,13 +20,17 @@ import (
 
 // Browse handles one report of a session's browser about a download or a
 // print. It never blocks: the checks of a finished file run on their own
-// goroutine.
-func (m *Manager) Browse(o Owner, d isolation.Download) {
+// goroutine. cancel stops a download in the browser; Browse calls it, on a
+// goroutine of its own, for a download that grows past the direction's
+// size limit (the browser's own cap is the largest of all directions).
+func (m *Manager) Browse(o Owner, d isolation.Download, cancel func(ctx context.Context, id string) error) {
 	switch d.State {
 	case isolation.DownloadStarted:
 		m.started(o, d)
+		m.capSize(o, d, cancel)
 	case isolation.DownloadProgress:
 		m.progress(d)
+		m.capSize(o, d, cancel)
 	case isolation.DownloadDone:
 		m.done(o, d)
 	case isolation.DownloadCanceled, isolation.DownloadFailed:
@@ -34,6 +39,12 @@ func (m *Manager) Browse(o Owner, d isolation.Download) {
 			return
 		}
 		reason := d.Reason
+		m.mu.Lock()
+		if r := m.capped[d.ID]; r != "" {
+			reason = r
+		}
+		delete(m.capped, d.ID)
+		m.mu.Unlock()
 		if reason == "" {
 			reason = "the download did not complete"
 		}
@@ -80,6 +91,36 @@ func (m *Manager) started(o Owner, d isolation.Download) {
 	m.mu.Unlock()
 	m.record(t, o.actor(), "started")
 	m.notify(t)
+}
+
+// capSize cancels a download that is, or announces to be, larger than its
+// direction allows, once.
+func (m *Manager) capSize(o Owner, d isolation.Download, cancel func(ctx context.Context, id string) error) {
+	dir := policy.DirDownload
+	if d.Print {
+		dir = policy.DirPrint
+	}
+	fp, _ := m.cfg.Policy.Transfers(o.Profile).File(dir)
+	limit := int64(fp.MaxSize)
+	if limit <= 0 || cancel == nil || max(d.Total, d.Received) <= limit {
+		return
+	}
+	m.mu.Lock()
+	_, done := m.capped[d.ID]
+	if !done {
+		m.capped[d.ID] = fmt.Sprintf("the file is larger than the %s limit for a %s", policy.Size(limit), dir)
+	}
+	m.mu.Unlock()
+	if done {
+		return
+	}
+	go func() {
+		ctx, cancelCtx := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancelCtx()
+		if err := cancel(ctx, d.ID); err != nil {
+			m.log.Warn("transfer: cancel an over-size download", "download", d.ID, "err", err)
+		}
+	}()
 }
 
 func (m *Manager) progress(d isolation.Download) {

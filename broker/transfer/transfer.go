@@ -98,6 +98,7 @@ type Manager struct {
 
 	mu        sync.Mutex
 	receiving map[string]string // browser download ID → transfer ID
+	capped    map[string]string // browser download ID → why it is being canceled
 	choosers  map[string]*chooser
 	wg        sync.WaitGroup
 	suspended atomic.Pointer[Suspension]
@@ -142,6 +143,7 @@ func New(cfg Config) (*Manager, error) {
 		cfg:       cfg,
 		log:       cfg.Logger,
 		receiving: make(map[string]string),
+		capped:    make(map[string]string),
 		choosers:  make(map[string]*chooser),
 	}
 	m.loadSuspension()

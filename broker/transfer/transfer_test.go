@@ -172,11 +172,11 @@ func (h *harness) download(t *testing.T, o Owner, name string, content []byte, p
 	}
 	d := isolation.Download{ID: guid, URL: "https://plain.test/file", Name: name, Print: print}
 	d.State = isolation.DownloadStarted
-	h.m.Browse(o, d)
+	h.m.Browse(o, d, nil)
 	d.State, d.Received, d.Total = isolation.DownloadProgress, int64(len(content))/2, int64(len(content))
-	h.m.Browse(o, d)
+	h.m.Browse(o, d, nil)
 	d.State, d.Path, d.Received = isolation.DownloadDone, path, int64(len(content))
-	h.m.Browse(o, d)
+	h.m.Browse(o, d, nil)
 	h.m.Wait()
 	list, err := h.m.Mine(o.User)
 	if err != nil || len(list) == 0 {
@@ -325,9 +325,9 @@ func TestReleaseWaitsForAudit(t *testing.T) {
 func TestCanceledDownload(t *testing.T) {
 	h := newHarness(t, nil)
 	d := isolation.Download{ID: "g1", URL: "https://plain.test/big", Name: "big.iso", State: isolation.DownloadStarted}
-	h.m.Browse(alice, d)
+	h.m.Browse(alice, d, nil)
 	d.State, d.Reason = isolation.DownloadCanceled, "the file is over the 100 MiB limit"
-	h.m.Browse(alice, d)
+	h.m.Browse(alice, d, nil)
 	list, _ := h.m.Mine("alice")
 	if len(list) != 1 || list[0].State != store.TransferCanceled || list[0].Reason != d.Reason {
 		t.Fatalf("%+v", list)
@@ -515,5 +515,40 @@ func TestClipboard(t *testing.T) {
 	}
 	if bytes.Contains(raw, []byte("dose 5 mg")) || !bytes.Contains(raw, []byte(sum([]byte("dose 5 mg")))) {
 		t.Error("the audit trail holds clipboard text, or not its hash")
+	}
+}
+
+func TestOverSizeDownloadCanceled(t *testing.T) {
+	h := newHarness(t, nil)
+	canceled := make(chan string, 4)
+	cancel := func(_ context.Context, id string) error {
+		canceled <- id
+		return nil
+	}
+	limit := int64(policy.DefaultDownloadMaxSize)
+	d := isolation.Download{ID: "g2", URL: "https://plain.test/huge", Name: "huge.iso", State: isolation.DownloadStarted}
+	h.m.Browse(alice, d, cancel)
+	d.State, d.Received = isolation.DownloadProgress, limit/2
+	h.m.Browse(alice, d, cancel)
+	select {
+	case id := <-canceled:
+		t.Fatalf("canceled %s under the limit", id)
+	case <-time.After(50 * time.Millisecond):
+	}
+	d.Received = limit + 1
+	h.m.Browse(alice, d, cancel)
+	d.Received = limit + 2
+	h.m.Browse(alice, d, cancel)
+	if id := <-canceled; id != "g2" {
+		t.Fatalf("canceled %q", id)
+	}
+	d.State, d.Reason = isolation.DownloadCanceled, "canceled"
+	h.m.Browse(alice, d, cancel)
+	list, _ := h.m.Mine("alice")
+	if len(list) != 1 || list[0].State != store.TransferCanceled || !strings.Contains(list[0].Reason, "100MiB") {
+		t.Fatalf("%+v", list)
+	}
+	if len(canceled) != 0 {
+		t.Error("canceled more than once")
 	}
 }

@@ -116,6 +116,10 @@ func launch(ctx context.Context, cfg Config, opts isolation.LaunchOptions, start
 		_ = os.RemoveAll(dir)
 		return nil, err
 	}
+	if err := installTrustedCAs(dir, cfg.TrustedCAs); err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, err
+	}
 	b := &browser{
 		cfg:        cfg,
 		obs:        fillObserver(opts.Observer),

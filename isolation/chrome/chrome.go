@@ -38,6 +38,7 @@ package chrome
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -129,6 +130,12 @@ type Config struct {
 	// are orphaned when the browser is killed, are reaped here instead of
 	// staying zombies under an init that does not reap.
 	NoSubreaper bool
+	// TrustedCAs are certificate authorities the browsers trust to
+	// identify web sites in addition to the system's roots, such as the
+	// hospital's own CA for an intranet server an admin allowed. Each
+	// browser gets them in the NSS database of its profile, written with
+	// CertutilPath. Use ParseTrustedCAs.
+	TrustedCAs []*x509.Certificate
 	// Logger receives the package's logs. Nil means slog.Default().
 	Logger *slog.Logger
 	// CommandPrefix, if set, is asked at each launch for a command that
@@ -216,6 +223,11 @@ func New(cfg Config) (*Launcher, error) {
 	}
 	if _, err := os.Stat(cfg.ExecPath); err != nil {
 		return nil, fmt.Errorf("%w: ExecPath: %w", ErrConfig, err)
+	}
+	if len(cfg.TrustedCAs) > 0 {
+		if _, err := os.Stat(CertutilPath); err != nil {
+			return nil, fmt.Errorf("%w: TrustedCAs need %s (Debian: apt-get install libnss3-tools): %w", ErrConfig, CertutilPath, err)
+		}
 	}
 	if !cfg.NoSubreaper {
 		if err := becomeSubreaper(); err != nil {

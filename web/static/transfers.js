@@ -91,6 +91,7 @@ class Item {
     this.loaded = 0; // bytes saved so far
     this.total = 0; // bytes to save
     this.bar = null; // the <progress> while receiving or saving
+    this.destinationsShown = null; // the destinations list the <select> was built from
 
     this.name = el('span', { class: 'name' });
     this.stateEl = el('span', { class: 'state' });
@@ -158,7 +159,8 @@ class Item {
     this.save.disabled = this.saving;
     this.save.textContent = count(t.saved) > 0 ? '再保存 Save again' : '保存 Save';
     this.send.hidden = !canSave || destinations.length === 0;
-    if (!this.send.hidden) {
+    if (!this.send.hidden && this.destinationsShown !== destinations) {
+      this.destinationsShown = destinations;
       const keep = this.destination.value;
       this.destination.replaceChildren(...destinations.map((d) => el('option', {
         value: str(d.name), text: str(d.description) ? `${str(d.name)} — ${str(d.description)}` : str(d.name),
@@ -288,7 +290,12 @@ export class Transfers {
     if (!item) {
       return;
     }
-    this.renderList();
+    if (before) {
+      item.render(this.destinations); // progress comes often: only this one
+      this.renderBadge();
+    } else {
+      this.renderList();
+    }
     const now = item.t;
     const fileish = now.direction === 'download' || now.direction === 'print';
     if (!before && fileish) {
@@ -346,7 +353,17 @@ export class Transfers {
       this.listEl.replaceChildren(...nodes);
     }
     this.empty.hidden = items.length > 0;
-    const n = items.filter((i) => attention(i.t)).length;
+    this.renderBadge();
+  }
+
+  // renderBadge counts what needs the clinician on the toolbar button.
+  renderBadge() {
+    let n = 0;
+    for (const item of this.items.values()) {
+      if (attention(item.t)) {
+        n++;
+      }
+    }
     this.badge.textContent = String(n);
     this.badge.hidden = n === 0;
     this.button.setAttribute('aria-label', n > 0
