@@ -82,13 +82,13 @@ func filesSite(t *testing.T) (*httptest.Server, string) {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		fmt.Fprint(w, `<!doctype html><title>files</title><body style="margin:0;font:16px sans-serif">
-<a id="pdf" href="/report.pdf" style="display:block;height:40px">report</a>
-<a id="infected" href="/infected.pdf" style="display:block;height:40px">infected</a>
-<a id="csv" href="/stock.csv" style="display:block;height:40px">csv</a>
-<a id="big" href="/big.bin" style="display:block;height:40px">big</a>
-<a id="hostile" href="/hostile.pdf" style="display:block;height:40px">hostile</a>
-<a id="popup" href="/again.pdf" target="_blank" style="display:block;height:40px">popup</a>
-<button id="print" onclick="window.print()" style="display:block;height:40px">print</button>
+<a id="pdf" href="/report.pdf" style="display:block;width:200px;height:40px">report</a>
+<a id="infected" href="/infected.pdf" style="display:block;width:200px;height:40px">infected</a>
+<a id="csv" href="/stock.csv" style="display:block;width:200px;height:40px">csv</a>
+<a id="big" href="/big.bin" style="display:block;width:200px;height:40px">big</a>
+<a id="hostile" href="/hostile.pdf" style="display:block;width:200px;height:40px">hostile</a>
+<a id="popup" href="/again.pdf" target="_blank" style="display:block;width:200px;height:40px">popup</a>
+<button id="print" onclick="window.print()" style="display:block;width:200px;height:40px">print</button>
 <p id="copy-text" style="font-size:24px">Heparin 5000 units</p>
 <textarea id="paste-target" rows="2" cols="30"></textarea>
 </body>`)
@@ -350,8 +350,9 @@ func TestTransfers(t *testing.T) {
 		// The approver browses too, and their own held file is not theirs
 		// to approve.
 		boss := newViewer(t, 1100, 760)
-		staffLogin(t, boss, b, "boss", "/")
-		boss.waitLive()
+		bb := b.as("boss")
+		bb.pw = staffPassword
+		boss.login(bb)
 		navigateURL(t, boss, b.as("boss"), base)
 		clickRemoteID(t, boss, b.as("boss"), "csv")
 		waitFor(t, "the approver's own held file", func() bool {
