@@ -312,6 +312,7 @@ func TestTransfers(t *testing.T) {
 	t.Run("ScannerDownHeldThenApproved", func(t *testing.T) {
 		v := v.in(t)
 		clamd.Stop()
+		navigateURL(t, v, b, base)
 		clickRemoteID(t, v, b, "pdf")
 		v.waitFor("the PDF held", `[...document.querySelectorAll('#transfers .transfer')].some(e => e.querySelector('.name').textContent.includes('report') && e.dataset.state === 'held')`)
 		var held store.Transfer

@@ -257,12 +257,11 @@ func (b *browser) startReader(ctx context.Context) (*clipReader, error) {
 		return nil, fmt.Errorf("create browser context: %w", err)
 	}
 	r := &clipReader{context: bc.BrowserContextID}
-	if _, err := cdp.Call(ctx, b.session, cdpbrowser.SetDownloadBehavior, cdpbrowser.SetDownloadBehaviorParams{
-		Behavior:         cdpbrowser.SetDownloadBehaviorBehaviorDeny,
-		BrowserContextID: r.context,
-	}); err != nil {
-		return r, fmt.Errorf("deny downloads: %w", err)
-	}
+	// No Browser.setDownloadBehavior for this context: on this Chromium a
+	// behaviour set for one browser context replaces the default context's
+	// too, which would stop the clinician's downloads reaching the
+	// quarantine (TestDownloadAfterCopy). The reader only ever shows its
+	// own page, which downloads nothing.
 	if _, err := cdp.Call(ctx, b.session, grantPermissions, grantPermissionsParams{
 		Permissions:      []cdpbrowser.PermissionType{cdpbrowser.PermissionTypeClipboardReadWrite, cdpbrowser.PermissionTypeClipboardSanitizedWrite},
 		BrowserContextID: r.context,

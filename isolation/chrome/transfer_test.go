@@ -938,3 +938,25 @@ func TestGUID(t *testing.T) {
 		}
 	}
 }
+
+// TestDownloadAfterCopy: the clipboard reader's own browser context does not
+// change what the clinician's tabs may do: a download after a copy lands in
+// the quarantine as before.
+func TestDownloadAfterCopy(t *testing.T) {
+	dir := t.TempDir()
+	f, _, rec := launchTransfer(t, dir, testCap)
+	b := f.b
+	f.open(t, "/copy")
+	if _, err := b.Copy(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	f.open(t, "/dl")
+	n := len(rec.reports(""))
+	f.click(t, 50, 320)
+	started := rec.waitDownload(t, "a download after the copy", n, func(d isolation.Download) bool {
+		return d.State == isolation.DownloadStarted && d.Name == "plain.txt"
+	})
+	if end := rec.waitEnd(t, started.ID); end.State != isolation.DownloadDone {
+		t.Fatalf("end = %+v", end)
+	}
+}
