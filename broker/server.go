@@ -19,6 +19,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -295,6 +296,7 @@ func (s *Server) startEgress() error {
 				attrs = append(attrs, "addr", ev.Addr.String())
 			}
 			s.log.Warn("egress denied", attrs...)
+			s.auditEgressDeny(ev)
 		},
 	})
 	if err != nil {
@@ -454,6 +456,36 @@ func (s *Server) closeParts(ctx context.Context) {
 		_ = s.store.Close()
 		s.store = nil
 	}
+}
+
+// browserInternalHosts are hosts that Chromium itself asks for (component
+// updates, account checks) whatever page is open. Their refusals are
+// recorded with the outcome "browser-internal", so that auditors can tell
+// them from what a page or a clinician tried.
+var browserInternalHosts = []string{"googleapis.com", "google.com", "gstatic.com", "gvt1.com", "googleusercontent.com"}
+
+// auditEgressDeny records a request the egress proxy refused.
+func (s *Server) auditEgressDeny(ev egress.Event) {
+	if s.audit == nil {
+		return
+	}
+	a := audit.Actor{Session: ev.Session}
+	if s.sess != nil {
+		for _, info := range s.sess.List() {
+			if info.ID == ev.Session {
+				a = sessionActor(info)
+				break
+			}
+		}
+	}
+	e := audit.Deny(ev.Time, a, ev.Host, "", ev.Rule, ev.Reason)
+	e.What = "egress " + ev.Method + " " + net.JoinHostPort(ev.Host, strconv.Itoa(ev.Port))
+	for _, h := range browserInternalHosts {
+		if ev.Host == h || strings.HasSuffix(ev.Host, "."+h) {
+			e.Outcome = "browser-internal"
+		}
+	}
+	s.audit.Record(e)
 }
 
 // sessionActor is the audit actor of a session.

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/shoji-rbi/shoji/broker"
+	"github.com/shoji-rbi/shoji/broker/audit"
 	"github.com/shoji-rbi/shoji/broker/auth"
 )
 
@@ -149,6 +151,25 @@ func TestSiteRequestApproved(t *testing.T) {
 	clin.waitFor("the outcome toast", `document.getElementById('toast').textContent.includes('guidelines.test')`)
 	navigateURL(t, clin, b, "http://guidelines.test:"+port+"/")
 	waitRemote(t, b, "the approved site", `!!document.getElementById('g')`)
+
+	// The audit trail holds the refusal, the request, the decision and the
+	// navigation, attributed to who did each, and the chain verifies.
+	dir := filepath.Join(b.data, "audit")
+	seen := map[audit.Type]string{}
+	for e, err := range audit.Scan(dir, audit.Filter{Host: "guidelines.test"}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen[e.Type] = e.User
+	}
+	for typ, user := range map[audit.Type]string{audit.TypeDeny: b.user, audit.TypeSiteRequest: b.user, audit.TypeSiteDecision: "boss", audit.TypeNavigation: b.user} {
+		if seen[typ] != user {
+			t.Errorf("audit: %s by %q, want by %q (seen %v)", typ, seen[typ], user, seen)
+		}
+	}
+	if _, err := audit.Verify(dir); err != nil {
+		t.Errorf("audit chain: %v", err)
+	}
 }
 
 // navigateURL types url into the viewer's address bar.

@@ -1,6 +1,6 @@
 // killswitch.js — the kill switches of the admin page (IR-1): block a host
-// everywhere at once, end one user's sessions or every session, and the
-// list of live sessions.
+// everywhere at once, end one user's sessions or every session, suspend
+// every file transfer, and the list of live sessions.
 
 import { request, errorText, UNREACHABLE } from './api.js';
 import { el, busy, str, list, confirmAction } from './dom.js';
@@ -47,11 +47,69 @@ export class KillSwitch {
       }
     });
     $('sessions-refresh').addEventListener('click', () => this.loadSessions());
+    this.suspendForm = $('suspend-form');
+    this.suspendState = $('suspend-state');
+    this.suspendError = $('suspend-error');
+    this.suspendForm.addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      this.suspend(true);
+    });
+    $('suspend-off').addEventListener('click', () => this.suspend(false));
   }
 
-  /** shown refreshes the live sessions when the section is opened. */
+  /** shown refreshes the live sessions and the transfer switch when the section is opened. */
   shown() {
     this.loadSessions();
+    this.loadSuspension();
+  }
+
+  // ---- all transfers ----
+
+  showSuspension(s) {
+    this.suspendForm.dataset.on = s.on ? 'true' : 'false';
+    this.suspendState.textContent = s.on
+      ? `停止中 Suspended — ${str(s.reason)} (${str(s.by)}, ${when.show(s.at)})`
+      : '転送は方針どおり動作しています。 Transfers follow the policy.';
+  }
+
+  async loadSuspension() {
+    let resp;
+    try {
+      resp = await request('GET', '/api/admin/transfers/suspend');
+    } catch {
+      this.suspendError.textContent = UNREACHABLE;
+      return;
+    }
+    if (resp.status !== 200) {
+      this.suspendError.textContent = errorText(resp, `転送の状態を読み込めません (${resp.status})。 Cannot load the transfer switch.`);
+      return;
+    }
+    this.showSuspension(resp.data || {});
+  }
+
+  async suspend(on) {
+    this.suspendError.textContent = '';
+    const reason = this.suspendForm.elements.reason.value.trim();
+    if (on && reason === '') {
+      this.suspendError.textContent = '理由を入力してください。 Enter a reason.';
+      return;
+    }
+    if (on && !await confirmAction('すべてのファイル転送・コピー・貼り付け・印刷を今すぐ停止しますか? Suspend every file transfer, copy, paste and print now?', '停止 Suspend')) {
+      return;
+    }
+    let resp;
+    try {
+      resp = await request('PUT', '/api/admin/transfers/suspend', { on, reason: on ? reason : '' });
+    } catch {
+      this.suspendError.textContent = UNREACHABLE;
+      return;
+    }
+    if (resp.status !== 200) {
+      this.suspendError.textContent = errorText(resp, `変更できませんでした (${resp.status})。 Could not change the transfer switch.`);
+      return;
+    }
+    this.suspendForm.reset();
+    this.showSuspension(resp.data || {});
   }
 
   // ---- blocked hosts ----
