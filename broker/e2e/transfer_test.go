@@ -344,6 +344,14 @@ func TestTransfers(t *testing.T) {
 		if tr.Approver != "boss" || !strings.Contains(tr.Scan, "not scanned") {
 			t.Errorf("ledger after approval: %+v", tr)
 		}
+		// The clinician saves the approved file.
+		for _, e := range mustReadDir(t, saved) {
+			os.Remove(filepath.Join(saved, e.Name()))
+		}
+		v.do(chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`document.querySelector('#transfers .transfer[data-id=%q] button.save').click()`, held.ID)))
+		if _, got := waitFile(t, saved); !bytes.Equal(got, reportPDF) {
+			t.Errorf("saved %d bytes after approval, want the PDF", len(got))
+		}
 		clamd.Restart()
 	})
 
@@ -461,6 +469,24 @@ func TestUploads(t *testing.T) {
 		}
 	})
 
+	t.Run("PasteRefused", func(t *testing.T) {
+		// This profile keeps clipboard_to_remote at its default, off.
+		v := v.in(t)
+		params := map[string]any{"permissions": []string{"clipboardReadWrite", "clipboardSanitizedWrite"}, "origin": b.url}
+		if err := chromedp.FromContext(v.ctx).Browser.Call(v.ctx, "Browser.grantPermissions", params, nil); err != nil {
+			t.Fatal(err)
+		}
+		v.do(chromedp.Evaluate[chromedp.Void](`navigator.clipboard.writeText('patient 12345')`),
+			chromedp.Evaluate[chromedp.Void](`document.getElementById('ime').focus()`),
+			chromedp.KeyEvent("v", chromedp.KeyModifiers(chromedp.ModifierCtrl)))
+		v.waitFor("the paste warning", `document.getElementById('paste-dialog').open`)
+		v.do(chromedp.Click(chromedp.CSS(`#paste-ok`)))
+		v.waitFor("the refusal", `!document.getElementById('toast').hidden && document.getElementById('toast').textContent.includes('paste refused')`)
+		if got := remote[string](t, b, `document.body.innerText`); strings.Contains(got, "12345") {
+			t.Error("the refused paste reached the page")
+		}
+	})
+
 	t.Run("NotADestination", func(t *testing.T) {
 		v := v.in(t)
 		navigateURL(t, v, b, "http://files.test:"+filesPort+"/chooser")
@@ -499,4 +525,13 @@ func testCertificates(t *testing.T, host string) ([]byte, tls.Certificate) {
 		t.Fatal(err)
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), tls.Certificate{Certificate: [][]byte{leafDER}, PrivateKey: key}
+}
+
+func mustReadDir(t *testing.T, dir string) []os.DirEntry {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return entries
 }

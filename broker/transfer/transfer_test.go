@@ -1,6 +1,7 @@
 package transfer
 
 import (
+	"archive/zip"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -550,5 +551,43 @@ func TestOverSizeDownloadCanceled(t *testing.T) {
 	}
 	if len(canceled) != 0 {
 		t.Error("canceled more than once")
+	}
+}
+
+// zipOf builds a ZIP of the named entries; encrypted sets the entries'
+// encryption flag as a password-protected archive has it.
+func zipOf(t *testing.T, encrypted bool, entries ...string) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	for _, name := range entries {
+		fh := &zip.FileHeader{Name: name, Method: zip.Store}
+		if encrypted {
+			fh.Flags |= 1
+		}
+		w, err := zw.CreateHeader(fh)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write([]byte("content of " + name))
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// TestUnscannableHeld: a password-protected archive and an Office document
+// with macros are held for an approver even where policy allows archives
+// and Office files (XFER-4).
+func TestUnscannableHeld(t *testing.T) {
+	h := newHarness(t, nil)
+	enc := h.download(t, alice, "results.zip", zipOf(t, true, "results.csv"), false)
+	if enc.State != store.TransferHeld || !strings.Contains(enc.Reason, "password") {
+		t.Errorf("encrypted archive: %s %q", enc.State, enc.Reason)
+	}
+	docm := h.download(t, alice, "order.docm", zipOf(t, false, "[Content_Types].xml", "word/document.xml", "word/vbaProject.bin"), false)
+	if docm.State != store.TransferHeld || !strings.Contains(docm.Reason, "macros") {
+		t.Errorf("macro document: %s %q (class %s)", docm.State, docm.Reason, docm.Class)
 	}
 }
