@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/shoji-rbi/shoji/broker/audit"
 	"github.com/shoji-rbi/shoji/broker/auth"
 	"github.com/shoji-rbi/shoji/broker/session"
 	"github.com/shoji-rbi/shoji/broker/stream"
@@ -397,6 +398,9 @@ func (s *Server) putSettings(w http.ResponseWriter, r *http.Request, p auth.Prin
 	}
 	s.log.Info("settings changed", "by", p.User, "banner_before_len", len(before.Banner), "banner_after_len", len(req.Banner),
 		"pledge_changed", before.Pledge != req.Pledge)
+	b, _ := json.Marshal(before)
+	a, _ := json.Marshal(req)
+	s.audit.Record(audit.PolicyChange(time.Now(), actorOf(r, p), "login banner and pledge", string(b), string(a)))
 	writeJSON(w, http.StatusOK, req)
 	return nil
 }
@@ -430,6 +434,7 @@ func (s *Server) deleteSession(w http.ResponseWriter, r *http.Request, p auth.Pr
 		return errStatus(http.StatusNotFound, "that user has no session")
 	}
 	s.log.Info("session ended by administrator", "by", p.User, "user", user)
+	s.audit.Record(audit.KillSwitch(time.Now(), actorOf(r, p), "end_user_sessions", user, ""))
 	writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
 	return nil
 }

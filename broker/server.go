@@ -209,6 +209,8 @@ func New(ctx context.Context, cfg Config, opts Options) (*Server, error) {
 		TokenTTL:         15 * time.Minute,
 		LoginLifetime:    time.Duration(cfg.MaxLifetime),
 		Logger:           s.log,
+		Audit:            s.audit,
+		Operator:         "broker",
 		Now:              opts.Now,
 		OnUserDisabled: func(user string) {
 			go s.sess.End(user, session.ReasonAdmin)

@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -289,4 +290,34 @@ func TestTransferAPI(t *testing.T) {
 			t.Errorf("bundled chain: %v", err)
 		}
 	})
+}
+
+// TestAccountEventsAudited: logins, failures, lockouts and logouts reach the
+// audit trail with the terminal's address.
+func TestAccountEventsAudited(t *testing.T) {
+	f := newAPI(t, nil)
+	f.addUser("nurse", auth.Clinician)
+	c := f.login("nurse")
+	f.do(f.client(), "POST", "/api/login", `{"username":"nurse","password":"wrong password here"}`)
+	f.do(c, "POST", "/api/logout", "")
+	seen := map[audit.Type]audit.Event{}
+	for e, err := range audit.Scan(filepath.Join(f.srv.cfg.Data, "audit"), audit.Filter{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen[e.Type] = e
+	}
+	for _, typ := range []audit.Type{audit.TypeUserChange, audit.TypeLogin, audit.TypeLoginFailed, audit.TypeLogout} {
+		e, ok := seen[typ]
+		if !ok {
+			t.Errorf("no %s record (have %v)", typ, seen)
+			continue
+		}
+		if typ != audit.TypeUserChange && (e.User != "nurse" || typ != audit.TypeLogout && e.Terminal == "") {
+			t.Errorf("%s record %+v", typ, e)
+		}
+	}
+	if strings.Contains(fmt.Sprint(seen), "wrong password") {
+		t.Error("a password reached the audit trail")
+	}
 }
