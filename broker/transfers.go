@@ -69,6 +69,23 @@ func (st sessionTransfers) FileChooser(s *session.Session, c isolation.FileChoos
 	s.Notify(session.Event{Type: "fileChooser", Payload: view})
 }
 
+func (st sessionTransfers) Drop(ctx context.Context, s *session.Session, b isolation.Browser, x, y float64) error {
+	pageURL := b.State().URL
+	answer := func(ctx context.Context, paths []string) error {
+		if len(paths) == 0 {
+			return nil // the clinician gave up the drop
+		}
+		br, err := s.Browser()
+		if err != nil {
+			return err
+		}
+		return br.DropFiles(ctx, pageURL, x, y, paths)
+	}
+	view := st.s.xfer.DropOpened(owner(s.Info()), pageURL, answer)
+	s.Notify(session.Event{Type: "fileChooser", Payload: view})
+	return nil
+}
+
 func (st sessionTransfers) Copy(ctx context.Context, s *session.Session, b isolation.Browser) (string, error) {
 	text, err := b.Copy(ctx)
 	if err != nil {

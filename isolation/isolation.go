@@ -359,6 +359,11 @@ type Browser interface {
 	// disk; no paths cancels it. It fails when the chooser has gone (its
 	// page navigated or closed).
 	SetFiles(ctx context.Context, chooserID string, paths []string) error
+	// DropFiles drops files on the broker's disk onto the active tab at x,
+	// y (CSS pixels of the viewport), as a drag from the terminal's desktop
+	// would. It refuses when the active tab no longer shows pageURL, the
+	// page the upload was checked for.
+	DropFiles(ctx context.Context, pageURL string, x, y float64, paths []string) error
 	// Copy does what the clinician's copy shortcut does in the active tab
 	// and returns the text that the copy put on the remote clipboard.
 	Copy(ctx context.Context) (string, error)

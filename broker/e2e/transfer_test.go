@@ -404,7 +404,17 @@ func uploadSite(t *testing.T) (*httptest.Server, string, string) {
 		fmt.Fprint(w, `<!doctype html><title>referral</title><body style="margin:0">
 <input type="file" id="file" accept=".txt,.pdf" style="display:block;width:300px;height:60px">
 <pre id="content"></pre>
+<div id="zone" style="display:block;width:300px;height:120px;background:#dde">drop here</div>
+<pre id="dropped"></pre>
 <script>
+const zone = document.getElementById('zone');
+zone.addEventListener('dragover', e => e.preventDefault());
+zone.addEventListener('drop', async e => {
+  e.preventDefault();
+  const out = [];
+  for (const f of e.dataTransfer.files) out.push(f.name + '|' + f.size + '|' + await f.text());
+  document.getElementById('dropped').textContent = out.join(';');
+});
 document.getElementById('file').addEventListener('change', async e => {
   const f = e.target.files[0];
   document.getElementById('content').textContent = f ? f.name + '|' + f.size + '|' + await f.text() : 'none';
@@ -467,6 +477,27 @@ func TestUploads(t *testing.T) {
 			!strings.HasPrefix(tr.Destination, "https://upload.test") || !strings.HasPrefix(tr.Scan, "clean") {
 			t.Errorf("ledger: %+v", tr)
 		}
+	})
+
+	t.Run("DropOnPage", func(t *testing.T) {
+		// A file dragged from the terminal's desktop onto the remote page's
+		// drop zone: the viewer asks, with the warning, then the page's drop
+		// handler gets the file.
+		v := v.in(t)
+		navigateURL(t, v, b, "https://upload.test:"+upPort+"/")
+		x, y := remoteCentre(t, b, "#zone")
+		ox, oy := v.canvasOrigin()
+		data := map[string]any{"items": []any{}, "files": []string{local}, "dragOperationsMask": 1}
+		for _, typ := range []string{"dragEnter", "dragOver", "drop"} {
+			ev := map[string]any{"type": typ, "x": ox + x, "y": oy + y, "data": data}
+			if err := chromedp.FromContext(v.ctx).Target.Call(v.ctx, "Input.dispatchDragEvent", ev, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		v.waitFor("the upload dialog with the dropped file", `document.getElementById('upload-dialog').open && document.getElementById('upload-files').textContent.includes('紹介状.txt')`)
+		v.do(chromedp.Click(chromedp.CSS(`#upload-send`)))
+		waitRemote(t, b, "the drop in the page", fmt.Sprintf(`document.getElementById('dropped').textContent === %q`,
+			"紹介状.txt|"+fmt.Sprint(len(letter))+"|"+letter))
 	})
 
 	t.Run("PasteRefused", func(t *testing.T) {

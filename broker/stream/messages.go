@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"strings"
 	"unicode/utf16"
-	"unicode/utf8"
 
 	"github.com/gorilla/websocket"
 
@@ -110,15 +109,13 @@ type (
 	pasteMsg struct {
 		Text string `json:"text"`
 	}
+	dropMsg struct {
+		X float64 `json:"x"`
+		Y float64 `json:"y"`
+	}
 	emptyMsg struct{}
 )
 
-func (m *pasteMsg) check() error {
-	if !utf8.ValidString(m.Text) {
-		return badData("paste: text is not valid UTF-8")
-	}
-	return nil
-}
 
 // decode parses one text message into its type name and typed value.
 func decode(data []byte) (string, any, error) {
@@ -148,6 +145,8 @@ func decode(data []byte) (string, any, error) {
 		v = &dialogMsg{}
 	case "paste":
 		v = &pasteMsg{}
+	case "drop":
+		v = &dropMsg{}
 	case "restart", "activity", "copy", "print":
 		v = &emptyMsg{}
 	case "":
@@ -352,4 +351,9 @@ func (m *dialogMsg) check() error {
 		return badData("dialog.text too long: %d bytes, at most %d", len(m.Text), maxDialogText)
 	}
 	return nil
+}
+
+// point checks that a drop is inside the viewport.
+func (m *dropMsg) point(vp isolation.Viewport) (x, y float64, err error) {
+	return m.X, m.Y, checkPoint("drop", m.X, m.Y, vp)
 }

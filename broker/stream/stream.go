@@ -75,6 +75,9 @@ type Transfers interface {
 	Paste(ctx context.Context, s *session.Session, b isolation.Browser, text string) error
 	// Print prints the active tab as a PDF, delivered as a download.
 	Print(ctx context.Context, s *session.Session, b isolation.Browser) error
+	// Drop prepares files dropped at x, y of the active tab: the viewer is
+	// told whether and where they may go, and uploads them.
+	Drop(ctx context.Context, s *session.Session, b isolation.Browser, x, y float64) error
 }
 
 // errNoTransfers is the answer to copy, paste and print when the broker has
@@ -384,10 +387,20 @@ func (c *conn_) dispatch(ctx context.Context, data []byte) error {
 			c.sendError("the dialog could not be answered: it may have closed")
 		}
 		return nil
-	case *pasteMsg:
-		if err := m.check(); err != nil {
+	case *dropMsg:
+		x, y, err := m.point(vp)
+		if err != nil {
 			return err
 		}
+		c.sess.Touch()
+		return c.queue(func(ctx context.Context, b isolation.Browser) error {
+			if c.h.Transfers == nil {
+				return errNoTransfers
+			}
+			return c.h.Transfers.Drop(ctx, c.sess, b, x, y)
+		})
+	case *pasteMsg:
+		// JSON decoding has made the text valid UTF-8 already.
 		c.sess.Touch()
 		text := m.Text
 		return c.queue(func(ctx context.Context, b isolation.Browser) error {

@@ -298,6 +298,8 @@ func TestBadMessagesCloseOnlyThatViewer(t *testing.T) {
 		{"huge resize", `{"type":"resize","width":100000,"height":600,"dpr":1}`, false, websocket.CloseInvalidFramePayloadData, "width and height"},
 		{"ime selection", `{"type":"ime","action":"update","text":"あ","selStart":0,"selEnd":5}`, false, websocket.CloseInvalidFramePayloadData, "selection"},
 		{"second hello", `{"type":"hello","version":1,"width":800,"height":600,"dpr":1}`, false, websocket.ClosePolicyViolation, "hello sent twice"},
+		{"drop outside", `{"type":"drop","x":5000,"y":1}`, false, websocket.CloseInvalidFramePayloadData, "out of range"},
+		{"copy with fields", `{"type":"copy","text":"x"}`, false, websocket.CloseInvalidFramePayloadData, "unknown field"},
 		{"binary", "\x00\x01", true, websocket.CloseUnsupportedData, "binary"},
 		{"too big", `{"type":"nav","action":"go","url":"` + strings.Repeat("a", 70<<10) + `"}`, false, websocket.CloseMessageTooBig, "too big"},
 	} {

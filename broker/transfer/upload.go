@@ -46,6 +46,24 @@ type Chooser struct {
 	Allowed  bool   `json:"allowed"`
 	Reason   string `json:"reason,omitempty"`
 	MaxSize  int64  `json:"maxSize,omitempty"`
+	// Drop is true for files the clinician dropped on the remote screen:
+	// the viewer uploads the dropped files rather than asking for some.
+	Drop bool `json:"drop,omitempty"`
+}
+
+// DropOpened handles files the clinician dropped on the page at pageURL:
+// like a file chooser that takes several files, answered by dropping them
+// (isolation.Browser.DropFiles).
+func (m *Manager) DropOpened(o Owner, pageURL string, answer func(ctx context.Context, paths []string) error) Chooser {
+	id := "drop-" + store.NewTransferID()
+	view := m.ChooserOpened(o, isolation.FileChooser{ID: id, URL: pageURL, Multiple: true}, answer)
+	view.Drop = true
+	m.mu.Lock()
+	if ch := m.choosers[id]; ch != nil {
+		ch.Drop = true
+	}
+	m.mu.Unlock()
+	return view
 }
 
 // ChooserOpened handles a page's file chooser. When policy allows uploads

@@ -11,6 +11,7 @@ import (
 	"github.com/chromedp/cdproto"
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/dom"
+	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/runtime"
 
@@ -282,4 +283,38 @@ func checkUploadFile(p string) error {
 		return fmt.Errorf("%w: %q is not a regular file", ErrFiles, p)
 	}
 	return nil
+}
+
+// ErrMoved is returned by DropFiles when the active tab no longer shows the
+// page the drop was meant for.
+var ErrMoved = errors.New("the page changed")
+
+// DropFiles drops files onto the active tab at x, y, as a drag of files
+// from the desktop does: dragenter, dragover and drop, with the files in the
+// drop's dataTransfer.
+func (b *browser) DropFiles(ctx context.Context, pageURL string, x, y float64, paths []string) error {
+	if len(paths) == 0 {
+		return fmt.Errorf("%w: no files to drop", ErrFiles)
+	}
+	for _, p := range paths {
+		if err := checkUploadFile(p); err != nil {
+			return fmt.Errorf("drop: %w", err)
+		}
+	}
+	return b.input(ctx, func(ctx context.Context, t *tab) error {
+		b.mu.Lock()
+		cur := t.url
+		b.mu.Unlock()
+		if cur != pageURL {
+			return fmt.Errorf("drop on %s: %w: the tab shows %s", pageURL, ErrMoved, cur)
+		}
+		data := &input.DragData{Items: []*input.DragDataItem{}, Files: paths, DragOperationsMask: 1}
+		for _, typ := range []input.DispatchDragEventType{input.DispatchDragEventTypeDragEnter, input.DispatchDragEventTypeDragOver, input.DispatchDragEventTypeDrop} {
+			if _, err := cdp.Call(ctx, t.sess, input.DispatchDragEvent, input.DispatchDragEventParams{Type: typ, X: x, Y: y, Data: data}); err != nil {
+				return fmt.Errorf("drop: %s: %w", typ, err)
+			}
+		}
+		b.log.Info("files dropped", logTab, t.id, "files", len(paths))
+		return nil
+	})
 }

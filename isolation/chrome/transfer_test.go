@@ -176,6 +176,20 @@ var transferPages = map[string]string{
 <a href="/file?n=plain" style="position:absolute;left:0;top:300px;width:200px;height:40px;display:block">file</a>
 <a href="/broken" style="position:absolute;left:0;top:350px;width:200px;height:40px;display:block">broken</a>`,
 
+	"/dropzone": `<!doctype html><title>drop</title><body style="margin:0">
+<div id="zone" style="position:absolute;left:0;top:0;width:400px;height:300px;background:#eee">drop here</div>
+<script>
+window.dropped = null;
+const zone = document.getElementById('zone');
+zone.addEventListener('dragover', e => e.preventDefault());
+zone.addEventListener('drop', async e => {
+  e.preventDefault();
+  const out = [];
+  for (const f of e.dataTransfer.files) out.push(f.name + '|' + f.size + '|' + await f.text());
+  window.dropped = out;
+});
+</script>`,
+
 	"/upload": `<!doctype html><title>upload</title><body style="margin:0">
 <input type="file" id="one" accept=".pdf,image/*" style="position:absolute;left:0;top:0;width:300px;height:40px">
 <input type="file" id="many" multiple style="position:absolute;left:0;top:60px;width:300px;height:40px">
@@ -959,4 +973,30 @@ func TestDownloadAfterCopy(t *testing.T) {
 	if end := rec.waitEnd(t, started.ID); end.State != isolation.DownloadDone {
 		t.Fatalf("end = %+v", end)
 	}
+}
+
+// TestDropFiles: files dropped at a point of the page reach its drop
+// handler with their names and bytes; a drop meant for another page is
+// refused.
+func TestDropFiles(t *testing.T) {
+	f, _, _ := launchTransfer(t, "", 0)
+	b := f.b
+	f.open(t, "/dropzone")
+	dir := t.TempDir()
+	a := filepath.Join(dir, "letter.txt")
+	if err := os.WriteFile(a, []byte("referral"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.DropFiles(testCtx(t), f.base+"/elsewhere", 100, 100, []string{a}); !errors.Is(err, ErrMoved) {
+		t.Fatalf("drop for another page: %v", err)
+	}
+	if err := b.DropFiles(testCtx(t), f.base+"/dropzone", 100, 100, []string{"relative.txt"}); !errors.Is(err, ErrFiles) {
+		t.Fatalf("relative path: %v", err)
+	}
+	if err := b.DropFiles(testCtx(t), f.base+"/dropzone", 100, 100, []string{a}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the dropped file in the page", func() bool {
+		return eval[string](t, b, "JSON.stringify(window.dropped)") == `["letter.txt|8|referral"]`
+	})
 }

@@ -298,3 +298,14 @@ func (b *Browser) Copy(ctx context.Context) (string, error) {
 	return b.copyText, nil
 }
 func (b *Browser) Print(ctx context.Context) error { return b.record("Print", nil) }
+
+// DropArg is what a DropFiles call recorded.
+type DropArg struct {
+	URL   string
+	X, Y  float64
+	Paths []string
+}
+
+func (b *Browser) DropFiles(ctx context.Context, pageURL string, x, y float64, paths []string) error {
+	return b.record("DropFiles", DropArg{URL: pageURL, X: x, Y: y, Paths: append([]string(nil), paths...)})
+}

@@ -7,14 +7,18 @@
 // (size, type, malware) before POST /api/uploads/{id}/answer hands the
 // checked files to the page; cancel answers with none, which closes the
 // page's chooser. Files dropped on the viewer while the dialog is open are
-// taken as the chosen files; the terminal's browser never opens a dropped
-// file itself.
+// taken as the chosen files. Files dropped on the remote screen otherwise
+// are a drop on the page there: the viewer sends `drop` with the point, the
+// broker answers with a `fileChooser` marked `drop` (or a refusal), and the
+// same dialog, with the dropped files already chosen, sends them; the
+// broker then drops the checked files on the page at that point. The
+// terminal's browser never opens a dropped file itself.
 
 import { request, errorText, UNREACHABLE } from './api.js';
 import { el, str } from './dom.js';
 import { formatSize } from './size.js';
 
-const CLICK_FIRST = 'ページのファイル選択ボタンを先に押してください / Click the page\'s file button first';
+const CLICK_FIRST = '画面の上にドロップしてください / Drop the files on the remote page';
 const CANCELED = 'canceled';
 
 /** Upload drives <dialog id="upload-dialog">. */
@@ -24,11 +28,17 @@ export class Upload {
    * @param {(text: string, ms?: number) => void} o.toast
    * @param {() => void} o.focusRemote gives keyboard focus back to the page
    * @param {() => boolean} o.shown whether the viewer is on screen
+   * @param {(msg: object) => boolean} o.send sends a message to the broker
+   * @param {(clientX: number, clientY: number) => ({x: number, y: number} | null)} o.dropPoint
+   *   the remote point under a client point, or null off the remote screen
    */
-  constructor({ toast, focusRemote, shown }) {
+  constructor({ toast, focusRemote, shown, send, dropPoint }) {
     this.toast = toast;
     this.focusRemote = focusRemote;
     this.shown = shown;
+    this.send = send;
+    this.dropPoint = dropPoint;
+    this.dropped = null; // files dropped on the page, waiting for the broker's answer
     this.chooser = null; // {id, host, url, multiple, accept, maxSize} being answered
     this.chosen = null; // dropped files when the file input cannot hold them
     this.sending = false;
@@ -69,9 +79,17 @@ export class Upload {
       }
       if (this.dlg.open && this.chooser && !this.sending) {
         this.take(files);
-      } else if (this.shown() && !this.dlg.open) {
-        this.toast(CLICK_FIRST);
+        return;
       }
+      if (!this.shown() || this.dlg.open) {
+        return;
+      }
+      const p = this.dropPoint(e.clientX, e.clientY);
+      if (!p || !this.send({ type: 'drop', x: p.x, y: p.y })) {
+        this.toast(CLICK_FIRST);
+        return;
+      }
+      this.dropped = [...files];
     });
   }
 
@@ -82,6 +100,11 @@ export class Upload {
       return;
     }
     const host = str(m.host);
+    const drop = m.drop === true;
+    const dropped = this.dropped;
+    if (drop) {
+      this.dropped = null;
+    }
     if (m.allowed !== true) {
       const reason = str(m.reason);
       this.toast(`${host || 'このページ'} にはファイルをアップロードできません。 Files cannot be uploaded to ${host || 'this page'}.` +
@@ -115,10 +138,23 @@ export class Upload {
     this.resetProgress();
     this.error.textContent = '';
     this.setBusy(false);
+    if (drop) {
+      if (!dropped || dropped.length === 0) {
+        // An answer to a drop this viewer no longer holds files for.
+        this.chooser = null;
+        this.answer(id, []).catch(() => {});
+        return;
+      }
+      this.take(dropped);
+    }
     if (!this.dlg.open) {
       this.dlg.showModal();
     }
-    this.input.focus();
+    if (drop) {
+      this.sendButton.focus();
+    } else {
+      this.input.focus();
+    }
   }
 
   /** close closes the dialog without answering (the session ended). */

@@ -89,7 +89,13 @@ const access = new Access({ send, toast, focusRemote, currentHost: () => toolbar
 const viewerShown = () => !views.viewer.hidden;
 const clipboard = new Clipboard({ send, toast, focusRemote, shown: viewerShown });
 const transfers = new Transfers({ toast, focusRemote });
-const upload = new Upload({ toast, focusRemote, shown: viewerShown });
+const upload = new Upload({
+  toast, focusRemote, shown: viewerShown, send,
+  dropPoint: (cx, cy) => {
+    const r = document.getElementById('screen').getBoundingClientRect();
+    return cx >= r.left && cx < r.right && cy >= r.top && cy < r.bottom ? screen.toRemote(cx, cy) : null;
+  },
+});
 const login = new Login(boot);
 const pledge = new Pledge(boot, logout);
 
