@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -319,5 +320,47 @@ func TestAccountEventsAudited(t *testing.T) {
 	}
 	if strings.Contains(fmt.Sprint(seen), "wrong password") {
 		t.Error("a password reached the audit trail")
+	}
+}
+
+// TestAuditForwardedToSyslog: with audit.syslog set, records reach the
+// collector as RFC 5424 messages carrying the record's JSON.
+func TestAuditForwardedToSyslog(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	got := make(chan string, 1)
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		var buf []byte
+		tmp := make([]byte, 4096)
+		for {
+			n, err := c.Read(tmp)
+			buf = append(buf, tmp[:n]...)
+			if strings.Contains(string(buf), `"type":"login"`) {
+				got <- string(buf)
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	f := newAPI(t, func(c *Config) { c.Audit.Syslog = l.Addr().String() })
+	f.addUser("nurse", auth.Clinician)
+	f.login("nurse")
+	select {
+	case msg := <-got:
+		if !strings.Contains(msg, "<") || !strings.Contains(msg, `"user":"nurse"`) {
+			t.Errorf("collector got %q", msg)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("no login record reached the collector")
 	}
 }

@@ -47,13 +47,19 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
+	return newFixtureWith(t, nil)
+}
+
+// newFixtureWith is newFixture with the handler's transfer policy.
+func newFixtureWith(t *testing.T, tr Transfers) *fixture {
+	t.Helper()
 	l := &isolationtest.Launcher{}
 	log := slog.New(slog.DiscardHandler)
 	m, err := session.NewManager(session.Config{Launcher: l, Egress: nopEgress{}, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &Handler{Sessions: m, Auth: headerAuth{}, Origin: "http://viewer.test", PingInterval: time.Second, Logger: log}
+	h := &Handler{Sessions: m, Auth: headerAuth{}, Origin: "http://viewer.test", PingInterval: time.Second, Logger: log, Transfers: tr}
 	srv := httptest.NewServer(h)
 	t.Cleanup(func() {
 		_ = m.Shutdown(context.Background())
@@ -380,5 +386,56 @@ func TestSessionEndTellsViewer(t *testing.T) {
 	}
 	if ce := readClose(t, c); ce.Code != websocket.CloseNormalClosure {
 		t.Errorf("close code %d", ce.Code)
+	}
+}
+
+// fakeTransfers is a Transfers we own: copy allowed, paste refused.
+type fakeTransfers struct{ drops chan [2]float64 }
+
+func (fakeTransfers) Copy(ctx context.Context, _ *session.Session, b isolation.Browser) (string, error) {
+	return b.Copy(ctx)
+}
+func (fakeTransfers) Paste(context.Context, *session.Session, isolation.Browser, string) error {
+	return &isolation.UserError{Message: "paste refused: the clipboard is closed in this direction"}
+}
+func (fakeTransfers) Print(ctx context.Context, _ *session.Session, b isolation.Browser) error {
+	return b.Print(ctx)
+}
+func (f fakeTransfers) Drop(_ context.Context, _ *session.Session, _ isolation.Browser, x, y float64) error {
+	f.drops <- [2]float64{x, y}
+	return nil
+}
+
+// TestClipboardPrintDrop: copy, paste, print and drop reach the transfer
+// policy; its answers and refusals reach the viewer.
+func TestClipboardPrintDrop(t *testing.T) {
+	tr := fakeTransfers{drops: make(chan [2]float64, 1)}
+	f := newFixtureWith(t, tr)
+	c := f.connect(t, "alice")
+	b := f.browserOf(t, "alice")
+	b.SetCopyText("5 mg")
+	write(t, c, `{"type":"copy"}`)
+	if m := readUntil(t, c, func(m map[string]any) bool { return m["type"] == "clipboard" }); m["text"] != "5 mg" {
+		t.Errorf("clipboard %v", m)
+	}
+	write(t, c, `{"type":"paste","text":"patient 123"}`)
+	if m := readUntil(t, c, func(m map[string]any) bool { return m["type"] == "error" }); !strings.Contains(m["message"].(string), "paste refused") {
+		t.Errorf("paste answer %v", m)
+	}
+	write(t, c, `{"type":"print"}`)
+	waitCall(t, b, "Print")
+	write(t, c, `{"type":"drop","x":10,"y":20}`)
+	select {
+	case p := <-tr.drops:
+		if p != [2]float64{10, 20} {
+			t.Errorf("drop at %v", p)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the drop did not reach the transfer policy")
+	}
+	for _, call := range b.Calls() {
+		if call.Method == "InsertText" {
+			t.Error("a refused paste was typed")
+		}
 	}
 }
