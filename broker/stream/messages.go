@@ -116,7 +116,6 @@ type (
 	emptyMsg struct{}
 )
 
-
 // decode parses one text message into its type name and typed value.
 func decode(data []byte) (string, any, error) {
 	var env struct {
