@@ -396,11 +396,17 @@ func (f *fixture) open(t *testing.T, path string) {
 	if err := f.b.Navigate(testCtx(t), u); err != nil {
 		t.Fatalf("navigate %s: %v", u, err)
 	}
+	var last string
+	defer func() {
+		if t.Failed() {
+			t.Logf("last seen: %s", last)
+		}
+	}()
 	eventually(t, "load of "+u, func() bool {
 		s := f.b.State()
-		return s.URL == u && !s.Loading &&
-			eval[string](t, f.b, "document.readyState") == "complete" &&
-			eval[string](t, f.b, "location.href") == u
+		ready, href := eval[string](t, f.b, "document.readyState"), eval[string](t, f.b, "location.href")
+		last = fmt.Sprintf("state %+v, readyState %s, location %s, dialogs %+v", s, ready, href, f.b.PendingDialogs())
+		return s.URL == u && !s.Loading && ready == "complete" && href == u
 	})
 }
 
