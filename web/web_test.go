@@ -39,6 +39,8 @@ func TestHandler(t *testing.T) {
 		{"GET", "/audit", 200, "text/html; charset=utf-8"},
 		{"GET", "/static/audit.js", 200, "text/javascript; charset=utf-8"},
 		{"GET", "/static/transfers.js", 200, "text/javascript; charset=utf-8"},
+		{"GET", "/static/stats.js", 200, "text/javascript; charset=utf-8"},
+		{"GET", "/static/screen.js", 200, "text/javascript; charset=utf-8"},
 		{"GET", "/audit.html", 404, ""},
 		{"GET", "/audit/", 404, ""},
 		{"POST", "/audit", 405, ""},
@@ -252,6 +254,8 @@ func TestViewerContract(t *testing.T) {
 				"upload-dialog": "dialog", "upload-host": "strong", "upload-warning": "p", "upload-file": "input",
 				"upload-max": "p", "upload-files": "ul", "upload-progress": "progress", "upload-error": "p",
 				"upload-send": "button", "upload-cancel": "button",
+				"stats-toggle": "button", "stats": "div", "stats-fps": "span", "stats-bytes": "span",
+				"stats-input-frame": "span", "stats-drops": "span",
 			},
 			names: []string{"username", "password"},
 		},
@@ -450,6 +454,10 @@ func TestViewerAttributes(t *testing.T) {
 		{"transfers-button", "aria-controls", "transfers"},
 		{"paste-ok", "type", "submit"},
 		{"upload-send", "type", "submit"},
+		{"stats", "hidden", ""},
+		{"stats-toggle", "type", "button"},
+		{"stats-toggle", "aria-controls", "stats"},
+		{"stats-toggle", "aria-expanded", "false"},
 	}
 	for _, tt := range tests {
 		got, ok := p.attrs[tt.id][tt.attr]
@@ -645,5 +653,31 @@ func TestAdminTabs(t *testing.T) {
 		if !strings.Contains(string(js), "'"+tab+"'") {
 			t.Errorf("admin.js does not list tab %q", tab)
 		}
+	}
+}
+
+// TestViewerInstrumentation checks the names that end-to-end tests and
+// `shoji bench` read from the viewer: <body data-frames>, the data
+// attributes of #stats and window.shojiViewerStats.
+func TestViewerInstrumentation(t *testing.T) {
+	tests := map[string][]string{
+		"static/screen.js": {"document.body.dataset.frames = String(c.drawn)", "createImageBitmap("},
+		"static/stats.js": {"d.fps =", "d.bytes =", "d.inputFrame =", "d.drops =", "'shojiViewerStats'",
+			"framesReceived:", "framesDrawn:", "framesDropped:", "bytesReceived:", "lastDrawAt:", "Object.freeze("},
+		"static/viewer.js": {"exposeStats(screen)", "screen.beforeDraw = () => input.flush()"},
+	}
+	for name, want := range tests {
+		body, err := assets.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range want {
+			if !strings.Contains(string(body), w) {
+				t.Errorf("%s does not contain %s", name, w)
+			}
+		}
+	}
+	if rec := serve(t, "GET", "/", nil); !strings.Contains(rec.Body.String(), `data-frames="0"`) {
+		t.Error(`index.html: <body> has no data-frames="0"`)
 	}
 }

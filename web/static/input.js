@@ -27,6 +27,13 @@
 // sends), beforeinput recognises it as the text of the key just relayed and
 // drops it. Every non-composition edit is prevented in beforeinput, so
 // nothing accumulates in the textarea.
+//
+// Pointer moves are coalesced to one message per animation frame (the
+// latest wins) and wheel events to one per animation frame (deltas summed
+// while mode, modifiers and roughly the point stay the same). Buttons, keys
+// and IME go at once, after any pending move and wheel, so their order is
+// kept. Nothing here waits for frames: decoding runs off the main thread
+// (screen.js), and the screen flushes pending input before it paints.
 
 const BUTTONS = ['left', 'middle', 'right', 'back', 'forward'];
 // Bits of MouseEvent.buttons, indexed by MouseEvent.button.
@@ -34,6 +41,9 @@ const BUTTON_BITS = [1, 4, 2, 8, 16];
 const MAX_CLICKS = 3;
 const CLICK_SLOP_PX = 5;
 const CLICK_INTERVAL_MS = 500;
+// Wheel events within one animation frame go as one message while the
+// pointer stays within this distance (remote CSS px) of where they started.
+const WHEEL_SLOP_PX = 16;
 
 /** mods returns the protocol's modifier bitmask: Alt 1, Ctrl 2, Meta 4, Shift 8. */
 function mods(e) {
@@ -176,14 +186,15 @@ export class Input {
       const p = this.screen.toRemote(e.clientX, e.clientY);
       const m = mods(e);
       const w = this.wheel;
-      if (w && w.mode === e.deltaMode && w.mods === m) {
+      if (w && w.mode === e.deltaMode && w.mods === m &&
+          Math.abs(p.x - w.x0) <= WHEEL_SLOP_PX && Math.abs(p.y - w.y0) <= WHEEL_SLOP_PX) {
         w.x = p.x;
         w.y = p.y;
         w.dx += e.deltaX;
         w.dy += e.deltaY;
       } else {
         this.flush();
-        this.wheel = { type: 'wheel', x: p.x, y: p.y, dx: e.deltaX, dy: e.deltaY, mode: e.deltaMode, mods: m };
+        this.wheel = { type: 'wheel', x: p.x, y: p.y, dx: e.deltaX, dy: e.deltaY, mode: e.deltaMode, mods: m, x0: p.x, y0: p.y };
       }
       this.schedule();
       this.onActivity();
@@ -252,12 +263,11 @@ export class Input {
       }
     }
     if (this.wheel) {
-      const w = this.wheel;
+      const { x, y, dx, dy, mode, mods: m } = this.wheel;
       this.wheel = null;
-      w.dx = Math.round(w.dx * 100) / 100;
-      w.dy = Math.round(w.dy * 100) / 100;
-      if (w.dx !== 0 || w.dy !== 0) {
-        this.send(w);
+      const msg = { type: 'wheel', x, y, dx: Math.round(dx * 100) / 100, dy: Math.round(dy * 100) / 100, mode, mods: m };
+      if (msg.dx !== 0 || msg.dy !== 0) {
+        this.send(msg);
       }
     }
   }

@@ -22,10 +22,23 @@ function clamp(v, lo, hi) {
  * moving to a screen with another scaling, browser zoom) are reported,
  * debounced, through onResize.
  *
- * Frames: latest wins. At most one undecoded frame waits while another is
- * decoding (a newer arrival replaces it), and at most one decoded bitmap
- * waits for the next animation frame (a newer one replaces it). So a slow
- * terminal skips frames and never builds a queue.
+ * Frames: latest wins, and never backwards. Each frame gets a sequence
+ * number as it arrives. One frame decodes at a time, off the main thread
+ * (createImageBitmap); at most one undecoded frame waits meanwhile (a newer
+ * arrival replaces it), and at most one decoded bitmap waits for the next
+ * animation frame (a newer one replaces it). A bitmap older than the one on
+ * screen is never drawn. So a slow terminal skips frames and never builds a
+ * queue, and nothing of the decoding runs where input events are handled.
+ * (ImageDecoder decodes as fast but yields YUV frames whose conversion in
+ * drawImage costs the main thread several milliseconds a frame.)
+ *
+ * counts holds what happened to the frames, for the stats overlay and
+ * window.shojiViewerStats (stats.js): received, drawn, dropped (received
+ * and never drawn: a newer frame replaced it, or rarely it could not be
+ * decoded or clear() forgot it), bytes received, and lastDrawAt
+ * (performance.now() of the last draw, 0 before the first). Once the
+ * frames received have settled, received = drawn + dropped.
+ * <body data-frames> is counts.drawn, for end-to-end tests.
  */
 export class Screen {
   /**
@@ -44,12 +57,28 @@ export class Screen {
     this.reported = '';
     this.resizeTimer = 0;
 
-    this.pending = null; // newest undecoded frame (ArrayBuffer)
+    this.seq = 0; // sequence number of the newest frame received
+    this.epoch = 0; // bumped by clear(): a decode started before is stale
+    this.pending = null; // newest undecoded frame: {buf, seq}
     this.decoding = false;
-    this.next = null; // newest decoded, not yet drawn (ImageBitmap)
+    this.next = null; // newest decoded, not yet drawn: {bmp, seq}
     this.shown = null; // the bitmap on screen, kept to redraw after a resize
+    this.shownSeq = 0; // sequence number of the frame on screen
     this.raf = 0;
-    this.frames = 0;
+    this.counts = { received: 0, drawn: 0, dropped: 0, bytes: 0, lastDrawAt: 0 };
+
+    /**
+     * beforeDraw, when set, runs at the start of each animation frame that
+     * draws, so pending input (coalesced moves) is sent before the paint.
+     * @type {?() => void}
+     */
+    this.beforeDraw = null;
+    /**
+     * onDrawn, when set, is told the sequence number and time
+     * (performance.now()) of each frame drawn.
+     * @type {?(seq: number, at: number) => void}
+     */
+    this.onDrawn = null;
 
     new ResizeObserver(() => this.measure()).observe(stage);
     this.watchRatio();
@@ -86,16 +115,27 @@ export class Screen {
 
   /** push takes a binary frame (a JPEG) from the stream. */
   push(buf) {
-    this.pending = buf; // latest wins: an older undecoded frame is dropped
+    const c = this.counts;
+    c.received++;
+    c.bytes += buf.byteLength;
+    if (this.pending) {
+      c.dropped++; // latest wins: the older undecoded frame is dropped
+    }
+    this.pending = { buf, seq: ++this.seq };
     this.decode();
   }
 
   /** clear forgets every frame, e.g. when a new session starts. */
   clear() {
-    this.pending = null;
+    this.epoch++;
+    if (this.pending) {
+      this.pending = null;
+      this.counts.dropped++;
+    }
     if (this.next) {
-      this.next.close();
+      this.next.bmp.close();
       this.next = null;
+      this.counts.dropped++;
     }
     if (this.shown) {
       this.shown.close();
@@ -160,39 +200,67 @@ export class Screen {
     // A hidden tab does not draw: leave the newest frame undecoded until the
     // tab is shown again.
     while (this.pending && !document.hidden) {
-      const buf = this.pending;
+      const { buf, seq } = this.pending;
       this.pending = null;
+      const epoch = this.epoch;
       let bmp;
       try {
         bmp = await createImageBitmap(new Blob([buf], { type: 'image/jpeg' }));
       } catch {
-        continue; // a broken frame: wait for the next one
+        this.counts.dropped++; // a broken frame: wait for the next one
+        continue;
       }
-      if (this.next) {
-        this.next.close(); // never drawn: a newer one replaces it
+      if (epoch !== this.epoch) {
+        bmp.close(); // a frame of the stream before clear()
+        this.counts.dropped++;
+        continue;
       }
-      this.next = bmp;
-      if (!this.raf) {
-        this.raf = requestAnimationFrame(() => this.draw());
-      }
+      this.offer(bmp, seq);
     }
     this.decoding = false;
   }
 
+  // offer makes a decoded frame the one to draw next, unless a frame at
+  // least as new is already on screen or waiting.
+  offer(bmp, seq) {
+    if (seq <= this.shownSeq || (this.next && this.next.seq >= seq)) {
+      bmp.close();
+      this.counts.dropped++;
+      return;
+    }
+    if (this.next) {
+      this.next.bmp.close(); // never drawn: a newer one replaces it
+      this.counts.dropped++;
+    }
+    this.next = { bmp, seq };
+    if (!this.raf) {
+      this.raf = requestAnimationFrame(() => this.draw());
+    }
+  }
+
   draw() {
     this.raf = 0;
-    const bmp = this.next;
-    if (!bmp) {
+    if (this.beforeDraw) {
+      this.beforeDraw();
+    }
+    const f = this.next;
+    if (!f) {
       return;
     }
     this.next = null;
-    this.ctx.drawImage(bmp, 0, 0, this.canvas.width, this.canvas.height);
+    this.ctx.drawImage(f.bmp, 0, 0, this.canvas.width, this.canvas.height);
     if (this.shown) {
       this.shown.close();
     }
-    this.shown = bmp;
-    this.frames++;
-    document.body.dataset.frames = String(this.frames);
+    this.shown = f.bmp;
+    this.shownSeq = f.seq;
+    const c = this.counts;
+    c.drawn++;
+    c.lastDrawAt = performance.now();
+    document.body.dataset.frames = String(c.drawn);
+    if (this.onDrawn) {
+      this.onDrawn(f.seq, c.lastDrawAt);
+    }
   }
 
   redraw() {

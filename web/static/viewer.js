@@ -14,9 +14,11 @@
 //   transfers.js the files panel: downloads, prints, uploads
 //   upload.js   files for a page's file chooser, and dropped files
 //   status.js   session state, crashed/ended overlay, toast
+//   stats.js    the stream stats overlay and window.shojiViewerStats
 //
 // For end-to-end tests, <body> carries data-state (the session state) and
-// data-frames (how many frames were drawn).
+// data-frames (how many frames were drawn); window.shojiViewerStats counts
+// frames received, drawn and dropped.
 
 import { request, errorText, UNREACHABLE } from './api.js';
 import { Login } from './login.js';
@@ -31,6 +33,7 @@ import { Clipboard } from './clipboard.js';
 import { Transfers } from './transfers.js';
 import { Upload } from './upload.js';
 import { Status } from './status.js';
+import { Stats, exposeStats } from './stats.js';
 
 const PROTOCOL_VERSION = 1;
 const KEEPALIVE_MS = 60 * 1000; // renew the login cookie this often while in use
@@ -66,15 +69,34 @@ const stream = new Stream({
 const send = (msg) => stream.send(msg);
 const screen = new Screen(document.getElementById('screen'), document.getElementById('stage'),
   (vp) => send({ type: 'resize', ...vp }));
+const stats = new Stats({
+  screen,
+  panel: document.getElementById('stats'),
+  toggle: document.getElementById('stats-toggle'),
+  focusRemote: () => focusRemote(),
+});
+exposeStats(screen);
+// sendInput sends the clinician's input; the stats time a press to the
+// frame that shows it.
+const sendInput = (msg) => {
+  const ok = send(msg);
+  if (ok) {
+    stats.sent(msg);
+  }
+  return ok;
+};
 const input = new Input({
   canvas: document.getElementById('screen'),
   ime: document.getElementById('ime'),
   screen,
-  send,
+  send: sendInput,
   onActivity,
   onCommand: (command) => (command === 'print' ? clipboard.print() : clipboard.copy()),
   onPaste: (text) => clipboard.paste(text),
 });
+// Pending moves and wheel go out before a frame is painted.
+screen.beforeDraw = () => input.flush();
+screen.onDrawn = (seq, at) => stats.frameDrawn(seq, at);
 // Keyboard focus goes back to the remote page unless one of our own modal
 // dialogs (a page's dialog, the access request) is open.
 const focusRemote = () => {
