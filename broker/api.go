@@ -112,9 +112,9 @@ func (s *Server) routes() http.Handler {
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		if !s.sess.Ready() {
+		if err := s.sess.Admit(); err != nil {
 			w.WriteHeader(http.StatusServiceUnavailable)
-			_, _ = io.WriteString(w, "full: no capacity for a new session\n")
+			_, _ = io.WriteString(w, err.Error()+"\n")
 			return
 		}
 		_, _ = io.WriteString(w, "ready\n")

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/netip"
 	"net/url"
@@ -109,8 +110,28 @@ type Config struct {
 	IdleTimeout Duration `yaml:"idle_timeout"`
 	// MaxLifetime ends a session however busy.
 	MaxLifetime Duration `yaml:"max_lifetime"`
-	// MaxSessions is the number of browsers this node runs at most.
+	// MaxSessions is the number of browsers this node runs at most,
+	// pooled browsers included.
 	MaxSessions int `yaml:"max_sessions"`
+	// PoolSize is the number of blank browsers kept started for the next
+	// users who log in, so that login does not wait for Chromium. A
+	// pooled browser belongs to nobody and reaches nothing until a user
+	// claims it; it is never shared and never returns to the pool. Zero
+	// turns the pool off.
+	PoolSize int `yaml:"pool_size"`
+	// PoolMaxAge closes and replaces a pooled browser left unclaimed that
+	// long.
+	PoolMaxAge Duration `yaml:"pool_max_age"`
+	// MinFreeMemoryMiB refuses new sessions (and pooled browsers) while
+	// the node has less memory available (MemAvailable in /proc/meminfo).
+	// Zero turns the check off.
+	MinFreeMemoryMiB int `yaml:"min_free_memory_mib"`
+	// MaxLoadPerCore refuses new sessions (and pooled browsers) while the
+	// load average over the last minute divided by the CPUs is above it.
+	// Zero (the default) turns the check off: the load average counts
+	// every runnable process on the machine, so it is only a fair measure
+	// of headroom on a node that runs nothing but shoji.
+	MaxLoadPerCore float64 `yaml:"max_load_per_core"`
 	// LoginBanner is shown on the login page until an admin sets one in
 	// the admin page.
 	LoginBanner string `yaml:"login_banner"`
@@ -149,6 +170,8 @@ func DefaultConfig() Config {
 		IdleTimeout:      Duration(15 * time.Minute),
 		MaxLifetime:      Duration(12 * time.Hour),
 		MaxSessions:      20,
+		PoolMaxAge:       Duration(30 * time.Minute),
+		MinFreeMemoryMiB: 512,
 		LockoutThreshold: 5,
 		LockoutWindow:    Duration(15 * time.Minute),
 		Transfer: TransferConfig{
@@ -269,7 +292,7 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 		key string
 		dst *Duration
 	}{{"SHOJI_IDLE_TIMEOUT", &c.IdleTimeout}, {"SHOJI_MAX_LIFETIME", &c.MaxLifetime}, {"SHOJI_LOCKOUT_WINDOW", &c.LockoutWindow},
-		{"SHOJI_SCAN_TIMEOUT", &c.Transfer.ScanTimeout}, {"SHOJI_RETENTION", &c.Transfer.Retention}} {
+		{"SHOJI_SCAN_TIMEOUT", &c.Transfer.ScanTimeout}, {"SHOJI_RETENTION", &c.Transfer.Retention}, {"SHOJI_POOL_MAX_AGE", &c.PoolMaxAge}} {
 		if v := getenv(d.key); v != "" {
 			x, err := time.ParseDuration(v)
 			if err != nil {
@@ -281,7 +304,8 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 	for _, n := range []struct {
 		key string
 		dst *int
-	}{{"SHOJI_MAX_SESSIONS", &c.MaxSessions}, {"SHOJI_LOCKOUT_THRESHOLD", &c.LockoutThreshold}} {
+	}{{"SHOJI_MAX_SESSIONS", &c.MaxSessions}, {"SHOJI_LOCKOUT_THRESHOLD", &c.LockoutThreshold},
+		{"SHOJI_POOL_SIZE", &c.PoolSize}, {"SHOJI_MIN_FREE_MEMORY_MIB", &c.MinFreeMemoryMiB}} {
 		if v := getenv(n.key); v != "" {
 			x, err := strconv.Atoi(v)
 			if err != nil {
@@ -289,6 +313,13 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 			}
 			*n.dst = x
 		}
+	}
+	if v := getenv("SHOJI_MAX_LOAD_PER_CORE"); v != "" {
+		x, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			return fmt.Errorf("SHOJI_MAX_LOAD_PER_CORE: want a number, got %q", v)
+		}
+		c.MaxLoadPerCore = x
 	}
 	return nil
 }
@@ -336,6 +367,18 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxSessions <= 0 {
 		return errors.New("config: max_sessions must be positive")
+	}
+	if c.PoolSize < 0 || c.PoolSize > c.MaxSessions {
+		return fmt.Errorf("config: pool_size %d: must be between 0 and max_sessions (%d)", c.PoolSize, c.MaxSessions)
+	}
+	if c.PoolMaxAge < Duration(time.Minute) {
+		return fmt.Errorf("config: pool_max_age %s: must be at least 1m", time.Duration(c.PoolMaxAge))
+	}
+	if c.MinFreeMemoryMiB < 0 {
+		return fmt.Errorf("config: min_free_memory_mib %d: must not be negative (0 turns the check off)", c.MinFreeMemoryMiB)
+	}
+	if c.MaxLoadPerCore < 0 || math.IsNaN(c.MaxLoadPerCore) || math.IsInf(c.MaxLoadPerCore, 0) {
+		return fmt.Errorf("config: max_load_per_core %v: must be a number not below 0 (0 turns the check off)", c.MaxLoadPerCore)
 	}
 	if c.LockoutThreshold <= 0 {
 		return errors.New("config: lockout_threshold must be positive")

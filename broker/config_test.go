@@ -82,6 +82,12 @@ func TestValidate(t *testing.T) {
 		{"start url scheme", func(c *Config) { c.StartURL = "file:///etc/passwd" }, "start_url"},
 		{"public url path", func(c *Config) { c.PublicURL = "https://shoji.local/x" }, "public_url"},
 		{"no data", func(c *Config) { c.Data = "" }, "data"},
+		{"pool", func(c *Config) { c.PoolSize = 1 }, ""},
+		{"pool over max sessions", func(c *Config) { c.PoolSize = 21 }, "pool_size"},
+		{"negative pool", func(c *Config) { c.PoolSize = -1 }, "pool_size"},
+		{"short pool age", func(c *Config) { c.PoolMaxAge = Duration(time.Second) }, "pool_max_age"},
+		{"negative free memory", func(c *Config) { c.MinFreeMemoryMiB = -1 }, "min_free_memory_mib"},
+		{"negative load", func(c *Config) { c.MaxLoadPerCore = -0.5 }, "max_load_per_core"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := DefaultConfig()
@@ -104,16 +110,18 @@ func TestApplyEnv(t *testing.T) {
 	env := map[string]string{
 		"SHOJI_LISTEN": "127.0.0.1:7000", "SHOJI_IDLE_TIMEOUT": "2m", "SHOJI_DEMO": "true",
 		"SHOJI_MAX_SESSIONS": "7", "SHOJI_SANDBOX": "false",
+		"SHOJI_POOL_SIZE": "2", "SHOJI_POOL_MAX_AGE": "10m", "SHOJI_MIN_FREE_MEMORY_MIB": "1024", "SHOJI_MAX_LOAD_PER_CORE": "3.5",
 	}
 	cfg := DefaultConfig()
 	if err := cfg.ApplyEnv(func(k string) string { return env[k] }); err != nil {
 		t.Fatal(err)
 	}
 	if cfg.Listen != "127.0.0.1:7000" || time.Duration(cfg.IdleTimeout) != 2*time.Minute || !cfg.Demo ||
-		cfg.MaxSessions != 7 || cfg.Sandbox == nil || *cfg.Sandbox {
+		cfg.MaxSessions != 7 || cfg.Sandbox == nil || *cfg.Sandbox ||
+		cfg.PoolSize != 2 || time.Duration(cfg.PoolMaxAge) != 10*time.Minute || cfg.MinFreeMemoryMiB != 1024 || cfg.MaxLoadPerCore != 3.5 {
 		t.Errorf("env not applied: %+v", cfg)
 	}
-	for k, v := range map[string]string{"SHOJI_DEMO": "yes please", "SHOJI_IDLE_TIMEOUT": "soon", "SHOJI_MAX_SESSIONS": "x"} {
+	for k, v := range map[string]string{"SHOJI_DEMO": "yes please", "SHOJI_IDLE_TIMEOUT": "soon", "SHOJI_MAX_SESSIONS": "x", "SHOJI_MAX_LOAD_PER_CORE": "high"} {
 		cfg := DefaultConfig()
 		err := cfg.ApplyEnv(func(key string) string {
 			if key == k {

@@ -6,6 +6,8 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+
+	"github.com/shoji-rbi/shoji/broker/session"
 )
 
 // metrics holds the broker's counters and gauges, written at /metrics in
@@ -25,6 +27,8 @@ type metrics struct {
 	ended    map[string]int64 // sessions ended, by reason
 	started  int64
 	sessions func() int
+	// pool reads the warm pool's counters; nil writes none.
+	pool func() session.PoolStats
 }
 
 func newMetrics(sessions func() int) *metrics {
@@ -61,6 +65,13 @@ func (m *metrics) write(w io.Writer) {
 	p("shoji_egress_requests_denied_total", "Egress requests refused.", "counter", m.egressDenied.Load())
 	p("shoji_egress_requests_allowed_total", "Egress requests allowed.", "counter", m.egressAllowed.Load())
 	p("shoji_browser_crashes_total", "Browsers that died by themselves.", "counter", m.crashes.Load())
+	if m.pool != nil {
+		ps := m.pool()
+		p("shoji_pool_ready", "Pooled browsers started and waiting for a user.", "gauge", int64(ps.Ready))
+		p("shoji_pool_claimed_total", "Pooled browsers taken by a user at login.", "counter", int64(ps.Claimed))
+		p("shoji_pool_recycled_total", "Pooled browsers closed unclaimed for their age or for room.", "counter", int64(ps.Recycled))
+		p("shoji_pool_crashed_total", "Pooled browsers that died while waiting.", "counter", int64(ps.Crashed))
+	}
 
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -120,7 +120,7 @@ func (o netnsOpener) Open(info session.Info) (session.Egress, error) {
 	if err != nil {
 		return nil, errors.Join(err, o.ns.remove(info.ID, ns))
 	}
-	pol := &sessionPolicy{sp: o.sp, user: info.User, role: info.Role, terminal: info.Terminal}
+	pol := newSessionPolicy(o.sp, info)
 	l, err := o.p.OpenWith(info.ID, egress.ListenerOptions{Policy: pol, Addrs: pol, Isolated: ln})
 	if err != nil {
 		_ = ln.Close()

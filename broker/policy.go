@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/shoji-rbi/shoji/broker/audit"
@@ -102,23 +103,67 @@ func (sp *sitePolicy) change(by string, ifVersion int, mutate func(d *policy.Doc
 // decided at every call from the current policy, so rule changes, an
 // emergency profile switched on for the terminal's group and a host blocked
 // everywhere reach the running session at once.
+//
+// A pooled browser's policy has no owner until a user claims the browser
+// (Bind); until then it refuses everything.
 type sessionPolicy struct {
-	sp       *sitePolicy
+	sp    *sitePolicy
+	owner atomic.Pointer[policyOwner]
+}
+
+// policyOwner is who a session is for.
+type policyOwner struct {
 	user     string
 	role     string
 	terminal netip.Addr
 }
 
-// Profile is the profile the session browses under now.
+// ruleUnclaimed decides for a pooled browser that no user has claimed.
+const ruleUnclaimed = "pool-unclaimed"
+
+var unclaimed = egress.Decision{Rule: ruleUnclaimed, Reason: "no user has claimed this browser yet"}
+
+// newSessionPolicy is the policy of the session info; with no User, of a
+// pooled browser.
+func newSessionPolicy(sp *sitePolicy, info session.Info) *sessionPolicy {
+	p := &sessionPolicy{sp: sp}
+	if info.User != "" {
+		p.owner.Store(&policyOwner{user: info.User, role: info.Role, terminal: info.Terminal})
+	}
+	return p
+}
+
+// Bind gives a pooled browser's policy the owner of the session that
+// claimed it (session.BindableEgress). A policy never changes owner.
+func (p *sessionPolicy) Bind(info session.Info) error {
+	if info.User == "" {
+		return fmt.Errorf("bind egress of session %s: no user", info.ID)
+	}
+	if !p.owner.CompareAndSwap(nil, &policyOwner{user: info.User, role: info.Role, terminal: info.Terminal}) {
+		return fmt.Errorf("bind egress of session %s: it already has an owner", info.ID)
+	}
+	return nil
+}
+
+// Profile is the profile the session browses under now; "" before a
+// pooled browser is claimed.
 func (p *sessionPolicy) Profile() string {
-	return p.sp.engine.Current().ProfileFor(p.user, p.role, p.terminal)
+	o := p.owner.Load()
+	if o == nil {
+		return ""
+	}
+	return p.sp.engine.Current().ProfileFor(o.user, o.role, o.terminal)
 }
 
 // Decide is the proxy's host decision: the profile's, or else the static
 // allows, unless the host is blocked everywhere.
 func (p *sessionPolicy) Decide(host string, port int) egress.Decision {
+	o := p.owner.Load()
+	if o == nil {
+		return unclaimed
+	}
 	set := p.sp.engine.Current()
-	d := set.Decide(set.ProfileFor(p.user, p.role, p.terminal), host, port)
+	d := set.Decide(set.ProfileFor(o.user, o.role, o.terminal), host, port)
 	if d.Allow || strings.HasPrefix(d.Rule, policy.RuleBlockedPrefix) {
 		return d
 	}
@@ -130,15 +175,23 @@ func (p *sessionPolicy) Decide(host string, port int) egress.Decision {
 
 // AllowAddr lets the profile's CIDR rules allow internal addresses.
 func (p *sessionPolicy) AllowAddr(host string, addr netip.Addr, port int) (bool, string) {
+	o := p.owner.Load()
+	if o == nil {
+		return false, ruleUnclaimed
+	}
 	set := p.sp.engine.Current()
-	return set.AllowAddr(set.ProfileFor(p.user, p.role, p.terminal), host, addr, port)
+	return set.AllowAddr(set.ProfileFor(o.user, o.role, o.terminal), host, addr, port)
 }
 
 // CheckURL is the browser Fetch layer's check of a navigation; it adds path
 // rules to the proxy's host decision.
 func (p *sessionPolicy) CheckURL(raw string) isolation.NavDecision {
+	o := p.owner.Load()
+	if o == nil {
+		return isolation.NavDecision{Rule: unclaimed.Rule, Reason: unclaimed.Reason}
+	}
 	set := p.sp.engine.Current()
-	r := set.CheckURL(set.ProfileFor(p.user, p.role, p.terminal), raw)
+	r := set.CheckURL(set.ProfileFor(o.user, o.role, o.terminal), raw)
 	if !r.Allow && !strings.HasPrefix(r.Rule, policy.RuleBlockedPrefix) && r.Host != "" {
 		if b := p.sp.base.Decide(r.Host, r.Port); b.Allow {
 			return isolation.NavDecision{Allow: true, Host: r.Host, Rule: b.Rule}
@@ -159,8 +212,10 @@ type egressOpener struct {
 	sp *sitePolicy
 }
 
+// Open opens the listener of the session info. With no User (a pooled
+// browser) it refuses everything until Bind.
 func (o egressOpener) Open(info session.Info) (session.Egress, error) {
-	pol := &sessionPolicy{sp: o.sp, user: info.User, role: info.Role, terminal: info.Terminal}
+	pol := newSessionPolicy(o.sp, info)
 	l, err := o.p.OpenWith(info.ID, egress.ListenerOptions{Policy: pol, Addrs: pol})
 	if err != nil {
 		return nil, err

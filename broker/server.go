@@ -77,6 +77,9 @@ type Options struct {
 	// ChromiumFlags are added to every browser's flags (tests; flags that
 	// weaken isolation are refused by isolation/chrome).
 	ChromiumFlags []string
+	// NodeStats replaces the reader of the node's memory and load that
+	// admission control asks (tests). Nil means /proc.
+	NodeStats session.NodeStats
 }
 
 // New builds a broker from a validated Config: it opens the store, loads or
@@ -93,6 +96,12 @@ func New(ctx context.Context, cfg Config, opts Options) (*Server, error) {
 		}
 		return s.sess.Count()
 	})
+	s.metrics.pool = func() session.PoolStats {
+		if s.sess == nil {
+			return session.PoolStats{}
+		}
+		return s.sess.PoolStats()
+	}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -102,6 +111,9 @@ func New(ctx context.Context, cfg Config, opts Options) (*Server, error) {
 	ok := false
 	defer func() {
 		if !ok {
+			if s.sess != nil {
+				_ = s.sess.Shutdown(context.Background()) // the warm pool's browsers
+			}
 			s.closeParts(context.Background())
 		}
 	}()
@@ -180,6 +192,13 @@ func New(ctx context.Context, cfg Config, opts Options) (*Server, error) {
 		MaxSessions: cfg.MaxSessions,
 		StartURL:    s.startURL(),
 		Logger:      s.log,
+
+		PoolSize:      cfg.PoolSize,
+		PoolMaxAge:    time.Duration(cfg.PoolMaxAge),
+		MinFreeMemory: int64(cfg.MinFreeMemoryMiB) << 20,
+		MaxLoadPerCPU: cfg.MaxLoadPerCore,
+		Stats:         opts.NodeStats,
+
 		OnStart: func(info session.Info) {
 			s.metrics.sessionStarted()
 			s.audit.Record(audit.SessionStart(time.Now(), sessionActor(info)))

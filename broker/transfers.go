@@ -44,8 +44,17 @@ func (st sessionTransfers) Quarantine(info session.Info) (string, int64, error) 
 	if err != nil {
 		return "", 0, err
 	}
+	if info.User == "" {
+		// A pooled browser: its owner's profile, and so its cap, is not
+		// known until it is claimed. The browser gets no cap of its own;
+		// Browse cancels a download past its owner's cap as it grows.
+		return dir, 0, nil
+	}
 	return dir, st.s.xfer.MaxDownload(info.Profile), nil
 }
+
+// Release removes the quarantine of a pooled browser closed unclaimed.
+func (st sessionTransfers) Release(info session.Info) { st.s.xfer.RemoveSessionDir(info.ID) }
 
 func (st sessionTransfers) Download(s *session.Session, d isolation.Download) {
 	st.s.xfer.Browse(owner(s.Info()), d, func(ctx context.Context, id string) error {

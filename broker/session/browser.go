@@ -41,10 +41,10 @@ type Session struct {
 	ended   chan struct{} // closed when End has finished
 }
 
-func newSession(m *Manager, o Owner, vp isolation.Viewport) *Session {
+func newSession(m *Manager, id string, o Owner, vp isolation.Viewport) *Session {
 	now := m.cfg.Now()
 	return &Session{
-		ID:        newID(),
+		ID:        id,
 		User:      o.User,
 		Role:      o.Role,
 		Terminal:  o.Terminal,
@@ -127,16 +127,6 @@ func (s *Session) start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("open egress: %w", err)
 	}
-	var checkURL func(string) isolation.NavDecision
-	if nc, ok := eg.(NavChecker); ok {
-		checkURL = nc.CheckURL
-	}
-	// Only the browser's own processes may use its egress, from the moment
-	// its process exists.
-	var setOwner func(int)
-	if oe, ok := eg.(OwnedEgress); ok {
-		setOwner = oe.SetOwner
-	}
 	s.mu.Lock()
 	s.generation++
 	gen := s.generation
@@ -146,31 +136,10 @@ func (s *Session) start(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 
-	var downloads string
-	var maxDownload int64
-	if cfg.Transfers != nil {
-		if downloads, maxDownload, err = cfg.Transfers.Quarantine(s.Info()); err != nil {
-			_ = eg.Close()
-			return fmt.Errorf("quarantine: %w", err)
-		}
-	}
-
-	lctx, cancel := context.WithTimeout(ctx, cfg.LaunchTimeout)
-	defer cancel()
-	b, err := cfg.Launcher.Launch(lctx, isolation.LaunchOptions{
-		SessionID:        s.ID,
-		Viewport:         vp,
-		StartURL:         cfg.StartURL,
-		ProxyAddr:        eg.Addr(),
-		CheckURL:         checkURL,
-		ProcessGroup:     setOwner,
-		Observer:         s.observer(gen),
-		DownloadDir:      downloads,
-		MaxDownloadBytes: maxDownload,
-	})
+	b, err := s.m.launchBrowser(ctx, s.Info(), eg, vp, cfg.StartURL, s.observer(gen))
 	if err != nil {
 		_ = eg.Close()
-		return fmt.Errorf("launch browser: %w", err)
+		return err
 	}
 
 	s.mu.Lock()
@@ -182,6 +151,93 @@ func (s *Session) start(ctx context.Context) error {
 	s.browser, s.egress, s.state, s.crashErr = b, eg, StateLive, nil
 	s.lastState = b.State()
 	s.mu.Unlock()
+	s.broadcastStatus(StateLive, "", "")
+	return nil
+}
+
+// launchBrowser starts a browser for info behind its egress eg: the
+// egress's navigation check and owner check, info's quarantine, the
+// launch timeout. The caller closes eg when it fails.
+func (m *Manager) launchBrowser(ctx context.Context, info Info, eg Egress, vp isolation.Viewport, startURL string, obs isolation.Observer) (isolation.Browser, error) {
+	cfg := m.cfg
+	var checkURL func(string) isolation.NavDecision
+	if nc, ok := eg.(NavChecker); ok {
+		checkURL = nc.CheckURL
+	}
+	// Only the browser's own processes may use its egress, from the moment
+	// its process exists.
+	var setOwner func(int)
+	if oe, ok := eg.(OwnedEgress); ok {
+		setOwner = oe.SetOwner
+	}
+	var downloads string
+	var maxDownload int64
+	if cfg.Transfers != nil {
+		var err error
+		if downloads, maxDownload, err = cfg.Transfers.Quarantine(info); err != nil {
+			return nil, fmt.Errorf("quarantine: %w", err)
+		}
+	}
+	lctx, cancel := context.WithTimeout(ctx, cfg.LaunchTimeout)
+	defer cancel()
+	b, err := cfg.Launcher.Launch(lctx, isolation.LaunchOptions{
+		SessionID:        info.ID,
+		Viewport:         vp,
+		StartURL:         startURL,
+		ProxyAddr:        eg.Addr(),
+		CheckURL:         checkURL,
+		ProcessGroup:     setOwner,
+		Observer:         obs,
+		DownloadDir:      downloads,
+		MaxDownloadBytes: maxDownload,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("launch browser: %w", err)
+	}
+	return b, nil
+}
+
+// adopt makes the pooled browser p the session's: p's egress takes the
+// session's policy, p's reports reach the session, and the page is resized
+// to the viewer and sent to the start URL. On error the caller closes p.
+func (s *Session) adopt(ctx context.Context, p *pooled) error {
+	cfg := s.m.cfg
+	select {
+	case <-p.browser.Done():
+		return fmt.Errorf("pooled browser ended: %w", ErrNotLive)
+	default:
+	}
+	if err := p.bind.Bind(s.Info()); err != nil {
+		return fmt.Errorf("bind pooled egress: %w", err)
+	}
+	s.mu.Lock()
+	if s.state == StateEnded {
+		s.mu.Unlock()
+		return ErrEnded
+	}
+	s.generation++
+	gen := s.generation
+	if pe, ok := p.egress.(ProfiledEgress); ok {
+		s.profile = pe.Profile()
+	}
+	s.browser, s.egress, s.state, s.crashErr = p.browser, p.egress, StateLive, nil
+	s.lastState = p.browser.State()
+	vp := s.viewport
+	s.mu.Unlock()
+	p.hub.forward(s.observer(gen))
+
+	cctx, cancel := context.WithTimeout(ctx, cfg.LaunchTimeout)
+	defer cancel()
+	if vp != cfg.PoolViewport {
+		if err := p.browser.SetViewport(cctx, vp); err != nil {
+			cfg.Logger.Warn("resize claimed browser", "session", s.ID, "err", err)
+		}
+	}
+	if cfg.StartURL != "" {
+		if err := p.browser.Navigate(cctx, cfg.StartURL); err != nil {
+			cfg.Logger.Warn("open start page in claimed browser", "session", s.ID, "url", cfg.StartURL, "err", err)
+		}
+	}
 	s.broadcastStatus(StateLive, "", "")
 	return nil
 }

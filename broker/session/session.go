@@ -67,7 +67,9 @@ type Egress interface {
 }
 
 // EgressOpener opens an egress listener for a session. info has the
-// session's ID, owner and terminal.
+// session's ID, owner and terminal. For a pooled browser info has an ID but
+// no User: the listener must then refuse everything until BindableEgress
+// gives it its owner.
 type EgressOpener interface {
 	Open(info Info) (Egress, error)
 }
@@ -88,14 +90,27 @@ type (
 	ProfiledEgress interface {
 		Profile() string
 	}
+	// BindableEgress is an egress opened with no owner, for a pooled
+	// browser, that refuses everything until Bind makes its policy that of
+	// the session which claimed the browser. Bind fails when the egress
+	// already has an owner: a listener never changes hands. The warm pool
+	// needs it.
+	BindableEgress interface {
+		Bind(info Info) error
+	}
 )
 
 // Transfers is the file-transfer channel as a session sees it. Its funcs
 // are called from browser callbacks and must not block.
 type Transfers interface {
 	// Quarantine returns the directory the session's browser downloads
-	// into and the largest file it may download.
+	// into and the largest file it may download. For a pooled browser,
+	// info has no User and no Profile yet.
 	Quarantine(info Info) (dir string, maxBytes int64, err error)
+	// Release removes the quarantine of a pooled browser that was closed
+	// without ever having an owner. A session's quarantine is released by
+	// whoever OnEnd tells.
+	Release(info Info)
 	// Download reports a step of a download or print of the session's
 	// browser.
 	Download(s *Session, d isolation.Download)
@@ -160,6 +175,27 @@ type Config struct {
 	// receives what it reports about downloads and file choosers. Without
 	// it, browsers may not download.
 	Transfers Transfers
+	// PoolSize is the number of blank browsers kept started, owned by
+	// nobody, for the next users without a session (the warm pool). Each
+	// is launched as a session's browser is, behind an egress that refuses
+	// everything until a user claims it. Zero turns the pool off.
+	PoolSize int
+	// PoolMaxAge closes and replaces a pooled browser that long after it
+	// started. Zero means 30 minutes.
+	PoolMaxAge time.Duration
+	// PoolViewport is a pooled browser's page size until a user claims
+	// it. Zero means 1280×800 at DPR 1.
+	PoolViewport isolation.Viewport
+	// MinFreeMemory refuses new sessions and pooled browsers while the
+	// node has fewer bytes of memory available (NodeStats.MemAvailable).
+	// Zero turns the check off.
+	MinFreeMemory int64
+	// MaxLoadPerCPU refuses new sessions and pooled browsers while the
+	// load average over the last minute per CPU is above it. Zero turns
+	// the check off.
+	MaxLoadPerCPU float64
+	// Stats reads the node's memory and load. Nil means ProcStats{}.
+	Stats NodeStats
 	// Logger receives lifecycle logs. Nil means slog.Default().
 	Logger *slog.Logger
 	// Now is the clock. Nil means time.Now.
@@ -177,6 +213,9 @@ func (c *Config) CheckAndSetDefaults() error {
 	if c.IdleTimeout < 0 || c.MaxLifetime < 0 || c.MaxSessions < 0 {
 		return errors.New("session config: timeouts and MaxSessions must not be negative")
 	}
+	if c.PoolSize < 0 || c.PoolMaxAge < 0 || c.MinFreeMemory < 0 || c.MaxLoadPerCPU < 0 {
+		return errors.New("session config: PoolSize, PoolMaxAge, MinFreeMemory and MaxLoadPerCPU must not be negative")
+	}
 	if c.IdleTimeout == 0 {
 		c.IdleTimeout = 15 * time.Minute
 	}
@@ -191,6 +230,21 @@ func (c *Config) CheckAndSetDefaults() error {
 	}
 	if c.CloseTimeout == 0 {
 		c.CloseTimeout = 10 * time.Second
+	}
+	if c.PoolSize > c.MaxSessions {
+		return fmt.Errorf("session config: PoolSize %d is more than MaxSessions %d", c.PoolSize, c.MaxSessions)
+	}
+	if c.PoolMaxAge == 0 {
+		c.PoolMaxAge = 30 * time.Minute
+	}
+	if c.PoolViewport == (isolation.Viewport{}) {
+		c.PoolViewport = isolation.Viewport{Width: 1280, Height: 800, DPR: 1}
+	}
+	if !c.PoolViewport.Valid() {
+		return fmt.Errorf("session config: PoolViewport %dx%d@%v is out of range", c.PoolViewport.Width, c.PoolViewport.Height, c.PoolViewport.DPR)
+	}
+	if c.Stats == nil {
+		c.Stats = ProcStats{}
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -209,25 +263,40 @@ type Manager struct {
 	mu       sync.Mutex
 	sessions map[string]*Session // by user
 	closing  bool
+	pool     pool // guarded by mu
 
-	wg sync.WaitGroup // session watchers
+	wg sync.WaitGroup // session watchers, the pool's keeper and its entries' watchers
+
+	statsWarn sync.Once
 }
 
-// NewManager returns a Manager.
+// NewManager returns a Manager. With Config.PoolSize set, it starts filling
+// the warm pool in the background; Shutdown closes it.
 func NewManager(cfg Config) (*Manager, error) {
 	if err := cfg.CheckAndSetDefaults(); err != nil {
 		return nil, err
 	}
-	return &Manager{cfg: cfg, sessions: make(map[string]*Session)}, nil
+	m := &Manager{cfg: cfg, sessions: make(map[string]*Session)}
+	m.startPool()
+	return m, nil
 }
 
 // Config returns the manager's configuration with defaults filled in.
 func (m *Manager) Config() Config { return m.cfg }
 
-// Attach returns the user's session, starting a browser when the user has
-// none. A reconnecting viewer gets the same session and browser back.
+// Attach returns the user's session. A reconnecting viewer gets the same
+// session and browser back. A user without a session gets a browser of the
+// warm pool when one is ready, else a new one; admission control may refuse
+// with a *FullError (which wraps ErrFull) naming the limit.
 func (m *Manager) Attach(ctx context.Context, o Owner, vp isolation.Viewport) (*Session, error) {
 	user := o.User
+	if s, err := m.existing(user); s != nil || err != nil {
+		return s, err
+	}
+	// A reconnect is never refused for headroom; a new session is.
+	if err := m.headroom(); err != nil {
+		return nil, err
+	}
 	m.mu.Lock()
 	if m.closing {
 		m.mu.Unlock()
@@ -239,18 +308,24 @@ func (m *Manager) Attach(ctx context.Context, o Owner, vp isolation.Viewport) (*
 	}
 	if len(m.sessions) >= m.cfg.MaxSessions {
 		m.mu.Unlock()
-		return nil, ErrFull
+		return nil, m.sessionsFull()
 	}
-	s := newSession(m, o, vp)
+	p := m.pool.take()
+	id := newID()
+	if p != nil {
+		id = p.info.ID // its listener, namespace and quarantine are named by it
+	}
+	s := newSession(m, id, o, vp)
 	m.sessions[user] = s
 	m.mu.Unlock()
 
-	if err := s.start(ctx); err != nil {
+	warm, err := m.startSession(ctx, s, p)
+	if err != nil {
 		m.remove(s)
 		s.finish(ReasonShutdown, false)
 		return nil, err
 	}
-	m.cfg.Logger.Info("session started", "session", s.ID, "user", user)
+	m.cfg.Logger.Info("session started", "session", s.ID, "user", user, "pooled", warm)
 	if m.cfg.OnStart != nil {
 		m.cfg.OnStart(s.Info())
 	}
@@ -260,6 +335,36 @@ func (m *Manager) Attach(ctx context.Context, o Owner, vp isolation.Viewport) (*
 		s.watch()
 	}()
 	return s, nil
+}
+
+// existing returns the user's session, or ErrShuttingDown, or neither.
+func (m *Manager) existing(user string) (*Session, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closing {
+		return nil, ErrShuttingDown
+	}
+	return m.sessions[user], nil
+}
+
+// startSession gives s its browser: the pooled one p when there is one and
+// it can be claimed, else a new one. warm says whether p was used.
+func (m *Manager) startSession(ctx context.Context, s *Session, p *pooled) (warm bool, err error) {
+	if p != nil {
+		m.kickPool() // top up in the background
+		err := s.adopt(ctx, p)
+		if err == nil {
+			return true, nil
+		}
+		// The session owns p's ID now: its quarantine stays for the
+		// session, and a new browser gets a new listener under that ID.
+		m.closePooled(p, false)
+		if errors.Is(err, ErrEnded) {
+			return false, err
+		}
+		m.cfg.Logger.Warn("pooled browser could not be claimed; starting a new one", "session", s.ID, "user", s.User, "err", err)
+	}
+	return false, s.start(ctx)
 }
 
 // Get returns the user's session, if any.
@@ -300,15 +405,8 @@ func (m *Manager) Count() int {
 	return len(m.sessions)
 }
 
-// Ready reports whether the node can take a new session.
-func (m *Manager) Ready() bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return !m.closing && len(m.sessions) < m.cfg.MaxSessions
-}
-
-// Shutdown refuses new sessions, ends every session with ReasonShutdown and
-// waits for their browsers to be gone or ctx to end.
+// Shutdown refuses new sessions, closes the warm pool, ends every session
+// with ReasonShutdown and waits for their browsers to be gone or ctx to end.
 func (m *Manager) Shutdown(ctx context.Context) error {
 	m.mu.Lock()
 	m.closing = true
@@ -316,11 +414,15 @@ func (m *Manager) Shutdown(ctx context.Context) error {
 	for _, s := range m.sessions {
 		all = append(all, s)
 	}
+	pooled := m.pool.drain()
 	m.mu.Unlock()
 
 	var wg sync.WaitGroup
 	for _, s := range all {
 		wg.Go(func() { s.End(ReasonShutdown) })
+	}
+	for _, p := range pooled {
+		wg.Go(func() { m.closePooled(p, true) })
 	}
 	done := make(chan struct{})
 	go func() {
@@ -338,10 +440,11 @@ func (m *Manager) Shutdown(ctx context.Context) error {
 
 func (m *Manager) remove(s *Session) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	if m.sessions[s.User] == s {
 		delete(m.sessions, s.User)
 	}
+	m.mu.Unlock()
+	m.kickPool() // a slot is free: the pool may top up
 }
 
 func newID() string {

@@ -16,6 +16,9 @@ type fakeEgress struct {
 	mu     sync.Mutex
 	opened []string
 	closed map[string]bool
+	// owner is the user each listener was opened or bound for; "" while a
+	// pooled one has none.
+	owner map[string]string
 }
 
 type fakeListener struct {
@@ -24,6 +27,20 @@ type fakeListener struct {
 }
 
 func (l fakeListener) Addr() string { return "127.0.0.1:1" }
+
+// Bind gives a listener opened without an owner its owner, once.
+func (l fakeListener) Bind(info Info) error {
+	l.e.mu.Lock()
+	defer l.e.mu.Unlock()
+	if l.e.owner[l.id] != "" {
+		return fmt.Errorf("fake egress %s already belongs to %s", l.id, l.e.owner[l.id])
+	}
+	if l.e.closed[l.id] {
+		return fmt.Errorf("fake egress %s is closed", l.id)
+	}
+	l.e.owner[l.id] = info.User
+	return nil
+}
 func (l fakeListener) Close() error {
 	l.e.mu.Lock()
 	defer l.e.mu.Unlock()
@@ -37,9 +54,11 @@ func (e *fakeEgress) Open(info Info) (Egress, error) {
 	defer e.mu.Unlock()
 	if e.closed == nil {
 		e.closed = map[string]bool{}
+		e.owner = map[string]string{}
 	}
 	id = fmt.Sprintf("%s#%d", id, len(e.opened))
 	e.opened = append(e.opened, id)
+	e.owner[id] = info.User
 	return fakeListener{e, id}, nil
 }
 
