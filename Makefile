@@ -29,9 +29,10 @@ build:
 	$(GO) build -trimpath -o $(BIN) ./cmd/shoji
 
 # demo builds and runs the broker on http://$(DEMO_LISTEN) with the built-in
-# demo site. It prints a one-time set-up token and a demo clinician login.
+# demo site, and one pre-started browser so that the first login is quick. It
+# prints a one-time set-up token and a demo clinician login.
 demo: deps build
-	./$(BIN) serve --demo --listen $(DEMO_LISTEN) --data $(DEMO_DATA)
+	SHOJI_POOL_SIZE=$${SHOJI_POOL_SIZE:-1} ./$(BIN) serve --demo --listen $(DEMO_LISTEN) --data $(DEMO_DATA)
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
