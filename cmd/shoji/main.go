@@ -38,6 +38,7 @@ Usage:
   shoji user    manage accounts: add, list, disable, enable, passwd (shoji user --help)
   shoji allow   edit the site policy: add, list, rm, export, import (shoji allow --help)
   shoji audit   check, list and export the audit trail: verify, list, export (shoji audit --help)
+  shoji bench   measure latency, frame rates, memory and capacity against raw CDP (shoji bench --help)
   shoji version print the version
 
 Run 'shoji COMMAND --help' for a command's flags.
@@ -61,6 +62,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runAllow(ctx, args[1:], stdin, stdout, stderr)
 	case "audit":
 		return runAudit(ctx, args[1:], stdout, stderr)
+	case "bench":
+		return runBench(ctx, args[1:], stdin, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "shoji", version)
 		return nil
