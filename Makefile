@@ -10,7 +10,7 @@ DEMO_DATA     ?= demo-data
 TEST_TIMEOUT  ?= 20m
 export SHOJI_CHROMIUM ?= /usr/lib/chromium/chromium
 
-.PHONY: all build deps demo test lint fmt-check vet staticcheck unit clean
+.PHONY: all build deps demo bench test lint fmt-check vet staticcheck unit clean
 
 all: build
 
@@ -33,6 +33,11 @@ build:
 # prints a one-time set-up token and a demo clinician login.
 demo: deps build
 	SHOJI_POOL_SIZE=$${SHOJI_POOL_SIZE:-1} ./$(BIN) serve --demo --listen $(DEMO_LISTEN) --data $(DEMO_DATA)
+
+# bench measures shoji against a raw-CDP baseline and a VNC peer
+# (docs/benchmarks.md); results go to bench-results/.
+bench: deps build
+	./$(BIN) bench --out bench-results -v
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
