@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"log/slog"
 	"testing"
 
 	"github.com/shoji-rbi/shoji/isolation"
@@ -30,7 +31,7 @@ func BenchmarkViewerFrame(b *testing.B) {
 
 	b.Run("observer", func(b *testing.B) {
 		l := &isolationtest.Launcher{}
-		m, err := NewManager(Config{Launcher: l, Egress: &fakeEgress{}})
+		m, err := NewManager(Config{Launcher: l, Egress: &fakeEgress{}, Logger: slog.New(slog.DiscardHandler)})
 		if err != nil {
 			b.Fatal(err)
 		}

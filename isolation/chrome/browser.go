@@ -32,7 +32,8 @@ const (
 // browser is one live Chromium. It implements isolation.Browser.
 //
 // Goroutines: monitor (owner of the end, not in wg), loop (events and
-// observer calls), frameLoop (frames and their acknowledgements), and short
+// observer calls), frameLoop (frames) with its ackLoop (their
+// acknowledgements to Chromium, off the delivery path), and short
 // workers started by spawn for DevTools calls that events ask for. All but
 // monitor are in wg and end when life is canceled.
 type browser struct {

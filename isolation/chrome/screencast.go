@@ -1,10 +1,8 @@
 package chrome
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"image/jpeg"
 	"math"
 	"time"
 
@@ -20,12 +18,36 @@ type frameMsg struct {
 	ev *page.EventScreencastFrame
 }
 
+// ackMsg is the acknowledgement of one screencast frame, queued for
+// ackLoop.
+type ackMsg struct {
+	t         *tab
+	sessionID int64
+}
+
 // frameLoop owns the screencast frames: it hands the newest frame of the
-// active tab to the observer and acknowledges every frame, so that Chromium
-// sends the next. The acknowledgements are DevTools calls, which must not
-// run inside chromedp's listener.
+// active tab to the observer and has ackLoop acknowledge every frame, so
+// that Chromium sends the next.
+//
+// A frame is acknowledged as soon as the observer has it, not once the
+// viewer has received it: the broker's latest-wins mailbox drops what a
+// slow viewer cannot take, and Chromium keeps capturing, so the frame sent
+// when the link frees up is a fresh one. Acknowledging after the write was
+// measured to lower the frame rate and raise the click latency on slow
+// links, for the saving of the encoding of the frames that are dropped.
+//
+// Acknowledgements are DevTools round trips, which must not run inside
+// chromedp's listener and which take tens of milliseconds when Chromium is
+// busy: in their own goroutine they never hold back the next frame.
 func (b *browser) frameLoop() {
 	defer b.wg.Done()
+	// acks holds at most MaxFramesInFlight frames per tab: Chromium sends
+	// no more before they are acknowledged.
+	var acks queue[ackMsg]
+	acks.init()
+	acked := make(chan struct{})
+	go b.ackLoop(&acks, acked)
+	defer func() { <-acked }()
 	for {
 		select {
 		case <-b.life.Done():
@@ -45,27 +67,55 @@ func (b *browser) frameLoop() {
 			}
 		}
 		for _, m := range msgs {
-			ctx, cancel := m.t.callCtx(b.cfg.CallTimeout)
-			_, err := cdp.Call(ctx, m.t.sess, page.ScreencastFrameAck, page.ScreencastFrameAckParams{SessionID: m.ev.SessionID})
-			cancel()
-			if err != nil && b.life.Err() == nil {
-				b.log.Debug("ack frame", logTab, m.t.id, logErr, err)
-			}
+			acks.push(ackMsg{m.t, m.ev.SessionID})
 		}
+	}
+}
+
+// ackLoop acknowledges the queued frames in order until the browser ends,
+// then closes done.
+func (b *browser) ackLoop(acks *queue[ackMsg], done chan<- struct{}) {
+	defer close(done)
+	for {
+		select {
+		case <-b.life.Done():
+			return
+		case <-acks.wake:
+		}
+		for _, a := range acks.drain() {
+			b.ack(a)
+		}
+	}
+}
+
+// ack acknowledges one screencast frame.
+func (b *browser) ack(a ackMsg) {
+	ctx, cancel := a.t.callCtx(b.cfg.CallTimeout)
+	defer cancel()
+	_, err := cdp.Call(ctx, a.t.sess, page.ScreencastFrameAck, page.ScreencastFrameAckParams{SessionID: a.sessionID})
+	if err != nil && b.life.Err() == nil {
+		b.log.Debug("ack frame", logTab, a.t.id, logErr, err)
 	}
 }
 
 // deliver hands one frame to the observer.
 func (b *browser) deliver(ev *page.EventScreencastFrame) {
-	f := isolation.Frame{JPEG: ev.Data, Time: time.Now()}
-	if cfg, err := jpeg.DecodeConfig(bytes.NewReader(ev.Data)); err == nil {
-		f.Width, f.Height = cfg.Width, cfg.Height
+	b.obs.Frame(frameOf(ev))
+}
+
+// frameOf is the frame of a screencast event.
+func frameOf(ev *page.EventScreencastFrame) isolation.Frame {
+	f := isolation.Frame{JPEG: ev.Data}
+	if w, h, ok := jpegSize(ev.Data); ok {
+		f.Width, f.Height = w, h
 	}
 	if md := ev.Metadata; md != nil && md.Timestamp > 0 {
 		sec, frac := math.Modf(float64(md.Timestamp))
 		f.Time = time.Unix(int64(sec), int64(frac*1e9))
+	} else {
+		f.Time = time.Now()
 	}
-	b.obs.Frame(f)
+	return f
 }
 
 // startScreencast starts t's screencast. A start sends a frame at once.
