@@ -196,6 +196,10 @@ func (c *conn_) run(reqCtx context.Context) {
 		msg := "the remote browser could not be started"
 		if errors.Is(err, session.ErrFull) {
 			msg = "the server is full; try again in a few minutes"
+			if fe, ok := errors.AsType[*session.FullError](err); ok && fe.Detail != "" {
+				// A WebSocket close reason is at most 123 bytes.
+				msg = truncate("the server is full ("+fe.Detail+"); try again in a few minutes", 120)
+			}
 		}
 		c.closeWith(&protocolError{Code: websocket.CloseTryAgainLater, Reason: msg})
 		return
