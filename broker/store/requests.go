@@ -3,9 +3,7 @@ package store
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
-	"sort"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -60,59 +58,22 @@ func (s *Store) CreateSiteRequest(r SiteRequest) (SiteRequest, error) {
 
 // SiteRequestByID returns one request, or ErrNotFound.
 func (s *Store) SiteRequestByID(id string) (SiteRequest, error) {
-	var r SiteRequest
-	err := s.db.View(func(tx *bolt.Tx) error {
-		bk := tx.Bucket(bucketRequests)
-		if bk == nil {
-			return fmt.Errorf("site request %q: %w", id, ErrNotFound)
-		}
-		return getJSON(bk, "site request", id, &r)
-	})
-	return r, err
+	return getRecord[SiteRequest](s, bucketRequests, "site request", id)
 }
 
 // UpdateSiteRequest changes one request in a single transaction: fn sees the
 // stored request and may refuse with an error, which is returned as is and
 // changes nothing.
 func (s *Store) UpdateSiteRequest(id string, fn func(*SiteRequest) error) (SiteRequest, error) {
-	var r SiteRequest
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		bk := tx.Bucket(bucketRequests)
-		if bk == nil {
-			return fmt.Errorf("site request %q: %w", id, ErrNotFound)
-		}
-		if err := getJSON(bk, "site request", id, &r); err != nil {
-			return err
-		}
-		if err := fn(&r); err != nil {
-			return err
-		}
-		r.ID = id
-		return putJSON(bk, id, r)
-	})
-	return r, err
+	return updateRecord(s, bucketRequests, "site request", id, fn, func(r *SiteRequest) { r.ID = id })
 }
 
 // ListSiteRequests returns the requests that match (all when match is nil),
 // newest first.
 func (s *Store) ListSiteRequests(match func(SiteRequest) bool) ([]SiteRequest, error) {
-	out := []SiteRequest{}
-	err := s.db.View(func(tx *bolt.Tx) error {
-		bk := tx.Bucket(bucketRequests)
-		if bk == nil {
-			return nil
-		}
-		return bk.ForEach(func(_, v []byte) error {
-			var r SiteRequest
-			if err := json.Unmarshal(v, &r); err != nil {
-				return fmt.Errorf("decode site request: %w", err)
-			}
-			if match == nil || match(r) {
-				out = append(out, r)
-			}
-			return nil
-		})
-	})
-	sort.Slice(out, func(i, j int) bool { return out[i].Created.After(out[j].Created) })
-	return out, err
+	var m func(*SiteRequest) bool
+	if match != nil {
+		m = func(r *SiteRequest) bool { return match(*r) }
+	}
+	return listRecords(s, bucketRequests, "site request", m, func(r *SiteRequest) int64 { return r.Created.UnixNano() })
 }

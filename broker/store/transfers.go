@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"sort"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -133,61 +132,20 @@ func (s *Store) CreateTransfer(t Transfer) error {
 
 // Transfer returns one transfer, or ErrNotFound.
 func (s *Store) Transfer(id string) (Transfer, error) {
-	var t Transfer
-	err := s.db.View(func(tx *bolt.Tx) error {
-		bk := tx.Bucket(bucketTransfers)
-		if bk == nil {
-			return fmt.Errorf("transfer %q: %w", id, ErrNotFound)
-		}
-		return getJSON(bk, "transfer", id, &t)
-	})
-	return t, err
+	return getRecord[Transfer](s, bucketTransfers, "transfer", id)
 }
 
 // UpdateTransfer changes one transfer in a single transaction: fn sees the
 // stored transfer and may refuse with an error, which is returned as is and
 // changes nothing.
 func (s *Store) UpdateTransfer(id string, fn func(*Transfer) error) (Transfer, error) {
-	var t Transfer
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		bk := tx.Bucket(bucketTransfers)
-		if bk == nil {
-			return fmt.Errorf("transfer %q: %w", id, ErrNotFound)
-		}
-		if err := getJSON(bk, "transfer", id, &t); err != nil {
-			return err
-		}
-		if err := fn(&t); err != nil {
-			return err
-		}
-		t.ID = id
-		return putJSON(bk, id, t)
-	})
-	return t, err
+	return updateRecord(s, bucketTransfers, "transfer", id, fn, func(t *Transfer) { t.ID = id })
 }
 
 // ListTransfers returns the transfers that match (all when match is nil),
 // newest first.
 func (s *Store) ListTransfers(match func(*Transfer) bool) ([]Transfer, error) {
-	out := []Transfer{}
-	err := s.db.View(func(tx *bolt.Tx) error {
-		bk := tx.Bucket(bucketTransfers)
-		if bk == nil {
-			return nil
-		}
-		return bk.ForEach(func(_, v []byte) error {
-			var t Transfer
-			if err := json.Unmarshal(v, &t); err != nil {
-				return fmt.Errorf("decode transfer: %w", err)
-			}
-			if match == nil || match(&t) {
-				out = append(out, t)
-			}
-			return nil
-		})
-	})
-	sort.Slice(out, func(i, j int) bool { return out[i].Created.After(out[j].Created) })
-	return out, err
+	return listRecords(s, bucketTransfers, "transfer", match, func(t *Transfer) int64 { return t.Created.UnixNano() })
 }
 
 // Destination is a departmental destination an admin registered (XFER-9):

@@ -111,22 +111,9 @@ func Flags(cfg Config, opts isolation.LaunchOptions, profileDir string) []string
 		// first flag, headless builds the second.
 		"--webrtc-ip-handling-policy=disable_non_proxied_udp",
 		"--force-webrtc-ip-handling-policy=disable_non_proxied_udp",
-		// No traffic of the browser's own.
-		"--disable-background-networking",
-		"--disable-component-update",
-		"--disable-sync",
-		"--disable-default-apps",
-		"--disable-extensions",
-		"--disable-breakpad",
-		"--disable-domain-reliability",
-		"--disable-client-side-phishing-detection",
-		"--metrics-recording-only",
-		"--no-pings",
-		"--no-first-run",
-		"--no-default-browser-check",
-		// Nothing from the host's keyring.
-		"--password-store=basic",
-		"--use-mock-keychain",
+	}
+	flags = append(flags, QuietFlags()...)
+	flags = append(flags,
 		// Nobody can answer a permission prompt in a headless browser.
 		"--deny-permission-prompts",
 		"--mute-audio",
@@ -134,12 +121,12 @@ func Flags(cfg Config, opts isolation.LaunchOptions, profileDir string) []string
 		// Software compositing: there is no GPU, and SwiftShader's JIT is not
 		// turned on.
 		"--disable-gpu",
-		"--window-size=" + strconv.Itoa(opts.Viewport.Width) + "," + strconv.Itoa(opts.Viewport.Height),
+		"--window-size="+strconv.Itoa(opts.Viewport.Width)+","+strconv.Itoa(opts.Viewport.Height),
 		// Frames have the pixels of the real device scale factor; the
 		// emulated one only changes how the page renders. See
 		// Config.DeviceScaleFactor.
-		"--force-device-scale-factor=" + strconv.FormatFloat(deviceScaleFactor(cfg, opts), 'f', -1, 64),
-	}
+		"--force-device-scale-factor="+strconv.FormatFloat(deviceScaleFactor(cfg, opts), 'f', -1, 64),
+	)
 	if !*cfg.Sandbox {
 		flags = append(flags, "--no-sandbox")
 	}
@@ -158,6 +145,29 @@ func Flags(cfg Config, opts isolation.LaunchOptions, profileDir string) []string
 		flags = append(flags, f)
 	}
 	return append(flags, "--disable-features="+strings.Join(features, ","))
+}
+
+// QuietFlags are the flags that keep Chromium from any traffic of its own
+// (updates, sync, reporting, pings) and from the host's keyring. Every
+// browser shoji starts has them, and so should any Chromium that stands
+// beside one, such as the benchmark's peer. Each call returns a new slice.
+func QuietFlags() []string {
+	return []string{
+		"--disable-background-networking",
+		"--disable-component-update",
+		"--disable-sync",
+		"--disable-default-apps",
+		"--disable-extensions",
+		"--disable-breakpad",
+		"--disable-domain-reliability",
+		"--disable-client-side-phishing-detection",
+		"--metrics-recording-only",
+		"--no-pings",
+		"--no-first-run",
+		"--no-default-browser-check",
+		"--password-store=basic",
+		"--use-mock-keychain",
+	}
 }
 
 // deviceScaleFactor is the real device scale factor of a browser.

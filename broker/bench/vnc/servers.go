@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/shoji-rbi/shoji/isolation/chrome"
 )
 
 // x11vncAttempts is how often Start tries a new port when x11vnc ends during
@@ -102,25 +104,14 @@ func chromiumFlags(opts Options, profile string) []string {
 		"--window-position=0,0",
 		"--window-size=" + strconv.Itoa(opts.Width+1) + "," + strconv.Itoa(opts.Height+1),
 		"--force-device-scale-factor=1",
-		"--disable-background-networking",
-		"--disable-component-update",
-		"--disable-sync",
-		"--disable-default-apps",
-		"--disable-extensions",
-		"--disable-breakpad",
-		"--disable-domain-reliability",
-		"--disable-client-side-phishing-detection",
-		"--metrics-recording-only",
-		"--no-pings",
-		"--no-first-run",
-		"--no-default-browser-check",
-		"--password-store=basic",
-		"--use-mock-keychain",
+	}
+	flags = append(flags, chrome.QuietFlags()...)
+	flags = append(flags,
 		"--deny-permission-prompts",
 		"--mute-audio",
 		"--disable-gpu",
 		"--disable-features=AutofillServerCommunication,OptimizationHints,MediaRouter,DialMediaRouteProvider,Translate,NetworkTimeServiceQuerying,InterestFeedContentSuggestions,PrivacySandboxSettings4",
-	}
+	)
 	if os.Geteuid() == 0 {
 		// Chromium refuses to run as root with its sandbox. Kiosk mode
 		// shows no warning bar for it.
