@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/shoji-rbi/shoji/isolation/chrome"
 )
 
 // Duration is a time.Duration written as "15m" or "12h" in the config file.
@@ -72,6 +74,20 @@ type TransferConfig struct {
 	// Retention is how long quarantined files are kept before they are
 	// deleted; their ledger and audit records stay (XFER-10).
 	Retention Duration `yaml:"retention"`
+}
+
+// StreamConfig sets the picture the viewer gets (docs/benchmarks.md
+// measures the trade-offs).
+type StreamConfig struct {
+	// JPEGQuality is the screencast's JPEG quality while the page moves,
+	// 1–100.
+	JPEGQuality int `yaml:"jpeg_quality"`
+	// SharpQuality is the JPEG quality of the one refresh sent when the
+	// page has settled, so text is sharp; 1–100, or -1 for no refresh.
+	SharpQuality int `yaml:"sharp_quality"`
+	// SettleDelay is how long a page shows no change before it gets its
+	// refresh.
+	SettleDelay Duration `yaml:"settle_delay"`
 }
 
 // AuditConfig configures the audit trail (DESIGN §8).
@@ -159,6 +175,8 @@ type Config struct {
 	Transfer TransferConfig `yaml:"transfer"`
 	// Audit configures the audit trail.
 	Audit AuditConfig `yaml:"audit"`
+	// Stream sets the screencast's quality.
+	Stream StreamConfig `yaml:"stream"`
 }
 
 // DefaultConfig returns the defaults.
@@ -179,6 +197,11 @@ func DefaultConfig() Config {
 			Retention:   Duration(24 * time.Hour),
 		},
 		Audit: AuditConfig{MaxFileSize: 64},
+		Stream: StreamConfig{
+			JPEGQuality:  chrome.DefaultJPEGQuality,
+			SharpQuality: chrome.DefaultSharpQuality,
+			SettleDelay:  Duration(chrome.DefaultSettleDelay),
+		},
 		LoginBanner: "This system is for authorised hospital staff. Browsing runs in an isolated " +
 			"remote browser; navigation, blocked requests and file transfers are recorded.",
 	}
@@ -373,6 +396,15 @@ func (c *Config) Validate() error {
 	}
 	if c.PoolMaxAge < Duration(time.Minute) {
 		return fmt.Errorf("config: pool_max_age %s: must be at least 1m", time.Duration(c.PoolMaxAge))
+	}
+	if q := c.Stream.JPEGQuality; q < 1 || q > 100 {
+		return fmt.Errorf("config: stream.jpeg_quality %d: must be between 1 and 100", q)
+	}
+	if q := c.Stream.SharpQuality; q != -1 && (q < 1 || q > 100) {
+		return fmt.Errorf("config: stream.sharp_quality %d: must be between 1 and 100, or -1 for no refresh", q)
+	}
+	if d := time.Duration(c.Stream.SettleDelay); d < 50*time.Millisecond || d > time.Minute {
+		return fmt.Errorf("config: stream.settle_delay %s: must be between 50ms and 1m", d)
 	}
 	if c.MinFreeMemoryMiB < 0 {
 		return fmt.Errorf("config: min_free_memory_mib %d: must not be negative (0 turns the check off)", c.MinFreeMemoryMiB)

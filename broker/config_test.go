@@ -87,6 +87,11 @@ func TestValidate(t *testing.T) {
 		{"negative pool", func(c *Config) { c.PoolSize = -1 }, "pool_size"},
 		{"short pool age", func(c *Config) { c.PoolMaxAge = Duration(time.Second) }, "pool_max_age"},
 		{"negative free memory", func(c *Config) { c.MinFreeMemoryMiB = -1 }, "min_free_memory_mib"},
+		{"zero jpeg quality", func(c *Config) { c.Stream.JPEGQuality = 0 }, "stream.jpeg_quality"},
+		{"jpeg quality over 100", func(c *Config) { c.Stream.JPEGQuality = 101 }, "stream.jpeg_quality"},
+		{"sharp quality 0", func(c *Config) { c.Stream.SharpQuality = 0 }, "stream.sharp_quality"},
+		{"sharp quality -2", func(c *Config) { c.Stream.SharpQuality = -2 }, "stream.sharp_quality"},
+		{"settle delay too short", func(c *Config) { c.Stream.SettleDelay = Duration(time.Millisecond) }, "stream.settle_delay"},
 		{"negative load", func(c *Config) { c.MaxLoadPerCore = -0.5 }, "max_load_per_core"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

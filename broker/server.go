@@ -588,6 +588,9 @@ func chromeLauncher(cfg Config, log *slog.Logger, prefix func(string) []string, 
 		CommandPrefix: prefix,
 		ExtraFlags:    extra,
 		TrustedCAs:    cas,
+		JPEGQuality:   cfg.Stream.JPEGQuality,
+		SharpQuality:  cfg.Stream.SharpQuality,
+		SettleDelay:   time.Duration(cfg.Stream.SettleDelay),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)

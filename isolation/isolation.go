@@ -107,6 +107,10 @@ type Frame struct {
 	Width, Height int
 	// Time is when the browser produced the frame.
 	Time time.Time
+	// Quality is the JPEG quality it was encoded at, when known: the
+	// screencast's while the page moves, higher for the one refresh sent
+	// when it settles.
+	Quality int
 }
 
 // Tab is one page of the browser: the first tab, a popup, a target=_blank
@@ -339,6 +343,11 @@ type Browser interface {
 	// KeyFrame asks for a fresh frame of the active tab at once, even when
 	// nothing changed (a viewer connected or reconnected).
 	KeyFrame(ctx context.Context) error
+	// SetQuality sets the JPEG quality of the frames sent while the page
+	// moves, 1 to 100; 0 means the browser's configured quality. The
+	// broker lowers it for a viewer whose link cannot keep up. The sharp
+	// refresh sent when the page settles keeps its own quality.
+	SetQuality(ctx context.Context, quality int) error
 
 	Mouse(ctx context.Context, ev MouseEvent) error
 	Wheel(ctx context.Context, ev WheelEvent) error

@@ -92,7 +92,7 @@ type Options struct {
 }
 
 // ScenarioNames are the scenarios in the order they run.
-var ScenarioNames = []string{"click", "key", "ime", "animation", "scroll", "static", "memory", "login", "capacity"}
+var ScenarioNames = []string{"click", "key", "ime", "animation", "scroll", "static", "capture", "encoding", "memory", "login", "capacity"}
 
 // checkAndSetDefaults validates o and fills in its defaults.
 func (o *Options) checkAndSetDefaults() error {
@@ -223,6 +223,8 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	rep.Machine.LoadEnd = loadAverage()
 	finishResults(rep.Results)
 	rep.Figures = buildFigures(rep.Results, status)
+	rep.Capture = captureRows(rep.Results)
+	rep.EncodingAdvice = encodingAdvice(rep.Results.Encoding)
 	rep.Summaries = map[string]Summary{}
 	for k, xs := range rep.Results.Latency {
 		if len(xs) > 0 {
@@ -271,6 +273,10 @@ type env struct {
 	view     *viewer
 	viewPage string
 	peer     *peer
+	// capture is a raw-CDP browser without screencast, pictured on demand
+	// by the capture and encoding scenarios.
+	capture     *rawBrowser
+	capturePage string
 
 	localSeq int
 }
@@ -509,6 +515,11 @@ func (e *env) keepOnly(ctx context.Context, parts ...string) {
 		e.peer.close()
 		e.peer = nil
 	}
+	if e.capture != nil && !slices.Contains(parts, "capture") {
+		e.log.Info("stopping the capture browser")
+		e.capture.close()
+		e.capture, e.capturePage = nil, ""
+	}
 	if e.raw != nil && !slices.Contains(parts, "raw") {
 		e.log.Info("stopping the raw CDP baseline")
 		e.raw.close()
@@ -526,6 +537,9 @@ func (e *env) close() {
 	}
 	if e.raw != nil {
 		e.raw.close()
+	}
+	if e.capture != nil {
+		e.capture.close()
 	}
 	if e.proto != nil {
 		e.proto.close()

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -24,6 +25,9 @@ type webPage struct {
 	path   string
 	marker [3]uint8
 	body   string // the page's HTML after the marker
+	// build makes the body instead, for a page that is costly to make; it
+	// runs when the page is first served.
+	build func() string
 }
 
 // Marker geometry in CSS pixels, from the top right corner.
@@ -79,6 +83,10 @@ body.run #box{animation-play-state:running}
 
 	pageArticle = webPage{path: "/article", marker: [3]uint8{160, 160, 0}, body: article()}
 
+	pageDense = webPage{path: "/dense", marker: [3]uint8{0, 0, 200}, body: denseRecord()}
+
+	pagePhoto = webPage{path: "/photo", marker: [3]uint8{240, 120, 0}, build: photoGallery}
+
 	pageStatic = webPage{path: "/static", marker: [3]uint8{90, 90, 90}, body: `
 <style>body{margin:40px;font:16px/1.5 sans-serif;background:#fff;color:#222}
 table{border-collapse:collapse}td,th{border:1px solid #999;padding:4px 12px}</style>
@@ -91,14 +99,18 @@ table{border-collapse:collapse}td,th{border:1px solid #999;padding:4px 12px}</st
 <tr><td>CRP</td><td>0.12</td><td>0.00–0.14 mg/dL</td></tr></table>`}
 )
 
-var pages = []webPage{pageIdle, pageClick, pageText, pageAnimation, pageArticle, pageStatic}
+var pages = []webPage{pageIdle, pageClick, pageText, pageAnimation, pageArticle, pageDense, pagePhoto, pageStatic}
 
 // html returns the whole document of p.
 func (p webPage) html() string {
+	body := p.body
+	if p.build != nil {
+		body = p.build()
+	}
 	return `<!doctype html><html lang="ja"><head><meta charset="utf-8"><title>shoji bench ` + strings.TrimPrefix(p.path, "/") +
 		`</title><style>#bench-marker{position:fixed;top:0;right:0;width:` + strconv.Itoa(markerW) + `px;height:` +
 		strconv.Itoa(markerH) + `px;z-index:2147483647;background:` + cssRGB(p.marker) +
-		`}</style></head><body><div id="bench-marker"></div>` + p.body + `</body></html>`
+		`}</style></head><body><div id="bench-marker"></div>` + body + `</body></html>`
 }
 
 func cssRGB(c [3]uint8) string { return fmt.Sprintf("rgb(%d,%d,%d)", c[0], c[1], c[2]) }
@@ -157,9 +169,11 @@ func startPages(addr string) (*pageServer, error) {
 	}
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
 	s := &pageServer{ln: ln, port: port, done: make(chan struct{})}
-	byPath := map[string]string{}
+	// A page is made when it is first asked for: the photo page takes a
+	// while.
+	byPath := map[string]func() string{}
 	for _, p := range pages {
-		byPath[p.path] = p.html()
+		byPath[p.path] = sync.OnceValue(p.html)
 	}
 	s.srv = &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -174,7 +188,7 @@ func startPages(addr string) (*pageServer, error) {
 	return s, nil
 }
 
-func (s *pageServer) serve(w http.ResponseWriter, r *http.Request, byPath map[string]string) {
+func (s *pageServer) serve(w http.ResponseWriter, r *http.Request, byPath map[string]func() string) {
 	host, _, err := net.SplitHostPort(r.Host)
 	if err != nil {
 		host = r.Host
@@ -193,7 +207,7 @@ func (s *pageServer) serve(w http.ResponseWriter, r *http.Request, byPath map[st
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
-	_, _ = w.Write([]byte(doc))
+	_, _ = w.Write([]byte(doc()))
 }
 
 func isLoopbackName(h string) bool {

@@ -15,8 +15,11 @@ import (
 	"gonum.org/v1/plot/vg/vgimg"
 )
 
+// seriesLabel names the client of a series in a plot or table.
+type seriesLabel struct{ client, label string }
+
 // clientLabels name the clients in plots, in the order they are drawn.
-var clientLabels = []struct{ client, label string }{
+var clientLabels = []seriesLabel{
 	{clientRaw, "raw CDP"},
 	{clientProtocol, "shoji, protocol client"},
 	{clientViewer, "shoji, real viewer"},
@@ -32,9 +35,14 @@ func writePlots(dir string, r *Report) ([]string, error) {
 		{"click", "click → first frame (protocol, raw) or paint (viewer, VNC)"},
 		{"key", "key press → character visible"},
 		{"ime", "IME commit → text visible"},
+		{"capture", "mousedown → first picture showing it, raw CDP: screencast against capture"},
 	} {
 		name := "latency-" + s.scenario + ".png"
-		ok, err := latencyPlot(filepath.Join(dir, name), s.title, s.scenario, r.Results)
+		labels := clientLabels
+		if s.scenario == "capture" {
+			labels = captureMethods
+		}
+		ok, err := latencyPlot(filepath.Join(dir, name), s.title, s.scenario, labels, r.Results)
 		if err != nil {
 			errs = append(errs, err)
 		}
@@ -67,7 +75,7 @@ func cdf(xs []float64) plotter.XYs {
 // latencyPlot draws the distribution of each client's latencies in a
 // scenario as a cumulative curve; it reports false when there was nothing
 // to draw.
-func latencyPlot(path, title, scenario string, res *Results) (bool, error) {
+func latencyPlot(path, title, scenario string, labels []seriesLabel, res *Results) (bool, error) {
 	p := plot.New()
 	p.Title.Text = title
 	p.X.Label.Text = "latency (ms)"
@@ -78,7 +86,7 @@ func latencyPlot(path, title, scenario string, res *Results) (bool, error) {
 	p.Legend.Left = false
 	n := 0
 	xmax := 0.0
-	for i, c := range clientLabels {
+	for i, c := range labels {
 		xs := res.Latency[key(scenario, c.client)]
 		if len(xs) == 0 {
 			continue

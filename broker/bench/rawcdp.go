@@ -14,6 +14,7 @@ import (
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/cdproto/page"
+	cdptarget "github.com/chromedp/cdproto/target"
 	"github.com/chromedp/chromedp"
 
 	"github.com/shoji-rbi/shoji/isolation"
@@ -46,9 +47,26 @@ type rawBrowser struct {
 // sends at most MaxFramesInFlight unacknowledged frames, so it never fills.
 const ackBacklog = 64
 
+// rawMode is what a baseline browser is started for.
+type rawMode struct {
+	// screencast starts the screencast, as shoji does for a tab: the
+	// baseline proper. Without it the browser sends no frames by itself and
+	// is pictured on demand (Page.captureScreenshot).
+	screencast bool
+	// beginFrame adds --enable-begin-frame-control and drives a tab created
+	// with Target.createTarget{enableBeginFrameControl: true}, whose frames
+	// only HeadlessExperimental.beginFrame produces.
+	beginFrame bool
+}
+
 // startRaw starts the baseline browser. Its traffic goes through proxyAddr
 // (the page server); it opens nothing until open.
 func startRaw(ctx context.Context, chromium, proxyAddr string, vp isolation.Viewport) (*rawBrowser, error) {
+	return startRawMode(ctx, chromium, proxyAddr, vp, rawMode{screencast: true})
+}
+
+// startRawMode starts a browser with the baseline's flags for m.
+func startRawMode(ctx context.Context, chromium, proxyAddr string, vp isolation.Viewport, m rawMode) (*rawBrowser, error) {
 	dir, err := os.MkdirTemp("", "shoji-bench-raw-")
 	if err != nil {
 		return nil, fmt.Errorf("raw baseline profile: %w", err)
@@ -70,6 +88,9 @@ func startRaw(ctx context.Context, chromium, proxyAddr string, vp isolation.View
 	}
 	for _, f := range bb.Flags {
 		opts = append(opts, chromedp.Flag(flagArgs(f)))
+	}
+	if m.beginFrame {
+		opts = append(opts, chromedp.Flag("enable-begin-frame-control", true))
 	}
 	if bb.Sandbox {
 		opts = append(opts, chromedp.Flag("no-sandbox", false))
@@ -96,6 +117,13 @@ func startRaw(ctx context.Context, chromium, proxyAddr string, vp isolation.View
 	if p := c.Browser.Process(); p != nil {
 		r.pid = p.Pid
 	}
+	if m.beginFrame {
+		if err := r.beginFrameTab(ctx, c.Browser); err != nil {
+			close(r.ackDone)
+			r.close()
+			return nil, err
+		}
+	}
 	if err := chromedp.Listen(r.ctx, r.listen); err != nil {
 		close(r.ackDone)
 		r.close()
@@ -104,21 +132,51 @@ func startRaw(ctx context.Context, chromium, proxyAddr string, vp isolation.View
 	go r.ackLoop()
 	cctx, cancel := r.callCtx(ctx)
 	defer cancel()
-	if err := r.setup(cctx); err != nil {
+	if err := r.setup(cctx, m.screencast); err != nil {
 		r.close()
 		return nil, err
 	}
 	return r, nil
 }
 
-// setup sizes the page and starts the screencast, as shoji does for a tab.
-func (r *rawBrowser) setup(ctx context.Context) error {
+// beginFrameTab opens a tab whose frames HeadlessExperimental.beginFrame
+// drives and makes it the browser's tab.
+func (r *rawBrowser) beginFrameTab(ctx context.Context, b *chromedp.Browser) error {
+	cctx, cancel := r.callCtx(ctx)
+	defer cancel()
+	on := true
+	res, err := cdp.Call(cctx, b, cdptarget.CreateTarget, cdptarget.CreateTargetParams{URL: "about:blank", EnableBeginFrameControl: &on})
+	if err != nil {
+		return fmt.Errorf("create a tab with begin-frame control: %w", err)
+	}
+	tctx, tcancel := chromedp.NewContext(r.ctx, chromedp.WithTargetID(res.TargetID))
+	stop := context.AfterFunc(ctx, tcancel)
+	err = chromedp.Do(tctx)
+	if !stop() && err == nil {
+		err = ctx.Err()
+	}
+	if err != nil {
+		tcancel()
+		return fmt.Errorf("attach to the tab with begin-frame control: %w", err)
+	}
+	base := r.cancel
+	r.ctx, r.cancel = tctx, func() { tcancel(); base() }
+	r.target = chromedp.FromContext(tctx).Target
+	return nil
+}
+
+// setup sizes the page and, with screencast, starts the screencast, as
+// shoji does for a tab.
+func (r *rawBrowser) setup(ctx context.Context, screencast bool) error {
 	_, err := cdp.Call(ctx, r.target, emulation.SetDeviceMetricsOverride, emulation.SetDeviceMetricsOverrideParams{
 		Width: int64(r.vp.Width), Height: int64(r.vp.Height), DeviceScaleFactor: r.vp.DPR,
 		ScreenWidth: int64(r.vp.Width), ScreenHeight: int64(r.vp.Height),
 	})
 	if err != nil {
 		return fmt.Errorf("raw baseline viewport: %w", err)
+	}
+	if !screencast {
+		return nil
 	}
 	if _, err := cdp.Call(ctx, r.target, page.StartScreencast, chrome.BenchmarkScreencast(r.vp)); err != nil {
 		return fmt.Errorf("raw baseline screencast: %w", err)

@@ -107,6 +107,12 @@ type Results struct {
 	// RawChromiumPSSMiB is the PSS of the baseline's browser on the idle
 	// page.
 	RawChromiumPSSMiB *float64 `json:"raw_chromium_pss_mib,omitempty"`
+	// CaptureRates holds, by capture method ("screenshot"), what it
+	// delivered while the CSS animation ran.
+	CaptureRates map[string]CaptureRate `json:"capture_rates,omitempty"`
+	// Encoding holds the encoding scenario's measurements, by page and
+	// format.
+	Encoding []EncodingRow `json:"encoding,omitempty"`
 	// Capacity is the capacity scenario's steps; the first has 0 idle
 	// sessions (the active session's solo figure).
 	Capacity []CapacityPoint `json:"capacity,omitempty"`
@@ -200,7 +206,12 @@ type Report struct {
 	Figures   []Figure           `json:"figures"`
 	Summaries map[string]Summary `json:"latency_ms"`
 	Results   *Results           `json:"results"`
-	Plots     []string           `json:"plots,omitempty"`
+	// Capture compares the screencast with capture driven by the input.
+	Capture []CaptureRow `json:"capture,omitempty"`
+	// EncodingAdvice is the recommendation computed from
+	// Results.Encoding.
+	EncodingAdvice []string `json:"encoding_advice,omitempty"`
+	Plots          []string `json:"plots,omitempty"`
 }
 
 // reportVersion is the version of bench.json's layout.
@@ -598,6 +609,9 @@ func writeMarkdown(w io.Writer, r *Report) error {
 			fmt.Fprintf(&b, "\nStopped: %s.\n", mdEscape(r.Results.CapacityEnd))
 		}
 	}
+
+	writeCaptureMarkdown(&b, r.Capture)
+	writeEncodingMarkdown(&b, r.Results.Encoding, r.EncodingAdvice)
 
 	b.WriteString("\n## Scenarios\n\n| scenario | status | time | error |\n|---|---|---|---|\n")
 	for _, sc := range r.Scenarios {

@@ -30,6 +30,10 @@ var scenarios = []scenario{
 	{"animation", []string{"raw"}, rateLimit, runAnimation},
 	{"scroll", []string{"raw"}, rateLimit, runScroll},
 	{"static", []string{"raw"}, rateLimit, runStatic},
+	{"capture", []string{"raw", "capture"}, captureLimit, runCapture},
+	{"encoding", []string{"capture"}, func(e *env) time.Duration {
+		return 5*time.Minute + time.Duration(len(encodingPages)*len(encodings)*e.encodeRounds())*2*time.Second
+	}, runEncoding},
 	{"memory", []string{"raw"}, func(e *env) time.Duration { return 5*time.Minute + time.Duration(e.p.memorySessions)*20*time.Second }, runMemory},
 	{"login", nil, func(e *env) time.Duration { return 5*time.Minute + time.Duration(e.p.loginN)*90*time.Second }, runLogin},
 	{"capacity", nil, func(e *env) time.Duration {
@@ -39,6 +43,11 @@ var scenarios = []scenario{
 
 func rateLimit(e *env) time.Duration {
 	return 5*time.Minute + time.Duration(e.p.rounds)*2*(e.p.window+10*time.Second)
+}
+
+func captureLimit(e *env) time.Duration {
+	n := time.Duration(len(captureMethods))
+	return 5*time.Minute + time.Duration(e.p.clickN)*n*1500*time.Millisecond + time.Duration(e.p.rounds)*n*(e.p.window+10*time.Second)
 }
 
 // notRunError marks a scenario that cannot run in this configuration.

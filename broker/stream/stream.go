@@ -160,6 +160,13 @@ type conn_ struct {
 	// when full the viewer is dropped (it reconnects), so the reader never
 	// blocks behind a stalled page and dialog answers still get through.
 	input chan func(context.Context, isolation.Browser) error
+
+	// meter decides the screencast quality this viewer's link can take
+	// (adapt.go); only the writer uses it. quality is its decision, and
+	// qualityMu serializes the calls that apply it.
+	meter     *linkMeter
+	quality   atomic.Int64
+	qualityMu sync.Mutex
 }
 
 func (h *Handler) pingInterval() time.Duration {
@@ -234,6 +241,7 @@ func (c *conn_) run(reqCtx context.Context) {
 	}
 
 	c.input = make(chan func(context.Context, isolation.Browser) error, inputBacklog)
+	c.meter = newLinkMeter(time.Now())
 	defer c.wg.Wait()
 	defer cancel()
 	c.wg.Go(func() { c.writeLoop(ctx, cancel) })
@@ -535,10 +543,36 @@ func (c *conn_) requestKeyFrame(ctx context.Context) {
 	go func() {
 		cctx, cancel := context.WithTimeout(ctx, c.h.callTimeout())
 		defer cancel()
+		// The browser may come from an earlier viewer, or be new: it
+		// gets this viewer's quality first.
+		c.setQuality(ctx, cctx, b)
 		if err := b.KeyFrame(cctx); err != nil && ctx.Err() == nil {
 			c.log.Debug("stream: key frame", "err", err)
 		}
 	}()
+}
+
+// applyQuality has the browser encode at the quality the meter decided.
+func (c *conn_) applyQuality(ctx context.Context) {
+	b, err := c.sess.Browser()
+	if err != nil {
+		return
+	}
+	go func() {
+		cctx, cancel := context.WithTimeout(ctx, c.h.callTimeout())
+		defer cancel()
+		c.setQuality(ctx, cctx, b)
+	}()
+}
+
+// setQuality gives b the quality last decided, in a call bounded by cctx;
+// ctx is the connection's.
+func (c *conn_) setQuality(ctx, cctx context.Context, b isolation.Browser) {
+	c.qualityMu.Lock()
+	defer c.qualityMu.Unlock()
+	if err := b.SetQuality(cctx, int(c.quality.Load())); err != nil && ctx.Err() == nil {
+		c.log.Debug("stream: set quality", "err", err)
+	}
 }
 
 func (c *conn_) sendError(msg string) {
@@ -559,21 +593,28 @@ func (c *conn_) writeLoop(ctx context.Context, cancel context.CancelFunc) {
 				return
 			}
 		case <-c.viewer.Wake():
-			if err := c.flush(); err != nil {
+			if err := c.flush(ctx); err != nil {
 				_ = c.ws.Close()
 				return
 			}
 		case <-c.viewer.Done():
-			_ = c.flush()
+			_ = c.flush(ctx)
 			c.sayGoodbye()
 			return
 		}
 	}
 }
 
-// flush writes the pending events, then the pending frame.
-func (c *conn_) flush() error {
+// flush writes the pending events, then the pending frame, and adapts the
+// screencast's quality to how many frames the link let through.
+func (c *conn_) flush(ctx context.Context) error {
 	events, frame, dropped := c.viewer.Take()
+	if c.meter != nil && c.meter.observe(time.Now(), frame != nil, int(dropped)) {
+		q := c.meter.quality()
+		c.log.Info("stream: screencast quality adapted to the viewer's link", "quality", q, "dropped", dropped)
+		c.quality.Store(int64(q))
+		c.applyQuality(ctx)
+	}
 	for _, ev := range events {
 		if err := c.writeJSON(eventJSON(ev)); err != nil {
 			return err

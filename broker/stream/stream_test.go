@@ -266,7 +266,7 @@ func TestInputTranslated(t *testing.T) {
 	waitCall(t, b, "SwitchTab")
 	var got []isolationtest.Call
 	for _, call := range b.Calls() {
-		if call.Method != "SetViewport" && call.Method != "KeyFrame" {
+		if call.Method != "SetViewport" && call.Method != "KeyFrame" && call.Method != "SetQuality" {
 			got = append(got, call)
 		}
 	}

@@ -26,7 +26,7 @@ available, the VNC peer. It starts its own broker ("shoji serve" from this
 binary, on a fresh data directory) and serves its own scenario pages, and
 writes bench.json, README.md and PNG plots into --out.
 
-Scenarios: ` + "click, key, ime, animation, scroll, static, memory, login, capacity" + `
+Scenarios: ` + "click, key, ime, animation, scroll, static, capture, encoding, memory, login, capacity" + `
 
 Flags:
 `

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -76,7 +77,15 @@ type browser struct {
 	// and internal messages, to loop. Unbounded: a listener must never
 	// block. Only a filtered set of low-rate events is queued.
 	events queue[any]
-	// frames carries screencast frames to frameLoop. Unbounded, but
+	// quality is the screencast's JPEG quality (SetQuality).
+	quality atomic.Int64
+	// sharp is the settle refresh (sharpen.go).
+	sharp sharpener
+	// tap takes the screencast frames out of the DevTools pipe (tap.go);
+	// nil if it could not be set up, and then frames come through chromedp.
+	tap *tap
+	// frames carries screencast frames that came through chromedp to
+	// frameLoop. Unbounded, but
 	// Chromium sends at most MaxFramesInFlight unacknowledged frames per
 	// screencast, so it stays short.
 	frames queue[frameMsg]
@@ -137,6 +146,7 @@ func launch(ctx context.Context, cfg Config, opts isolation.LaunchOptions, start
 		printBinding: newPrintBinding(),
 		choosers:     map[string]*chooser{},
 	}
+	b.quality.Store(int64(cfg.JPEGQuality))
 	b.events.init()
 	b.frames.init()
 	b.guard.init(opts.CheckURL)
@@ -156,6 +166,12 @@ func launch(ctx context.Context, cfg Config, opts isolation.LaunchOptions, start
 			// here too.
 			cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Pdeathsig: syscall.SIGKILL}
 			prefixCommand(cmd, cfg.CommandPrefix, opts.SessionID)
+			t, err := attachTap(cmd, b.log)
+			if err != nil {
+				b.log.Warn("screencast frames go through chromedp", logErr, err)
+				return
+			}
+			b.tap = t
 		}),
 	}
 	for _, f := range Flags(cfg, opts, dir) {
@@ -195,7 +211,12 @@ func launch(ctx context.Context, cfg Config, opts isolation.LaunchOptions, start
 // start runs Chromium, attaches to its first tab, starts the browser's
 // goroutines and opens startURL.
 func (b *browser) start(startURL string) error {
-	if err := chromedp.Do(b.bctx); err != nil {
+	err := chromedp.Do(b.bctx)
+	if b.tap != nil {
+		// The process has its own copies of the tap's ends now, or none.
+		b.tap.closeChild()
+	}
+	if err != nil {
 		return fmt.Errorf("start chromium: %w", err)
 	}
 	c := chromedp.FromContext(b.bctx)
@@ -226,6 +247,7 @@ func (b *browser) start(startURL string) error {
 	if err := chromedp.ListenBrowser(b.bctx, b.browserListener); err != nil {
 		return fmt.Errorf("listen to browser: %w", err)
 	}
+	b.startSharpener()
 	b.wg.Add(2)
 	go b.loop()
 	go b.frameLoop()
@@ -297,6 +319,7 @@ func (b *browser) teardown() {
 	if b.pid > 0 {
 		killGroup(b.pid)
 	}
+	b.stopSharpener()
 	b.lifeCancel()
 	b.bcancel()
 	b.allocCancel()
@@ -308,6 +331,9 @@ func (b *browser) teardown() {
 	}
 	if err := killStrays(b.profileDir, strays, 5*time.Second); err != nil {
 		errs = append(errs, err)
+	}
+	if b.tap != nil {
+		b.tap.close()
 	}
 	b.wg.Wait()
 	b.endDownloads()

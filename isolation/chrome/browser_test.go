@@ -42,6 +42,10 @@ var pages = map[string]string{
 
 	"/target": `<!doctype html><title>target</title><body>target`,
 
+	"/animate": `<!doctype html><title>animate</title><body style="margin:0">
+<style>@keyframes m { from { transform: translateX(0) } to { transform: translateX(300px) } }</style>
+<div style="width:80px;height:80px;background:rgb(0,0,255);animation:m 1s linear infinite alternate"></div>`,
+
 	"/scroll": `<!doctype html><title>scroll</title><body style="margin:0">
 <div style="height:5000px;background:linear-gradient(white,black)"></div>`,
 

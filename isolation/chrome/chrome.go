@@ -57,6 +57,8 @@ const DefaultExecPath = "/usr/lib/chromium/chromium"
 // Defaults of Config.
 const (
 	DefaultJPEGQuality       = 70
+	DefaultSharpQuality      = 90
+	DefaultSettleDelay       = 300 * time.Millisecond
 	DefaultMaxFramesInFlight = 2
 	DefaultDialogTimeout     = 2 * time.Minute
 	DefaultCallTimeout       = 10 * time.Second
@@ -108,6 +110,13 @@ type Config struct {
 	// JPEGQuality is the screencast's JPEG quality, 1 to 100. Zero means
 	// DefaultJPEGQuality.
 	JPEGQuality int
+	// SharpQuality is the JPEG quality of the one refresh sent when the
+	// page has settled, so text is sharp (sharpen.go). Zero means
+	// DefaultSharpQuality; a negative value sends no refresh.
+	SharpQuality int
+	// SettleDelay is how long a page shows no change before it counts as
+	// settled and gets its sharp refresh. Zero means DefaultSettleDelay.
+	SettleDelay time.Duration
 	// MaxFramesInFlight is how many frames Chromium sends before it waits
 	// for their acknowledgement. Zero means DefaultMaxFramesInFlight.
 	MaxFramesInFlight int
@@ -174,6 +183,12 @@ func (c *Config) CheckAndSetDefaults() error {
 	if c.JPEGQuality < 1 || c.JPEGQuality > 100 {
 		return fmt.Errorf("%w: JPEGQuality %d is not within 1..100", ErrConfig, c.JPEGQuality)
 	}
+	if c.SharpQuality == 0 {
+		c.SharpQuality = DefaultSharpQuality
+	}
+	if c.SharpQuality > 100 {
+		return fmt.Errorf("%w: SharpQuality %d is not within 1..100 (or negative for no refresh)", ErrConfig, c.SharpQuality)
+	}
 	if c.MaxFramesInFlight == 0 {
 		c.MaxFramesInFlight = DefaultMaxFramesInFlight
 	}
@@ -188,6 +203,7 @@ func (c *Config) CheckAndSetDefaults() error {
 		{"DialogTimeout", &c.DialogTimeout, DefaultDialogTimeout},
 		{"CallTimeout", &c.CallTimeout, DefaultCallTimeout},
 		{"CloseTimeout", &c.CloseTimeout, DefaultCloseTimeout},
+		{"SettleDelay", &c.SettleDelay, DefaultSettleDelay},
 	} {
 		if *d.v == 0 {
 			*d.v = d.def

@@ -25,9 +25,11 @@ type ackMsg struct {
 	sessionID int64
 }
 
-// frameLoop owns the screencast frames: it hands the newest frame of the
-// active tab to the observer and has ackLoop acknowledge every frame, so
-// that Chromium sends the next.
+// frameLoop handles the screencast frames that come through chromedp:
+// those of a browser without a tap, or that the tap could not read
+// (tap.go takes all the others, decodes and acknowledges them on its own
+// goroutine). It hands the newest frame of the active tab to the observer
+// and has ackLoop acknowledge every frame, so that Chromium sends the next.
 //
 // A frame is acknowledged as soon as the observer has it, not once the
 // viewer has received it: the broker's latest-wins mailbox drops what a
@@ -98,9 +100,26 @@ func (b *browser) ack(a ackMsg) {
 	}
 }
 
+// watchFrames has the tap hand t's frames to the observer while t is the
+// active tab; the tap acknowledges them itself. Without a tap they come
+// through chromedp to frameLoop.
+func (b *browser) watchFrames(t *tab) {
+	if b.tap == nil || t.sess == nil {
+		return
+	}
+	b.tap.watch(t.sess.SessionID, func(f isolation.Frame) {
+		b.mu.Lock()
+		active := b.active == t
+		b.mu.Unlock()
+		if active {
+			b.deliverFrame(f)
+		}
+	})
+}
+
 // deliver hands one frame to the observer.
 func (b *browser) deliver(ev *page.EventScreencastFrame) {
-	b.obs.Frame(frameOf(ev))
+	b.deliverFrame(frameOf(ev))
 }
 
 // frameOf is the frame of a screencast event.
@@ -123,8 +142,12 @@ func (b *browser) startScreencast(ctx context.Context, t *tab) error {
 	b.mu.Lock()
 	v := b.viewport
 	b.mu.Unlock()
-	q := int64(b.cfg.JPEGQuality)
+	q := b.quality.Load()
 	last := true
+	b.watchFrames(t)
+	// A start sends the page's frame at once, which the caller wants even
+	// if it is the one on screen.
+	b.wantFresh()
 	_, err := cdp.Call(ctx, t.sess, page.StartScreencast, page.StartScreencastParams{
 		Format:        page.StartScreencastFormatJpeg,
 		Quality:       &q,
@@ -148,6 +171,12 @@ func (b *browser) startScreencast(ctx context.Context, t *tab) error {
 // KeyFrame makes a fresh frame of the active tab arrive at once, even when
 // nothing changed.
 func (b *browser) KeyFrame(ctx context.Context) error {
+	return b.restartActive(ctx, nil)
+}
+
+// restartActive restarts the active tab's screencast, after change, if
+// given, reports a change that needs it, under switchMu.
+func (b *browser) restartActive(ctx context.Context, change func() bool) error {
 	if b.life.Err() != nil {
 		return isolation.ErrClosed
 	}
@@ -155,13 +184,33 @@ func (b *browser) KeyFrame(ctx context.Context) error {
 	defer cancel()
 	b.switchMu.Lock()
 	defer b.switchMu.Unlock()
+	if change != nil && !change() {
+		return nil
+	}
 	b.mu.Lock()
 	t := b.active
 	b.mu.Unlock()
 	if t == nil {
+		if change != nil {
+			return nil // the next tab starts with it
+		}
 		return fmt.Errorf("active tab: %w", ErrNoTab)
 	}
 	return b.closedErr(b.restartScreencast(ctx, t))
+}
+
+// SetQuality sets the screencast's JPEG quality and restarts the active
+// tab's screencast with it. See isolation.Browser.
+func (b *browser) SetQuality(ctx context.Context, quality int) error {
+	if quality == 0 {
+		quality = b.cfg.JPEGQuality
+	}
+	if quality < 1 || quality > 100 {
+		return fmt.Errorf("screencast quality %d is not within 1..100", quality)
+	}
+	return b.restartActive(ctx, func() bool {
+		return b.quality.Swap(int64(quality)) != int64(quality)
+	})
 }
 
 // restartScreencast stops and starts t's screencast: Chromium refuses a

@@ -401,6 +401,9 @@ func (b *browser) removeTab(t *tab) {
 	b.mu.Unlock()
 
 	b.guard.forgetTab(t.id)
+	if b.tap != nil && t.sess != nil {
+		b.tap.watch(t.sess.SessionID, nil)
+	}
 	b.log.Debug("tab closed", logTab, t.id)
 	if closedDialog != "" {
 		b.obs.DialogClosed(closedDialog)

@@ -176,6 +176,9 @@ func (b *Browser) SetViewport(ctx context.Context, v isolation.Viewport) error {
 	return b.record("SetViewport", v)
 }
 func (b *Browser) KeyFrame(ctx context.Context) error { return b.record("KeyFrame", nil) }
+func (b *Browser) SetQuality(ctx context.Context, quality int) error {
+	return b.record("SetQuality", quality)
+}
 func (b *Browser) Mouse(ctx context.Context, ev isolation.MouseEvent) error {
 	return b.input(ctx, "Mouse", ev)
 }
