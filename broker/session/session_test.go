@@ -381,3 +381,22 @@ func TestNewViewerReplacesOld(t *testing.T) {
 		t.Errorf("new viewer did not get the pending dialog: %+v", events)
 	}
 }
+
+// TestNewViewerGetsLastFrame checks that a viewer that connects gets the
+// newest frame at once, without waiting for the page to change.
+func TestNewViewerGetsLastFrame(t *testing.T) {
+	h := newHarness(t, nil)
+	s, err := h.m.Attach(context.Background(), Owner{User: "a", Role: "clinician"}, vp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, _ := s.AddViewer()
+	if _, f, _ := v.Take(); f != nil {
+		t.Fatalf("a viewer of a browser without frames got %q", f.JPEG)
+	}
+	h.l.Last().EmitFrame(isolation.Frame{JPEG: []byte("page")})
+	v2, _ := s.AddViewer()
+	if _, f, _ := v2.Take(); f == nil || string(f.JPEG) != "page" {
+		t.Errorf("a reconnecting viewer got frame %v, want the last one", f)
+	}
+}

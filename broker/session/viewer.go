@@ -138,11 +138,16 @@ func (s *Session) AddViewer() (*Viewer, error) {
 	}
 	clear(s.viewers)
 	s.viewers[v] = struct{}{}
-	state, st, b := s.state, s.lastState, s.browser
+	state, st, b, last := s.state, s.lastState, s.browser, s.lastFrame
 	s.mu.Unlock()
 
 	for _, o := range old {
 		o.close(ReasonReplaced)
+	}
+	if last != nil && state == StateLive {
+		// The newest frame at once: the key frame the stream asks for
+		// takes a DevTools round trip and a paint.
+		v.putFrame(last)
 	}
 	v.Send(Event{Type: "status", Payload: StatusPayload{State: state}})
 	if state == StateLive {

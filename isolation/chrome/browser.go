@@ -101,8 +101,10 @@ type browser struct {
 	active   *tab
 	seq      int64 // activation counter, for "most recently active"
 	viewport isolation.Viewport
-	ending   bool // set before wg.Wait; spawn refuses afterwards
-	closing  bool // the browser is closing or died: no tab is reopened
+	// sized is set once SetViewport applied viewport to the tabs.
+	sized   bool
+	ending  bool // set before wg.Wait; spawn refuses afterwards
+	closing bool // the browser is closing or died: no tab is reopened
 	// choosers are the open file choosers by ID.
 	choosers   map[string]*chooser
 	chooserSeq int64

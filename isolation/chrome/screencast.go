@@ -240,6 +240,13 @@ func (b *browser) SetViewport(ctx context.Context, v isolation.Viewport) error {
 	b.switchMu.Lock()
 	defer b.switchMu.Unlock()
 	b.mu.Lock()
+	if b.sized && b.viewport == v && b.active != nil {
+		// Nothing changes (a viewer that reconnects says its size again);
+		// KeyFrame is how to ask for a frame.
+		b.mu.Unlock()
+		return nil
+	}
+	b.sized = false
 	b.viewport = v
 	var tabs []*tab
 	if b.active != nil {
@@ -267,5 +274,8 @@ func (b *browser) SetViewport(ctx context.Context, v isolation.Viewport) error {
 			return b.closedErr(err)
 		}
 	}
+	b.mu.Lock()
+	b.sized = b.viewport == v
+	b.mu.Unlock()
 	return nil
 }

@@ -111,4 +111,21 @@ func TestSetQuality(t *testing.T) {
 	if last, _ := f.rec.lastFrame(); last.Quality != DefaultJPEGQuality {
 		t.Errorf("frame after SetQuality(0) has quality %d, want the configured %d", last.Quality, DefaultJPEGQuality)
 	}
+
+	// A viewport already applied changes nothing and restarts nothing.
+	v := isolation.Viewport{Width: 500, Height: 300, DPR: 1}
+	_, n = f.rec.lastFrame()
+	if err := f.b.SetViewport(testCtx(t), v); err != nil {
+		t.Fatal(err)
+	}
+	waitFrame(t, f.rec, n, func(m image.Image) bool { return m.Bounds().Dx() == 500 })
+	time.Sleep(300 * time.Millisecond)
+	_, n = f.rec.lastFrame()
+	if err := f.b.SetViewport(testCtx(t), v); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if _, m := f.rec.lastFrame(); m != n {
+		t.Errorf("setting the same viewport again sent %d frames", m-n)
+	}
 }
