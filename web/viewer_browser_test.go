@@ -24,6 +24,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
 	"github.com/gorilla/websocket"
 )
@@ -167,14 +169,16 @@ const screen = new Screen(document.getElementById('screen'), document.getElement
 const seqs = [];
 screen.onDrawn = (seq) => seqs.push(seq);
 const frames = await Promise.all([...Array(FRAMES).keys()].map((i) => fetch('/test/frame/' + i).then((r) => r.arrayBuffer())));
-const settled = () => !screen.decoding && !screen.pending && !screen.next && !screen.raf;
+const settled = () => !screen.decoding && !screen.pending;
 const pixel = () => [...screen.ctx.getImageData(Math.floor(screen.canvas.width / 2), Math.floor(screen.canvas.height / 2), 1, 1).data.slice(0, 3)];
 window.harness = { screen, seqs, frames, settled, pixel };
 `
 
 // TestScreenLatestWins pushes a burst of frames into screen.js faster than
 // it can decode them: only the newest is drawn at the end, frames are
-// drawn in order, and every frame is either drawn or counted as dropped.
+// drawn in order, and every frame is either drawn or counted as dropped. A
+// decoded frame is drawn without waiting for an animation frame, and one
+// not newer than the frame on screen is never drawn.
 func TestScreenLatestWins(t *testing.T) {
 	const frames = 20
 	mux := http.NewServeMux()
@@ -234,21 +238,48 @@ func TestScreenLatestWins(t *testing.T) {
 	})
 
 	t.Run("older frame never drawn", func(t *testing.T) {
-		// A decoded frame older than the one on screen (as if its decode
-		// finished late) is dropped, not drawn.
+		// Decoded frames handed over out of order (as if an older decode
+		// finished late): the newer one is drawn, the older one and one as
+		// old as the frame on screen are dropped, never drawn.
 		got := evalJS[[]int](t, ctx, `(async () => {
 			const s = harness.screen;
 			const before = [s.counts.drawn, s.counts.dropped];
-			const bmp = await createImageBitmap(new Blob([harness.frames[0]], {type: 'image/jpeg'}));
-			s.offer(bmp, s.shownSeq - 1);
-			await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
-			return [s.counts.drawn - before[0], s.counts.dropped - before[1]];
+			const bmp = (i) => createImageBitmap(new Blob([harness.frames[i]], {type: 'image/jpeg'}));
+			const [a, b, c] = await Promise.all([bmp(0), bmp(1), bmp(2)]);
+			const seq = s.seq;
+			s.seq += 2; // as if the two frames had arrived
+			s.show(b, seq + 2);
+			s.show(a, seq + 1);
+			s.show(c, seq + 2);
+			return [s.counts.drawn - before[0], s.counts.dropped - before[1], s.shownSeq - seq, harness.seqs.at(-1) - seq];
 		})()`)
-		if !slices.Equal(got, []int{0, 1}) {
-			t.Errorf("an old frame changed drawn, dropped by %v; want 0, 1", got)
+		if !slices.Equal(got, []int{1, 2, 2, 2}) {
+			t.Errorf("drawn, dropped, shown and last drawn sequence changed by %v; want 1, 2, 2, 2", got)
 		}
-		if want, px := colorOf(frames-1), evalJS[[3]int](t, ctx, `harness.pixel()`); !near(px, want) {
-			t.Errorf("canvas shows %v after an old frame, want %v", px, want)
+		if want, px := colorOf(1), evalJS[[3]int](t, ctx, `harness.pixel()`); !near(px, want) {
+			t.Errorf("canvas shows %v after an older frame, want the newer frame's %v", px, want)
+		}
+	})
+
+	t.Run("drawn without waiting for an animation frame", func(t *testing.T) {
+		// With requestAnimationFrame never calling back, a frame is still
+		// drawn as soon as it is decoded.
+		counts := `[harness.screen.counts.received, harness.screen.counts.drawn, harness.screen.counts.dropped]`
+		before := evalJS[[]int](t, ctx, `(() => {
+			const before = `+counts+`;
+			harness.raf = window.requestAnimationFrame;
+			window.requestAnimationFrame = () => 0;
+			harness.screen.push(harness.frames[7]);
+			return before;
+		})()`)
+		waitJS(t, ctx, "the frame drawn with no animation frame", fmt.Sprintf(`harness.settled() && harness.screen.counts.drawn > %d`, before[1]))
+		evalJS[bool](t, ctx, `(window.requestAnimationFrame = harness.raf, true)`)
+		if want, px := colorOf(7), evalJS[[3]int](t, ctx, `harness.pixel()`); !near(px, want) {
+			t.Errorf("canvas shows %v, want %v", px, want)
+		}
+		after := evalJS[[]int](t, ctx, counts)
+		if d := []int{after[0] - before[0], after[1] - before[1], after[2] - before[2]}; !slices.Equal(d, []int{1, 1, 0}) {
+			t.Errorf("received, drawn, dropped changed by %v; want 1, 1, 0", d)
 		}
 	})
 
@@ -413,7 +444,9 @@ func (f *fakeStream) drain() {
 // TestViewerStream runs the viewer page against a stand-in stream: frames
 // are drawn and counted in window.shojiViewerStats, the stats overlay
 // opens from the toolbar and measures input→frame, moves and wheel events
-// are coalesced per animation frame, and buttons go after them in order.
+// are coalesced per animation frame, buttons go after them in order,
+// buttons, keys and IME commits are sent in their event's own task, and an
+// IME commit goes without an update of its text ahead of it.
 func TestViewerStream(t *testing.T) {
 	fs := newFakeStream(t, jpegFrame(t, colorOf(0), 900, 560))
 	writeJSON := func(w http.ResponseWriter, v any) {
@@ -570,6 +603,62 @@ func TestViewerStream(t *testing.T) {
 		}
 		if want := []string{"wheel 50@204,200", "wheel 7@500,400", "down", "up"}; !slices.Equal(got, want) {
 			t.Errorf("the viewer sent %v, want %v", got, want)
+		}
+	})
+
+	t.Run("presses go in their own task", func(t *testing.T) {
+		// A button, a key and an IME commit are sent from the handler of
+		// their event, not from a later animation frame or task: the
+		// WebSocket has them before the dispatching task returns.
+		got := evalJS[[]string](t, ctx, `(() => {
+			const sent = [];
+			const send = WebSocket.prototype.send;
+			WebSocket.prototype.send = function (data) { sent.push(JSON.parse(data)); return send.call(this, data); };
+			try {
+				const c = document.getElementById('screen'), ime = document.getElementById('ime'), r = c.getBoundingClientRect();
+				c.dispatchEvent(new MouseEvent('mousedown', {bubbles: true, cancelable: true, button: 0, buttons: 1, clientX: r.left + 30, clientY: r.top + 30}));
+				window.dispatchEvent(new MouseEvent('mouseup', {bubbles: true, cancelable: true, button: 0, buttons: 0, clientX: r.left + 30, clientY: r.top + 30}));
+				ime.dispatchEvent(new KeyboardEvent('keydown', {bubbles: true, cancelable: true, key: 'F2', code: 'F2', keyCode: 113}));
+				ime.dispatchEvent(new KeyboardEvent('keyup', {bubbles: true, cancelable: true, key: 'F2', code: 'F2', keyCode: 113}));
+				ime.dispatchEvent(new CompositionEvent('compositionstart', {bubbles: true, data: ''}));
+				ime.dispatchEvent(new CompositionEvent('compositionend', {bubbles: true, data: '日本'}));
+			} finally {
+				WebSocket.prototype.send = send;
+			}
+			return sent.filter((m) => m.type !== 'mouse' || m.action !== 'move').map((m) => m.type + ' ' + (m.action || '') + ' ' + (m.text || m.key || m.button || ''));
+		})()`)
+		want := []string{"mouse down left", "mouse up left", "key down F2", "key up F2", "ime commit 日本"}
+		if !slices.Equal(got, want) {
+			t.Errorf("sent within the events' task: %q, want %q", got, want)
+		}
+	})
+
+	t.Run("IME commit goes alone", func(t *testing.T) {
+		// The terminal's IME composes にほんご, then commits 日本語. The
+		// composition goes as updates; the commit goes as one commit, with
+		// no update of the final text ahead of it (which would make the
+		// remote page compose before it commits).
+		do(t, ctx, chromedp.Evaluate[chromedp.Void](`document.getElementById('ime').focus()`))
+		fs.drain()
+		tgt := chromedp.FromContext(ctx).Target
+		for _, text := range []string{"に", "にほ", "にほん", "にほんご"} {
+			n := int64(len([]rune(text)))
+			if _, err := cdp.Call(ctx, tgt, input.ImeSetComposition, input.ImeSetCompositionParams{Text: text, SelectionStart: n, SelectionEnd: n}); err != nil {
+				t.Fatalf("compose %q: %v", text, err)
+			}
+		}
+		isIME := func(m map[string]any) bool { return m["type"] == "ime" }
+		for m := fs.next("ime update", isIME); m["text"] != "にほんご"; m = fs.next("ime update にほんご", isIME) {
+			if m["action"] != "update" {
+				t.Fatalf("the viewer sent %v while composing", m)
+			}
+		}
+		if _, err := cdp.Call(ctx, tgt, input.InsertText, input.InsertTextParams{Text: "日本語"}); err != nil {
+			t.Fatalf("commit: %v", err)
+		}
+		m := fs.next("ime commit", isIME)
+		if m["action"] != "commit" || m["text"] != "日本語" {
+			t.Errorf("after the commit the viewer sent %v first, want ime commit 日本語", m)
 		}
 	})
 

@@ -31,9 +31,11 @@
 // Pointer moves are coalesced to one message per animation frame (the
 // latest wins) and wheel events to one per animation frame (deltas summed
 // while mode, modifiers and roughly the point stay the same). Buttons, keys
-// and IME go at once, after any pending move and wheel, so their order is
-// kept. Nothing here waits for frames: decoding runs off the main thread
-// (screen.js), and the screen flushes pending input before it paints.
+// and IME commits go at once, in the task of their event, after any pending
+// move and wheel, so their order is kept; composition updates go from the
+// next task (scheduleUpdate). Nothing here waits for frames: decoding runs
+// off the main thread (screen.js), and the screen flushes pending input
+// before it draws a frame.
 
 const BUTTONS = ['left', 'middle', 'right', 'back', 'forward'];
 // Bits of MouseEvent.buttons, indexed by MouseEvent.button.
@@ -100,6 +102,7 @@ export class Input {
     this.compBase = 0; // where the composition starts in the textarea
     this.compText = '';
     this.updateDue = false;
+    this.updateTimer = 0;
     this.sentUpdate = '';
 
     this.wirePointer();
@@ -339,15 +342,16 @@ export class Input {
       this.compText = e.data || '';
       this.sentUpdate = '';
       this.updateDue = this.compText !== '';
+      if (this.updateDue) {
+        this.scheduleUpdate();
+      }
       this.onActivity();
     });
     t.addEventListener('compositionupdate', (e) => {
       this.composing = true;
       this.compText = e.data || '';
       this.updateDue = true;
-      // The textarea's selection is updated after this event: send from the
-      // input event that follows, or on the next task if none comes.
-      setTimeout(() => this.sendUpdate(), 0);
+      this.scheduleUpdate();
     });
     t.addEventListener('compositionend', (e) => {
       const text = e.data || '';
@@ -384,8 +388,7 @@ export class Input {
     });
     t.addEventListener('input', (e) => {
       if (this.composing || e.isComposing) {
-        this.sendUpdate();
-        return;
+        return; // the update goes from scheduleUpdate's task
       }
       this.clearSurface();
     });
@@ -394,6 +397,23 @@ export class Input {
       // held keys are released.
       this.releaseKeys();
     });
+  }
+
+  // scheduleUpdate sends the composition as `ime update` from the next
+  // task, not from the event that changed it, for two reasons: the
+  // textarea's selection is only updated after compositionupdate, and a
+  // commit fires compositionupdate and input with the final text and then
+  // compositionend in one task. Sent at once, that final update would reach
+  // the remote page ahead of the commit, and the commit would wait behind a
+  // composition (and its caret query) that nobody needs: a display frame on
+  // every commit.
+  scheduleUpdate() {
+    if (!this.updateTimer) {
+      this.updateTimer = setTimeout(() => {
+        this.updateTimer = 0;
+        this.sendUpdate();
+      }, 0);
+    }
   }
 
   sendUpdate() {

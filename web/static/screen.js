@@ -24,20 +24,26 @@ function clamp(v, lo, hi) {
  *
  * Frames: latest wins, and never backwards. Each frame gets a sequence
  * number as it arrives. One frame decodes at a time, off the main thread
- * (createImageBitmap); at most one undecoded frame waits meanwhile (a newer
- * arrival replaces it), and at most one decoded bitmap waits for the next
- * animation frame (a newer one replaces it). A bitmap older than the one on
+ * (createImageBitmap, straight from the WebSocket's Blob), and at most one
+ * undecoded frame waits meanwhile (a newer arrival replaces it). A decoded
+ * frame is drawn at once, in the task where its decode resolves, not from
+ * the next requestAnimationFrame callback: the canvas holds it as soon as
+ * it can, the draw is no part of a display frame's main-thread work, and a
+ * decode that resolves just after a frame's callbacks does not wait a whole
+ * frame before anything reading the canvas sees it. The compositor shows
+ * the canvas on its next display frame either way; a frame drawn and then
+ * replaced before that counts as drawn. A bitmap not newer than the one on
  * screen is never drawn. So a slow terminal skips frames and never builds a
  * queue, and nothing of the decoding runs where input events are handled.
- * (ImageDecoder decodes as fast but yields YUV frames whose conversion in
+ * (ImageDecoder decodes faster but yields YUV frames whose conversion in
  * drawImage costs the main thread several milliseconds a frame.)
  *
  * counts holds what happened to the frames, for the stats overlay and
  * window.shojiViewerStats (stats.js): received, drawn, dropped (received
- * and never drawn: a newer frame replaced it, or rarely it could not be
- * decoded or clear() forgot it), bytes received, and lastDrawAt
- * (performance.now() of the last draw, 0 before the first). Once the
- * frames received have settled, received = drawn + dropped.
+ * and never drawn: a newer frame replaced it before its decode began, or
+ * rarely it could not be decoded or clear() forgot it), bytes received,
+ * and lastDrawAt (performance.now() of the last draw, 0 before the first).
+ * Once the frames received have settled, received = drawn + dropped.
  * <body data-frames> is counts.drawn, for end-to-end tests.
  */
 export class Screen {
@@ -59,17 +65,16 @@ export class Screen {
 
     this.seq = 0; // sequence number of the newest frame received
     this.epoch = 0; // bumped by clear(): a decode started before is stale
-    this.pending = null; // newest undecoded frame: {buf, seq}
+    this.pending = null; // newest undecoded frame: {data, seq}
     this.decoding = false;
-    this.next = null; // newest decoded, not yet drawn: {bmp, seq}
     this.shown = null; // the bitmap on screen, kept to redraw after a resize
     this.shownSeq = 0; // sequence number of the frame on screen
-    this.raf = 0;
     this.counts = { received: 0, drawn: 0, dropped: 0, bytes: 0, lastDrawAt: 0 };
 
     /**
-     * beforeDraw, when set, runs at the start of each animation frame that
-     * draws, so pending input (coalesced moves) is sent before the paint.
+     * beforeDraw, when set, runs just before each frame is drawn, so
+     * pending input (coalesced moves) goes out no later than the paint
+     * that follows it.
      * @type {?() => void}
      */
     this.beforeDraw = null;
@@ -113,15 +118,19 @@ export class Screen {
     return { x: x * (this.cssW / this.vp.width), y: y * (this.cssH / this.vp.height) };
   }
 
-  /** push takes a binary frame (a JPEG) from the stream. */
-  push(buf) {
+  /**
+   * push takes a binary frame (a JPEG) from the stream, as the Blob the
+   * WebSocket delivers or as an ArrayBuffer.
+   * @param {Blob|ArrayBuffer} data
+   */
+  push(data) {
     const c = this.counts;
     c.received++;
-    c.bytes += buf.byteLength;
+    c.bytes += data instanceof Blob ? data.size : data.byteLength;
     if (this.pending) {
       c.dropped++; // latest wins: the older undecoded frame is dropped
     }
-    this.pending = { buf, seq: ++this.seq };
+    this.pending = { data, seq: ++this.seq };
     this.decode();
   }
 
@@ -130,11 +139,6 @@ export class Screen {
     this.epoch++;
     if (this.pending) {
       this.pending = null;
-      this.counts.dropped++;
-    }
-    if (this.next) {
-      this.next.bmp.close();
-      this.next = null;
       this.counts.dropped++;
     }
     if (this.shown) {
@@ -200,12 +204,12 @@ export class Screen {
     // A hidden tab does not draw: leave the newest frame undecoded until the
     // tab is shown again.
     while (this.pending && !document.hidden) {
-      const { buf, seq } = this.pending;
+      const { data, seq } = this.pending;
       this.pending = null;
       const epoch = this.epoch;
       let bmp;
       try {
-        bmp = await createImageBitmap(new Blob([buf], { type: 'image/jpeg' }));
+        bmp = await createImageBitmap(data instanceof Blob ? data : new Blob([data], { type: 'image/jpeg' }));
       } catch {
         this.counts.dropped++; // a broken frame: wait for the next one
         continue;
@@ -215,51 +219,34 @@ export class Screen {
         this.counts.dropped++;
         continue;
       }
-      this.offer(bmp, seq);
+      this.show(bmp, seq);
     }
     this.decoding = false;
   }
 
-  // offer makes a decoded frame the one to draw next, unless a frame at
-  // least as new is already on screen or waiting.
-  offer(bmp, seq) {
-    if (seq <= this.shownSeq || (this.next && this.next.seq >= seq)) {
+  // show draws a decoded frame now, unless a frame at least as new is
+  // already on screen: then the bitmap is closed and counted as dropped.
+  show(bmp, seq) {
+    const c = this.counts;
+    if (seq <= this.shownSeq) {
       bmp.close();
-      this.counts.dropped++;
+      c.dropped++;
       return;
     }
-    if (this.next) {
-      this.next.bmp.close(); // never drawn: a newer one replaces it
-      this.counts.dropped++;
-    }
-    this.next = { bmp, seq };
-    if (!this.raf) {
-      this.raf = requestAnimationFrame(() => this.draw());
-    }
-  }
-
-  draw() {
-    this.raf = 0;
     if (this.beforeDraw) {
       this.beforeDraw();
     }
-    const f = this.next;
-    if (!f) {
-      return;
-    }
-    this.next = null;
-    this.ctx.drawImage(f.bmp, 0, 0, this.canvas.width, this.canvas.height);
+    this.ctx.drawImage(bmp, 0, 0, this.canvas.width, this.canvas.height);
     if (this.shown) {
       this.shown.close();
     }
-    this.shown = f.bmp;
-    this.shownSeq = f.seq;
-    const c = this.counts;
+    this.shown = bmp;
+    this.shownSeq = seq;
     c.drawn++;
     c.lastDrawAt = performance.now();
     document.body.dataset.frames = String(c.drawn);
     if (this.onDrawn) {
-      this.onDrawn(f.seq, c.lastDrawAt);
+      this.onDrawn(seq, c.lastDrawAt);
     }
   }
 
