@@ -212,7 +212,9 @@ func (t *tap) watch(sid target.SessionID, fn frameFunc) {
 func (t *tap) read() {
 	defer t.wg.Done()
 	defer t.toCDP.Close()
-	buf := make([]byte, 0, 2*tapPipeSize)
+	// It starts small and grows to the largest message (a frame is tens
+	// to hundreds of kilobytes); an idle browser's tap holds little.
+	buf := make([]byte, 0, 2*minRead)
 	start, scanned := 0, 0 // the unprocessed message begins at start
 	for {
 		if cap(buf)-len(buf) < minRead {
@@ -246,9 +248,9 @@ func (t *tap) read() {
 			start, scanned = end+1, end+1
 		}
 		if start == len(buf) {
-			if cap(buf) > 8*tapPipeSize {
+			if cap(buf) > 4*tapPipeSize {
 				// A large answer (a PDF) is done with.
-				buf = make([]byte, 0, 2*tapPipeSize)
+				buf = make([]byte, 0, 2*minRead)
 			}
 			buf, start, scanned = buf[:0], 0, 0
 		}

@@ -218,6 +218,22 @@ func TestTap(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// A message far larger than the tap's buffer (a printed PDF) reaches
+	// chromedp whole, and a frame after it is still taken.
+	bigAnswer := []byte(`{"id":10,"result":{"data":"` + strings.Repeat("QUJD", 3<<20/4) + `"}}`)
+	go func() {
+		// The pipe holds less than the message: written while the test
+		// reads.
+		_, _ = r.chromeOut.Write(append(append(bytes.Clone(bigAnswer), 0), append(bytes.Clone(frame), 0)...))
+	}()
+	if got := readMsg(t, r.cdpIn, "chromedp"); !bytes.Equal(got, bigAnswer) {
+		t.Errorf("chromedp got %d bytes, want the %d of the large answer", len(got), len(bigAnswer))
+	}
+	eventually(t, "the frame after the large answer", func() bool { return r.tap.frames.Load() == 22 })
+	if ack := readMsg(t, r.chromeCmds, "Chromium"); !bytes.Contains(ack, []byte("Page.screencastFrameAck")) {
+		t.Errorf("Chromium got %s, want the acknowledgement of the frame after the large answer", ack)
+	}
+
 	// Chromium's exit ends chromedp's reading; chromedp's close ends
 	// Chromium's commands.
 	r.chromeOut.Close()
