@@ -88,6 +88,12 @@ type StreamConfig struct {
 	// SettleDelay is how long a page shows no change before it gets its
 	// refresh.
 	SettleDelay Duration `yaml:"settle_delay"`
+	// MaxFramesInFlight is how many frames Chromium sends before the
+	// broker acknowledges them, 1–16.
+	MaxFramesInFlight int `yaml:"max_frames_in_flight"`
+	// SendLastFrame has Chromium send the newest frame it held back while
+	// frames were in flight, so the last change of a page is not lost.
+	SendLastFrame bool `yaml:"send_last_frame"`
 }
 
 // AuditConfig configures the audit trail (DESIGN §8).
@@ -201,6 +207,9 @@ func DefaultConfig() Config {
 			JPEGQuality:  chrome.DefaultJPEGQuality,
 			SharpQuality: chrome.DefaultSharpQuality,
 			SettleDelay:  Duration(chrome.DefaultSettleDelay),
+
+			MaxFramesInFlight: chrome.DefaultMaxFramesInFlight,
+			SendLastFrame:     true,
 		},
 		LoginBanner: "This system is for authorised hospital staff. Browsing runs in an isolated " +
 			"remote browser; navigation, blocked requests and file transfers are recorded.",
@@ -405,6 +414,9 @@ func (c *Config) Validate() error {
 	}
 	if d := time.Duration(c.Stream.SettleDelay); d < 50*time.Millisecond || d > time.Minute {
 		return fmt.Errorf("config: stream.settle_delay %s: must be between 50ms and 1m", d)
+	}
+	if n := c.Stream.MaxFramesInFlight; n < 1 || n > 16 {
+		return fmt.Errorf("config: stream.max_frames_in_flight %d: must be between 1 and 16", n)
 	}
 	if c.MinFreeMemoryMiB < 0 {
 		return fmt.Errorf("config: min_free_memory_mib %d: must not be negative (0 turns the check off)", c.MinFreeMemoryMiB)

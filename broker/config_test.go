@@ -91,6 +91,7 @@ func TestValidate(t *testing.T) {
 		{"jpeg quality over 100", func(c *Config) { c.Stream.JPEGQuality = 101 }, "stream.jpeg_quality"},
 		{"sharp quality 0", func(c *Config) { c.Stream.SharpQuality = 0 }, "stream.sharp_quality"},
 		{"sharp quality -2", func(c *Config) { c.Stream.SharpQuality = -2 }, "stream.sharp_quality"},
+		{"no frames in flight", func(c *Config) { c.Stream.MaxFramesInFlight = 0 }, "stream.max_frames_in_flight"},
 		{"settle delay too short", func(c *Config) { c.Stream.SettleDelay = Duration(time.Millisecond) }, "stream.settle_delay"},
 		{"negative load", func(c *Config) { c.MaxLoadPerCore = -0.5 }, "max_load_per_core"},
 	} {

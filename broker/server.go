@@ -591,6 +591,9 @@ func chromeLauncher(cfg Config, log *slog.Logger, prefix func(string) []string, 
 		JPEGQuality:   cfg.Stream.JPEGQuality,
 		SharpQuality:  cfg.Stream.SharpQuality,
 		SettleDelay:   time.Duration(cfg.Stream.SettleDelay),
+
+		MaxFramesInFlight: cfg.Stream.MaxFramesInFlight,
+		SendLastFrame:     &cfg.Stream.SendLastFrame,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)

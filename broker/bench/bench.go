@@ -81,6 +81,10 @@ type Options struct {
 	// MaxSessions bounds the idle sessions of the capacity scenario. Zero
 	// means 50, or 5 with Quick.
 	MaxSessions int
+	// Screencast is the screencast of the bench's brokers and of the
+	// raw-CDP baseline alike. Zero means chrome.DefaultScreencast; the
+	// bench's runs with other settings show what each does.
+	Screencast chrome.Screencast
 	// Peer starts the VNC peer. Nil reports the peer's figures as not run.
 	Peer PeerStarter
 	// Log receives the run's progress. Nil discards it.
@@ -136,6 +140,15 @@ func (o *Options) checkAndSetDefaults() error {
 	}
 	if o.MaxSessions < 0 {
 		return fmt.Errorf("bench: max sessions %d: must be positive", o.MaxSessions)
+	}
+	if o.Screencast == (chrome.Screencast{}) {
+		o.Screencast = chrome.DefaultScreencast()
+	}
+	if q := o.Screencast.Quality; q < 1 || q > 100 {
+		return fmt.Errorf("bench: JPEG quality %d: must be between 1 and 100", q)
+	}
+	if n := o.Screencast.MaxFramesInFlight; n < 1 || n > 16 {
+		return fmt.Errorf("bench: frames in flight %d: must be between 1 and 16", n)
 	}
 	if o.MaxSessions == 0 {
 		o.MaxSessions = 50
@@ -194,7 +207,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	o.Log.Info("describing the machine")
 	rep.Machine = describeMachine(o.Chromium, o.Version)
 	p := newPlan(o)
-	sc := chrome.BenchmarkScreencast(o.Viewport)
+	sc := chrome.BenchmarkScreencast(o.Viewport, o.Screencast)
 	rep.Settings = Settings{
 		Viewport: o.Viewport, JPEGQuality: int(*sc.Quality), MaxFramesInFlight: int(sc.MaxFramesInFlight),
 		EveryNthFrame: int(sc.EveryNthFrame), SendLastFrame: *sc.SendLastFrame,
@@ -361,6 +374,7 @@ func (e *env) startBroker(ctx context.Context, name string, pool int, users []st
 	spec := brokerSpec{
 		command: e.o.Broker, env: e.o.BrokerEnv, name: name, chromium: e.o.Chromium, pages: e.pages,
 		maxSessions: e.o.MaxSessions + e.p.memorySessions + 10, users: users, password: e.password, logDir: e.o.Out,
+		screencast: e.o.Screencast,
 	}
 	if pool >= 0 {
 		spec.pool = &pool
@@ -386,7 +400,7 @@ func (e *env) rawOn(ctx context.Context, pg webPage) (*frameClient, error) {
 			return nil
 		}
 		e.log.Info("starting the raw CDP baseline")
-		r, err := startRaw(ctx, e.o.Chromium, e.pages.Addr(), e.vp)
+		r, err := startRaw(ctx, e.o.Chromium, e.pages.Addr(), e.vp, e.o.Screencast)
 		if err != nil {
 			return err
 		}

@@ -19,6 +19,7 @@ import (
 	"github.com/shoji-rbi/shoji/broker/audit"
 	"github.com/shoji-rbi/shoji/broker/auth"
 	"github.com/shoji-rbi/shoji/broker/store"
+	"github.com/shoji-rbi/shoji/isolation/chrome"
 )
 
 // poolKey is the broker's config key for the number of pre-started
@@ -45,6 +46,8 @@ type brokerSpec struct {
 	password string
 	// logDir receives the broker's log as NAME.log.
 	logDir string
+	// screencast is the brokers' stream settings.
+	screencast chrome.Screencast
 }
 
 // brokerProc is a shoji broker that the bench runs as a child process
@@ -163,6 +166,11 @@ func writeBrokerConfig(path string, spec brokerSpec, data string, port int) erro
 		"max_lifetime":      "12h",
 		"lockout_threshold": 1000,
 		"start_url":         spec.pages.URL(pageIdle),
+		"stream": map[string]any{
+			"jpeg_quality":         spec.screencast.Quality,
+			"max_frames_in_flight": spec.screencast.MaxFramesInFlight,
+			"send_last_frame":      spec.screencast.SendLastFrame,
+		},
 		"egress": map[string]any{
 			"allow":       []string{pageHost + ":" + pagesPort},
 			"allow_addrs": []string{net.JoinHostPort(spec.pages.ip(), pagesPort)},

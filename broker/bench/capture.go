@@ -9,8 +9,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/shoji-rbi/shoji/isolation/chrome"
 )
 
 // Methods of the capture scenario, the clients of its series
@@ -96,7 +94,7 @@ func (e *env) captureOn(ctx context.Context, pg webPage) (*shotClient, error) {
 			return nil
 		}
 		e.log.Info("starting the capture browser (raw CDP, no screencast)")
-		r, err := startRawMode(ctx, e.o.Chromium, e.pages.Addr(), e.vp, rawMode{})
+		r, err := startRawMode(ctx, e.o.Chromium, e.pages.Addr(), e.vp, rawMode{settings: e.o.Screencast})
 		if err != nil {
 			return fmt.Errorf("capture browser: %w", err)
 		}
@@ -117,14 +115,14 @@ func (e *env) captureOn(ctx context.Context, pg webPage) (*shotClient, error) {
 }
 
 // quality is the screencast's JPEG quality.
-func (e *env) quality() int { return int(*chrome.BenchmarkScreencast(e.vp).Quality) }
+func (e *env) quality() int { return e.o.Screencast.Quality }
 
 // startBeginFrame starts a browser whose tab's frames
 // HeadlessExperimental.beginFrame drives and checks that Chromium accepts
 // the command. An error says why the method is not available.
 func (e *env) startBeginFrame(ctx context.Context) (*rawBrowser, error) {
 	e.log.Info("starting the begin-frame browser (raw CDP, --enable-begin-frame-control)")
-	r, err := startRawMode(ctx, e.o.Chromium, e.pages.Addr(), e.vp, rawMode{beginFrame: true})
+	r, err := startRawMode(ctx, e.o.Chromium, e.pages.Addr(), e.vp, rawMode{beginFrame: true, settings: e.o.Screencast})
 	if err != nil {
 		return nil, fmt.Errorf("not available: %w", err)
 	}

@@ -37,6 +37,7 @@ type rawBrowser struct {
 	target   *chromedp.Target
 	pid      int
 	vp       isolation.Viewport
+	sc       chrome.Screencast
 	q        *frameQueue
 	acks     chan int64
 	ackDone  chan struct{}
@@ -57,12 +58,14 @@ type rawMode struct {
 	// with Target.createTarget{enableBeginFrameControl: true}, whose frames
 	// only HeadlessExperimental.beginFrame produces.
 	beginFrame bool
+	// settings are the screencast's.
+	settings chrome.Screencast
 }
 
 // startRaw starts the baseline browser. Its traffic goes through proxyAddr
 // (the page server); it opens nothing until open.
-func startRaw(ctx context.Context, chromium, proxyAddr string, vp isolation.Viewport) (*rawBrowser, error) {
-	return startRawMode(ctx, chromium, proxyAddr, vp, rawMode{screencast: true})
+func startRaw(ctx context.Context, chromium, proxyAddr string, vp isolation.Viewport, sc chrome.Screencast) (*rawBrowser, error) {
+	return startRawMode(ctx, chromium, proxyAddr, vp, rawMode{screencast: true, settings: sc})
 }
 
 // startRawMode starts a browser with the baseline's flags for m.
@@ -95,7 +98,7 @@ func startRawMode(ctx context.Context, chromium, proxyAddr string, vp isolation.
 	if bb.Sandbox {
 		opts = append(opts, chromedp.Flag("no-sandbox", false))
 	}
-	r := &rawBrowser{dir: dir, vp: vp, q: newFrameQueue(), acks: make(chan int64, ackBacklog), ackDone: make(chan struct{})}
+	r := &rawBrowser{dir: dir, vp: vp, sc: m.settings, q: newFrameQueue(), acks: make(chan int64, ackBacklog), ackDone: make(chan struct{})}
 	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
 	r.ctx, r.cancel = chromedp.NewContext(actx)
 	r.acancel = acancel
@@ -178,7 +181,7 @@ func (r *rawBrowser) setup(ctx context.Context, screencast bool) error {
 	if !screencast {
 		return nil
 	}
-	if _, err := cdp.Call(ctx, r.target, page.StartScreencast, chrome.BenchmarkScreencast(r.vp)); err != nil {
+	if _, err := cdp.Call(ctx, r.target, page.StartScreencast, chrome.BenchmarkScreencast(r.vp, r.sc)); err != nil {
 		return fmt.Errorf("raw baseline screencast: %w", err)
 	}
 	return nil

@@ -648,7 +648,7 @@ func waitBrowsers(ctx context.Context, b *brokerProc, n int, limit time.Duration
 // frame of the idle page.
 func (e *env) rawStartOnce(ctx context.Context) (time.Duration, error) {
 	t0 := time.Now()
-	r, err := startRaw(ctx, e.o.Chromium, e.pages.Addr(), e.vp)
+	r, err := startRaw(ctx, e.o.Chromium, e.pages.Addr(), e.vp, e.o.Screencast)
 	if err != nil {
 		return 0, err
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/shoji-rbi/shoji/broker/bench"
 	"github.com/shoji-rbi/shoji/broker/bench/vnc"
 	"github.com/shoji-rbi/shoji/isolation"
+	"github.com/shoji-rbi/shoji/isolation/chrome"
 )
 
 const benchUsage = `Usage: shoji bench [--out DIR] [--samples N] [--quick] [--scenarios a,b]
@@ -47,6 +48,9 @@ func runBench(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	viewport := fs.String("viewport", "1280x720", "remote viewport `WxH`")
 	maxSessions := fs.Int("max-sessions", 0, "most idle sessions the capacity scenario opens (default 50, 5 with --quick)")
 	vnc := fs.Bool("vnc", true, "also measure the VNC peer (Xvfb, x11vnc, websockify, noVNC)")
+	quality := fs.Int("jpeg-quality", chrome.DefaultJPEGQuality, "screencast JPEG quality of the brokers and the raw-CDP baseline")
+	inFlight := fs.Int("frames-in-flight", chrome.DefaultMaxFramesInFlight, "screencast MaxFramesInFlight of the brokers and the raw-CDP baseline")
+	sendLast := fs.Bool("send-last-frame", true, "screencast sendLastFrame of the brokers and the raw-CDP baseline")
 	target := fs.String("target", "", "measure the running broker at this `URL` instead of starting one")
 	user := fs.String("user", "", "clinician account on --target")
 	pwStdin := fs.Bool("password-stdin", false, "read --user's password from the first line of standard input")
@@ -61,7 +65,8 @@ func runBench(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	o := bench.Options{
 		Out: *out, Samples: *samples, Quick: *quick, Chromium: *chromium, MaxSessions: *maxSessions,
 		Target: *target, User: *user, PagesListen: *pagesListen, Version: version,
-		Command: "shoji bench " + strings.Join(args, " "),
+		Command:    "shoji bench " + strings.Join(args, " "),
+		Screencast: chrome.Screencast{Quality: *quality, MaxFramesInFlight: *inFlight, SendLastFrame: *sendLast},
 	}
 	if *scenarios != "" {
 		for s := range strings.SplitSeq(*scenarios, ",") {

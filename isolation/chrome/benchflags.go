@@ -46,20 +46,44 @@ func BenchmarkLaunch(profileDir, proxyAddr string, v isolation.Viewport) (Benchm
 	}, nil
 }
 
+// Screencast is how a browser's screencast is encoded and paced.
+type Screencast struct {
+	// Quality is the JPEG quality while the page moves.
+	Quality int
+	// MaxFramesInFlight is how many unacknowledged frames Chromium sends.
+	MaxFramesInFlight int
+	// SendLastFrame has Chromium keep the newest frame it could not send
+	// while frames were in flight, and send it when one is acknowledged.
+	SendLastFrame bool
+}
+
+// DefaultScreencast is the screencast of the default Config.
+func DefaultScreencast() Screencast {
+	return Screencast{Quality: DefaultJPEGQuality, MaxFramesInFlight: DefaultMaxFramesInFlight, SendLastFrame: true}
+}
+
 // BenchmarkScreencast returns the parameters of Page.startScreencast that a
-// browser of the default Config uses for a tab of viewport v: the same
-// format, quality, frame pacing and flow control as startScreencast, which
-// they must follow.
-func BenchmarkScreencast(v isolation.Viewport) page.StartScreencastParams {
-	q := int64(DefaultJPEGQuality)
-	last := true
+// browser whose Config sets s uses for a tab of viewport v: the same
+// format, quality, frame pacing and flow control as its own screencast.
+func BenchmarkScreencast(v isolation.Viewport, s Screencast) page.StartScreencastParams {
+	return screencastParams(v, s)
+}
+
+// screencastParams are the parameters of Page.startScreencast for a tab of
+// viewport v.
+func screencastParams(v isolation.Viewport, s Screencast) page.StartScreencastParams {
+	q := int64(s.Quality)
+	last := s.SendLastFrame
 	return page.StartScreencastParams{
-		Format:            page.StartScreencastFormatJpeg,
-		Quality:           &q,
-		EveryNthFrame:     1,
+		Format:        page.StartScreencastFormatJpeg,
+		Quality:       &q,
+		EveryNthFrame: 1,
+		// The canvas's size: frames of a viewport whose DPR is below the
+		// real device scale factor are scaled down to it. Chromium never
+		// scales up.
 		MaxWidth:          int64(math.Round(float64(v.Width) * v.DPR)),
 		MaxHeight:         int64(math.Round(float64(v.Height) * v.DPR)),
-		MaxFramesInFlight: DefaultMaxFramesInFlight,
+		MaxFramesInFlight: int64(s.MaxFramesInFlight),
 		SendLastFrame:     &last,
 	}
 }

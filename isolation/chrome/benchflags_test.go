@@ -50,10 +50,14 @@ func TestBenchmarkLaunch(t *testing.T) {
 }
 
 func TestBenchmarkScreencast(t *testing.T) {
-	p := BenchmarkScreencast(isolation.Viewport{Width: 1280, Height: 720, DPR: 1.5})
+	p := BenchmarkScreencast(isolation.Viewport{Width: 1280, Height: 720, DPR: 1.5}, DefaultScreencast())
 	if p.Format != "jpeg" || p.Quality == nil || *p.Quality != DefaultJPEGQuality || p.EveryNthFrame != 1 ||
 		p.MaxWidth != 1920 || p.MaxHeight != 1080 || p.MaxFramesInFlight != DefaultMaxFramesInFlight ||
 		p.SendLastFrame == nil || !*p.SendLastFrame {
 		t.Errorf("BenchmarkScreencast = %+v", p)
+	}
+	p = BenchmarkScreencast(isolation.Viewport{Width: 400, Height: 300, DPR: 1}, Screencast{Quality: 40, MaxFramesInFlight: 3})
+	if *p.Quality != 40 || p.MaxFramesInFlight != 3 || *p.SendLastFrame {
+		t.Errorf("BenchmarkScreencast with settings = %+v", p)
 	}
 }

@@ -120,6 +120,10 @@ type Config struct {
 	// MaxFramesInFlight is how many frames Chromium sends before it waits
 	// for their acknowledgement. Zero means DefaultMaxFramesInFlight.
 	MaxFramesInFlight int
+	// SendLastFrame has Chromium keep the newest frame it could not send
+	// while MaxFramesInFlight were unacknowledged, so the last change of a
+	// page that then stands still is not lost. Nil means true.
+	SendLastFrame *bool
 	// DialogTimeout is how long a JavaScript dialog waits for an answer
 	// before it is dismissed, so a page never stalls for ever. Zero means
 	// DefaultDialogTimeout.
@@ -185,12 +189,19 @@ func (c *Config) CheckAndSetDefaults() error {
 	}
 	if c.SharpQuality == 0 {
 		c.SharpQuality = DefaultSharpQuality
+		if os.Getenv("DBG_NOSHARP") != "" {
+			c.SharpQuality = -1
+		}
 	}
 	if c.SharpQuality > 100 {
 		return fmt.Errorf("%w: SharpQuality %d is not within 1..100 (or negative for no refresh)", ErrConfig, c.SharpQuality)
 	}
 	if c.MaxFramesInFlight == 0 {
 		c.MaxFramesInFlight = DefaultMaxFramesInFlight
+	}
+	if c.SendLastFrame == nil {
+		on := true
+		c.SendLastFrame = &on
 	}
 	if c.MaxFramesInFlight < 1 {
 		return fmt.Errorf("%w: MaxFramesInFlight %d is not positive", ErrConfig, c.MaxFramesInFlight)

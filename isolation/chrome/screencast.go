@@ -107,19 +107,19 @@ func (b *browser) watchFrames(t *tab) {
 	if b.tap == nil || t.sess == nil {
 		return
 	}
-	b.tap.watch(t.sess.SessionID, func(f isolation.Frame) {
+	b.tap.watch(t.sess.SessionID, func(f isolation.Frame, cast int64) {
 		b.mu.Lock()
 		active := b.active == t
 		b.mu.Unlock()
 		if active {
-			b.deliverFrame(f)
+			b.deliverFrame(f, cast)
 		}
 	})
 }
 
 // deliver hands one frame to the observer.
 func (b *browser) deliver(ev *page.EventScreencastFrame) {
-	b.deliverFrame(frameOf(ev))
+	b.deliverFrame(frameOf(ev), ev.SessionID)
 }
 
 // frameOf is the frame of a screencast event.
@@ -137,31 +137,26 @@ func frameOf(ev *page.EventScreencastFrame) isolation.Frame {
 	return f
 }
 
-// startScreencast starts t's screencast. A start sends a frame at once.
+// startScreencast starts t's screencast at the screencast's quality. A
+// start sends a frame at once.
 func (b *browser) startScreencast(ctx context.Context, t *tab) error {
+	return b.startScreencastAt(ctx, t, int(b.quality.Load()))
+}
+
+// startScreencastAt starts t's screencast at JPEG quality q.
+func (b *browser) startScreencastAt(ctx context.Context, t *tab, q int) error {
 	b.mu.Lock()
 	v := b.viewport
 	b.mu.Unlock()
-	q := b.quality.Load()
-	last := true
 	b.watchFrames(t)
 	// A start sends the page's frame at once, which the caller wants even
 	// if it is the one on screen.
 	b.wantFresh()
-	_, err := cdp.Call(ctx, t.sess, page.StartScreencast, page.StartScreencastParams{
-		Format:        page.StartScreencastFormatJpeg,
-		Quality:       &q,
-		EveryNthFrame: 1,
-		// The canvas's size: frames of a viewport whose DPR is below the
-		// real device scale factor are scaled down to it. Chromium never
-		// scales up.
-		MaxWidth:          int64(math.Round(float64(v.Width) * v.DPR)),
-		MaxHeight:         int64(math.Round(float64(v.Height) * v.DPR)),
-		MaxFramesInFlight: int64(b.cfg.MaxFramesInFlight),
-		// Keep the newest frame while frames are in flight, so the last
-		// change of a page that then stands still is not lost.
-		SendLastFrame: &last,
-	})
+	_, err := cdp.Call(ctx, t.sess, page.StartScreencast, screencastParams(v, Screencast{
+		Quality:           q,
+		MaxFramesInFlight: b.cfg.MaxFramesInFlight,
+		SendLastFrame:     *b.cfg.SendLastFrame,
+	}))
 	if err != nil {
 		return fmt.Errorf("start screencast: %w", err)
 	}
@@ -216,11 +211,16 @@ func (b *browser) SetQuality(ctx context.Context, quality int) error {
 // restartScreencast stops and starts t's screencast: Chromium refuses a
 // second start, and a start sends a frame at once.
 func (b *browser) restartScreencast(ctx context.Context, t *tab) error {
+	return b.restartScreencastAt(ctx, t, int(b.quality.Load()))
+}
+
+// restartScreencastAt restarts t's screencast at JPEG quality q.
+func (b *browser) restartScreencastAt(ctx context.Context, t *tab, q int) error {
 	return whileSwapping(ctx, func() error {
 		if _, err := cdp.Call(ctx, t.sess, page.StopScreencast, cdp.Empty{}); err != nil {
 			return fmt.Errorf("stop screencast: %w", err)
 		}
-		return b.startScreencast(ctx, t)
+		return b.startScreencastAt(ctx, t, q)
 	})
 }
 

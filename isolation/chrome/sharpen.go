@@ -5,9 +5,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/chromedp/cdproto/cdp"
-	"github.com/chromedp/cdproto/page"
-
 	"github.com/shoji-rbi/shoji/isolation"
 )
 
@@ -15,34 +12,48 @@ import (
 // Config.JPEGQuality: a quality that keeps moving pages light on the
 // network and quick to encode and decode, at the price of some blur at the
 // edges of text. Once the page has settled (no frame for
-// Config.SettleDelay), the browser sends one refresh of the same view at
-// Config.SharpQuality, so the text a clinician reads is sharp. A page that
-// moves again gets screencast frames at once; the next pause gets the next
-// refresh.
+// Config.SettleDelay), the browser restarts the active tab's screencast at
+// Config.SharpQuality; a start sends the current view at once, so the text
+// a clinician reads becomes sharp. When the page moves again, its first
+// frame comes at the sharp quality, and the screencast is restarted at the
+// moving quality for the frames after it.
 //
-// The refresh is a Page.captureScreenshot of the active tab. It is
-// delivered only if no screencast frame was delivered since the capture
-// began, so it never replaces a newer view; the next pause tries again.
-// The capture makes the page composite once more, and the screencast sends
-// that frame too: a frame byte for byte the same as the screencast's last
-// is not delivered (it shows nothing new, and would undo the refresh) and
-// does not count as a change, or every refresh would cause the next.
+// The refresh comes from the screencast itself, so it is drawn by the
+// compositor like every other frame. (Page.captureScreenshot was tried
+// first: it makes the renderer draw a frame, and on a loaded machine a
+// capture racing a navigation or a JavaScript dialog held them up for
+// seconds.)
+//
+// Chromium numbers each start of a tab's screencast and puts the number in
+// every frame, which is how a frame is told to come from the sharp
+// screencast or from the one before it.
 
-// sharpener is the state of the settle refresh; deliver and sharpen share
-// it.
+// sharpMode is where the settle refresh stands.
+type sharpMode int
+
+const (
+	sharpIdle      sharpMode = iota // the screencast runs at the moving quality
+	sharpAsked                      // restarted at the sharp quality; its first frame is the refresh
+	sharpShown                      // the refresh was delivered; the screencast runs at the sharp quality
+	sharpRestoring                  // the page moved; a restart at the moving quality is under way
+)
+
+// sharpener is the state of the settle refresh.
 type sharpener struct {
-	// mu is held while a frame is handed to the observer, so a refresh
-	// and a screencast frame are delivered in the order they were checked.
+	// mu is held while a frame is handed to the observer.
 	mu    sync.Mutex
 	timer *time.Timer
+	mode  sharpMode
 	// seq counts the frames delivered; sharp is seq after the last
 	// refresh.
 	seq, sharp uint64
-	// w and h are the size of the last screencast frame, last its image.
-	w, h int
+	// cast is the screencast number of the last frame delivered; asked
+	// the one before the sharp restart, sharpCast the sharp one's.
+	cast, asked, sharpCast int64
+	// last is the last frame's image.
 	last []byte
-	// fresh makes the next screencast frame be delivered even if it is
-	// the same as the last: a key frame asked for.
+	// fresh makes the next frame be delivered even if it is the same as
+	// the last: a key frame asked for.
 	fresh bool
 	// refreshes counts the refreshes delivered, for tests.
 	refreshes int
@@ -66,87 +77,114 @@ func (b *browser) stopSharpener() {
 	}
 }
 
-// deliverFrame hands a screencast frame of the active tab to the observer
-// and re-arms the settle refresh.
-func (b *browser) deliverFrame(f isolation.Frame) {
-	f.Quality = int(b.quality.Load())
-	s := &b.sharp
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !s.fresh && bytes.Equal(f.JPEG, s.last) {
-		return
-	}
-	s.fresh = false
-	s.seq++
-	s.w, s.h, s.last = f.Width, f.Height, f.JPEG
-	if s.timer != nil {
-		s.timer.Reset(b.cfg.SettleDelay)
-	}
-	b.obs.Frame(f)
-}
-
-// wantFresh has the next screencast frame delivered even if nothing
-// changed.
+// wantFresh has the next frame delivered even if nothing changed.
 func (b *browser) wantFresh() {
 	b.sharp.mu.Lock()
 	b.sharp.fresh = true
 	b.sharp.mu.Unlock()
 }
 
-// sharpen sends the refresh of a page that settled, if it has none yet.
+// deliverFrame hands a frame of the active tab's screencast number cast
+// to the observer, and steers the settle refresh.
+func (b *browser) deliverFrame(f isolation.Frame, cast int64) {
+	s := &b.sharp
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.fresh && bytes.Equal(f.JPEG, s.last) {
+		// The same picture again shows nothing new.
+		return
+	}
+	s.fresh = false
+	f.Quality = int(b.quality.Load())
+	refresh := false
+	switch s.mode {
+	case sharpAsked:
+		if cast != s.asked {
+			refresh = true
+			s.mode, s.sharpCast = sharpShown, cast
+			f.Quality = b.cfg.SharpQuality
+		}
+	case sharpShown:
+		if cast == s.sharpCast {
+			// The page moves again: this frame is sharp, the next
+			// ones come at the moving quality.
+			f.Quality = b.cfg.SharpQuality
+			s.mode = sharpRestoring
+			b.spawn(b.unsharpen)
+		} else {
+			s.mode = sharpIdle // another restart replaced the sharp screencast
+		}
+	case sharpRestoring:
+		if cast == s.sharpCast {
+			f.Quality = b.cfg.SharpQuality
+		}
+	}
+	s.seq++
+	s.cast, s.last = cast, f.JPEG
+	if refresh {
+		s.sharp = s.seq
+		s.refreshes++
+	} else if s.timer != nil {
+		s.timer.Reset(b.cfg.SettleDelay)
+	}
+	b.obs.Frame(f)
+}
+
+// sharpen restarts the active tab's screencast at the sharp quality once
+// its page has settled, if its last frame is not sharp yet. A tab switch,
+// key frame or resize under way makes it try again after the next pause.
 func (b *browser) sharpen() {
 	s := &b.sharp
 	s.mu.Lock()
-	seq, w, h := s.seq, s.w, s.h
+	idle := s.mode == sharpIdle && s.seq != s.sharp
 	s.mu.Unlock()
-	if seq == s.sharpSeq() {
+	if !idle || !b.switchMu.TryLock() {
 		return
 	}
+	defer b.switchMu.Unlock()
 	b.mu.Lock()
 	t := b.active
 	b.mu.Unlock()
 	if t == nil || t.sess == nil {
 		return
 	}
+	s.mu.Lock()
+	s.mode, s.asked = sharpAsked, s.cast
+	s.mu.Unlock()
 	ctx, cancel := t.callCtx(b.cfg.CallTimeout)
 	defer cancel()
-	q := int64(b.cfg.SharpQuality)
-	res, err := cdp.Call(ctx, t.sess, page.CaptureScreenshot, page.CaptureScreenshotParams{
-		Format:  page.CaptureScreenshotFormatJpeg,
-		Quality: &q,
-	})
-	if err != nil {
+	if err := b.restartScreencastAt(ctx, t, b.cfg.SharpQuality); err != nil {
+		s.mu.Lock()
+		s.mode = sharpIdle
+		s.mu.Unlock()
 		if b.life.Err() == nil {
 			b.log.Debug("sharp refresh", logTab, t.id, logErr, err)
 		}
-		return
 	}
-	f := isolation.Frame{JPEG: res.Data, Time: time.Now(), Quality: b.cfg.SharpQuality}
-	var ok bool
-	if f.Width, f.Height, ok = jpegSize(f.JPEG); !ok || f.Width != w || f.Height != h {
-		// A viewer whose DPR is below the browser's scale factor gets
-		// scaled frames; a screenshot is not scaled. It keeps the
-		// screencast's frames.
-		b.log.Debug("sharp refresh skipped", logTab, t.id, "size", [2]int{f.Width, f.Height}, "frame", [2]int{w, h})
-		s.mu.Lock()
-		s.sharp = seq
-		s.mu.Unlock()
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.seq != seq {
-		return // the page moved: the next pause refreshes
-	}
-	s.seq++
-	s.sharp = s.seq
-	s.refreshes++
-	b.obs.Frame(f)
 }
 
-// sharpSeq is seq after the last refresh.
-func (s *sharpener) sharpSeq() uint64 {
+// unsharpen restarts the active tab's screencast at the moving quality
+// after the page moved on from a sharp refresh.
+func (b *browser) unsharpen() {
+	b.switchMu.Lock()
+	defer b.switchMu.Unlock()
+	s := &b.sharp
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.sharp
+	restoring := s.mode == sharpRestoring
+	s.mu.Unlock()
+	b.mu.Lock()
+	t := b.active
+	b.mu.Unlock()
+	if !restoring || t == nil || t.sess == nil {
+		return
+	}
+	ctx, cancel := t.callCtx(b.cfg.CallTimeout)
+	defer cancel()
+	err := b.restartScreencast(ctx, t)
+	s.mu.Lock()
+	s.mode = sharpIdle
+	s.mu.Unlock()
+	if err != nil && b.life.Err() == nil {
+		b.log.Debug("screencast back to the moving quality", logTab, t.id, logErr, err)
+	}
 }

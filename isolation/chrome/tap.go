@@ -64,9 +64,11 @@ const minRead = 64 << 10
 // this; base64 adds a third).
 const maxMessage = 512 << 20
 
-// frameFunc receives a decoded screencast frame. It runs on the tap's
-// reading goroutine and must return quickly.
-type frameFunc func(isolation.Frame)
+// frameFunc receives a decoded screencast frame and the number of the
+// screencast that sent it (Chromium numbers each start of a tab's
+// screencast). It runs on the tap's reading goroutine and must return
+// quickly.
+type frameFunc func(f isolation.Frame, cast int64)
 
 // tap is the frame path of one browser's DevTools pipe. See the comment
 // above.
@@ -323,7 +325,8 @@ func (t *tap) takeFrame(msg []byte) bool {
 	if bytes.IndexByte(b64, '\\') >= 0 {
 		return false // escaped: chromedp decodes it
 	}
-	if _, err := strconv.ParseInt(string(castID), 10, 64); err != nil {
+	cast, err := strconv.ParseInt(string(castID), 10, 64)
+	if err != nil {
 		return false
 	}
 	// Acknowledged first: Chromium answers while the frame is decoded and
@@ -342,7 +345,7 @@ func (t *tap) takeFrame(msg []byte) bool {
 		f.Width, f.Height = w, h
 	}
 	t.frames.Add(1)
-	fn(f)
+	fn(f, cast)
 	return true
 }
 

@@ -75,7 +75,7 @@ func newTapRig(t *testing.T) *tapRig {
 		tp.close()
 		cdpR.Close()
 	})
-	tp.watch(rigSession, func(f isolation.Frame) {
+	tp.watch(rigSession, func(f isolation.Frame, _ int64) {
 		r.mu.Lock()
 		r.frames = append(r.frames, f)
 		r.mu.Unlock()
@@ -327,7 +327,7 @@ func BenchmarkTapFrame(b *testing.B) {
 	}
 	defer devnull.Close()
 	tp := &tap{log: slog.New(slog.DiscardHandler), nextID: ackIDBase, writeOK: true, toChrome: devnull,
-		watched: map[target.SessionID]frameFunc{rigSession: func(f isolation.Frame) { sinkFrame(f) }}}
+		watched: map[target.SessionID]frameFunc{rigSession: func(f isolation.Frame, _ int64) { sinkFrame(f) }}}
 	b.SetBytes(int64(len(jpg)))
 	b.ReportAllocs()
 	for b.Loop() {
