@@ -59,7 +59,7 @@ const (
 	DefaultJPEGQuality       = 70
 	DefaultSharpQuality      = 90
 	DefaultSettleDelay       = 300 * time.Millisecond
-	DefaultMaxFramesInFlight = 2
+	DefaultMaxFramesInFlight = 1
 	DefaultDialogTimeout     = 2 * time.Minute
 	DefaultCallTimeout       = 10 * time.Second
 	DefaultCloseTimeout      = 3 * time.Second
