@@ -627,7 +627,8 @@ func TestViewerStream(t *testing.T) {
 			}
 			return sent.filter((m) => m.type !== 'mouse' || m.action !== 'move').map((m) => m.type + ' ' + (m.action || '') + ' ' + (m.text || m.key || m.button || ''));
 		})()`)
-		want := []string{"mouse down left", "mouse up left", "key down F2", "key up F2", "ime commit 日本"}
+		// The composition had no update yet, so one goes with the commit.
+		want := []string{"mouse down left", "mouse up left", "key down F2", "key up F2", "ime update 日本", "ime commit 日本"}
 		if !slices.Equal(got, want) {
 			t.Errorf("sent within the events' task: %q, want %q", got, want)
 		}
@@ -659,6 +660,27 @@ func TestViewerStream(t *testing.T) {
 		m := fs.next("ime commit", isIME)
 		if m["action"] != "commit" || m["text"] != "日本語" {
 			t.Errorf("after the commit the viewer sent %v first, want ime commit 日本語", m)
+		}
+	})
+
+	t.Run("IME committed before any update still composes", func(t *testing.T) {
+		// A composition that starts and commits in one task: no update
+		// went, so the commit is preceded by one, and the remote page sees
+		// a composition rather than bare text.
+		fs.drain()
+		do(t, ctx, chromedp.Evaluate[chromedp.Void](`(() => {
+			const t = document.getElementById('ime');
+			t.focus();
+			t.dispatchEvent(new CompositionEvent('compositionstart', {data: ''}));
+			t.dispatchEvent(new CompositionEvent('compositionupdate', {data: '東京'}));
+			t.dispatchEvent(new CompositionEvent('compositionend', {data: '東京'}));
+		})()`))
+		isIME := func(m map[string]any) bool { return m["type"] == "ime" }
+		if m := fs.next("ime update", isIME); m["action"] != "update" || m["text"] != "東京" {
+			t.Fatalf("first IME message %v, want update 東京", m)
+		}
+		if m := fs.next("ime commit", isIME); m["action"] != "commit" || m["text"] != "東京" {
+			t.Fatalf("second IME message %v, want commit 東京", m)
 		}
 	})
 

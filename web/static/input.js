@@ -361,6 +361,12 @@ export class Input {
       this.sentUpdate = '';
       this.compText = '';
       if (text !== '') {
+        if (!hadUpdate) {
+          // Composed and committed before any update went (a fast IME, or
+          // one task): the remote page still gets a composition, as a
+          // local one would, not just the text.
+          this.send({ type: 'ime', action: 'update', text, selStart: text.length, selEnd: text.length });
+        }
         this.send({ type: 'ime', action: 'commit', text, selStart: text.length, selEnd: text.length });
       } else if (hadUpdate) {
         this.send({ type: 'ime', action: 'cancel', text: '', selStart: 0, selEnd: 0 });
