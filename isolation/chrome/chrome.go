@@ -189,9 +189,6 @@ func (c *Config) CheckAndSetDefaults() error {
 	}
 	if c.SharpQuality == 0 {
 		c.SharpQuality = DefaultSharpQuality
-		if os.Getenv("DBG_NOSHARP") != "" {
-			c.SharpQuality = -1
-		}
 	}
 	if c.SharpQuality > 100 {
 		return fmt.Errorf("%w: SharpQuality %d is not within 1..100 (or negative for no refresh)", ErrConfig, c.SharpQuality)

@@ -144,8 +144,19 @@ func (b *browser) sharpen() {
 	defer b.switchMu.Unlock()
 	b.mu.Lock()
 	t := b.active
+	loading := t != nil && t.loading
 	b.mu.Unlock()
 	if t == nil || t.sess == nil {
+		return
+	}
+	if loading {
+		// Not while the page loads (its frames and checks are under
+		// way): the next pause tries again.
+		s.mu.Lock()
+		if s.timer != nil {
+			s.timer.Reset(b.cfg.SettleDelay)
+		}
+		s.mu.Unlock()
 		return
 	}
 	s.mu.Lock()
