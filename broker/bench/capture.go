@@ -149,17 +149,8 @@ func runCapture(ctx context.Context, e *env) error {
 	} else {
 		ss = append(ss, sampler{methodScreencast, func(ctx context.Context) (time.Duration, error) { return c.measure(ctx, in, ch) }})
 	}
-	if c, err := e.captureOn(ctx, pageClick); err != nil {
-		e.fail(key("capture", methodScreenshot), err)
-		e.fail(key("capture", methodScreenshotFast), err)
-	} else {
-		for _, m := range []struct {
-			method string
-			fast   bool
-		}{{methodScreenshot, false}, {methodScreenshotFast, true}} {
-			sc := &shotClient{name: m.method, r: c.r, shot: screenshot(q, m.fast)}
-			ss = append(ss, sampler{m.method, func(ctx context.Context) (time.Duration, error) { return sc.measure(ctx, in, ch) }})
-		}
+	for _, sc := range e.shotClients(ctx, pageClick, "capture", q) {
+		ss = append(ss, sampler{sc.name, func(ctx context.Context) (time.Duration, error) { return sc.measure(ctx, in, ch) }})
 	}
 	bf, err := e.startBeginFrame(ctx)
 	if err != nil {
@@ -220,21 +211,12 @@ func (e *env) captureRates(ctx context.Context, bf *rawBrowser) error {
 		}})
 	}
 	q := e.quality()
-	if c, err := e.captureOn(ctx, pageAnimation); err != nil {
-		e.fail(key("capture-rate", methodScreenshot), err)
-		e.fail(key("capture-rate", methodScreenshotFast), err)
-	} else {
-		for _, m := range []struct {
-			method string
-			fast   bool
-		}{{methodScreenshot, false}, {methodScreenshotFast, true}} {
-			sc := &shotClient{name: m.method, r: c.r, shot: screenshot(q, m.fast)}
-			ms = append(ms, rateMethod{m.method, func(ctx context.Context) (CaptureRate, error) {
-				return e.animated(ctx, sc.click, toggleX, toggleY, sc.r.pid, func(ctx context.Context) (CaptureRate, error) {
-					return shotLoop(ctx, sc, e.p.window)
-				})
-			}})
-		}
+	for _, sc := range e.shotClients(ctx, pageAnimation, "capture-rate", q) {
+		ms = append(ms, rateMethod{sc.name, func(ctx context.Context) (CaptureRate, error) {
+			return e.animated(ctx, sc.click, toggleX, toggleY, sc.r.pid, func(ctx context.Context) (CaptureRate, error) {
+				return shotLoop(ctx, sc, e.p.window)
+			})
+		}})
 	}
 	if bf != nil {
 		bc := &shotClient{name: methodBeginFrame, r: bf, shot: beginFrame(q)}
@@ -446,4 +428,29 @@ func writeCaptureMarkdown(b *strings.Builder, rows []CaptureRow) {
 			ms(r.Latency, "p50"), ms(r.Latency, "p95"), ms(r.Latency, "p99"),
 			f(r.RatioP50, "%.2f"), f(r.RatioP95, "%.2f"), f(r.RatioP99, "%.2f"), fps, dfps, cpuS, cpuF, mdEscape(note))
 	}
+}
+
+// shotMethods are the capture methods that picture on demand with
+// Page.captureScreenshot.
+var shotMethods = []struct {
+	method string
+	fast   bool
+}{{methodScreenshot, false}, {methodScreenshotFast, true}}
+
+// shotClients returns a client per screenshot method on the capture
+// browser showing pg, at JPEG quality q; if that browser cannot show it,
+// each method of series fails with the reason.
+func (e *env) shotClients(ctx context.Context, pg webPage, series string, q int) []*shotClient {
+	c, err := e.captureOn(ctx, pg)
+	if err != nil {
+		for _, m := range shotMethods {
+			e.fail(key(series, m.method), err)
+		}
+		return nil
+	}
+	var out []*shotClient
+	for _, m := range shotMethods {
+		out = append(out, &shotClient{name: m.method, r: c.r, shot: screenshot(q, m.fast)})
+	}
+	return out
 }
