@@ -50,6 +50,12 @@ const (
 	// TypeExport records an auditor taking records out: a CSV export or
 	// an evidence bundle.
 	TypeExport Type = "export"
+	// TypeRecovery records what the broker cleaned up at start after a
+	// previous run ended without cleaning up itself (a crash, kill -9, a
+	// power cut): What says what was removed ("quarantine", "browser",
+	// "profile"), Target which one, Count how many files and Length how
+	// many bytes went with it.
+	TypeRecovery Type = "recovery"
 
 	// TypeRecovered opens the chain again after a crash left an incomplete
 	// final line, which was cut off: Length is how many bytes, SHA256
@@ -67,7 +73,7 @@ const (
 var Types = []Type{
 	TypeLogin, TypeLoginFailed, TypeLockout, TypeLogout, TypeSessionStart, TypeSessionEnd,
 	TypeNavigation, TypeDeny, TypeSiteRequest, TypeSiteDecision, TypeTransfer, TypeClipboard, TypePrint,
-	TypePolicyChange, TypeUserChange, TypeKillSwitch, TypeMaintenance, TypeExport,
+	TypePolicyChange, TypeUserChange, TypeKillSwitch, TypeMaintenance, TypeExport, TypeRecovery,
 	TypeRecovered, TypeRotated, TypeDropped,
 }
 
@@ -307,6 +313,15 @@ func Maintenance(at time.Time, a Actor, what, comment string) Event {
 func Export(at time.Time, a Actor, what, filter string) Event {
 	e := event(at, TypeExport, a)
 	e.What, e.Target = what, filter
+	return e
+}
+
+// Recovery records what the broker removed at start that a previous run
+// left behind: what ("quarantine", "browser", "profile"), which one
+// (target), why, and how many files and bytes went with it.
+func Recovery(at time.Time, what, target, reason string, files, bytes int64) Event {
+	e := event(at, TypeRecovery, Actor{})
+	e.What, e.Target, e.Reason, e.Count, e.Length = what, target, reason, files, bytes
 	return e
 }
 
