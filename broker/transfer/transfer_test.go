@@ -154,8 +154,8 @@ func newHarness(t *testing.T, mod func(*Config)) *harness {
 		Policy:    setPolicy{set},
 		Audit:     h.flaky,
 		Protected: []string{data},
-		Scanner: h.scanner,
-		Now:     h.clock,
+		Scanner:   h.scanner,
+		Now:       h.clock,
 		Notify: func(_ string, tr store.Transfer) {
 			h.mu.Lock()
 			h.notified = append(h.notified, tr)
