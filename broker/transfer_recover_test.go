@@ -51,7 +51,7 @@ func TestStartAfterInterruptedTransfers(t *testing.T) {
 	sink.Close()
 	quarantine := filepath.Join(data, "quarantine")
 	for path, content := range map[string][]byte{
-		filepath.Join(quarantine, "files", checking.ID):             testPDF,
+		filepath.Join(quarantine, "files", checking.ID):               testPDF,
 		filepath.Join(quarantine, "sessions", "dead", "x.crdownload"): []byte("half a file"),
 	} {
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
