@@ -527,3 +527,29 @@ func TestEndSessionCancelsDownloads(t *testing.T) {
 	}
 	h.agree(t)
 }
+
+// TestCanceledDownloadTrailDown: a download the browser cancels while the
+// trail takes nothing stays receiving, and Run's Retry cancels it once the
+// trail is back.
+func TestCanceledDownloadTrailDown(t *testing.T) {
+	h := newHarness(t, nil)
+	d := isolation.Download{ID: "g1", URL: "https://plain.test/big", Name: "big.iso", State: isolation.DownloadStarted}
+	h.m.Browse(alice, d, nil)
+	h.flaky.failWhen(always)
+	d.State, d.Reason = isolation.DownloadCanceled, "canceled in the browser"
+	h.m.Browse(alice, d, nil)
+	list, _ := h.m.Mine("alice")
+	if len(list) != 1 || list[0].State != store.TransferReceiving {
+		t.Fatalf("%+v", list)
+	}
+	h.flaky.failWhen(nil)
+	h.m.Retry(context.Background())
+	got, _ := h.m.Get(list[0].ID)
+	if got.State != store.TransferCanceled {
+		t.Fatalf("state %s after retry", got.State)
+	}
+	if s := h.steps(t, got.ID); !slices.Equal(s, []string{"started", "canceled"}) {
+		t.Errorf("steps %v", s)
+	}
+	h.agree(t)
+}
