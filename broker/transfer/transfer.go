@@ -7,9 +7,12 @@
 // reach a page, delivers released files to registered departmental
 // destinations, and deletes quarantined files after the retention period.
 //
-// Every step is an audit record. A file is released only after the record
-// of its release is durable (fail closed); a file that cannot be scanned is
-// held, never released.
+// Every step is an audit record, and the ledger (the store's transfers)
+// changes only after the record of the step is durable (write-ahead), so
+// that the ledger and the trail agree after any crash (CheckLedger). A file
+// is released only after the record of its release is durable (fail
+// closed); a file that cannot be scanned is held, never released. Recover
+// finishes at start what a previous run left.
 package transfer
 
 import (
@@ -71,7 +74,8 @@ type Config struct {
 	// Retention is how long quarantined files are kept. Zero means 24 h.
 	Retention time.Duration
 	// Notify, when set, tells a user's viewer that one of their transfers
-	// changed. It must not block.
+	// changed. It must not block, and it must do nothing for a user who has
+	// no session or viewer.
 	Notify func(user string, t store.Transfer)
 	// Protected lists directories no departmental destination may be
 	// in, equal to or above: the data directory, the configuration file's
