@@ -116,6 +116,9 @@ type Config struct {
 	PublicURL string `yaml:"public_url"`
 	// Data is the directory for the store, keys and profiles.
 	Data string `yaml:"data"`
+	// ConfigFile is the file LoadConfigFile read, if any; no departmental
+	// destination may be in its directory.
+	ConfigFile string `yaml:"-"`
 	// TLSCert and TLSKey enable HTTPS. Required unless Listen is loopback
 	// or InsecureHTTP is set.
 	TLSCert string `yaml:"tls_cert"`
@@ -226,7 +229,8 @@ func (c *Config) LoadConfigFile(path string) error {
 	var root yaml.Node
 	if err := yaml.NewDecoder(bytes.NewReader(data)).Decode(&root); err != nil {
 		if errors.Is(err, io.EOF) {
-			return nil // an empty file changes nothing
+			c.ConfigFile = path
+			return nil // an empty file sets nothing else
 		}
 		return fmt.Errorf("config %s: %w", path, err)
 	}
@@ -235,6 +239,7 @@ func (c *Config) LoadConfigFile(path string) error {
 	if err := dec.Decode(c); err != nil {
 		return fmt.Errorf("config %s: %s", path, nameKeys(err, &root))
 	}
+	c.ConfigFile = path
 	return nil
 }
 

@@ -164,6 +164,7 @@ func New(ctx context.Context, cfg Config, opts Options) (*Server, error) {
 		ScanTimeout: time.Duration(cfg.Transfer.ScanTimeout),
 		Retention:   time.Duration(cfg.Transfer.Retention),
 		Notify:      s.notifyTransfer,
+		Protected:   cfg.protectedDirs(),
 		Logger:      s.log,
 	})
 	if err != nil {
@@ -219,6 +220,11 @@ func New(ctx context.Context, cfg Config, opts Options) (*Server, error) {
 	})
 	if err != nil {
 		return nil, err
+	}
+	// What a previous run left is dealt with once the session manager,
+	// which the transfer notifications need, exists.
+	if err := s.xfer.Recover(ctx); err != nil {
+		s.log.Error("transfer recovery at start left something for the next start", "err", err)
 	}
 
 	s.auth, err = auth.New(auth.Config{

@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"errors"
+	"path/filepath"
 	"time"
 
 	"github.com/shoji-rbi/shoji/broker/session"
@@ -136,9 +137,28 @@ func (st sessionTransfers) Print(ctx context.Context, s *session.Session, b isol
 	return nil
 }
 
-// notifyTransfer tells the owner's viewer that a transfer changed.
+// notifyTransfer tells the owner's viewer that a transfer changed. A user
+// without a session, or a broker whose session manager is not up yet or
+// any more, is told nothing.
 func (s *Server) notifyTransfer(user string, t store.Transfer) {
+	if s.sess == nil {
+		return
+	}
 	if sess, ok := s.sess.Get(user); ok {
 		sess.Notify(session.Event{Type: "transfer", Payload: t})
 	}
+}
+
+// protectedDirs are the directories no departmental destination may be
+// in, equal to or above (transfer.Config.Protected): the data directory
+// and the profile root, the configuration file's directory, and the
+// directories of the TLS certificate and key.
+func (c Config) protectedDirs() []string {
+	dirs := []string{c.Data, filepath.Join(c.Data, "profiles")}
+	for _, f := range []string{c.ConfigFile, c.TLSCert, c.TLSKey} {
+		if f != "" {
+			dirs = append(dirs, filepath.Dir(f))
+		}
+	}
+	return dirs
 }

@@ -564,6 +564,8 @@ func TestAdversarialPages(t *testing.T) {
 		}
 	})
 
+	t.Run("destination into the data directory", func(t *testing.T) { refuseDestinations(t, b) })
+
 	// Last, as it blocks the allowed site for the rest of the broker's life.
 	t.Run("kill switch cuts an open WebSocket", func(t *testing.T) {
 		openAllowed(t)

@@ -56,20 +56,36 @@ func (m *Manager) Justify(p Person, id, reason string) (store.Transfer, error) {
 	if reason == "" {
 		return store.Transfer{}, fmt.Errorf("%w: say why you need the file", ErrInvalid)
 	}
-	t, err := m.cfg.Store.UpdateTransfer(id, func(t *store.Transfer) error {
+	ok := func(t *store.Transfer) error {
 		if t.User != p.User {
 			return ErrNotFound
 		}
 		if t.State != store.TransferHeld {
 			return fmt.Errorf("%w: the file is %s, not held", ErrState, t.State)
 		}
-		t.Justification, t.Updated = reason, m.cfg.Now().UTC()
+		return nil
+	}
+	t, err := m.cfg.Store.Transfer(id)
+	if err == nil {
+		err = ok(&t)
+	}
+	if err != nil {
+		return store.Transfer{}, classify(err)
+	}
+	t.Justification, t.Updated = reason, m.cfg.Now().UTC()
+	if err := m.commit(context.Background(), t, p.actor(), "justified"); err != nil {
+		return store.Transfer{}, fmt.Errorf("the audit trail is unavailable, the reason was not stored: %w", err)
+	}
+	t, err = m.cfg.Store.UpdateTransfer(id, func(s *store.Transfer) error {
+		if err := ok(s); err != nil {
+			return err
+		}
+		s.Justification, s.Updated = t.Justification, t.Updated
 		return nil
 	})
 	if err != nil {
 		return t, classify(err)
 	}
-	m.record(t, p.actor(), "justified")
 	m.notify(t)
 	return t, nil
 }
@@ -134,13 +150,18 @@ func (m *Manager) Decide(ctx context.Context, p Person, id string, approve bool,
 }
 
 // Open opens a released file for its owner to save on the terminal. The
-// delivery is recorded before the file is handed out.
+// delivery is durable in the audit trail before the ledger counts it and
+// before the file is handed out.
 func (m *Manager) Open(ctx context.Context, p Person, id string) (*os.File, store.Transfer, error) {
 	// Someone else's transfer gets the same answer as one that does not
 	// exist: an ID reveals nothing (XFER-6).
 	f, t, err := m.openReleased(p, id)
 	if err != nil {
 		return nil, t, err
+	}
+	if err := m.commit(ctx, t, p.actor(), "saved"); err != nil {
+		f.Close()
+		return nil, t, fmt.Errorf("the audit trail is unavailable, nothing was delivered: %w", err)
 	}
 	t, err = m.cfg.Store.UpdateTransfer(id, func(s *store.Transfer) error {
 		s.Saved++
@@ -149,10 +170,6 @@ func (m *Manager) Open(ctx context.Context, p Person, id string) (*os.File, stor
 	if err != nil {
 		f.Close()
 		return nil, t, err
-	}
-	if err := m.commit(ctx, t, p.actor(), "saved"); err != nil {
-		f.Close()
-		return nil, t, fmt.Errorf("the audit trail is unavailable, nothing was delivered: %w", err)
 	}
 	return f, t, nil
 }

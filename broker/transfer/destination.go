@@ -2,6 +2,8 @@ package transfer
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -17,7 +19,9 @@ import (
 var destinationName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
 // AddDestination registers a departmental destination (XFER-9): a directory
-// on the broker host that exists and that the broker can write.
+// on the broker host that exists and that the broker can write, and that
+// is, with its symbolic links resolved, neither the quarantine nor any
+// directory of Config.Protected or of the system, nor inside or above one.
 func (m *Manager) AddDestination(ctx context.Context, p Person, d store.Destination) (store.Destination, error) {
 	if !destinationName.MatchString(d.Name) {
 		return d, fmt.Errorf("%w: destination name %q: use 1–64 letters, digits, '.', '_' or '-'", ErrInvalid, d.Name)
@@ -30,19 +34,17 @@ func (m *Manager) AddDestination(ctx context.Context, p Person, d store.Destinat
 	if !filepath.IsAbs(d.Dir) || filepath.Clean(d.Dir) != d.Dir {
 		return d, fmt.Errorf("%w: destination %s: dir %q must be a clean absolute path", ErrInvalid, d.Name, d.Dir)
 	}
-	fi, err := os.Stat(d.Dir)
-	if err != nil || !fi.IsDir() {
-		return d, fmt.Errorf("%w: destination %s: %q is not an existing directory", ErrInvalid, d.Name, d.Dir)
+	root, err := m.openDestination(d.Dir)
+	if err != nil {
+		return d, fmt.Errorf("%w: destination %s: %v", ErrInvalid, d.Name, err)
 	}
-	if strings.HasPrefix(d.Dir+string(filepath.Separator), m.cfg.Dir+string(filepath.Separator)) {
-		return d, fmt.Errorf("%w: destination %s: the quarantine cannot be a destination", ErrInvalid, d.Name)
-	}
-	probe, err := os.CreateTemp(d.Dir, ".shoji-probe-*")
+	defer root.Close()
+	probe, err := createTemp(root, ".shoji-probe-")
 	if err != nil {
 		return d, fmt.Errorf("%w: destination %s: the broker cannot write to %q: %v", ErrInvalid, d.Name, d.Dir, err)
 	}
 	probe.Close()
-	os.Remove(probe.Name())
+	_ = root.Remove(filepath.Base(probe.Name()))
 
 	d.AddedBy, d.Added = p.User, m.cfg.Now().UTC()
 	if _, err := m.cfg.Audit.Commit(ctx, audit.PolicyChange(m.cfg.Now(), p.actor(), "destination "+d.Name, "", d.Dir)); err != nil {
@@ -94,15 +96,32 @@ func (m *Manager) Send(ctx context.Context, p Person, id, destination string) (s
 	}
 	defer src.Close()
 
+	root, err := m.openDestination(dest.Dir)
+	if err != nil {
+		// The destination was safe when it was registered: someone changed
+		// it since (a link into the broker's data, say). The clinician is
+		// told it is refused; the path goes to the log and the trail only.
+		m.log.Error("transfer: a send to an unsafe destination was refused", "destination", dest.Name, "dir", dest.Dir, "transfer", id, "err", err)
+		refused := t
+		refused.Destination, refused.Reason = dest.Name, "refused: "+err.Error()
+		if err := m.commit(ctx, refused, p.actor(), "refused"); err != nil {
+			m.log.Error("transfer: the audit trail did not take a refused send", "transfer", id, "err", err)
+		}
+		if errors.Is(err, errUnsafeDestination) {
+			return "", fmt.Errorf("%w: the destination %s is not safe to write to; an administrator must check it", ErrForbidden, dest.Name)
+		}
+		return "", fmt.Errorf("send to %s: the destination cannot be opened: %w", dest.Name, err)
+	}
+	defer root.Close()
 	base := m.cfg.Now().UTC().Format("20060102-150405") + "-" + p.User + "-" + t.Name
-	name, err := writeNoClobber(dest.Dir, base, src)
+	name, err := writeNoClobber(root, base, src)
 	if err != nil {
 		return "", fmt.Errorf("send to %s: %w", dest.Name, err)
 	}
 	t.Destination = dest.Name + ":" + name
 	if err := m.commit(ctx, t, p.actor(), "sent"); err != nil {
 		// The record is what makes a delivery legitimate: take it back.
-		os.Remove(filepath.Join(dest.Dir, name))
+		_ = root.Remove(name)
 		return "", fmt.Errorf("the audit trail is unavailable, nothing was sent: %w", err)
 	}
 	saved, err := m.cfg.Store.UpdateTransfer(id, func(s *store.Transfer) error {
@@ -119,6 +138,9 @@ func (m *Manager) Send(ctx context.Context, p Person, id, destination string) (s
 func (m *Manager) openReleased(p Person, id string) (*os.File, store.Transfer, error) {
 	if err := m.suspendedErr(); err != nil {
 		return nil, store.Transfer{}, err
+	}
+	if !safeID(id) {
+		return nil, store.Transfer{}, ErrNotFound
 	}
 	t, err := m.cfg.Store.Transfer(id)
 	if err != nil {
@@ -138,17 +160,22 @@ func (m *Manager) openReleased(p Person, id string) (*os.File, store.Transfer, e
 	return f, t, err
 }
 
-// writeNoClobber copies r into dir under base, or base with " (2)", " (3)"…
-// before its extension when that name is taken. The data goes to a
-// temporary file first, is synced, and then appears under its final name in
-// one step; an existing file is never replaced.
-func writeNoClobber(dir, base string, r io.Reader) (string, error) {
-	tmp, err := os.CreateTemp(dir, ".shoji-*.part")
+// writeNoClobber copies r into the directory root under base, or base
+// with " (2)", " (3)"… before its extension when that name is taken. The
+// data goes to a temporary file first, is synced, and then appears under
+// its final name in one step; an existing file is never replaced.
+func writeNoClobber(root *os.Root, base string, r io.Reader) (string, error) {
+	tmp, err := createTemp(root, ".shoji-")
 	if err != nil {
 		return "", err
 	}
-	defer os.Remove(tmp.Name())
+	tmpName := filepath.Base(tmp.Name())
+	defer root.Remove(tmpName)
 	if _, err := io.Copy(tmp, r); err != nil {
+		tmp.Close()
+		return "", err
+	}
+	if err := tmp.Chmod(0o640); err != nil {
 		tmp.Close()
 		return "", err
 	}
@@ -159,9 +186,6 @@ func writeNoClobber(dir, base string, r io.Reader) (string, error) {
 	if err := tmp.Close(); err != nil {
 		return "", err
 	}
-	if err := os.Chmod(tmp.Name(), 0o640); err != nil {
-		return "", err
-	}
 	ext := filepath.Ext(base)
 	stem := strings.TrimSuffix(base, ext)
 	for i := 1; i <= 1000; i++ {
@@ -169,9 +193,9 @@ func writeNoClobber(dir, base string, r io.Reader) (string, error) {
 		if i > 1 {
 			name = fmt.Sprintf("%s (%d)%s", stem, i, ext)
 		}
-		err := os.Link(tmp.Name(), filepath.Join(dir, name))
+		err := root.Link(tmpName, name)
 		if err == nil {
-			syncDir(dir)
+			syncDir(root)
 			return name, nil
 		}
 		if !errors.Is(err, os.ErrExist) {
@@ -181,9 +205,29 @@ func writeNoClobber(dir, base string, r io.Reader) (string, error) {
 	return "", fmt.Errorf("no free name for %q after 1000 tries", base)
 }
 
+// tempSuffix ends the name of every temporary file the broker makes in a
+// destination; Recover removes those a crash left.
+const tempSuffix = ".part"
+
+// createTemp creates a new file in root named prefix, random digits and
+// tempSuffix, readable by the broker only.
+func createTemp(root *os.Root, prefix string) (*os.File, error) {
+	for range 100 {
+		var b [8]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return nil, err
+		}
+		f, err := root.OpenFile(prefix+hex.EncodeToString(b[:])+tempSuffix, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if !errors.Is(err, os.ErrExist) {
+			return f, err
+		}
+	}
+	return nil, errors.New("no free temporary file name")
+}
+
 // syncDir makes a new directory entry durable where the system allows.
-func syncDir(dir string) {
-	if d, err := os.Open(dir); err == nil {
+func syncDir(root *os.Root) {
+	if d, err := root.Open("."); err == nil {
 		_ = d.Sync()
 		d.Close()
 	}

@@ -19,10 +19,11 @@ import (
 )
 
 // Browse handles one report of a session's browser about a download or a
-// print. It never blocks: the checks of a finished file run on their own
-// goroutine. cancel stops a download in the browser; Browse calls it, on a
-// goroutine of its own, for a download that grows past the direction's
-// size limit (the browser's own cap is the largest of all directions).
+// print. It waits only for the ledger and the audit record of a step; the
+// checks of a finished file run on their own goroutine. cancel stops a
+// download in the browser; Browse calls it, on a goroutine of its own, for
+// a download that grows past the direction's size limit (the browser's own
+// cap is the largest of all directions).
 func (m *Manager) Browse(o Owner, d isolation.Download, cancel func(ctx context.Context, id string) error) {
 	switch d.State {
 	case isolation.DownloadStarted:
@@ -38,6 +39,7 @@ func (m *Manager) Browse(o Owner, d isolation.Download, cancel func(ctx context.
 		if id == "" {
 			return
 		}
+		defer m.release(id)
 		reason := d.Reason
 		m.mu.Lock()
 		if r := m.capped[d.ID]; r != "" {
@@ -48,7 +50,7 @@ func (m *Manager) Browse(o Owner, d isolation.Download, cancel func(ctx context.
 		if reason == "" {
 			reason = "the download did not complete"
 		}
-		m.finish(context.Background(), id, store.TransferCanceled, reason, nil)
+		_, _ = m.finish(context.Background(), id, store.TransferCanceled, reason, nil)
 	}
 }
 
@@ -82,14 +84,24 @@ func (m *Manager) started(o Owner, d isolation.Download) {
 		Created:   now,
 		Updated:   now,
 	}
+	// The entry is made before its first step is in the trail: a crash in
+	// between leaves an entry in receiving with no "started" step, which
+	// Recover cancels (and records), while the other order would leave a
+	// step of a transfer the ledger does not know.
+	m.claim(t.ID)
 	if err := m.cfg.Store.CreateTransfer(t); err != nil {
+		m.release(t.ID)
 		m.log.Error("transfer: record a new download", "user", o.User, "err", err)
 		return
 	}
 	m.mu.Lock()
-	m.receiving[d.ID] = t.ID
+	m.receiving[d.ID] = receiving{transfer: t.ID, session: o.Session}
 	m.mu.Unlock()
-	m.record(t, o.actor(), "started")
+	if err := m.commit(context.Background(), t, o.actor(), "started"); err != nil {
+		// Nothing is lost: the download goes on, and the later steps are
+		// recorded (and wait for the trail) as usual.
+		m.log.Error("transfer: the audit trail did not take the start of a download", "transfer", t.ID, "err", err)
+	}
 	m.notify(t)
 }
 
@@ -125,7 +137,7 @@ func (m *Manager) capSize(o Owner, d isolation.Download, cancel func(ctx context
 
 func (m *Manager) progress(d isolation.Download) {
 	m.mu.Lock()
-	id := m.receiving[d.ID]
+	id := m.receiving[d.ID].transfer
 	m.mu.Unlock()
 	if id == "" {
 		return
@@ -139,13 +151,33 @@ func (m *Manager) progress(d isolation.Download) {
 	m.notify(t)
 }
 
-// forget ends the tracking of browser download id and returns its transfer.
+// forget ends the tracking of browser download id and returns its
+// transfer, which stays claimed: the caller releases it.
 func (m *Manager) forget(browserID string) string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	id := m.receiving[browserID]
+	id := m.receiving[browserID].transfer
 	delete(m.receiving, browserID)
 	return id
+}
+
+// endDownloads cancels the downloads a session's browser was still writing
+// when the session ended: its browser is gone and will not report them.
+func (m *Manager) endDownloads(sessionID string) {
+	var ids []string
+	m.mu.Lock()
+	for browserID, r := range m.receiving {
+		if r.session == sessionID {
+			ids = append(ids, r.transfer)
+			delete(m.receiving, browserID)
+			delete(m.capped, browserID)
+		}
+	}
+	m.mu.Unlock()
+	for _, id := range ids {
+		_, _ = m.finish(context.Background(), id, store.TransferCanceled, "the session ended while the file was downloading", nil)
+		m.release(id)
+	}
 }
 
 // done moves the finished file out of the browser's reach and checks it.
@@ -160,21 +192,54 @@ func (m *Manager) done(o Owner, d isolation.Download) {
 		}
 	}
 	if d.Path == "" || !strings.HasPrefix(filepath.Clean(d.Path), m.cfg.Dir+string(filepath.Separator)) {
-		m.finish(context.Background(), id, store.TransferCanceled, "the browser reported a file outside the quarantine", nil)
+		_, _ = m.finish(context.Background(), id, store.TransferCanceled, "the browser reported a file outside the quarantine", nil)
+		m.release(id)
 		return
 	}
 	if err := os.Rename(d.Path, m.filePath(id)); err != nil {
 		m.log.Error("transfer: move a download into the quarantine", "transfer", id, "err", err)
-		m.finish(context.Background(), id, store.TransferCanceled, "the downloaded file could not be quarantined", nil)
+		_, _ = m.finish(context.Background(), id, store.TransferCanceled, "the downloaded file could not be quarantined", nil)
+		m.release(id)
 		return
 	}
-	if _, err := m.cfg.Store.UpdateTransfer(id, func(t *store.Transfer) error {
-		t.State, t.Updated = store.TransferChecking, m.cfg.Now().UTC()
-		return nil
-	}); err != nil {
+	if err := m.received(context.Background(), id); err != nil {
+		// The ledger keeps receiving, the file stays in the quarantine,
+		// and Run tries again.
 		m.log.Error("transfer: record a finished download", "transfer", id, "err", err)
+		m.release(id)
+		return
 	}
-	m.wg.Go(func() { m.check(context.Background(), id) })
+	m.wg.Go(func() {
+		defer m.release(id)
+		m.check(context.Background(), id)
+	})
+}
+
+// received records that a download's file is complete in the quarantine
+// and moves its ledger entry from receiving to checking, in that order.
+func (m *Manager) received(ctx context.Context, id string) error {
+	t, err := m.cfg.Store.Transfer(id)
+	if err != nil {
+		return fmt.Errorf("transfer %s: %w", id, err)
+	}
+	if t.State != store.TransferReceiving {
+		return fmt.Errorf("transfer %s: %w: it is %s, not receiving", id, ErrState, t.State)
+	}
+	t.State, t.Updated = store.TransferChecking, m.cfg.Now().UTC()
+	if err := m.commit(ctx, t, ownerActor(t), "received"); err != nil {
+		return err
+	}
+	_, err = m.cfg.Store.UpdateTransfer(id, func(s *store.Transfer) error {
+		if s.State != store.TransferReceiving {
+			return fmt.Errorf("%w: it is %s, not receiving", ErrState, s.State)
+		}
+		s.State, s.Updated = t.State, t.Updated
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("transfer %s: record checking: %w", id, err)
+	}
+	return nil
 }
 
 // check runs the checks of a quarantined file in order: SHA-256 and size,
@@ -188,13 +253,13 @@ func (m *Manager) check(ctx context.Context, id string) {
 	path := m.filePath(id)
 	sum, size, err := hashFile(path)
 	if err != nil {
-		m.finish(ctx, id, store.TransferRejected, "the file could not be read in the quarantine", nil)
+		_, _ = m.finish(ctx, id, store.TransferRejected, "the file could not be read in the quarantine", nil)
 		m.log.Error("transfer: hash", "transfer", id, "err", err)
 		return
 	}
 	info, err := inspect.Inspect(path, t.PageName)
 	if err != nil {
-		m.finish(ctx, id, store.TransferRejected, "the file could not be inspected", nil)
+		_, _ = m.finish(ctx, id, store.TransferRejected, "the file could not be inspected", nil)
 		m.log.Error("transfer: inspect", "transfer", id, "err", err)
 		return
 	}
@@ -214,31 +279,32 @@ func (m *Manager) check(ctx context.Context, id string) {
 		return
 	}
 	if dec.Action == policy.ActionOff {
-		m.finish(ctx, id, store.TransferRejected, dec.Reason, nil)
+		_, _ = m.finish(ctx, id, store.TransferRejected, dec.Reason, nil)
 		return
 	}
 	verdict, infected, scanned := m.scan(ctx, path)
 	set := func(t *store.Transfer) { t.Scan = verdict }
+	var state, reason string
 	switch {
 	case infected:
-		m.finish(ctx, id, store.TransferRejected, "malware was found: "+strings.TrimPrefix(verdict, "infected: "), set)
+		state, reason = store.TransferRejected, "malware was found: "+strings.TrimPrefix(verdict, "infected: ")
 	case !scanned:
-		m.finish(ctx, id, store.TransferHeld, "the file could not be scanned for malware ("+strings.TrimPrefix(verdict, "not scanned: ")+"); an approver must decide", set)
+		state, reason = store.TransferHeld, "the file could not be scanned for malware ("+strings.TrimPrefix(verdict, "not scanned: ")+"); an approver must decide"
 	case info.Encrypted:
-		m.finish(ctx, id, store.TransferHeld, "the file is password-protected, so it cannot be scanned; an approver must decide", set)
+		state, reason = store.TransferHeld, "the file is password-protected, so it cannot be scanned; an approver must decide"
 	case info.Macros:
-		m.finish(ctx, id, store.TransferHeld, "the document contains macros; an approver must decide", set)
+		state, reason = store.TransferHeld, "the document contains macros; an approver must decide"
 	case m.Suspended().On:
-		m.finish(ctx, id, store.TransferHeld, "all file transfers are suspended by an administrator ("+m.Suspended().Reason+")", set)
+		state, reason = store.TransferHeld, "all file transfers are suspended by an administrator ("+m.Suspended().Reason+")"
 	case dec.Action == policy.ActionApprove:
-		reason := dec.Reason
+		state, reason = store.TransferHeld, dec.Reason
 		if reason == "" {
 			reason = fmt.Sprintf("files of type %s need an approver", info.Class)
 		}
-		m.finish(ctx, id, store.TransferHeld, reason, set)
 	default:
-		m.finish(ctx, id, store.TransferReleased, "", set)
+		state = store.TransferReleased
 	}
+	_, _ = m.finish(ctx, id, state, reason, set)
 }
 
 // scan returns the scanner's verdict for the ledger, whether the file is
@@ -271,44 +337,61 @@ func (m *Manager) scan(ctx context.Context, path string) (verdict string, infect
 	return "clean", false, true
 }
 
-// finish moves a transfer to its next state and records it. A release is
-// stored only after its audit record is durable; if that fails, the file is
-// held instead. Rejected and canceled files are deleted at once.
-func (m *Manager) finish(ctx context.Context, id, state, reason string, mod func(*store.Transfer)) {
-	t, err := m.cfg.Store.Transfer(id)
+// finish moves a transfer on from receiving or checking to state,
+// write-ahead: the step's audit record is durable first, then the ledger
+// changes. When the trail does not take a release, the file is held
+// instead if the trail takes that; when it takes nothing, the ledger keeps
+// the transfer where it was (nothing released, nothing lost) and Run or
+// Recover moves it on later. Rejected and canceled files are deleted once
+// the ledger says so. It returns the entry as stored.
+func (m *Manager) finish(ctx context.Context, id, state, reason string, mod func(*store.Transfer)) (store.Transfer, error) {
+	prev, err := m.cfg.Store.Transfer(id)
 	if err != nil {
 		m.log.Error("transfer: finish", "transfer", id, "err", err)
-		return
+		return prev, fmt.Errorf("transfer %s: %w", id, err)
 	}
+	if prev.State != store.TransferReceiving && prev.State != store.TransferChecking {
+		return prev, fmt.Errorf("transfer %s: %w: it is %s already", id, ErrState, prev.State)
+	}
+	t := prev
 	t.State, t.Reason, t.Updated = state, reason, m.cfg.Now().UTC()
 	if mod != nil {
 		mod(&t)
 	}
-	if state == store.TransferReleased {
-		if err := m.commit(ctx, t, ownerActor(t), "released"); err != nil {
-			m.log.Error("transfer: the audit trail did not take the release; the file is held", "transfer", id, "err", err)
-			t.State, t.Reason = store.TransferHeld, "the audit trail is unavailable; an approver must decide"
-		}
+	err = m.commit(ctx, t, ownerActor(t), state)
+	if err != nil && state == store.TransferReleased && t.Direction != store.DirectionUpload {
+		m.log.Error("transfer: the audit trail did not take the release; the file is held", "transfer", id, "err", err)
+		t.State, t.Reason = store.TransferHeld, "the audit trail did not take the release; an approver must decide"
+		err = m.commit(ctx, t, ownerActor(t), t.State)
 	}
-	if t.State != store.TransferReleased {
-		m.record(t, ownerActor(t), t.State)
+	if err != nil {
+		m.log.Error("transfer: the audit trail did not take a step; the transfer stays where it was and is retried",
+			"transfer", id, "state", prev.State, "step", t.State, "err", err)
+		return prev, err
 	}
 	saved, err := m.cfg.Store.UpdateTransfer(id, func(s *store.Transfer) error {
+		if s.State != prev.State {
+			return fmt.Errorf("%w: it is %s, not %s", ErrState, s.State, prev.State)
+		}
 		*s = t
 		return nil
 	})
 	if err != nil {
 		m.log.Error("transfer: record state", "transfer", id, "state", t.State, "err", err)
-		return
+		return prev, fmt.Errorf("transfer %s: record %s: %w", id, t.State, err)
 	}
-	if state == store.TransferRejected || state == store.TransferCanceled {
+	if saved.State == store.TransferRejected || saved.State == store.TransferCanceled {
 		m.removeFile(saved)
 	}
 	m.notify(saved)
+	return saved, nil
 }
 
 // removeFile deletes a transfer's quarantined file, if any.
 func (m *Manager) removeFile(t store.Transfer) {
+	if !safeID(t.ID) {
+		return
+	}
 	var err error
 	if t.Direction == store.DirectionUpload {
 		err = os.RemoveAll(filepath.Join(m.cfg.Dir, "uploads", t.ID))

@@ -7,9 +7,12 @@
 // reach a page, delivers released files to registered departmental
 // destinations, and deletes quarantined files after the retention period.
 //
-// Every step is an audit record. A file is released only after the record
-// of its release is durable (fail closed); a file that cannot be scanned is
-// held, never released.
+// Every step is an audit record, and the ledger (the store's transfers)
+// changes only after the record of the step is durable (write-ahead), so
+// that the ledger and the trail agree after any crash (CheckLedger). A file
+// is released only after the record of its release is durable (fail
+// closed); a file that cannot be scanned is held, never released. Recover
+// finishes at start what a previous run left.
 package transfer
 
 import (
@@ -71,8 +74,15 @@ type Config struct {
 	// Retention is how long quarantined files are kept. Zero means 24 h.
 	Retention time.Duration
 	// Notify, when set, tells a user's viewer that one of their transfers
-	// changed. It must not block.
+	// changed. It must not block, and it must do nothing for a user who has
+	// no session or viewer.
 	Notify func(user string, t store.Transfer)
+	// Protected lists directories no departmental destination may be
+	// in, equal to or above: the data directory, the configuration file's
+	// directory, the profile root. The quarantine (Dir) and the system
+	// directories (see systemTrees and systemDirs) are always protected.
+	// Relative paths are made absolute; symbolic links are resolved.
+	Protected []string
 	// Logger receives operational logs. Nil means slog.Default().
 	Logger *slog.Logger
 	// Now is the clock. Nil means time.Now.
@@ -96,15 +106,34 @@ type Manager struct {
 	cfg Config
 	log *slog.Logger
 
+	// protected are the resolved roots no destination may touch.
+	protected []protectedDir
+
 	mu        sync.Mutex
-	receiving map[string]string // browser download ID → transfer ID
-	capped    map[string]string // browser download ID → why it is being canceled
+	receiving map[string]receiving // browser download ID → its transfer
+	capped    map[string]string    // browser download ID → why it is being canceled
 	choosers  map[string]*chooser
-	wg        sync.WaitGroup
-	suspended atomic.Pointer[Suspension]
+	// busy holds the transfers a goroutine of this process is moving on
+	// (receiving, checking, uploading); the others in receiving or
+	// checking were left by a failed audit commit or a previous run, and
+	// Run (or Recover) moves them on.
+	busy map[string]bool
+	// sessionDirs are the session download directories made by this run;
+	// Recover removes every other one.
+	sessionDirs map[string]bool
+	wg          sync.WaitGroup
+	suspended   atomic.Pointer[Suspension]
 }
 
-// New returns a Manager, creating the quarantine directories.
+// receiving is a download the browser is still writing.
+type receiving struct {
+	transfer string
+	session  string
+}
+
+// New returns a Manager, creating the quarantine directories. It does not
+// touch what a previous run left: call Recover once everything Notify
+// needs exists.
 func New(cfg Config) (*Manager, error) {
 	switch {
 	case cfg.Store == nil:
@@ -139,36 +168,42 @@ func New(cfg Config) (*Manager, error) {
 			return nil, fmt.Errorf("quarantine: %w", err)
 		}
 	}
+	protected, err := protectedDirs(cfg.Dir, cfg.Protected)
+	if err != nil {
+		return nil, err
+	}
 	m := &Manager{
-		cfg:       cfg,
-		log:       cfg.Logger,
-		receiving: make(map[string]string),
-		capped:    make(map[string]string),
-		choosers:  make(map[string]*chooser),
+		cfg:         cfg,
+		log:         cfg.Logger,
+		protected:   protected,
+		receiving:   make(map[string]receiving),
+		capped:      make(map[string]string),
+		choosers:    make(map[string]*chooser),
+		busy:        make(map[string]bool),
+		sessionDirs: make(map[string]bool),
 	}
 	m.loadSuspension()
-	m.recover()
+	m.checkDestinations()
 	return m, nil
 }
 
-// recover deals with transfers a previous run left unfinished: a download
-// still receiving when the broker stopped is canceled; one being checked
-// is checked again.
-func (m *Manager) recover() {
-	list, err := m.cfg.Store.ListTransfers(func(t *store.Transfer) bool {
-		return t.State == store.TransferReceiving || t.State == store.TransferChecking
-	})
-	if err != nil {
-		m.log.Error("transfer: recover unfinished transfers", "err", err)
-		return
+// claim marks transfer id as being moved on by the caller, who must
+// release it; false means someone else is at it.
+func (m *Manager) claim(id string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.busy[id] {
+		return false
 	}
-	for _, t := range list {
-		if t.State == store.TransferReceiving {
-			m.finish(context.Background(), t.ID, store.TransferCanceled, "the broker stopped while the file was downloading", nil)
-			continue
-		}
-		m.wg.Go(func() { m.check(context.Background(), t.ID) })
-	}
+	m.busy[id] = true
+	return true
+}
+
+// release ends a claim.
+func (m *Manager) release(id string) {
+	m.mu.Lock()
+	delete(m.busy, id)
+	m.mu.Unlock()
 }
 
 // Wait waits for the checks in progress (tests, shutdown).
@@ -181,6 +216,9 @@ func (m *Manager) SessionDir(sessionID string) (string, error) {
 		return "", fmt.Errorf("quarantine: bad session ID %q", sessionID)
 	}
 	dir := filepath.Join(m.cfg.Dir, "sessions", sessionID)
+	m.mu.Lock()
+	m.sessionDirs[sessionID] = true
+	m.mu.Unlock()
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", fmt.Errorf("quarantine: %w", err)
 	}
@@ -196,6 +234,9 @@ func (m *Manager) RemoveSessionDir(sessionID string) {
 	if err := os.RemoveAll(filepath.Join(m.cfg.Dir, "sessions", sessionID)); err != nil {
 		m.log.Warn("transfer: remove session download directory", "session", sessionID, "err", err)
 	}
+	m.mu.Lock()
+	delete(m.sessionDirs, sessionID)
+	m.mu.Unlock()
 }
 
 // MaxDownload is the largest file a browser of profile may download or
@@ -252,23 +293,35 @@ func (m *Manager) List(match func(*store.Transfer) bool) ([]store.Transfer, erro
 	return m.cfg.Store.ListTransfers(match)
 }
 
-// notify tells the owner's viewer.
+// notify tells the owner's viewer, if Notify is set. Notify must cope with
+// a user who has no session or viewer.
 func (m *Manager) notify(t store.Transfer) {
 	if m.cfg.Notify != nil {
 		m.cfg.Notify(t.User, t)
 	}
 }
 
-// record writes an audit record of a transfer step without waiting.
+// record writes an audit record of a transfer step without waiting, for
+// steps that change nothing in the ledger.
 func (m *Manager) record(t store.Transfer, a audit.Actor, step string) {
 	m.cfg.Audit.Record(audit.TransferStep(m.cfg.Now(), a, auditTransfer(t, step)))
 }
 
+// commitTimeout bounds the wait for one audit record, so that a trail that
+// hangs leaves the transfer where it was (and retried) instead of blocking
+// its goroutine for ever.
+const commitTimeout = 30 * time.Second
+
 // commit writes an audit record of a transfer step and waits until it is
-// durable.
+// durable. Every change of the ledger comes after the commit of its step
+// (write-ahead): when the commit fails the ledger keeps its previous state.
 func (m *Manager) commit(ctx context.Context, t store.Transfer, a audit.Actor, step string) error {
-	_, err := m.cfg.Audit.Commit(ctx, audit.TransferStep(m.cfg.Now(), a, auditTransfer(t, step)))
-	return err
+	ctx, cancel := context.WithTimeout(ctx, commitTimeout)
+	defer cancel()
+	if _, err := m.cfg.Audit.Commit(ctx, audit.TransferStep(m.cfg.Now(), a, auditTransfer(t, step))); err != nil {
+		return fmt.Errorf("audit transfer %s step %s: %w", t.ID, step, err)
+	}
+	return nil
 }
 
 func ownerActor(t store.Transfer) audit.Actor {

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -75,18 +76,49 @@ func (f *fakeScanner) Scan(ctx context.Context, r io.Reader) (scan.Result, error
 	return scan.Result{Engine: "fake"}, nil
 }
 
-// failingSink is an audit sink whose Commit always fails.
-type failingSink struct{ audit.Sink }
+// flakySink is the harness's audit sink with a switch we own: while fail
+// says so of an event, its Commit fails as on a full disk.
+type flakySink struct {
+	audit.Sink
+	mu   sync.Mutex
+	fail func(audit.Event) bool
+}
 
-func (failingSink) Commit(context.Context, audit.Event) (audit.Event, error) {
-	return audit.Event{}, errors.New("disk full")
+func (f *flakySink) Commit(ctx context.Context, e audit.Event) (audit.Event, error) {
+	f.mu.Lock()
+	fail := f.fail
+	f.mu.Unlock()
+	if fail != nil && fail(e) {
+		return audit.Event{}, errors.New("disk full")
+	}
+	return f.Sink.Commit(ctx, e)
+}
+
+// failWhen makes Commit fail for the events fail picks; nil heals it.
+func (f *flakySink) failWhen(fail func(audit.Event) bool) {
+	f.mu.Lock()
+	f.fail = fail
+	f.mu.Unlock()
+}
+
+// always fails every commit.
+func always(audit.Event) bool { return true }
+
+// step fails the commits of transfer steps named steps.
+func step(steps ...string) func(audit.Event) bool {
+	return func(e audit.Event) bool {
+		return e.Transfer != nil && slices.Contains(steps, e.Transfer.State)
+	}
 }
 
 type harness struct {
 	m       *Manager
+	cfg     Config
 	st      *store.Store
 	sink    *audit.File
+	flaky   *flakySink
 	scanner *fakeScanner
+	data    string
 	dir     string
 	now     time.Time
 	nowMu   sync.Mutex
@@ -115,14 +147,15 @@ func newHarness(t *testing.T, mod func(*Config)) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{st: st, sink: sink, scanner: &fakeScanner{}, dir: filepath.Join(data, "quarantine"), now: time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)}
+	h := &harness{st: st, sink: sink, flaky: &flakySink{Sink: sink}, scanner: &fakeScanner{}, data: data, dir: filepath.Join(data, "quarantine"), now: time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)}
 	cfg := Config{
-		Store:   st,
-		Dir:     h.dir,
-		Policy:  setPolicy{set},
-		Audit:   sink,
-		Scanner: h.scanner,
-		Now:     h.clock,
+		Store:     st,
+		Dir:       h.dir,
+		Policy:    setPolicy{set},
+		Audit:     h.flaky,
+		Protected: []string{data},
+		Scanner:   h.scanner,
+		Now:       h.clock,
 		Notify: func(_ string, tr store.Transfer) {
 			h.mu.Lock()
 			h.notified = append(h.notified, tr)
@@ -132,6 +165,7 @@ func newHarness(t *testing.T, mod func(*Config)) *harness {
 	if mod != nil {
 		mod(&cfg)
 	}
+	h.cfg = cfg
 	h.m, err = New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -141,6 +175,53 @@ func newHarness(t *testing.T, mod func(*Config)) *harness {
 		sink.Close()
 	})
 	return h
+}
+
+// restart replaces the harness's manager by a new one on the same store,
+// quarantine and trail, as a broker that starts again does, and runs its
+// recovery.
+func (h *harness) restart(t *testing.T) error {
+	t.Helper()
+	h.m.Wait()
+	m, err := New(h.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.m = m
+	err = m.Recover(context.Background())
+	m.Wait()
+	return err
+}
+
+// trail is the harness's audit directory.
+func (h *harness) trail() string { return filepath.Join(h.data, "audit") }
+
+// agree fails the test when the ledger and the trail disagree.
+func (h *harness) agree(t *testing.T) {
+	t.Helper()
+	h.m.Wait()
+	list, err := CheckLedger(h.st, h.trail())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range list {
+		t.Errorf("ledger and trail disagree: %s", d)
+	}
+}
+
+// steps returns the transfer steps the trail holds for transfer id.
+func (h *harness) steps(t *testing.T, id string) []string {
+	t.Helper()
+	var out []string
+	for e, err := range audit.Scan(h.trail(), audit.Filter{Type: audit.TypeTransfer}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Transfer.ID == id {
+			out = append(out, e.Transfer.State)
+		}
+	}
+	return out
 }
 
 func (h *harness) clock() time.Time {
@@ -237,6 +318,7 @@ func TestDownloadPDFReleased(t *testing.T) {
 	if n < 3 {
 		t.Errorf("%d notifications, want start, progress and outcome", n)
 	}
+	h.agree(t)
 }
 
 func TestDownloadOutcomes(t *testing.T) {
@@ -268,6 +350,7 @@ func TestDownloadOutcomes(t *testing.T) {
 			if kept := err == nil; kept != (c.state == store.TransferHeld) {
 				t.Errorf("quarantined file kept=%v for state %s", kept, c.state)
 			}
+			h.agree(t)
 		})
 	}
 }
@@ -313,14 +396,52 @@ func TestHeldApproveAndReject(t *testing.T) {
 	if _, err := os.Stat(h.m.filePath(second.ID)); !errors.Is(err, os.ErrNotExist) {
 		t.Error("a rejected file was kept")
 	}
+	h.agree(t)
 }
 
+// TestReleaseWaitsForAudit: a release the trail does not take is not a
+// release: the file is held when the trail takes that.
 func TestReleaseWaitsForAudit(t *testing.T) {
-	h := newHarness(t, func(c *Config) { c.Audit = failingSink{c.Audit} })
+	h := newHarness(t, nil)
+	h.flaky.failWhen(step("released"))
 	tr := h.download(t, alice, "a.pdf", pdf, false)
 	if tr.State != store.TransferHeld || !strings.Contains(tr.Reason, "audit") {
 		t.Fatalf("released without a durable record: %+v", tr)
 	}
+	h.agree(t)
+}
+
+// TestTrailDownKeepsLedger: while the trail takes nothing, a finished
+// download stays in receiving with its file in the quarantine, nothing is
+// released and nothing is lost; once the trail is back, Retry moves it on
+// and the ledger and the trail agree.
+func TestTrailDownKeepsLedger(t *testing.T) {
+	h := newHarness(t, nil)
+	h.flaky.failWhen(always)
+	tr := h.download(t, alice, "a.pdf", pdf, false)
+	if tr.State != store.TransferReceiving {
+		t.Fatalf("state %s with the trail down, want receiving", tr.State)
+	}
+	if _, err := os.Stat(h.m.filePath(tr.ID)); err != nil {
+		t.Fatalf("the file was lost: %v", err)
+	}
+	if _, _, err := h.m.Open(context.Background(), Person{User: "alice"}, tr.ID); !errors.Is(err, ErrState) {
+		t.Fatalf("delivered with the trail down: %v", err)
+	}
+	h.m.Retry(context.Background()) // still down: nothing changes
+	if got, _ := h.m.Get(tr.ID); got.State != store.TransferReceiving {
+		t.Fatalf("state %s after a retry with the trail down", got.State)
+	}
+	h.flaky.failWhen(nil)
+	h.m.Retry(context.Background())
+	got, _ := h.m.Get(tr.ID)
+	if got.State != store.TransferReleased {
+		t.Fatalf("state %s after the trail came back, want released", got.State)
+	}
+	if s := h.steps(t, tr.ID); !slices.Equal(s, []string{"received", "released"}) {
+		t.Errorf("steps %v", s)
+	}
+	h.agree(t)
 }
 
 func TestCanceledDownload(t *testing.T) {
@@ -333,6 +454,7 @@ func TestCanceledDownload(t *testing.T) {
 	if len(list) != 1 || list[0].State != store.TransferCanceled || list[0].Reason != d.Reason {
 		t.Fatalf("%+v", list)
 	}
+	h.agree(t)
 }
 
 func TestHostileNames(t *testing.T) {
@@ -346,6 +468,7 @@ func TestHostileNames(t *testing.T) {
 	if _, err := os.Stat("/etc/passwd.pdf"); err == nil {
 		t.Error("something was written outside the quarantine")
 	}
+	h.agree(t)
 }
 
 func TestPrintDecidedAsPrint(t *testing.T) {
@@ -379,6 +502,7 @@ func TestRetention(t *testing.T) {
 	if _, _, err := h.m.Open(context.Background(), Person{User: "alice"}, tr.ID); !errors.Is(err, ErrState) {
 		t.Errorf("expired file delivered: %v", err)
 	}
+	h.agree(t)
 }
 
 func TestSendToDestination(t *testing.T) {
@@ -422,6 +546,7 @@ func TestSendToDestination(t *testing.T) {
 	if _, err := h.m.Send(ctx, Person{User: "alice"}, tr.ID, "nowhere"); !errors.Is(err, ErrInvalid) {
 		t.Errorf("unknown destination: %v", err)
 	}
+	h.agree(t)
 }
 
 func TestUploads(t *testing.T) {
@@ -475,6 +600,7 @@ func TestUploads(t *testing.T) {
 	if err := h.m.Answer(ctx, alicePerson, "c2", []string{tr.ID}); err != nil {
 		t.Fatal(err)
 	}
+	h.agree(t)
 	mu.Lock()
 	defer mu.Unlock()
 	if len(handed) < 2 {
@@ -552,6 +678,7 @@ func TestOverSizeDownloadCanceled(t *testing.T) {
 	if len(canceled) != 0 {
 		t.Error("canceled more than once")
 	}
+	h.agree(t)
 }
 
 // zipOf builds a ZIP of the named entries; encrypted sets the entries'
@@ -590,4 +717,5 @@ func TestUnscannableHeld(t *testing.T) {
 	if docm.State != store.TransferHeld || !strings.Contains(docm.Reason, "macros") {
 		t.Errorf("macro document: %s %q (class %s)", docm.State, docm.Reason, docm.Class)
 	}
+	h.agree(t)
 }

@@ -120,8 +120,11 @@ func (m *Manager) ChooserOpened(o Owner, c isolation.FileChooser, answer func(ct
 	return view
 }
 
-// EndSession forgets the file choosers of a session that ended.
+// EndSession forgets the file choosers of a session that ended, cancels
+// the downloads its browser was still writing, and removes its download
+// directory.
 func (m *Manager) EndSession(sessionID string) {
+	m.endDownloads(sessionID)
 	m.mu.Lock()
 	for id, ch := range m.choosers {
 		if ch.owner.Session == sessionID {
@@ -175,16 +178,26 @@ func (m *Manager) Upload(ctx context.Context, p Person, chooserID, name string, 
 		Created:     now,
 		Updated:     now,
 	}
+	// As for a download, the entry comes before its first step; an entry
+	// left in receiving is canceled by Run or Recover.
+	m.claim(t.ID)
+	defer m.release(t.ID)
 	if err := m.cfg.Store.CreateTransfer(t); err != nil {
 		return t, err
 	}
+	if err := m.commit(ctx, t, p.actor(), "started"); err != nil {
+		m.log.Error("transfer: the audit trail did not take the start of an upload; refused", "transfer", t.ID, "err", err)
+		return t, fmt.Errorf("the audit trail is unavailable, nothing was uploaded: %w", err)
+	}
 	refuse := func(reason string, cause error) (store.Transfer, error) {
-		m.finish(ctx, t.ID, store.TransferRejected, reason, func(s *store.Transfer) {
+		saved, err := m.finish(ctx, t.ID, store.TransferRejected, reason, func(s *store.Transfer) {
 			if t.SHA256 != "" {
 				s.SHA256, s.Size, s.MIME, s.Class, s.Scan, s.Rule = t.SHA256, t.Size, t.MIME, t.Class, t.Scan, t.Rule
 			}
 		})
-		saved, _ := m.cfg.Store.Transfer(t.ID)
+		if err != nil {
+			return saved, fmt.Errorf("%w: %s (and the audit trail did not take the refusal: %v)", cause, reason, err)
+		}
 		return saved, fmt.Errorf("%w: %s", cause, reason)
 	}
 	if dec := m.cfg.Policy.UploadDestination(o.Profile, ch.URL); tp.Upload.Action == policy.ActionOff || dec.Action != policy.ActionAllow {
@@ -232,15 +245,11 @@ func (m *Manager) Upload(ctx context.Context, p Person, chooserID, name string, 
 	case !scanned:
 		return refuse("the file could not be scanned for malware, so it was not uploaded", ErrForbidden)
 	}
-	m.finish(ctx, t.ID, store.TransferReleased, "", func(s *store.Transfer) {
+	saved, err := m.finish(ctx, t.ID, store.TransferReleased, "", func(s *store.Transfer) {
 		s.SHA256, s.Size, s.MIME, s.Class, s.Scan, s.Rule, s.Inspection = t.SHA256, t.Size, t.MIME, t.Class, t.Scan, t.Rule, info.Detail
 	})
-	saved, err := m.cfg.Store.Transfer(t.ID)
 	if err != nil {
-		return saved, err
-	}
-	if saved.State != store.TransferReleased {
-		return saved, fmt.Errorf("%w: %s", ErrForbidden, saved.Reason)
+		return saved, fmt.Errorf("the audit trail is unavailable, nothing was uploaded: %w", err)
 	}
 	m.mu.Lock()
 	ch.files = append(ch.files, saved.ID)

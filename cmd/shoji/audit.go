@@ -188,7 +188,7 @@ func auditVerify(c *auditCall) error {
 	if rep.Torn != nil {
 		fmt.Fprintf(c.stdout, "note: %s\n", rep.Torn)
 	}
-	return nil
+	return verifyLedger(c)
 }
 
 func auditList(c *auditCall) error {
