@@ -417,6 +417,13 @@ func TestStreamRefusesForgedTokens(t *testing.T) {
 			if resp == nil || resp.StatusCode != tc.status {
 				t.Fatalf("got %v, want %d", resp, tc.status)
 			}
+			if tc.status == http.StatusUnauthorized {
+				// The API's error shape, as for any refused request.
+				var m map[string]any
+				if err := json.NewDecoder(resp.Body).Decode(&m); err != nil || m["error"] == nil {
+					t.Errorf("401 body: %v, %v; want {\"error\": …}", m, err)
+				}
+			}
 		})
 	}
 	if n := len(f.l.Browsers()); n != 0 {
