@@ -1,6 +1,8 @@
 package broker
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -35,12 +37,28 @@ const defaultPledge = "I will use this isolated browser only for my clinical wor
 const maxBodyBytes = 64 << 10
 
 // httpError is an error with the status and the message shown to the user;
-// Err is the logged cause.
+// Err is the logged cause. PledgeRequired marks the refusal of a login whose
+// user has not accepted the current usage pledge.
 type httpError struct {
-	Status int
-	Msg    string
-	Err    error
+	Status         int
+	Msg            string
+	Err            error
+	PledgeRequired bool
 }
+
+// errorBody is the JSON body of every refused API request.
+type errorBody struct {
+	Error          string `json:"error"`
+	PledgeRequired bool   `json:"pledgeRequired,omitempty"`
+}
+
+func (e *httpError) body() errorBody {
+	return errorBody{Error: e.Msg, PledgeRequired: e.PledgeRequired}
+}
+
+// Refuse answers a refused viewer WebSocket upgrade as the API answers a
+// refused request (stream.Refusal).
+func (e *httpError) Refuse(w http.ResponseWriter) { writeJSON(w, e.Status, e.body()) }
 
 func (e *httpError) Error() string {
 	if e.Err != nil {
@@ -69,7 +87,7 @@ func (s *Server) handle(h handlerFunc) http.Handler {
 		} else if he.Err != nil {
 			s.log.Warn("request refused", "method", r.Method, "path", r.URL.Path, "status", he.Status, "err", he.Err)
 		}
-		writeJSON(w, he.Status, map[string]string{"error": he.Msg})
+		writeJSON(w, he.Status, he.body())
 	})
 }
 
@@ -127,9 +145,9 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET /api/banner", s.handle(s.getBanner))
 	mux.Handle("POST /api/login", s.handle(s.postLogin))
 	mux.Handle("POST /api/setup", s.handle(s.postSetup))
-	mux.Handle("POST /api/logout", s.authed(s.postLogout))
-	mux.Handle("GET /api/session", s.authed(s.getSession))
-	mux.Handle("POST /api/pledge", s.authed(s.postPledge))
+	mux.Handle("POST /api/logout", s.loggedIn(s.postLogout))
+	mux.Handle("GET /api/session", s.loggedIn(s.getSession))
+	mux.Handle("POST /api/pledge", s.loggedIn(s.postPledge))
 	mux.Handle("GET /api/admin/settings", s.role(auth.Admin, s.getSettings))
 	mux.Handle("PUT /api/admin/settings", s.role(auth.Admin, s.putSettings))
 	mux.Handle("GET /api/admin/sessions", s.role(auth.Admin, s.getSessions))
@@ -219,8 +237,22 @@ func (s *Server) principal(w http.ResponseWriter, r *http.Request) (auth.Princip
 	return p, nil
 }
 
-// authed requires a valid session.
+// authed requires a valid session whose user accepted the current usage
+// pledge (requirePledge): every authenticated API but the three loggedIn
+// ones goes through it, role and roles included.
 func (s *Server) authed(h func(w http.ResponseWriter, r *http.Request, p auth.Principal) error) http.Handler {
+	return s.loggedIn(func(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+		if err := s.requirePledge(p); err != nil {
+			return err
+		}
+		return h(w, r, p)
+	})
+}
+
+// loggedIn requires a valid session only. It is for what a login may do
+// before accepting the pledge: read its session and the pledge text, accept
+// it, log out.
+func (s *Server) loggedIn(h func(w http.ResponseWriter, r *http.Request, p auth.Principal) error) http.Handler {
 	return s.handle(func(w http.ResponseWriter, r *http.Request) error {
 		p, err := s.principal(w, r)
 		if err != nil {
@@ -228,6 +260,42 @@ func (s *Server) authed(h func(w http.ResponseWriter, r *http.Request, p auth.Pr
 		}
 		return h(w, r, p)
 	})
+}
+
+// pledgeVersion is the version of a pledge text: its SHA-256, in hex.
+func pledgeVersion(text string) string {
+	sum := sha256.Sum256([]byte(text))
+	return hex.EncodeToString(sum[:])
+}
+
+// currentPledge returns the pledge text in force and its version. Unlike
+// setting, it fails when the store cannot be read: the pledge check fails
+// closed.
+func (s *Server) currentPledge() (text, version string, err error) {
+	text, ok, err := s.store.Setting(settingPledge)
+	if err != nil {
+		return "", "", fmt.Errorf("read the pledge: %w", err)
+	}
+	if !ok {
+		text = defaultPledge
+	}
+	return text, pledgeVersion(text), nil
+}
+
+// requirePledge is the pledge rule (NOTICE-1, NOTICE-3), in one place: p's
+// user record must name the version of the pledge text in force. An
+// acceptance of an earlier text, or one stored before versions were
+// recorded, does not count.
+func (s *Server) requirePledge(p auth.Principal) error {
+	_, version, err := s.currentPledge()
+	if err != nil {
+		return err
+	}
+	if p.PledgeVersion != version {
+		return &httpError{Status: http.StatusForbidden, PledgeRequired: true,
+			Msg: "accept the usage pledge first: GET /api/session shows it, POST /api/pledge accepts it"}
+	}
+	return nil
 }
 
 // role requires a valid session with the given role.
@@ -240,12 +308,16 @@ func (s *Server) role(want auth.Role, h func(w http.ResponseWriter, r *http.Requ
 	})
 }
 
-// streamAuth authenticates the viewer WebSocket with the session cookie.
+// streamAuth authenticates the viewer WebSocket with the session cookie and
+// refuses it, before any browser starts, until the pledge is accepted.
 type streamAuth struct{ s *Server }
 
 func (a streamAuth) Authenticate(r *http.Request) (stream.Principal, error) {
 	p, err := a.s.principal(nil, r)
 	if err != nil {
+		return stream.Principal{}, err
+	}
+	if err := a.s.requirePledge(p); err != nil {
 		return stream.Principal{}, err
 	}
 	return stream.Principal{User: p.User, Role: string(p.Role)}, nil
@@ -324,20 +396,57 @@ func (s *Server) getSession(w http.ResponseWriter, _ *http.Request, p auth.Princ
 	if err != nil {
 		return err
 	}
+	pledge, version, err := s.currentPledge()
+	if err != nil {
+		return err
+	}
 	writeJSON(w, http.StatusOK, map[string]any{
-		"user": p.User, "role": p.Role, "pledgeAccepted": u.PledgeAccepted,
-		"pledge": s.setting(settingPledge, defaultPledge), "expires": p.TokenExpires,
+		"user": p.User, "role": p.Role, "pledgeAccepted": u.PledgeVersion == version,
+		"pledge": pledge, "pledgeVersion": version, "expires": p.TokenExpires,
 	})
 	return nil
 }
 
-func (s *Server) postPledge(w http.ResponseWriter, _ *http.Request, p auth.Principal) error {
-	if err := s.auth.AcceptPledge(p.User); err != nil {
+// pledgeRequest is the body of POST /api/pledge.
+type pledgeRequest struct {
+	// Version is the pledgeVersion (GET /api/session) of the text the client
+	// showed. Empty accepts the text in force.
+	Version string `json:"version"`
+}
+
+// postPledge records that the user accepted the pledge they were shown; a
+// version that is no longer in force is refused with 409.
+func (s *Server) postPledge(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	var req pledgeRequest
+	if r.ContentLength != 0 {
+		if err := decodeJSON(r, &req); err != nil {
+			return err
+		}
+	}
+	if req.Version != "" && !isPledgeVersion(req.Version) {
+		return errStatus(http.StatusBadRequest, "version: must be the pledgeVersion from GET /api/session (64 hex digits)")
+	}
+	_, current, err := s.currentPledge()
+	if err != nil {
 		return err
 	}
-	s.log.Info("pledge accepted", "user", p.User)
-	writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
+	if req.Version != "" && req.Version != current {
+		return errStatus(http.StatusConflict, "the pledge changed since it was shown: read the new text and accept it")
+	}
+	if err := s.auth.AcceptPledge(p.User, current); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "pledgeVersion": current})
 	return nil
+}
+
+// isPledgeVersion reports whether v looks like a pledgeVersion.
+func isPledgeVersion(v string) bool {
+	if len(v) != sha256.Size*2 {
+		return false
+	}
+	_, err := hex.DecodeString(v)
+	return err == nil
 }
 
 type setupRequest struct {
@@ -401,8 +510,27 @@ func (s *Server) putSettings(w http.ResponseWriter, r *http.Request, p auth.Prin
 	b, _ := json.Marshal(before)
 	a, _ := json.Marshal(req)
 	s.audit.Record(audit.PolicyChange(time.Now(), actorOf(r, p), "login banner and pledge", string(b), string(a)))
+	if before.Pledge != req.Pledge {
+		s.askPledgeAgain(pledgeVersion(req.Pledge))
+	}
 	writeJSON(w, http.StatusOK, req)
 	return nil
+}
+
+// askPledgeAgain disconnects the viewers of every running session whose
+// user has not accepted the pledge version now in force (NOTICE-3). The
+// sessions and their browsers go on; a viewer's reconnect is refused until
+// its user accepts the new text, which the viewer shows.
+func (s *Server) askPledgeAgain(version string) {
+	for _, i := range s.sess.List() {
+		if u, err := s.auth.User(i.User); err == nil && u.PledgeVersion == version {
+			continue
+		}
+		if sess, ok := s.sess.Get(i.User); ok {
+			sess.DisconnectViewers(session.ReasonPledge)
+			s.log.Info("viewer disconnected: the pledge changed", "user", i.User)
+		}
+	}
 }
 
 func (s *Server) getSessions(w http.ResponseWriter, _ *http.Request, _ auth.Principal) error {

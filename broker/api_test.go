@@ -12,6 +12,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"io"
 	"log/slog"
 	"math/big"
@@ -31,8 +32,10 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/gorilla/websocket"
 
+	"github.com/shoji-rbi/shoji/broker/audit"
 	"github.com/shoji-rbi/shoji/broker/auth"
 	"github.com/shoji-rbi/shoji/broker/session"
+	"github.com/shoji-rbi/shoji/broker/store"
 	"github.com/shoji-rbi/shoji/isolation"
 	"github.com/shoji-rbi/shoji/isolation/isolationtest"
 )
@@ -114,7 +117,17 @@ func (f *apiFixture) addUser(name string, role auth.Role) {
 	}
 }
 
+// login logs name in and accepts the pledge in force, as the viewer does
+// after login: the client may use every API its role allows.
 func (f *apiFixture) login(name string) *http.Client {
+	f.t.Helper()
+	c := f.loginOnly(name)
+	f.acceptPledge(c)
+	return c
+}
+
+// loginOnly logs name in without accepting the pledge.
+func (f *apiFixture) loginOnly(name string) *http.Client {
 	f.t.Helper()
 	c := f.client()
 	resp, m := f.do(c, "POST", "/api/login", `{"username":"`+name+`","password":"`+testPassword+`"}`)
@@ -122,6 +135,19 @@ func (f *apiFixture) login(name string) *http.Client {
 		f.t.Fatalf("login %s: %d %v", name, resp.StatusCode, m)
 	}
 	return c
+}
+
+// acceptPledge accepts, for c's user, the pledge GET /api/session shows.
+func (f *apiFixture) acceptPledge(c *http.Client) {
+	f.t.Helper()
+	resp, m := f.do(c, "GET", "/api/session", "")
+	version, _ := m["pledgeVersion"].(string)
+	if resp.StatusCode != http.StatusOK || version == "" {
+		f.t.Fatalf("session before the pledge: %d %v", resp.StatusCode, m)
+	}
+	if resp, m := f.do(c, "POST", "/api/pledge", `{"version":"`+version+`"}`); resp.StatusCode != http.StatusOK {
+		f.t.Fatalf("accept the pledge: %d %v", resp.StatusCode, m)
+	}
 }
 
 func TestSecurityHeadersEverywhere(t *testing.T) {
@@ -300,6 +326,7 @@ func TestRoles(t *testing.T) {
 	if resp, m := f.do(admin, "PUT", "/api/admin/settings", `{"banner":"院内専用 / staff only","pledge":"I agree."}`); resp.StatusCode != 200 {
 		t.Fatalf("admin writes settings: %d %v", resp.StatusCode, m)
 	}
+	f.acceptPledge(admin) // the admin, too, accepts the pledge they changed
 	if _, m := f.do(f.client(), "GET", "/api/banner", ""); m["banner"] != "院内専用 / staff only" {
 		t.Errorf("banner = %v", m)
 	}
@@ -390,6 +417,13 @@ func TestStreamRefusesForgedTokens(t *testing.T) {
 			if resp == nil || resp.StatusCode != tc.status {
 				t.Fatalf("got %v, want %d", resp, tc.status)
 			}
+			if tc.status == http.StatusUnauthorized {
+				// The API's error shape, as for any refused request.
+				var m map[string]any
+				if err := json.NewDecoder(resp.Body).Decode(&m); err != nil || m["error"] == nil {
+					t.Errorf("401 body: %v, %v; want {\"error\": …}", m, err)
+				}
+			}
 		})
 	}
 	if n := len(f.l.Browsers()); n != 0 {
@@ -402,6 +436,299 @@ func TestStreamRefusesForgedTokens(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.Close()
+}
+
+// dialStream opens the viewer WebSocket with c's session cookie and the
+// broker's origin.
+func (f *apiFixture) dialStream(c *http.Client) (*websocket.Conn, *http.Response, error) {
+	f.t.Helper()
+	h := http.Header{"Origin": {f.srv.cfg.Origin()}}
+	for _, ck := range c.Jar.Cookies(mustURL(f.t, f.ts.URL)) {
+		h.Add("Cookie", ck.Name+"="+ck.Value)
+	}
+	return websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(f.ts.URL, "http")+"/api/stream", h)
+}
+
+// wantPledgeRefusal checks that an upgrade was refused with the pledge's 403
+// and its JSON message.
+func wantPledgeRefusal(t *testing.T, what string, resp *http.Response, err error) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("%s: the stream opened without the pledge", what)
+	}
+	if resp == nil || resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("%s: upgrade answered %v, want 403", what, resp)
+	}
+	var m map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&m)
+	if m["pledgeRequired"] != true || !strings.Contains(fmt.Sprint(m["error"]), "pledge") {
+		t.Errorf("%s: upgrade refused with %v, want the pledge message", what, m)
+	}
+}
+
+// TestPledgeSkippedByRawClient: a client that logs in and never accepts the
+// pledge gets nothing but its session, the pledge text, the pledge and
+// logout. The stream is refused before any browser starts, and every other
+// API, whatever the role, answers 403 with pledgeRequired (NOTICE-1).
+func TestPledgeSkippedByRawClient(t *testing.T) {
+	f := newAPI(t, nil)
+	for name, role := range map[string]auth.Role{"nurse": auth.Clinician, "admin1": auth.Admin, "boss": auth.Approver, "eye": auth.Auditor} {
+		f.addUser(name, role)
+	}
+	clients := map[string]*http.Client{}
+	for _, name := range []string{"nurse", "admin1", "boss", "eye"} {
+		clients[name] = f.loginOnly(name)
+	}
+
+	resp, err := func() (*http.Response, error) {
+		_, resp, err := f.dialStream(clients["nurse"])
+		return resp, err
+	}()
+	wantPledgeRefusal(t, "stream", resp, err)
+	if n := len(f.l.Browsers()); n != 0 {
+		t.Fatalf("a refused stream started %d browsers", n)
+	}
+
+	refused := []struct{ user, method, path, body string }{
+		{"nurse", "POST", "/api/site-requests", `{"host":"example.jp","reason":"drug information"}`},
+		{"nurse", "GET", "/api/site-requests/mine", ""},
+		{"nurse", "GET", "/api/transfers", ""},
+		{"nurse", "GET", "/api/transfers/x/file", ""},
+		{"nurse", "POST", "/api/transfers/x/send", `{"destination":"ward"}`},
+		{"nurse", "GET", "/api/destinations", ""},
+		{"nurse", "POST", "/api/uploads/x", `{}`},
+		{"admin1", "GET", "/api/admin/settings", ""},
+		{"admin1", "PUT", "/api/admin/settings", `{"banner":"changed by a raw client","pledge":"nothing"}`},
+		{"admin1", "GET", "/api/admin/policy", ""},
+		{"admin1", "POST", "/api/admin/blocked", `{"host":"example.jp","reason":"raw client"}`},
+		{"admin1", "GET", "/api/admin/sessions", ""},
+		{"admin1", "GET", "/api/admin/destinations", ""},
+		{"boss", "GET", "/api/approvals/transfers", ""},
+		{"boss", "GET", "/api/site-requests", ""},
+		{"eye", "GET", "/api/audit/events", ""},
+		{"eye", "GET", "/api/audit/status", ""},
+	}
+	for _, tc := range refused {
+		t.Run("refused "+tc.user+" "+tc.method+" "+tc.path, func(t *testing.T) {
+			resp, m := f.do(clients[tc.user], tc.method, tc.path, tc.body)
+			if resp.StatusCode != http.StatusForbidden || m["pledgeRequired"] != true || !strings.Contains(fmt.Sprint(m["error"]), "pledge") {
+				t.Errorf("%d %v, want 403 with pledgeRequired", resp.StatusCode, m)
+			}
+		})
+	}
+
+	// What a login may do before the pledge.
+	resp, m := f.do(clients["nurse"], "GET", "/api/session", "")
+	version, _ := m["pledgeVersion"].(string)
+	if resp.StatusCode != http.StatusOK || m["pledgeAccepted"] != false || m["pledge"] != defaultPledge || version != pledgeVersion(defaultPledge) {
+		t.Fatalf("session before the pledge: %d %v", resp.StatusCode, m)
+	}
+	for _, path := range []string{"/api/banner", "/", "/admin", "/static/viewer.js"} {
+		if resp, _ := f.do(clients["nurse"], "GET", path, ""); resp.StatusCode != http.StatusOK {
+			t.Errorf("GET %s before the pledge: %d, want 200", path, resp.StatusCode)
+		}
+	}
+	for _, tc := range []struct {
+		body   string
+		status int
+	}{
+		{`{"version":"` + strings.Repeat("0", 64) + `"}`, http.StatusConflict},
+		{`{"version":"v1"}`, http.StatusBadRequest},
+		{`{"version":"` + version + `","agreed":true}`, http.StatusBadRequest},
+	} {
+		if resp, m := f.do(clients["nurse"], "POST", "/api/pledge", tc.body); resp.StatusCode != tc.status {
+			t.Errorf("pledge %s: %d %v, want %d", tc.body, resp.StatusCode, m, tc.status)
+		}
+	}
+	if resp, m := f.do(clients["nurse"], "GET", "/api/transfers", ""); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("a refused acceptance opened the API: %d %v", resp.StatusCode, m)
+	}
+
+	// Accepted: the same requests pass the door, and nothing refused
+	// earlier happened.
+	for _, c := range clients {
+		f.acceptPledge(c)
+	}
+	if resp, m := f.do(clients["nurse"], "GET", "/api/session", ""); resp.StatusCode != http.StatusOK || m["pledgeAccepted"] != true {
+		t.Errorf("session after the pledge: %d %v", resp.StatusCode, m)
+	}
+	for _, tc := range []struct{ user, path string }{
+		{"nurse", "/api/site-requests/mine"}, {"nurse", "/api/transfers"}, {"admin1", "/api/admin/settings"},
+		{"boss", "/api/approvals/transfers"}, {"eye", "/api/audit/status"},
+	} {
+		if resp, m := f.do(clients[tc.user], "GET", tc.path, ""); resp.StatusCode != http.StatusOK {
+			t.Errorf("%s GET %s after the pledge: %d %v", tc.user, tc.path, resp.StatusCode, m)
+		}
+	}
+	if resp, m := f.do(clients["nurse"], "POST", "/api/site-requests", `{"host":"example.jp","reason":"drug information"}`); resp.StatusCode/100 != 2 {
+		t.Errorf("site request after the pledge: %d %v", resp.StatusCode, m)
+	}
+	var mine []map[string]any
+	resp, err = clients["nurse"].Get(f.ts.URL + "/api/site-requests/mine")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&mine)
+	resp.Body.Close()
+	if len(mine) != 1 {
+		t.Errorf("site requests after one refused and one accepted: %v, want one", mine)
+	}
+	if _, m := f.do(f.client(), "GET", "/api/banner", ""); m["banner"] == "changed by a raw client" {
+		t.Error("a refused settings change was applied")
+	}
+	ws, _, err := f.dialStream(clients["nurse"])
+	if err != nil {
+		t.Fatalf("stream after the pledge: %v", err)
+	}
+	ws.Close()
+
+	// The acceptance is recorded with the version of the text.
+	waitAudit(t, f, func(e audit.Event) bool {
+		return e.Type == audit.TypeUserChange && e.What == "pledge" && e.Target == "nurse" && e.After == "accepted "+version
+	})
+
+	// Logging out needs no pledge either.
+	fresh := f.loginOnly("nurse")
+	if err := f.srv.store.UpdateUser("nurse", func(u *store.User) error { u.PledgeVersion = ""; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if resp, m := f.do(fresh, "POST", "/api/logout", `{}`); resp.StatusCode != http.StatusOK {
+		t.Errorf("logout before the pledge: %d %v", resp.StatusCode, m)
+	}
+}
+
+// TestPledgeChangeAsksAgain: when an admin changes the pledge text, every
+// user must accept the new text at their next request, a running viewer is
+// disconnected (its session and browser go on), and accepting the old text
+// is refused with 409 (NOTICE-3).
+func TestPledgeChangeAsksAgain(t *testing.T) {
+	f := newAPI(t, nil)
+	f.addUser("nurse", auth.Clinician)
+	f.addUser("admin1", auth.Admin)
+	nurse, admin := f.login("nurse"), f.login("admin1")
+	_, m := f.do(nurse, "GET", "/api/session", "")
+	oldVersion, _ := m["pledgeVersion"].(string)
+
+	ws, _, err := f.dialStream(nurse)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	if err := ws.WriteMessage(websocket.TextMessage, []byte(`{"type":"hello","version":1,"width":800,"height":600,"dpr":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	readStreamUntil(t, ws, func(m map[string]any) bool { return m["type"] == "ready" })
+
+	const newPledge = "I will not enter patient identifiers into Internet sites. (2026 revision)"
+	if resp, m := f.do(admin, "PUT", "/api/admin/settings", `{"banner":"","pledge":"`+newPledge+`"}`); resp.StatusCode != http.StatusOK {
+		t.Fatalf("change the pledge: %d %v", resp.StatusCode, m)
+	}
+	// The running viewer is told to reconnect...
+	_ = ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		if _, _, err = ws.ReadMessage(); err != nil {
+			break
+		}
+	}
+	if ce, ok := err.(*websocket.CloseError); !ok || ce.Code != websocket.CloseTryAgainLater || !strings.Contains(ce.Text, "pledge") {
+		t.Errorf("viewer after the pledge changed: %v, want close 1013 naming the pledge", err)
+	}
+	// ...and its session and browser go on.
+	if s, ok := f.srv.Sessions().Get("nurse"); !ok {
+		t.Error("the pledge change ended the session")
+	} else if st, _ := s.State(); st != session.StateLive {
+		t.Errorf("session state after the pledge changed: %s, want live", st)
+	}
+
+	// Everyone, the admin who changed it included, must accept the new text.
+	for name, c := range map[string]*http.Client{"nurse": nurse, "admin1": admin} {
+		if resp, m := f.do(c, "GET", "/api/transfers", ""); resp.StatusCode != http.StatusForbidden || m["pledgeRequired"] != true {
+			t.Errorf("%s after the pledge changed: %d %v, want 403 pledgeRequired", name, resp.StatusCode, m)
+		}
+	}
+	_, resp, err := f.dialStream(nurse)
+	wantPledgeRefusal(t, "stream after the pledge changed", resp, err)
+	_, m = f.do(nurse, "GET", "/api/session", "")
+	newVersion, _ := m["pledgeVersion"].(string)
+	if m["pledgeAccepted"] != false || m["pledge"] != newPledge || newVersion != pledgeVersion(newPledge) || newVersion == oldVersion {
+		t.Errorf("session after the pledge changed: %v", m)
+	}
+	// The text the viewer showed before is no longer the one in force.
+	if resp, m := f.do(nurse, "POST", "/api/pledge", `{"version":"`+oldVersion+`"}`); resp.StatusCode != http.StatusConflict || !strings.Contains(fmt.Sprint(m["error"]), "changed") {
+		t.Errorf("accepting the old text: %d %v, want 409", resp.StatusCode, m)
+	}
+	f.acceptPledge(nurse)
+	if resp, m := f.do(nurse, "GET", "/api/transfers", ""); resp.StatusCode != http.StatusOK {
+		t.Errorf("after accepting the new text: %d %v", resp.StatusCode, m)
+	}
+	ws2, _, err := f.dialStream(nurse)
+	if err != nil {
+		t.Fatalf("stream after accepting the new text: %v", err)
+	}
+	ws2.Close()
+	if n := len(f.l.Browsers()); n != 1 {
+		t.Errorf("%d browsers were started, want the one session's", n)
+	}
+	if resp, _ := f.do(admin, "GET", "/api/admin/settings", ""); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("the admin who changed the pledge was not asked to accept it: %d", resp.StatusCode)
+	}
+}
+
+// TestPledgeAcceptedBeforeVersions: an acceptance stored before pledge
+// versions were recorded (a time and no version) must be renewed once.
+func TestPledgeAcceptedBeforeVersions(t *testing.T) {
+	f := newAPI(t, nil)
+	f.addUser("veteran", auth.Clinician)
+	if err := f.srv.store.UpdateUser("veteran", func(u *store.User) error {
+		u.PledgeAcceptedAt = time.Now().Add(-24 * time.Hour)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	c := f.loginOnly("veteran")
+	if resp, m := f.do(c, "GET", "/api/session", ""); resp.StatusCode != http.StatusOK || m["pledgeAccepted"] != false {
+		t.Errorf("session of an unversioned acceptance: %d %v, want pledgeAccepted false", resp.StatusCode, m)
+	}
+	if resp, m := f.do(c, "GET", "/api/transfers", ""); resp.StatusCode != http.StatusForbidden || m["pledgeRequired"] != true {
+		t.Errorf("API with an unversioned acceptance: %d %v, want 403", resp.StatusCode, m)
+	}
+	f.acceptPledge(c)
+	if resp, m := f.do(c, "GET", "/api/transfers", ""); resp.StatusCode != http.StatusOK {
+		t.Errorf("after accepting again: %d %v", resp.StatusCode, m)
+	}
+}
+
+// readStreamUntil reads the stream's text messages until match is true.
+func readStreamUntil(t *testing.T, ws *websocket.Conn, match func(map[string]any) bool) {
+	t.Helper()
+	for {
+		_ = ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+		typ, data, err := ws.ReadMessage()
+		if err != nil {
+			t.Fatalf("stream: %v", err)
+		}
+		var m map[string]any
+		if typ == websocket.TextMessage && json.Unmarshal(data, &m) == nil && match(m) {
+			return
+		}
+	}
+}
+
+// waitAudit polls the broker's audit trail until a record matches.
+func waitAudit(t *testing.T, f *apiFixture, match func(audit.Event) bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		for e, err := range audit.Scan(filepath.Join(f.srv.cfg.Data, "audit"), audit.Filter{}) {
+			if err == nil && match(e) {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no matching audit record")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // TestExpiredCookie checks that a token past its expiry opens nothing, and

@@ -256,6 +256,7 @@ func TestViewerContract(t *testing.T) {
 				"upload-send": "button", "upload-cancel": "button",
 				"stats-toggle": "button", "stats": "div", "stats-fps": "span", "stats-bytes": "span",
 				"stats-input-frame": "span", "stats-drops": "span",
+				"pledge-view": "main", "pledge": "div", "pledge-agree": "button", "pledge-logout": "button", "pledge-error": "p",
 			},
 			names: []string{"username", "password"},
 		},
@@ -277,6 +278,7 @@ func TestViewerContract(t *testing.T) {
 				"emergency-form": "form", "emergencies": "table",
 				"destination-form": "form", "destination-error": "p", "destinations-table": "table",
 				"profile-transfers": "div", "profile-transfers-body": "div",
+				"pledge-dialog": "dialog", "pledge": "div", "pledge-agree": "button", "pledge-logout": "button", "pledge-error": "p",
 			},
 			names: []string{"banner", "pledge", "pattern", "note", "expires", "uploads", "trusted",
 				"url", "profile", "host", "reason", "user", "yaml", "file", "group", "terminals", "default",
@@ -285,7 +287,8 @@ func TestViewerContract(t *testing.T) {
 		{
 			page: "/approvals",
 			ids: map[string]string{"requests": "div", "history": "table", "requests-refresh": "button", "admin-link": "a",
-				"held-transfers": "section", "held-list": "div", "held-refresh": "button", "transfer-history": "table"},
+				"held-transfers": "section", "held-list": "div", "held-refresh": "button", "transfer-history": "table",
+				"pledge-dialog": "dialog", "pledge": "div", "pledge-agree": "button", "pledge-logout": "button", "pledge-error": "p"},
 			names: nil, // the fields of each request and file are built per item by approvals.js
 		},
 		{
@@ -294,6 +297,7 @@ func TestViewerContract(t *testing.T) {
 				"audit-filter": "form", "audit-events": "table", "audit-more": "button", "audit-counts": "div",
 				"audit-csv": "a", "audit-status": "section", "audit-verify": "button", "audit-evidence": "form",
 				"audit-evidence-link": "a", "audit-transfers": "table", "audit-message": "p", "audit-main": "div",
+				"pledge-dialog": "dialog", "pledge": "div", "pledge-agree": "button", "pledge-logout": "button", "pledge-error": "p",
 			},
 			names: []string{"from", "to", "user", "type", "host", "sha256"},
 		},

@@ -64,6 +64,9 @@ var (
 	// ErrUnsafeKeyFile is returned by New when the signing key file could be
 	// read by other users.
 	ErrUnsafeKeyFile = errors.New("unsafe key file")
+	// ErrBadPledgeVersion is returned by AcceptPledge without a version of
+	// the pledge text.
+	ErrBadPledgeVersion = errors.New("pledge version is empty")
 )
 
 // Log attribute keys.

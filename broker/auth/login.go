@@ -168,6 +168,7 @@ func (s *Service) startSession(u store.User, remote string) (Principal, Token, e
 		TokenExpires:   tok.Expires,
 		LoginExpires:   login.Expires,
 		PledgeAccepted: !u.PledgeAcceptedAt.IsZero(),
+		PledgeVersion:  u.PledgeVersion,
 	}, tok, nil
 }
 

@@ -37,6 +37,11 @@ type Principal struct {
 	LoginExpires time.Time
 	// PledgeAccepted reports whether the user has accepted the usage pledge.
 	PledgeAccepted bool
+	// PledgeVersion is the version of the pledge text the user accepted
+	// last, read from the user record (empty: none, or one accepted before
+	// versions were recorded). Whether it is the current text is the
+	// broker's decision.
+	PledgeVersion string
 }
 
 type claims struct {
@@ -157,6 +162,7 @@ func (s *Service) session(user, sid string) (Principal, error) {
 		SessionID:      sid,
 		LoginExpires:   login.Expires,
 		PledgeAccepted: !u.PledgeAcceptedAt.IsZero(),
+		PledgeVersion:  u.PledgeVersion,
 	}, nil
 }
 

@@ -17,6 +17,10 @@ type UserInfo struct {
 	Disabled       bool
 	CreatedAt      time.Time
 	PledgeAccepted bool
+	// PledgeVersion is the version of the pledge text the user accepted
+	// last; empty when they accepted none, or only before versions were
+	// recorded.
+	PledgeVersion string
 }
 
 func userInfo(u store.User) UserInfo {
@@ -26,6 +30,7 @@ func userInfo(u store.User) UserInfo {
 		Disabled:       u.Disabled,
 		CreatedAt:      u.CreatedAt,
 		PledgeAccepted: !u.PledgeAcceptedAt.IsZero(),
+		PledgeVersion:  u.PledgeVersion,
 	}
 }
 
@@ -179,18 +184,27 @@ func (s *Service) SetPassword(name, password string) error {
 	return nil
 }
 
-// AcceptPledge records that the user accepted the usage pledge now.
-func (s *Service) AcceptPledge(name string) error {
+// AcceptPledge records that the user accepted, now, the usage pledge whose
+// text has the given version (the caller decides how texts are versioned;
+// the broker uses their SHA-256). The audit record names the version before
+// and after. An empty version is refused with ErrBadPledgeVersion.
+func (s *Service) AcceptPledge(name, version string) error {
+	if version == "" {
+		return ErrBadPledgeVersion
+	}
 	now := s.cfg.Now().UTC()
+	var before string
 	n, err := s.change(name, "accept pledge of", func(u *store.User) error {
+		before = u.PledgeVersion
 		u.PledgeAcceptedAt = now
+		u.PledgeVersion = version
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	s.cfg.Logger.Info("pledge accepted", attrEvent, "pledge_accepted", attrUser, n)
-	s.record(audit.UserChange(s.cfg.Now(), audit.Actor{User: n}, n, "pledge", "", "accepted"))
+	s.cfg.Logger.Info("pledge accepted", attrEvent, "pledge_accepted", attrUser, n, "pledge_version", version)
+	s.record(audit.UserChange(s.cfg.Now(), audit.Actor{User: n}, n, "pledge", before, "accepted "+version))
 	return nil
 }
 

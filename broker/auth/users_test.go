@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/shoji-rbi/shoji/broker/audit"
 )
 
 func TestAddUserErrors(t *testing.T) {
@@ -41,24 +43,43 @@ func TestAddUserErrors(t *testing.T) {
 }
 
 func TestListUsersAndPledge(t *testing.T) {
-	e := newEnv(t, nil)
+	trail := audit.NewMemory()
+	e := newEnv(t, func(c *Config) { c.Audit = trail })
 	e.addUsers(t)
 	e.clock.Advance(time.Hour)
 	if err := e.svc.AddUser("Auditor.1", Auditor, "auditor's password"); err != nil {
 		t.Fatal(err)
 	}
 	p, tok := e.login(t, "bob", bobPW)
-	if p.PledgeAccepted {
-		t.Error("new user has accepted the pledge")
+	if p.PledgeAccepted || p.PledgeVersion != "" {
+		t.Errorf("new user has accepted the pledge: %+v", p)
 	}
-	if err := e.svc.AcceptPledge("bob"); err != nil {
+	if err := e.svc.AcceptPledge("bob", "v1"); err != nil {
 		t.Fatal(err)
 	}
-	if p, err := e.svc.Verify(tok.Value); err != nil || !p.PledgeAccepted {
-		t.Errorf("after AcceptPledge Verify = %+v, %v; want PledgeAccepted", p, err)
+	if p, err := e.svc.Verify(tok.Value); err != nil || !p.PledgeAccepted || p.PledgeVersion != "v1" {
+		t.Errorf("after AcceptPledge(v1) Verify = %+v, %v; want PledgeAccepted, version v1", p, err)
 	}
-	if err := e.svc.AcceptPledge("nobody"); !errors.Is(err, ErrNoSuchUser) {
+	if err := e.svc.AcceptPledge("bob", "v2"); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := e.svc.Verify(tok.Value); err != nil || p.PledgeVersion != "v2" {
+		t.Errorf("after AcceptPledge(v2) Verify = %+v, %v; want version v2", p, err)
+	}
+	if err := e.svc.AcceptPledge("nobody", "v1"); !errors.Is(err, ErrNoSuchUser) {
 		t.Errorf("AcceptPledge(nobody) = %v, want ErrNoSuchUser", err)
+	}
+	if err := e.svc.AcceptPledge("bob", ""); !errors.Is(err, ErrBadPledgeVersion) {
+		t.Errorf("AcceptPledge without a version = %v, want ErrBadPledgeVersion", err)
+	}
+	var pledges [][2]string
+	for _, ev := range trail.Events() {
+		if ev.Type == audit.TypeUserChange && ev.What == "pledge" {
+			pledges = append(pledges, [2]string{ev.Before, ev.After})
+		}
+	}
+	if diff := cmp.Diff([][2]string{{"", "accepted v1"}, {"v1", "accepted v2"}}, pledges); diff != "" {
+		t.Errorf("pledge audit records (before, after) (-want +got):\n%s", diff)
 	}
 	got, err := e.svc.ListUsers()
 	if err != nil {
@@ -67,13 +88,13 @@ func TestListUsersAndPledge(t *testing.T) {
 	want := []UserInfo{
 		{Name: "alice", Role: Admin, CreatedAt: epoch},
 		{Name: "auditor.1", Role: Auditor, CreatedAt: epoch.Add(time.Hour)},
-		{Name: "bob", Role: Clinician, CreatedAt: epoch, PledgeAccepted: true},
+		{Name: "bob", Role: Clinician, CreatedAt: epoch, PledgeAccepted: true, PledgeVersion: "v2"},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("ListUsers (-want +got):\n%s", diff)
 	}
 	u, err := e.svc.User("BOB")
-	if err != nil || u.Name != "bob" || !u.PledgeAccepted {
+	if err != nil || u.Name != "bob" || !u.PledgeAccepted || u.PledgeVersion != "v2" {
 		t.Errorf("User(BOB) = %+v, %v", u, err)
 	}
 }

@@ -107,10 +107,45 @@ func (c *protoConn) post(ctx context.Context, path string, body any) error {
 	return nil
 }
 
-// login logs in with the user's password.
+// login logs in with the user's password and, as the viewer page does,
+// accepts the pledge in force when the user has not yet: the broker refuses
+// the stream until then.
 func (c *protoConn) login(ctx context.Context) error {
 	if err := c.post(ctx, "/api/login", map[string]string{"username": c.user, "password": c.pw}); err != nil {
 		return fmt.Errorf("log in as %s: %w", c.user, err)
+	}
+	var s struct {
+		PledgeAccepted bool   `json:"pledgeAccepted"`
+		PledgeVersion  string `json:"pledgeVersion"`
+	}
+	if err := c.get(ctx, "/api/session", &s); err != nil {
+		return fmt.Errorf("log in as %s: %w", c.user, err)
+	}
+	if !s.PledgeAccepted {
+		if err := c.post(ctx, "/api/pledge", map[string]string{"version": s.PledgeVersion}); err != nil {
+			return fmt.Errorf("accept the pledge as %s: %w", c.user, err)
+		}
+	}
+	return nil
+}
+
+// get reads a JSON answer into v.
+func (c *protoConn) get(ctx context.Context, path string, v any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base.JoinPath(path).String(), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("GET %s: %w", path, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return fmt.Errorf("GET %s: %s: %s", path, resp.Status, strings.TrimSpace(string(msg)))
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(v); err != nil {
+		return fmt.Errorf("GET %s: %w", path, err)
 	}
 	return nil
 }

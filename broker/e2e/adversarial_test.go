@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/cookiejar"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -604,20 +603,11 @@ func blockEverywhere(t *testing.T, b *brokerUnderTest, host string) {
 	if err := b.srv.Auth().AddUser(admin, auth.Admin, staffPassword); err != nil {
 		t.Fatal(err)
 	}
-	jar, _ := cookiejar.New(nil)
-	c := &http.Client{Jar: jar, Timeout: 30 * time.Second}
-	resp, err := c.Post(b.url+"/api/login", "application/json", strings.NewReader(`{"username":"`+admin+`","password":"`+staffPassword+`"}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("admin login: %s", resp.Status)
-	}
+	c := staffClient(t, b, admin)
 	req, _ := http.NewRequest("POST", b.url+"/api/admin/blocked", strings.NewReader(`{"host":"`+host+`","reason":"adversarial test: incident"}`))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Origin", b.url)
-	resp, err = c.Do(req)
+	resp, err := c.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

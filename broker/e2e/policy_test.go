@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -34,9 +35,23 @@ func guidelineSite(t *testing.T) (*httptest.Server, string) {
 	return ts, port
 }
 
-// staffLogin logs a staff user into a viewer browser through the API, then
-// opens path.
+// staffLogin logs a staff user into a viewer browser through the API and
+// accepts the pledge in force (as the viewer's pledge step does), then opens
+// path.
 func staffLogin(t *testing.T, v *viewer, b *brokerUnderTest, user, path string) {
+	t.Helper()
+	staffLoginOnly(t, v, b, user)
+	ok := eval[bool](v, `fetch('/api/session').then(r => r.json()).then(s => fetch('/api/pledge', {method: 'POST',
+		headers: {'Content-Type': 'application/json'}, body: JSON.stringify({version: s.pledgeVersion})})).then(r => r.ok)`)
+	if !ok {
+		t.Fatalf("%s could not accept the pledge", user)
+	}
+	v.do(chromedp.Navigate(b.url + path))
+}
+
+// staffLoginOnly logs a staff user into a viewer browser through the API,
+// without accepting the pledge.
+func staffLoginOnly(t *testing.T, v *viewer, b *brokerUnderTest, user string) {
 	t.Helper()
 	v.do(chromedp.Navigate(b.url + "/"))
 	ok := eval[bool](v, fmt.Sprintf(`fetch('/api/login', {method: 'POST', headers: {'Content-Type': 'application/json'},
@@ -44,24 +59,55 @@ func staffLogin(t *testing.T, v *viewer, b *brokerUnderTest, user, path string) 
 	if !ok {
 		t.Fatalf("login of %s failed", user)
 	}
-	v.do(chromedp.Navigate(b.url + path))
+}
+
+// staffClient logs a staff user in through the API and accepts the pledge
+// in force, as the viewer does after login: the client may then use the
+// APIs of the user's role.
+func staffClient(t *testing.T, b *brokerUnderTest, user string) *http.Client {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar, Timeout: 30 * time.Second}
+	resp, err := c.Post(b.url+"/api/login", "application/json", strings.NewReader(`{"username":"`+user+`","password":"`+staffPassword+`"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("login of %s: %s", user, resp.Status)
+	}
+	resp, err = c.Get(b.url + "/api/session")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var session struct {
+		PledgeVersion string `json:"pledgeVersion"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&session)
+	resp.Body.Close()
+	if err != nil || session.PledgeVersion == "" {
+		t.Fatalf("session of %s: %v, pledge version %q", user, err, session.PledgeVersion)
+	}
+	resp, err = c.Post(b.url+"/api/pledge", "application/json", strings.NewReader(`{"version":"`+session.PledgeVersion+`"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("%s accepts the pledge: %s", user, resp.Status)
+	}
+	return c
 }
 
 // putPolicy sets the whole policy document through the admin API.
 func putPolicy(t *testing.T, b *brokerUnderTest, admin, doc string) {
 	t.Helper()
-	jar, _ := cookiejar.New(nil)
-	c := &http.Client{Jar: jar, Timeout: 30 * time.Second}
-	resp, err := c.Post(b.url+"/api/login", "application/json", strings.NewReader(`{"username":"`+admin+`","password":"`+staffPassword+`"}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
+	c := staffClient(t, b, admin)
 	req, _ := http.NewRequest("PUT", b.url+"/api/admin/policy", strings.NewReader(doc))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("If-Match", `"0"`)
 	req.Header.Set("Origin", b.url)
-	resp, err = c.Do(req)
+	resp, err := c.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -46,6 +46,9 @@ const (
 	// ReasonReplaced ends a viewer, not a session: the same user opened the
 	// viewer in another tab.
 	ReasonReplaced Reason = "replaced"
+	// ReasonPledge ends a viewer, not a session: the usage pledge changed
+	// and the user must accept the new text before the viewer reconnects.
+	ReasonPledge Reason = "pledge"
 )
 
 // State is where a session's browser is in its life.

@@ -167,6 +167,11 @@ func (s *Session) RemoveViewer(v *Viewer) {
 	v.close("")
 }
 
+// DisconnectViewers closes the session's viewers with reason and keeps the
+// session and its browser: a viewer may reconnect (e.g. after its user
+// accepted a changed pledge, ReasonPledge).
+func (s *Session) DisconnectViewers(reason Reason) { s.closeViewers(reason) }
+
 // statePayload is the toolbar state with what the session knows beside the
 // browser: whether the active host is a trusted medical site (ALLOW-4).
 func (s *Session) statePayload(st isolation.State) any {

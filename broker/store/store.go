@@ -55,7 +55,10 @@ type Store struct {
 // User is one account as stored. PasswordHash is an encoded password hash
 // (the auth package decides its format); Role is a role name the auth package
 // validates. The zero PledgeAcceptedAt means the user has not yet accepted the
-// usage pledge.
+// usage pledge. PledgeVersion names the text of the pledge the user accepted
+// last (the broker uses the hex SHA-256 of the text); it is empty for an
+// acceptance stored before versions were recorded, which counts as no
+// acceptance of the current text.
 type User struct {
 	Name             string    `json:"name"`
 	Role             string    `json:"role"`
@@ -64,6 +67,7 @@ type User struct {
 	CreatedAt        time.Time `json:"created_at"`
 	UpdatedAt        time.Time `json:"updated_at"`
 	PledgeAcceptedAt time.Time `json:"pledge_accepted_at,omitzero"`
+	PledgeVersion    string    `json:"pledge_version,omitempty"`
 }
 
 // Login is one login session: what a successful password login creates and

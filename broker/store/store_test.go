@@ -156,13 +156,14 @@ func TestUsers(t *testing.T) {
 	pledge := t0.Add(time.Hour)
 	if err := s.UpdateUser("bob", func(u *User) error {
 		u.PledgeAcceptedAt = pledge
+		u.PledgeVersion = "v1"
 		return nil
 	}); err != nil {
 		t.Fatal(err)
 	}
 	got, _ = s.GetUser("bob")
-	if !got.PledgeAcceptedAt.Equal(pledge) {
-		t.Errorf("after UpdateUser PledgeAcceptedAt = %v, want %v", got.PledgeAcceptedAt, pledge)
+	if !got.PledgeAcceptedAt.Equal(pledge) || got.PledgeVersion != "v1" {
+		t.Errorf("after UpdateUser PledgeAcceptedAt, PledgeVersion = %v, %q; want %v, v1", got.PledgeAcceptedAt, got.PledgeVersion, pledge)
 	}
 
 	errAbort := errors.New("abort")

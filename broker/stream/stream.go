@@ -28,9 +28,17 @@ type Principal struct {
 	Role string
 }
 
-// Authenticator checks a request's session cookie.
+// Authenticator checks a request's session cookie. An error answers the
+// upgrade with 401, or as the error says when it is a Refusal.
 type Authenticator interface {
 	Authenticate(r *http.Request) (Principal, error)
+}
+
+// Refusal is an Authenticator error that writes its own answer (status and
+// body), e.g. a 403 telling the viewer to accept the usage pledge first.
+type Refusal interface {
+	error
+	Refuse(w http.ResponseWriter)
 }
 
 // Metrics counts what the stream does. Every field is optional.
@@ -118,6 +126,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	p, err := h.Auth.Authenticate(r)
 	if err != nil {
+		if rf, ok := errors.AsType[Refusal](err); ok {
+			rf.Refuse(w)
+			return
+		}
 		http.Error(w, "unauthorized: log in first", http.StatusUnauthorized)
 		return
 	}
@@ -652,6 +664,12 @@ func (c *conn_) sayGoodbye() {
 	reason := c.viewer.Reason()
 	if reason == "" {
 		c.closeWith(&protocolError{Code: websocket.CloseTryAgainLater, Reason: "viewer fell behind"})
+		return
+	}
+	if reason == session.ReasonPledge {
+		// The session goes on; the reconnect is refused until the new
+		// pledge is accepted, which the viewer shows.
+		c.closeWith(&protocolError{Code: websocket.CloseTryAgainLater, Reason: "the usage pledge changed: accept it to continue"})
 		return
 	}
 	_ = c.writeJSON(map[string]any{"type": "status", "state": session.StateEnded, "reason": reason,

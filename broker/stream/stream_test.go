@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -19,7 +20,8 @@ import (
 	"github.com/shoji-rbi/shoji/isolation/isolationtest"
 )
 
-// headerAuth is a fake Authenticator: the X-Test-User header names the user.
+// headerAuth is a fake Authenticator: the X-Test-User header names the
+// user; the user "unpledged" is refused with a Refusal.
 type headerAuth struct{}
 
 func (headerAuth) Authenticate(r *http.Request) (Principal, error) {
@@ -27,7 +29,21 @@ func (headerAuth) Authenticate(r *http.Request) (Principal, error) {
 	if u == "" {
 		return Principal{}, errors.New("no session")
 	}
+	if u == "unpledged" {
+		return Principal{}, testRefusal{}
+	}
 	return Principal{User: u, Role: "clinician"}, nil
+}
+
+// testRefusal is a Refusal answering 403 with a JSON body.
+type testRefusal struct{}
+
+func (testRefusal) Error() string { return "pledge not accepted" }
+
+func (testRefusal) Refuse(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusForbidden)
+	_, _ = w.Write([]byte(`{"error":"accept the usage pledge first","pledgeRequired":true}`))
 }
 
 type nopEgress struct{}
@@ -165,6 +181,7 @@ func TestUpgradeRefused(t *testing.T) {
 		{"foreign origin", "alice", "http://evil.test", http.StatusForbidden},
 		{"no origin", "alice", "", http.StatusForbidden},
 		{"origin with other port", "alice", "http://viewer.test:8080", http.StatusForbidden},
+		{"authenticator's refusal", "unpledged", "http://viewer.test", http.StatusForbidden},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, resp, err := f.dial(t, tc.user, tc.origin)
@@ -175,6 +192,19 @@ func TestUpgradeRefused(t *testing.T) {
 				t.Fatalf("response %v, want status %d", resp, tc.status)
 			}
 		})
+	}
+	// A Refusal writes its own answer.
+	req, _ := http.NewRequest("GET", f.srv.URL, nil)
+	req.Header.Set("Origin", "http://viewer.test")
+	req.Header.Set("X-Test-User", "unpledged")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(string(body), `"pledgeRequired":true`) {
+		t.Errorf("refusal answered %d %s, want the Refusal's 403 body", resp.StatusCode, body)
 	}
 	if n := len(f.l.Browsers()); n != 0 {
 		t.Errorf("refused upgrades started %d browsers", n)
@@ -386,6 +416,28 @@ func TestSessionEndTellsViewer(t *testing.T) {
 	}
 	if ce := readClose(t, c); ce.Code != websocket.CloseNormalClosure {
 		t.Errorf("close code %d", ce.Code)
+	}
+}
+
+// TestPledgeChangeDisconnectsViewer: a viewer closed with ReasonPledge is
+// told to reconnect (1013), and the session and its browser go on.
+func TestPledgeChangeDisconnectsViewer(t *testing.T) {
+	f := newFixture(t)
+	c := f.connect(t, "alice")
+	s, ok := f.m.Get("alice")
+	if !ok {
+		t.Fatal("alice has no session")
+	}
+	s.DisconnectViewers(session.ReasonPledge)
+	ce := readClose(t, c)
+	if ce.Code != websocket.CloseTryAgainLater || !strings.Contains(ce.Text, "pledge") {
+		t.Errorf("close %d %q, want 1013 naming the pledge", ce.Code, ce.Text)
+	}
+	if st, _ := s.State(); st != session.StateLive {
+		t.Errorf("session state after the viewer was disconnected: %s, want live", st)
+	}
+	if f.l.Last().Closed() {
+		t.Error("disconnecting the viewer closed the browser")
 	}
 }
 

@@ -141,6 +141,27 @@ func TestDemoServeAndSIGTERM(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("demo login: %d", resp.StatusCode)
 	}
+	// The broker refuses the stream until the pledge in force is accepted.
+	resp, err = client.Get(base + "/api/session")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sess struct {
+		PledgeVersion string `json:"pledgeVersion"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&sess)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err = client.Post(base+"/api/pledge", "application/json", strings.NewReader(`{"version":"`+sess.PledgeVersion+`"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("demo accepts the pledge: %d", resp.StatusCode)
+	}
 	u, _ := url.Parse(base)
 	hdr := http.Header{"Origin": {base}}
 	for _, c := range jar.Cookies(u) {

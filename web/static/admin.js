@@ -11,6 +11,7 @@
 //   emergency.js    emergency profiles (ALLOW-5)
 //   destinations.js departmental destinations for released files
 //   settings.js     login banner and pledge
+//   pledgegate.js   the pledge, when the broker asks for it (403 pledgeRequired)
 
 import { request, UNREACHABLE } from './api.js';
 import { PolicyStore } from './policystore.js';
@@ -22,6 +23,7 @@ import { KillSwitch } from './killswitch.js';
 import { Emergency } from './emergency.js';
 import { Destinations } from './destinations.js';
 import { Settings } from './settings.js';
+import { installPledgeGate } from './pledgegate.js';
 
 const message = document.getElementById('admin-message');
 const loginLink = document.getElementById('admin-login');
@@ -96,4 +98,5 @@ async function load() {
 }
 
 window.addEventListener('hashchange', showTab);
+installPledgeGate();
 load();

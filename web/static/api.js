@@ -29,7 +29,40 @@ export function requestText(method, path, text, contentType, headers = {}) {
   return send(method, path, text, contentType, headers);
 }
 
+// pledgeGate, when a page sets one, is asked about a request the broker
+// refused because the user has not accepted the pledge in force: it shows
+// the pledge and resolves true once it is accepted (the request is then sent
+// again, once) or false (the refusal is returned).
+let pledgeGate = null;
+
+/**
+ * onPledgeRequired sets this page's pledge gate: a function returning a
+ * promise of true (the pledge was accepted) or false.
+ *
+ * @param {() => Promise<boolean>} gate
+ */
+export function onPledgeRequired(gate) {
+  pledgeGate = gate;
+}
+
+/**
+ * isPledgeRequired reports whether resp is the broker's refusal of a user
+ * who has not accepted the pledge in force: 403 with pledgeRequired.
+ */
+export function isPledgeRequired(resp) {
+  return resp.status === 403 && resp.data.pledgeRequired === true;
+}
+
 async function send(method, path, body, contentType, headers) {
+  const resp = await sendOnce(method, path, body, contentType, headers);
+  // The broker refuses before doing anything, so sending again is safe.
+  if (pledgeGate !== null && isPledgeRequired(resp) && await pledgeGate()) {
+    return sendOnce(method, path, body, contentType, headers);
+  }
+  return resp;
+}
+
+async function sendOnce(method, path, body, contentType, headers) {
   const init = {
     method,
     credentials: 'same-origin',

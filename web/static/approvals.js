@@ -9,6 +9,7 @@ import { request, errorText, UNREACHABLE } from './api.js';
 import { el, option, str, list } from './dom.js';
 import { formatSize } from './size.js';
 import * as when from './when.js';
+import { installPledgeGate } from './pledgegate.js';
 
 const DEFAULT_DAYS = 30; // the expiry offered for an approval
 const REFRESH_MS = 30 * 1000; // the queue is reloaded this often while the page is visible
@@ -426,4 +427,5 @@ async function load() {
   }, REFRESH_MS);
 }
 
+installPledgeGate();
 load();

@@ -12,6 +12,7 @@ import { request, errorText, UNREACHABLE } from './api.js';
 import { el, str, list, fillSelect } from './dom.js';
 import { formatSize } from './size.js';
 import * as when from './when.js';
+import { installPledgeGate } from './pledgegate.js';
 
 const PAGE = 200; // records per request
 const COUNT_ROWS = 50; // rows per count table
@@ -425,4 +426,5 @@ async function load() {
   await Promise.all([loadStatus(), search()]);
 }
 
+installPledgeGate();
 load();

@@ -38,7 +38,10 @@ export function streamURL() {
  * connection up: after an unexpected close it reports reconnecting and tries
  * again after 0.5 s, doubling up to 10 s, with ±25 % jitter. Before each new
  * attempt it checks the login (GET /api/session, which also renews the
- * cookie): a 401 ends the stream and reports unauthorized.
+ * cookie): a 401 ends the stream and reports unauthorized; a login that has
+ * not accepted the pledge in force (the broker refuses it the stream, e.g.
+ * after an administrator changed the text) ends it and reports
+ * pledgeRequired.
  */
 export class Stream {
   /**
@@ -53,6 +56,8 @@ export class Stream {
    * @param {(close: {code: number, reason: string}) => void} handlers.closed
    *   the server closed the stream for good
    * @param {() => void} handlers.unauthorized the login is no longer valid
+   * @param {() => void} handlers.pledgeRequired the pledge in force must be
+   *   accepted before the stream may reconnect
    */
   constructor(handlers) {
     this.h = handlers;
@@ -205,6 +210,11 @@ export class Stream {
     }
     if (!resp || resp.status !== 200) {
       this.schedule();
+      return;
+    }
+    if (resp.data.pledgeAccepted === false) {
+      this.running = false;
+      this.h.pledgeRequired();
       return;
     }
     this.open();

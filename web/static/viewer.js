@@ -3,7 +3,8 @@
 //
 //   api.js      JSON requests to the broker
 //   login.js    the login form and banner
-//   pledge.js   the pledge accepted once (NOTICE-1)
+//   pledge.js   the pledge, accepted before the first session and again
+//               whenever its text changes (NOTICE-1, NOTICE-3)
 //   stream.js   the WebSocket, hello and reconnect
 //   screen.js   canvas size and frame drawing
 //   input.js    mouse, wheel, keys and IME relay
@@ -20,7 +21,7 @@
 // data-frames (how many frames were drawn); window.shojiViewerStats counts
 // frames received, drawn and dropped.
 
-import { request, errorText, UNREACHABLE } from './api.js';
+import { request, errorText, onPledgeRequired, UNREACHABLE } from './api.js';
 import { Login } from './login.js';
 import { Pledge } from './pledge.js';
 import { Stream } from './stream.js';
@@ -65,6 +66,7 @@ const stream = new Stream({
     status.closed(reason, boot);
   },
   unauthorized: () => toLogin(EXPIRED),
+  pledgeRequired: () => boot(), // boot shows the pledge in force
 });
 const send = (msg) => stream.send(msg);
 const screen = new Screen(document.getElementById('screen'), document.getElementById('stage'),
@@ -120,6 +122,13 @@ const upload = new Upload({
 });
 const login = new Login(boot);
 const pledge = new Pledge(boot, logout);
+// The broker refused a request until the pledge in force is accepted (an
+// administrator changed its text): show it; accepting it boots the viewer
+// again, which reconnects to the same remote browser.
+onPledgeRequired(async () => {
+  boot();
+  return false;
+});
 
 // ---- presence: the idle timer and the login cookie ----
 
@@ -143,6 +152,8 @@ async function renewLogin() {
     const resp = await request('GET', '/api/session');
     if (resp.status === 401) {
       toLogin(EXPIRED);
+    } else if (resp.status === 200 && resp.data.pledgeAccepted === false) {
+      boot(); // the pledge changed: show the new text
     }
   } catch {
     // Offline: the stream's reconnect reports it.
@@ -309,7 +320,7 @@ async function boot() {
   }
   const s = resp.data;
   if (s.pledgeAccepted === false) {
-    pledge.prepare(s.pledge);
+    pledge.prepare(s.pledge, s.pledgeVersion);
     show('pledge');
     pledge.focus();
     return;
