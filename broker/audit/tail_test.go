@@ -12,8 +12,9 @@ import (
 // TestFileReopensLargeTrails writes trails larger than readTail's first
 // read (one file of 70 KiB, one of several MiB with lines longer than a
 // chunk, and many small files), stops the sink, optionally tears or spoils
-// the final line as a crash would, and checks that OpenFile continues the
-// chain and Verify accepts the result.
+// the final line as a crash would, and checks that OpenFile (with a
+// checkpoint key) continues the chain and Verify accepts the result,
+// checkpoints and clean stop included.
 func TestFileReopensLargeTrails(t *testing.T) {
 	trails := []struct {
 		name     string
@@ -58,11 +59,12 @@ func TestFileReopensLargeTrails(t *testing.T) {
 				}
 				appendTo(t, last, end.tail)
 
-				f, err := OpenFile(dir, FileOptions{MaxBytes: tr.maxBytes, Now: newClock().Now})
+				key := testKey(3)
+				f, err := OpenFile(dir, FileOptions{MaxBytes: tr.maxBytes, Now: newClock().Now, CheckpointKey: key})
 				if err != nil {
 					t.Fatalf("OpenFile: %v", err)
 				}
-				want := before.HeadSeq + 1
+				want := before.HeadSeq + 2 // after the open checkpoint
 				if end.cut {
 					want++ // the audit_recovered record comes first
 				}
@@ -76,9 +78,9 @@ func TestFileReopensLargeTrails(t *testing.T) {
 				if e.Seq != want {
 					t.Errorf("the first record after reopening has seq %d, want %d", e.Seq, want)
 				}
-				rep, err := Verify(dir)
-				if err != nil || rep.Torn != nil || rep.HeadSeq != want {
-					t.Fatalf("Verify after reopening = head %d, torn %v, %v; want an intact trail to seq %d", rep.HeadSeq, rep.Torn, err, want)
+				rep, err := VerifyWith(dir, VerifyOptions{Keys: []*PublicKey{key.Public()}, RequireSealed: true})
+				if err != nil || rep.Torn != nil || rep.HeadSeq != want+1 || rep.Checkpoints != 2 {
+					t.Fatalf("Verify after reopening = head %d, torn %v, %d checkpoints, %v; want an intact sealed trail to seq %d", rep.HeadSeq, rep.Torn, rep.Checkpoints, err, want+1)
 				}
 			})
 		}
