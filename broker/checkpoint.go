@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/shoji-rbi/shoji/broker/audit"
 )
@@ -54,7 +55,7 @@ func (s *Server) checkpointKey() (*audit.SigningKey, error) {
 		return nil, fmt.Errorf("config: audit.checkpoint_key: %w", err)
 	}
 	s.log.Info("audit checkpoints are signed", "key", path, "key_id", key.Public().ID(),
-		"every", s.cfg.Audit.CheckpointEvery, "interval", s.cfg.Audit.CheckpointInterval)
+		"every", s.cfg.Audit.CheckpointEvery, "interval", time.Duration(s.cfg.Audit.CheckpointInterval).String())
 	return key, nil
 }
 
