@@ -93,6 +93,12 @@ func (ec *endCheck) record(r record) *VerifyError {
 	default:
 		ec.rep.Unsigned++
 		ec.since++
+		if last := ec.rep.LastCheckpoint; last != nil && last.Reason == CheckpointClose {
+			ec.rep.WhileStoppedCount++
+			if len(ec.rep.WhileStopped) < 100 {
+				ec.rep.WhileStopped = append(ec.rep.WhileStopped, r.link.Seq)
+			}
+		}
 		if last := ec.rep.LastCheckpoint; ec.rep.Signed && last != nil && ec.since > last.Every {
 			return at(MissingCheckpoint, "%d records follow the checkpoint at seq %d (%s line %d) without another, but it promised one at least every %d: "+
 				"checkpoints were removed (the chain was rewritten from there), or the broker ran without its checkpoint key", ec.since, last.Seq, last.File, last.Line, last.Every)

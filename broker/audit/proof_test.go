@@ -111,7 +111,7 @@ func TestVerifyEndTamper(t *testing.T) {
 			tamper: func(t *testing.T, ls [][]byte) [][]byte { return ls },
 			plain:  ok, keyed: ok, sealed: ok, copy_: ok,
 			report: func(t *testing.T, rep Report) {
-				if !rep.Sealed || rep.Unsigned != 0 || rep.Checkpoints != 7 || len(rep.UncleanStarts) != 0 || rep.LastCheckpoint.Seq != 27 {
+				if !rep.Sealed || rep.Unsigned != 0 || rep.Checkpoints != 7 || len(rep.UncleanStarts) != 0 || rep.LastCheckpoint.Seq != 27 || rep.WhileStoppedCount != 0 {
 					t.Errorf("report %+v: want sealed, 7 checkpoints, none unsigned", rep)
 				}
 			},
@@ -174,8 +174,8 @@ func TestVerifyEndTamper(t *testing.T) {
 			// forwarded yet; the clean-stop rule can.
 			plain: ok, keyed: ok, sealed: outcome{MissingCheckpoint, 28, "1 record(s) after the checkpoint at seq 27"}, copy_: ok,
 			report: func(t *testing.T, rep Report) {
-				if rep.Sealed || rep.Unsigned != 1 {
-					t.Errorf("report %+v: want 1 unsigned record, not sealed", rep)
+				if rep.Sealed || rep.Unsigned != 1 || !slices.Equal(rep.WhileStopped, []uint64{28}) || rep.WhileStoppedCount != 1 {
+					t.Errorf("report %+v: want 1 unsigned record, written while the broker was stopped, not sealed", rep)
 				}
 			},
 		},

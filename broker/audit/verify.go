@@ -48,6 +48,12 @@ type Report struct {
 	// before them (a crash, kill -9, a power cut), or the trail was cut
 	// there and the broker started on what was left.
 	UncleanStarts []uint64
+	// WhileStopped lists (up to 100 of) the records written after a
+	// clean-stop checkpoint and before the next checkpoint: while the
+	// broker was stopped. `shoji audit export` writes one; anything else
+	// there was not written by the broker.
+	WhileStopped      []uint64
+	WhileStoppedCount uint64
 	// Copy is what the comparison with the collector's copy found; nil
 	// without VerifyOptions.Against.
 	Copy *CopyReport

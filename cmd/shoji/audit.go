@@ -270,6 +270,18 @@ func printEnd(w io.Writer, rep audit.Report) {
 		fmt.Fprintf(w, "unclean starts: the broker did not stop cleanly before the start at seq %s: records written just before may be missing (compare with the collector's copy)\n",
 			strings.Join(seqs, ", "))
 	}
+	if rep.WhileStoppedCount > 0 {
+		seqs := make([]string, len(rep.WhileStopped))
+		for i, s := range rep.WhileStopped {
+			seqs[i] = strconv.FormatUint(s, 10)
+		}
+		more := ""
+		if n := rep.WhileStoppedCount - uint64(len(seqs)); n > 0 {
+			more = fmt.Sprintf(" and %d more", n)
+		}
+		fmt.Fprintf(w, "written while the broker was stopped (after a clean-stop checkpoint): seq %s%s: shoji audit export writes such a record; check any other\n",
+			strings.Join(seqs, ", "), more)
+	}
 	if cp := rep.Copy; cp != nil {
 		fmt.Fprintf(w, "collector's copy %s: %d record(s), seq %d to %d; %d identical in the trail, none differ, none after the trail's end; "+
 			"%d record(s) of the trail from seq %d on are not in the copy (not forwarded yet, or lost by the collector); %d line(s) without a record skipped\n",

@@ -305,4 +305,14 @@ func TestRunAuditCheckpoints(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "(seq 1): bad checkpoint: it is signed by key \""+id+"\", which is not among the keys given") {
 		t.Errorf("verify with another key = %v", err)
 	}
+
+	// An export with the broker stopped writes a record after the clean
+	// stop; verify names it.
+	if _, _, err := runCmd("audit", "export", "--data", data, "--out", filepath.Join(t.TempDir(), "e.zip")); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err = runCmd("audit", "verify", "--data", data, "--key", pub)
+	if err != nil || !strings.Contains(out, "written while the broker was stopped (after a clean-stop checkpoint): seq 10:") {
+		t.Errorf("verify after an export = %q, %v", out, err)
+	}
 }
