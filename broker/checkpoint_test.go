@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/shoji-rbi/shoji/broker/audit"
 	"github.com/shoji-rbi/shoji/broker/auth"
@@ -168,5 +169,40 @@ func TestAuditStatusCheckpoints(t *testing.T) {
 	}
 	if !got.OK || got.Checkpoints != 1 || got.LastCheckpoint.Reason != audit.CheckpointOpen || got.LastCheckpoint.KeyID == "" {
 		t.Errorf("status %s: want the open checkpoint", rec.Body)
+	}
+}
+
+// TestStartOnAuditTrailOverTailBuffer starts the broker on a data
+// directory whose audit file is larger than the tail reader's first read
+// (64 KiB), which once made every start panic, and checks that it starts
+// twice and the trail verifies.
+func TestStartOnAuditTrailOverTailBuffer(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Data, cfg.Listen = t.TempDir(), "127.0.0.1:0"
+	f, err := audit.OpenFile(filepath.Join(cfg.Data, "audit"), audit.FileOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
+	for i := range 400 {
+		f.Record(audit.Navigation(at.Add(time.Duration(i)*time.Second), audit.Actor{User: "bob"}, "https://guide.example.jp/"+strings.Repeat("x", 300)))
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(filepath.Join(cfg.Data, "audit", "audit-000001.jsonl")); err != nil || fi.Size() < 100<<10 {
+		t.Fatalf("the trail: %v, %v; want more than 100 KiB", fi, err)
+	}
+	for range 2 {
+		srv, err := New(context.Background(), cfg, Options{Logger: slog.New(slog.DiscardHandler), Out: io.Discard, Launcher: &isolationtest.Launcher{}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := srv.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if rep, err := audit.Verify(filepath.Join(cfg.Data, "audit")); err != nil || rep.Records < 400 {
+		t.Errorf("Verify = %d records, %v", rep.Records, err)
 	}
 }
