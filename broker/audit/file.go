@@ -35,9 +35,9 @@ type FileOptions struct {
 
 	// CheckpointKey signs the audit_checkpoint records the sink writes:
 	// one when it opens (after any recovery records), one after every
-	// CheckpointEvery records, one when CheckpointInterval has passed
-	// since the last and records were written since, and one at a clean
-	// Close. Nil means no checkpoints.
+	// CheckpointEvery records, one when a record has waited
+	// CheckpointInterval for one, and one at a clean Close. Nil means no
+	// checkpoints.
 	CheckpointKey *SigningKey
 	// CheckpointEvery is the most records (other than the sink's
 	// audit_checkpoint, audit_rotated and audit_recovered) between two
@@ -83,6 +83,12 @@ var ErrInUse = errors.New("audit directory is in use by another shoji process")
 // events queued, and retries after a pause. If it cannot cut the file back
 // it stops writing for good, and every later Commit fails: the chain is
 // never continued after bytes of unknown state.
+//
+// With a checkpoint key the writer signs the head of the chain in
+// audit_checkpoint records (see FileOptions.CheckpointKey), in the same
+// write and fsync as the records they follow, so that a trail stopped
+// cleanly ends with a signed checkpoint and a crash leaves at most
+// CheckpointEvery records after the last one.
 type File struct {
 	dir        string
 	maxBytes   int64
