@@ -61,4 +61,4 @@ unit:
 	$(GO) test -count=1 ./...
 
 clean:
-	rm -rf bin $(DEMO_DATA)
+	rm -rf bin $(DEMO_DATA) $(DEMO_DATA).checkpoint.key $(DEMO_DATA).checkpoint.key.pub

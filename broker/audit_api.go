@@ -146,6 +146,12 @@ func (s *Server) auditStatus(w http.ResponseWriter, _ *http.Request, _ auth.Prin
 	if err != nil {
 		out["error"] = err.Error()
 	}
+	// The checkpoints' signatures are checked with the public key, by
+	// shoji audit verify --key; here they are counted.
+	out["checkpoints"], out["unsigned"] = rep.Checkpoints, rep.Unsigned
+	if c := rep.LastCheckpoint; c != nil {
+		out["last_checkpoint"] = map[string]any{"seq": c.Seq, "time": c.Time, "reason": c.Reason, "key_id": c.KeyID}
+	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
 }

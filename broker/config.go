@@ -103,6 +103,18 @@ type AuditConfig struct {
 	Syslog string `yaml:"syslog"`
 	// MaxFileSize rotates the audit file past this many MiB.
 	MaxFileSize int `yaml:"max_file_mib"`
+	// CheckpointKey is the path of the Ed25519 private key (PEM, PKCS #8,
+	// from `shoji audit keygen`) that signs the trail's checkpoints. It
+	// must be outside the data directory and readable by the broker's
+	// account only. Empty means no checkpoints: the end of the trail is
+	// then protected only by the syslog copy (a warning at start). In
+	// demo mode, empty means DATA.checkpoint.key beside the data
+	// directory, made on first start.
+	CheckpointKey string `yaml:"checkpoint_key"`
+	// CheckpointEvery is the most records between two checkpoints.
+	CheckpointEvery int `yaml:"checkpoint_every"`
+	// CheckpointInterval is the longest a record waits for a checkpoint.
+	CheckpointInterval Duration `yaml:"checkpoint_interval"`
 }
 
 // Config is the broker's configuration. Zero values are filled in by
@@ -205,7 +217,7 @@ func DefaultConfig() Config {
 			ScanTimeout: Duration(2 * time.Minute),
 			Retention:   Duration(24 * time.Hour),
 		},
-		Audit: AuditConfig{MaxFileSize: 64},
+		Audit: AuditConfig{MaxFileSize: 64, CheckpointEvery: 1000, CheckpointInterval: Duration(time.Minute)},
 		Stream: StreamConfig{
 			JPEGQuality:  chrome.DefaultJPEGQuality,
 			SharpQuality: chrome.DefaultSharpQuality,
@@ -306,6 +318,7 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 	str("SHOJI_LOGIN_BANNER", &c.LoginBanner)
 	str("SHOJI_CLAMD", &c.Transfer.Clamd)
 	str("SHOJI_AUDIT_SYSLOG", &c.Audit.Syslog)
+	str("SHOJI_AUDIT_CHECKPOINT_KEY", &c.Audit.CheckpointKey)
 	for _, b := range []struct {
 		key string
 		dst *bool
@@ -472,6 +485,23 @@ func (c *Config) Validate() error {
 	}
 	if c.Audit.MaxFileSize < 1 {
 		return fmt.Errorf("config: audit.max_file_mib %d: must be at least 1", c.Audit.MaxFileSize)
+	}
+	if n := c.Audit.CheckpointEvery; n < 1 || n > 1_000_000 {
+		return fmt.Errorf("config: audit.checkpoint_every %d: must be between 1 and 1000000", n)
+	}
+	if d := time.Duration(c.Audit.CheckpointInterval); d < time.Second || d > 24*time.Hour {
+		return fmt.Errorf("config: audit.checkpoint_interval %s: must be between 1s and 24h", d)
+	}
+	if c.Audit.CheckpointKey != "" {
+		abs, err := filepath.Abs(c.Audit.CheckpointKey)
+		if err != nil {
+			return fmt.Errorf("config: audit.checkpoint_key %q: %w", c.Audit.CheckpointKey, err)
+		}
+		c.Audit.CheckpointKey = abs
+		if auditKeyWithin(abs, c.Data) {
+			return fmt.Errorf("config: audit.checkpoint_key %s is inside the data directory %s: keep the key where "+
+				"whoever can write the data directory cannot read it (for example /etc/shoji/audit-checkpoint.key)", abs, c.Data)
+		}
 	}
 	if c.StartURL != "" {
 		u, err := url.Parse(c.StartURL)

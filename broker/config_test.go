@@ -94,6 +94,12 @@ func TestValidate(t *testing.T) {
 		{"no frames in flight", func(c *Config) { c.Stream.MaxFramesInFlight = 0 }, "stream.max_frames_in_flight"},
 		{"settle delay too short", func(c *Config) { c.Stream.SettleDelay = Duration(time.Millisecond) }, "stream.settle_delay"},
 		{"negative load", func(c *Config) { c.MaxLoadPerCore = -0.5 }, "max_load_per_core"},
+		{"no checkpoint cadence", func(c *Config) { c.Audit.CheckpointEvery = 0 }, "audit.checkpoint_every"},
+		{"checkpoint interval too short", func(c *Config) { c.Audit.CheckpointInterval = Duration(time.Millisecond) }, "audit.checkpoint_interval"},
+		{"checkpoint key outside", func(c *Config) { c.Data = "/var/lib/shoji"; c.Audit.CheckpointKey = "/etc/shoji/audit-checkpoint.key" }, ""},
+		{"checkpoint key beside the data", func(c *Config) { c.Data = "/var/lib/shoji"; c.Audit.CheckpointKey = "/var/lib/shoji.checkpoint.key" }, ""},
+		{"checkpoint key in the data", func(c *Config) { c.Data = "/var/lib/shoji"; c.Audit.CheckpointKey = "/var/lib/shoji/keys/a.key" }, "audit.checkpoint_key"},
+		{"checkpoint key relative in the data", func(c *Config) { c.Data = "data"; c.Audit.CheckpointKey = "data/../data/a.key" }, "audit.checkpoint_key"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := DefaultConfig()
@@ -117,6 +123,7 @@ func TestApplyEnv(t *testing.T) {
 		"SHOJI_LISTEN": "127.0.0.1:7000", "SHOJI_IDLE_TIMEOUT": "2m", "SHOJI_DEMO": "true",
 		"SHOJI_MAX_SESSIONS": "7", "SHOJI_SANDBOX": "false",
 		"SHOJI_POOL_SIZE": "2", "SHOJI_POOL_MAX_AGE": "10m", "SHOJI_MIN_FREE_MEMORY_MIB": "1024", "SHOJI_MAX_LOAD_PER_CORE": "3.5",
+		"SHOJI_AUDIT_CHECKPOINT_KEY": "/etc/shoji/k",
 	}
 	cfg := DefaultConfig()
 	if err := cfg.ApplyEnv(func(k string) string { return env[k] }); err != nil {
@@ -124,7 +131,8 @@ func TestApplyEnv(t *testing.T) {
 	}
 	if cfg.Listen != "127.0.0.1:7000" || time.Duration(cfg.IdleTimeout) != 2*time.Minute || !cfg.Demo ||
 		cfg.MaxSessions != 7 || cfg.Sandbox == nil || *cfg.Sandbox ||
-		cfg.PoolSize != 2 || time.Duration(cfg.PoolMaxAge) != 10*time.Minute || cfg.MinFreeMemoryMiB != 1024 || cfg.MaxLoadPerCore != 3.5 {
+		cfg.PoolSize != 2 || time.Duration(cfg.PoolMaxAge) != 10*time.Minute || cfg.MinFreeMemoryMiB != 1024 || cfg.MaxLoadPerCore != 3.5 ||
+		cfg.Audit.CheckpointKey != "/etc/shoji/k" {
 		t.Errorf("env not applied: %+v", cfg)
 	}
 	for k, v := range map[string]string{"SHOJI_DEMO": "yes please", "SHOJI_IDLE_TIMEOUT": "soon", "SHOJI_MAX_SESSIONS": "x", "SHOJI_MAX_LOAD_PER_CORE": "high"} {

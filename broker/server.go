@@ -125,8 +125,13 @@ func New(ctx context.Context, cfg Config, opts Options) (*Server, error) {
 		return nil, err
 	}
 	s.store = st
+	key, err := s.checkpointKey()
+	if err != nil {
+		return nil, err
+	}
 	if s.audit, err = audit.OpenFile(filepath.Join(cfg.Data, "audit"), audit.FileOptions{
-		MaxBytes: int64(cfg.Audit.MaxFileSize) << 20, Logger: s.log,
+		MaxBytes: int64(cfg.Audit.MaxFileSize) << 20, Logger: s.log, CheckpointKey: key,
+		CheckpointEvery: cfg.Audit.CheckpointEvery, CheckpointInterval: time.Duration(cfg.Audit.CheckpointInterval),
 	}); err != nil {
 		return nil, fmt.Errorf("open audit trail: %w", err)
 	}

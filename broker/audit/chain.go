@@ -95,6 +95,8 @@ type link struct {
 	Time time.Time `json:"time"`
 	Type Type      `json:"type"`
 	Prev string    `json:"prev"`
+	// Checkpoint is read for audit_checkpoint records.
+	Checkpoint *Checkpoint `json:"checkpoint"`
 }
 
 // parseLink reads the chain fields of a line, and refuses a line that is

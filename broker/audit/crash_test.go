@@ -30,7 +30,7 @@ func TestMain(m *testing.M) {
 // prints each committed seq, until it is killed. It gives up after two
 // minutes so that it never outlives a failed parent for long.
 func crashChild(dir string) {
-	f, err := OpenFile(dir, FileOptions{MaxBytes: 8 << 10})
+	f, err := OpenFile(dir, FileOptions{MaxBytes: 8 << 10, CheckpointKey: crashKey, CheckpointEvery: crashEvery})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "child:", err)
 		os.Exit(2)
@@ -58,9 +58,17 @@ func crashChild(dir string) {
 	os.Exit(3)
 }
 
+// crashKey and crashEvery are the checkpoint key and cadence of the
+// crash test's trail.
+var (
+	crashKey   = testKey(9)
+	crashEvery = 5
+)
+
 // TestCrash kills a process that is writing the trail with SIGKILL, then
-// checks that the trail verifies, holds every record the process was told
-// was committed, and continues when opened again.
+// checks that the trail verifies (checkpoints, their signatures and
+// cadence included), holds every record the process was told was
+// committed, and continues when opened again with an unclean start.
 func TestCrash(t *testing.T) {
 	dir := t.TempDir()
 	for round := range 3 {
@@ -95,9 +103,13 @@ func TestCrash(t *testing.T) {
 			t.Fatalf("child ended before it was killed: %v", err)
 		}
 
-		rep, err := Verify(dir)
+		keys := []*PublicKey{crashKey.Public()}
+		rep, err := VerifyWith(dir, VerifyOptions{Keys: keys})
 		if err != nil {
 			t.Fatalf("round %d: Verify after SIGKILL: %v", round, err)
+		}
+		if rep.Sealed {
+			t.Errorf("round %d: after SIGKILL the trail ends with a clean-stop checkpoint", round)
 		}
 		present := map[uint64]bool{}
 		for e, err := range Scan(dir, Filter{}) {
@@ -114,7 +126,7 @@ func TestCrash(t *testing.T) {
 		t.Logf("round %d: %d commits seen, head %d, %d files, torn: %v", round, len(committed), rep.HeadSeq, len(rep.Files), rep.Torn)
 
 		// Opened again, the chain recovers and goes on.
-		f, err := OpenFile(dir, FileOptions{MaxBytes: 8 << 10})
+		f, err := OpenFile(dir, FileOptions{MaxBytes: 8 << 10, CheckpointKey: crashKey, CheckpointEvery: crashEvery})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -125,12 +137,13 @@ func TestCrash(t *testing.T) {
 		if err := f.Close(); err != nil {
 			t.Fatal(err)
 		}
-		after, err := Verify(dir)
+		after, err := VerifyWith(dir, VerifyOptions{Keys: keys, RequireSealed: true})
 		if err != nil {
 			t.Fatalf("Verify after reopening: %v", err)
 		}
-		if after.Torn != nil || after.HeadSeq != e.Seq || e.Seq <= rep.HeadSeq {
-			t.Errorf("after reopening: head %d (torn %v), committed %d, before %d", after.HeadSeq, after.Torn, e.Seq, rep.HeadSeq)
+		if after.Torn != nil || after.HeadSeq != e.Seq+1 || e.Seq <= rep.HeadSeq || len(after.UncleanStarts) != round+1 {
+			t.Errorf("after reopening: head %d (torn %v), committed %d then the closing checkpoint, before %d, unclean starts %v (want %d)",
+				after.HeadSeq, after.Torn, e.Seq, rep.HeadSeq, after.UncleanStarts, round+1)
 		}
 	}
 }

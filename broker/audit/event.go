@@ -6,8 +6,9 @@
 // The default sink, File, appends JSON Lines in which every record carries
 // the SHA-256 of the record before it, so an edit, a deletion, an insertion
 // or a reordering anywhere but at the very end breaks the chain. The end
-// of the chain is protected by the copy the Forwarder sends to the
-// hospital's syslog collector.
+// of the chain is protected by signed checkpoints (audit_checkpoint
+// records, with a key kept outside the data directory) and by the copy the
+// Forwarder sends to the hospital's syslog collector.
 //
 // Events hold URLs and metadata, never page content or keystrokes: the
 // clipboard is recorded as a length and a SHA-256, files as name, size and
@@ -67,6 +68,9 @@ const (
 	// TypeDropped says Record events were lost because the sink's queue
 	// was full: Count is how many, Comment how many of each type.
 	TypeDropped Type = "audit_dropped"
+	// TypeCheckpoint signs the head of the chain: Checkpoint names the
+	// record before it and carries the signature (docs/audit.md).
+	TypeCheckpoint Type = "audit_checkpoint"
 )
 
 // Types lists every event type, the sink's own last.
@@ -74,11 +78,11 @@ var Types = []Type{
 	TypeLogin, TypeLoginFailed, TypeLockout, TypeLogout, TypeSessionStart, TypeSessionEnd,
 	TypeNavigation, TypeDeny, TypeSiteRequest, TypeSiteDecision, TypeTransfer, TypeClipboard, TypePrint,
 	TypePolicyChange, TypeUserChange, TypeKillSwitch, TypeMaintenance, TypeExport, TypeRecovery,
-	TypeRecovered, TypeRotated, TypeDropped,
+	TypeRecovered, TypeRotated, TypeDropped, TypeCheckpoint,
 }
 
 // sinkTypes are written only by the sink.
-var sinkTypes = map[Type]bool{TypeRecovered: true, TypeRotated: true, TypeDropped: true}
+var sinkTypes = map[Type]bool{TypeRecovered: true, TypeRotated: true, TypeDropped: true, TypeCheckpoint: true}
 
 // Transfer directions, and the clipboard's.
 const (
@@ -172,6 +176,8 @@ type Event struct {
 	// Count is how many records an audit_dropped record stands for.
 	Count    int64     `json:"count,omitempty"`
 	Transfer *Transfer `json:"transfer,omitempty"`
+	// Checkpoint is set in audit_checkpoint records only.
+	Checkpoint *Checkpoint `json:"checkpoint,omitempty"`
 
 	// Prev is the hex SHA-256 of the previous record's line, without its
 	// newline; ZeroHash for the first record.

@@ -123,6 +123,7 @@ func TestEventCheck(t *testing.T) {
 		{Time: at, Type: "a b"},
 		{Time: at, Type: Type(strings.Repeat("a", 33))},
 		{Time: at, Type: TypeRotated},
+		{Time: at, Type: TypeCheckpoint, Checkpoint: &Checkpoint{Reason: CheckpointClose}},
 		{Time: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC), Type: TypeLogin},
 	} {
 		if err := e.check(); !errors.Is(err, errInvalid) {

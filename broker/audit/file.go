@@ -32,11 +32,33 @@ type FileOptions struct {
 	// means 16384. Past it Record counts the event as dropped and the
 	// writer records the count in an audit_dropped record.
 	QueueLimit int
+
+	// CheckpointKey signs the audit_checkpoint records the sink writes:
+	// one when it opens (after any recovery records), one after every
+	// CheckpointEvery records, one when a record has waited
+	// CheckpointInterval for one, and one at a clean Close. Nil means no
+	// checkpoints.
+	CheckpointKey *SigningKey
+	// CheckpointEvery is the most records (other than the sink's
+	// audit_checkpoint, audit_rotated and audit_recovered) between two
+	// checkpoints; zero means 1000.
+	CheckpointEvery int
+	// CheckpointInterval is the longest time, by Now, that a written
+	// record waits for a checkpoint; zero means one minute.
+	CheckpointInterval time.Duration
+	// After returns a channel that receives after d, for the checkpoint
+	// interval's timer; nil means time.After. Tests pass their own with
+	// their Now.
+	After func(d time.Duration) <-chan time.Time
 }
 
 const (
 	defaultMaxBytes   = 64 << 20
 	defaultQueueLimit = 16384
+	// DefaultCheckpointEvery and DefaultCheckpointInterval are the
+	// checkpoint cadence when FileOptions leaves it zero.
+	DefaultCheckpointEvery    = 1000
+	DefaultCheckpointInterval = time.Minute
 	// maxRetryWait bounds the writer's wait between attempts after a
 	// write error.
 	maxRetryWait = 5 * time.Second
@@ -61,6 +83,12 @@ var ErrInUse = errors.New("audit directory is in use by another shoji process")
 // events queued, and retries after a pause. If it cannot cut the file back
 // it stops writing for good, and every later Commit fails: the chain is
 // never continued after bytes of unknown state.
+//
+// With a checkpoint key the writer signs the head of the chain in
+// audit_checkpoint records (see FileOptions.CheckpointKey), in the same
+// write and fsync as the records they follow, so that a trail stopped
+// cleanly ends with a signed checkpoint and a crash leaves at most
+// CheckpointEvery records after the last one.
 type File struct {
 	dir        string
 	maxBytes   int64
@@ -68,6 +96,10 @@ type File struct {
 	now        func() time.Time
 	queueLimit int
 	lock       *os.File
+	key        *SigningKey // nil: no checkpoints
+	every      int64
+	interval   time.Duration
+	after      func(time.Duration) <-chan time.Time
 
 	mu      sync.Mutex
 	queue   []request
@@ -106,6 +138,12 @@ type fileState struct {
 	// onlyHeader is true while the file holds just its audit_rotated
 	// record, which keeps a small MaxBytes from rotating forever.
 	onlyHeader bool
+	// sinceCheckpoint counts the records that count towards the next
+	// checkpoint (all but the sink's checkpoint, rotated and recovered
+	// records) written since the last checkpoint; waitingSince is when the
+	// first of them was written, by the sink's clock.
+	sinceCheckpoint int64
+	waitingSince    time.Time
 }
 
 // filePos is a place in the chain: a byte offset in file number index.
@@ -141,7 +179,8 @@ type result struct {
 // audit_recovered record saying how many bytes were discarded and their
 // SHA-256. Only the final line is ever cut, and only one unreadable
 // complete line; anything worse is an error for `shoji audit verify` to
-// explain.
+// explain. With a CheckpointKey it then signs the head it found with an
+// audit_checkpoint record.
 func OpenFile(dir string, opts FileOptions) (*File, error) {
 	f := &File{
 		dir:        dir,
@@ -149,6 +188,10 @@ func OpenFile(dir string, opts FileOptions) (*File, error) {
 		log:        opts.Logger,
 		now:        opts.Now,
 		queueLimit: opts.QueueLimit,
+		key:        opts.CheckpointKey,
+		every:      int64(opts.CheckpointEvery),
+		interval:   opts.CheckpointInterval,
+		after:      opts.After,
 		dropped:    map[Type]int64{},
 		wake:       make(chan struct{}, 1),
 		stop:       make(chan struct{}),
@@ -167,6 +210,15 @@ func OpenFile(dir string, opts FileOptions) (*File, error) {
 	if f.queueLimit <= 0 {
 		f.queueLimit = defaultQueueLimit
 	}
+	if f.every <= 0 {
+		f.every = DefaultCheckpointEvery
+	}
+	if f.interval <= 0 {
+		f.interval = DefaultCheckpointInterval
+	}
+	if f.after == nil {
+		f.after = time.After
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create audit directory: %w", err)
 	}
@@ -181,6 +233,9 @@ func OpenFile(dir string, opts FileOptions) (*File, error) {
 		return nil, err
 	}
 	pending, err := f.openTail()
+	if err == nil && f.key != nil {
+		pending = append(pending, request{ev: checkpointEvent(f.now(), CheckpointOpen)})
+	}
 	if err == nil && len(pending) > 0 {
 		err = f.writeBatch(pending)
 	}
@@ -394,6 +449,9 @@ func (f *File) Close() error {
 func (f *File) run() {
 	defer close(f.done)
 	var pause time.Duration
+	// tick fires when the checkpoint interval may have passed; nil while
+	// no records wait for a checkpoint.
+	var tick <-chan time.Time
 	for {
 		batch, closing := f.take()
 		if len(batch) > 0 {
@@ -418,18 +476,44 @@ func (f *File) run() {
 			continue
 		}
 		if closing {
+			f.seal()
 			f.finish()
 			return
+		}
+		if tick == nil && f.key != nil && f.cur.sinceCheckpoint > 0 {
+			tick = f.after(f.interval - f.now().Sub(f.cur.waitingSince))
 		}
 		select {
 		case <-f.wake:
 		case <-f.stop:
+		case <-tick:
+			tick = nil
+		}
+	}
+}
+
+// checkpointDue reports whether records have waited for a checkpoint for
+// the checkpoint interval.
+func (f *File) checkpointDue() bool {
+	return f.key != nil && f.cur.sinceCheckpoint > 0 && !f.now().Before(f.cur.waitingSince.Add(f.interval))
+}
+
+// seal writes the closing checkpoint, so that a cleanly stopped trail
+// ends with one.
+func (f *File) seal() {
+	if f.key == nil || f.failed != nil {
+		return
+	}
+	if err := f.writeBatch([]request{{ev: checkpointEvent(f.now(), CheckpointClose)}}); err != nil {
+		f.loseQueued()
+		if f.closeErr == nil {
+			f.closeErr = fmt.Errorf("audit: write the closing checkpoint: %w", err)
 		}
 	}
 }
 
 // take empties the queue, adding an audit_dropped record when events were
-// dropped since the last one.
+// dropped since the last one, and a checkpoint when one is due.
 func (f *File) take() (batch []request, closing bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -446,6 +530,9 @@ func (f *File) take() (batch []request, closing bool) {
 			Time: f.now().UTC(), Type: TypeDropped, Count: total,
 			Reason: "the audit queue was full, or the event was invalid", Comment: strings.Join(parts, " "),
 		}})
+	}
+	if f.checkpointDue() {
+		batch = append(batch, request{ev: checkpointEvent(f.now(), CheckpointInterval)})
 	}
 	return batch, f.closing
 }
@@ -540,7 +627,8 @@ func (f *File) writeSegment(reqs []request) (int, []result, error) {
 			return 0, nil, err
 		}
 		rotated = true
-		f.cur = fileState{f: nf, index: saved.index + 1, seq: saved.seq, hash: saved.hash}
+		f.cur = fileState{f: nf, index: saved.index + 1, seq: saved.seq, hash: saved.hash,
+			sinceCheckpoint: saved.sinceCheckpoint, waitingSince: saved.waitingSince}
 		hdr := Event{Time: f.now().UTC(), Type: TypeRotated, Target: fileName(saved.index)}
 		if _, err := f.appendLine(&buf, hdr); err != nil {
 			f.undo(saved, rotated)
@@ -555,6 +643,12 @@ func (f *File) writeSegment(reqs []request) (int, []result, error) {
 		}
 		ev, err := f.appendLine(&buf, reqs[n].ev)
 		results = append(results, result{ev: ev, err: err})
+		if f.key != nil && f.cur.sinceCheckpoint >= f.every {
+			if _, err := f.appendLine(&buf, checkpointEvent(f.now(), CheckpointRecords)); err != nil {
+				f.undo(saved, rotated)
+				return 0, nil, err
+			}
+		}
 	}
 	if buf.Len() > 0 {
 		if _, err := f.cur.f.Write(buf.Bytes()); err != nil {
@@ -576,11 +670,17 @@ func (f *File) writeSegment(reqs []request) (int, []result, error) {
 	return n, results, nil
 }
 
-// appendLine gives e the next seq and the current hash as prev, encodes it
-// into buf and advances the state. An event that cannot be encoded
-// changes nothing.
+// appendLine gives e the next seq and the current hash as prev (and a
+// checkpoint its head and signature), encodes it into buf and advances the
+// state. An event that cannot be encoded changes nothing.
 func (f *File) appendLine(buf *bytes.Buffer, e Event) (Event, error) {
 	e.Seq, e.Prev = f.cur.seq+1, f.cur.hash
+	if e.Type == TypeCheckpoint {
+		cp := *e.Checkpoint
+		cp.KeyID, cp.Seq, cp.Hash, cp.Every = f.key.pub.id, f.cur.seq, f.cur.hash, f.every
+		cp.Sig = f.key.sign(checkpointMessage(cp.KeyID, cp.Seq, cp.Hash, e.Time, cp.Reason, cp.Every))
+		e.Checkpoint = &cp
+	}
 	line, err := encodeLine(e)
 	if err != nil {
 		return Event{}, err
@@ -590,6 +690,16 @@ func (f *File) appendLine(buf *bytes.Buffer, e Event) (Event, error) {
 	f.cur.seq, f.cur.hash = e.Seq, lineHash(line)
 	f.cur.size += int64(len(line)) + 1
 	f.cur.onlyHeader = e.Type == TypeRotated
+	switch e.Type {
+	case TypeCheckpoint:
+		f.cur.sinceCheckpoint = 0
+	case TypeRotated, TypeRecovered:
+	default:
+		if f.cur.sinceCheckpoint == 0 && f.key != nil {
+			f.cur.waitingSince = f.now()
+		}
+		f.cur.sinceCheckpoint++
+	}
 	return e, nil
 }
 

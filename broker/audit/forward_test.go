@@ -33,6 +33,7 @@ type collector struct {
 type syslogMsg struct {
 	pri, msgid, sd, msg string
 	seq                 uint64
+	raw                 string // the message as received, without its length
 }
 
 var syslogRE = regexp.MustCompile(`^<(\d+)>1 (\S+) (\S+) (\S+) (\S+) (\S+) (\[[^\]]*\]|-) (.*)$`)
@@ -90,7 +91,7 @@ func (c *collector) read(conn net.Conn) {
 			c.fail(fmt.Sprintf("not RFC 5424: %q", frame))
 			return
 		}
-		msg := syslogMsg{pri: m[1], msgid: m[5], sd: m[7], msg: m[8]}
+		msg := syslogMsg{pri: m[1], msgid: m[6], sd: m[7], msg: m[8], raw: string(frame)}
 		if l, err := parseLink([]byte(msg.msg)); err == nil {
 			msg.seq = l.Seq
 		}

@@ -2,6 +2,7 @@ package audit
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -21,7 +22,8 @@ type tail struct {
 	cutReason string
 }
 
-// tailChunk is how much readTail reads at a time, from the end backwards.
+// tailChunk is how much readTail reads first, from the end backwards; each
+// further read doubles what it holds.
 const tailChunk = 64 << 10
 
 // readTail reads the last record of the file at path. With repair it cuts
@@ -42,45 +44,53 @@ func readTail(path string, repair bool) (tail, error) {
 	if err != nil {
 		return tail{}, err
 	}
-	size := fi.Size()
-
-	// Read backwards until buf holds the final fragment and the two last
-	// complete lines, or the whole file.
-	start := size
-	var buf []byte
-	for start > 0 && bytes.Count(buf, []byte("\n")) < 3 {
-		if size-start > 2*maxLine+2*tailChunk {
-			return tail{}, fmt.Errorf("the last lines are longer than %d bytes", maxLine)
-		}
-		n := min(tailChunk, start)
-		chunk := make([]byte, n, int(n)+len(buf))
-		if _, err := f.ReadAt(chunk, start-n); err != nil && err != io.EOF {
-			return tail{}, err
-		}
-		buf = append(chunk, buf...)
-		start -= n
+	t, err := scanTail(f, fi.Size(), tailChunk, repair)
+	if err != nil || t.cut == 0 {
+		return t, err
 	}
-	// lineStart is where the line ending just before end begins.
-	lineStart := func(end int64) int64 {
-		if i := bytes.LastIndexByte(buf[:end-start], '\n'); i >= 0 {
-			return start + int64(i) + 1
-		}
-		return start // only reached with start == 0: the first line
+	if err := f.Truncate(t.size); err != nil {
+		return tail{}, fmt.Errorf("cut off %d bytes: %w", t.cut, err)
 	}
+	if err := f.Sync(); err != nil {
+		return tail{}, fmt.Errorf("fsync after cutting: %w", err)
+	}
+	return t, nil
+}
 
+// scanTail finds the last record of a chain file of size bytes, reading r
+// from the end backwards, chunk bytes first. It decides what readTail
+// cuts but changes nothing.
+func scanTail(r io.ReaderAt, size, chunk int64, repair bool) (tail, error) {
+	w := &tailWindow{r: r, size: size, start: size, chunk: chunk}
 	t := tail{size: size}
 	keep := size // bytes before the cut
-	if size > 0 && buf[len(buf)-1] != '\n' {
-		if !repair {
-			return tail{}, fmt.Errorf("the final line (at byte %d) is incomplete", lineStart(size))
+	if size > 0 {
+		last, err := w.slice(size-1, size)
+		if err != nil {
+			return tail{}, err
 		}
-		keep = lineStart(size)
-		t.cutReason = "incomplete final line, left by a crash during a write"
+		if last[0] != '\n' {
+			ls, err := w.lineStart(size)
+			if err != nil {
+				return tail{}, err
+			}
+			if !repair {
+				return tail{}, fmt.Errorf("the final line (at byte %d) is incomplete", ls)
+			}
+			keep = ls
+			t.cutReason = "incomplete final line, left by a crash during a write"
+		}
 	}
 	cutLine := false // whether a complete but unreadable line was cut
 	for keep > 0 {
-		ls := lineStart(keep - 1)
-		line := buf[ls-start : keep-1]
+		ls, err := w.lineStart(keep - 1)
+		if err != nil {
+			return tail{}, err
+		}
+		line, err := w.slice(ls, keep-1)
+		if err != nil {
+			return tail{}, err
+		}
 		l, err := parseLink(line)
 		if err == nil {
 			t.seq, t.hash = l.Seq, lineHash(line)
@@ -102,13 +112,77 @@ func readTail(path string, repair bool) (tail, error) {
 	t.size = keep
 	t.cut = size - keep
 	if t.cut > 0 {
-		t.cutHash = lineHash(buf[keep-start:])
-		if err := f.Truncate(keep); err != nil {
-			return tail{}, fmt.Errorf("cut off %d bytes: %w", t.cut, err)
+		cut, err := w.slice(keep, size)
+		if err != nil {
+			return tail{}, err
 		}
-		if err := f.Sync(); err != nil {
-			return tail{}, fmt.Errorf("fsync after cutting: %w", err)
-		}
+		t.cutHash = lineHash(cut)
 	}
 	return t, nil
+}
+
+// tailWindow holds the end of a file in memory, from start to size. Every
+// offset its methods take and return is an offset in the file; only slice
+// turns one into an index into buf.
+type tailWindow struct {
+	r     io.ReaderAt
+	size  int64
+	start int64  // file offset of buf[0]
+	buf   []byte // the file's bytes from start to size
+	chunk int64  // the first read's size
+}
+
+// extend reads the bytes before the window: chunk bytes the first time,
+// then as many as the window holds, so that a long line costs a few
+// reads, not one per chunk.
+func (w *tailWindow) extend() error {
+	n := min(max(w.chunk, int64(len(w.buf))), w.start)
+	b := make([]byte, n, n+int64(len(w.buf)))
+	got, err := w.r.ReadAt(b, w.start-n)
+	if err != nil && !(errors.Is(err, io.EOF) && int64(got) == n) {
+		return fmt.Errorf("read bytes %d to %d: %w", w.start-n, w.start, err)
+	}
+	w.buf = append(b, w.buf...)
+	w.start -= n
+	return nil
+}
+
+// slice returns the file's bytes from..to, reading back as far as from.
+func (w *tailWindow) slice(from, to int64) ([]byte, error) {
+	if from < 0 || from > to || to > w.size {
+		return nil, fmt.Errorf("bytes %d to %d are outside the file's %d", from, to, w.size)
+	}
+	for from < w.start {
+		if err := w.extend(); err != nil {
+			return nil, err
+		}
+	}
+	return w.buf[from-w.start : to-w.start], nil
+}
+
+// lineStart is the offset where the line that ends at end (at its newline,
+// or at the end of the file) begins. A line longer than maxLine is an
+// error, so a damaged file cannot make it read gigabytes.
+func (w *tailWindow) lineStart(end int64) (int64, error) {
+	for {
+		seen, err := w.slice(w.start, end)
+		if err != nil {
+			return 0, err
+		}
+		ls := int64(-1)
+		if i := bytes.LastIndexByte(seen, '\n'); i >= 0 {
+			ls = w.start + int64(i) + 1
+		} else if w.start == 0 {
+			ls = 0
+		}
+		if end-max(ls, w.start) > maxLine {
+			return 0, fmt.Errorf("the line ending at byte %d is longer than %d bytes", end, maxLine)
+		}
+		if ls >= 0 {
+			return ls, nil
+		}
+		if err := w.extend(); err != nil {
+			return 0, err
+		}
+	}
 }

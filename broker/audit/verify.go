@@ -26,6 +26,48 @@ type Report struct {
 	// Note says the same for people; it is empty when Torn is nil.
 	Torn *Torn
 	Note string
+
+	// Checkpoints counts the audit_checkpoint records. Signed is true
+	// when their signatures were checked (VerifyOptions.Keys), and KeyIDs
+	// lists the keys that signed them, in order of first use.
+	Checkpoints int
+	Signed      bool
+	KeyIDs      []string
+	// LastCheckpoint is the last checkpoint; nil when there is none.
+	LastCheckpoint *CheckpointRecord
+	// Unsigned is how many records follow the last checkpoint (every
+	// record when there is none): the part of the trail no signature
+	// covers yet.
+	Unsigned uint64
+	// Sealed is true when the trail ends with a clean-stop checkpoint
+	// (reason "close"): the broker stopped cleanly and nothing was
+	// written after.
+	Sealed bool
+	// UncleanStarts are the seqs of the "open" checkpoints whose previous
+	// checkpoint is not a clean stop: the broker did not stop cleanly
+	// before them (a crash, kill -9, a power cut), or the trail was cut
+	// there and the broker started on what was left.
+	UncleanStarts []uint64
+	// WhileStopped lists (up to 100 of) the records written after a
+	// clean-stop checkpoint and before the next checkpoint: while the
+	// broker was stopped. `shoji audit export` writes one; anything else
+	// there was not written by the broker.
+	WhileStopped      []uint64
+	WhileStoppedCount uint64
+	// Copy is what the comparison with the collector's copy found; nil
+	// without VerifyOptions.Against.
+	Copy *CopyReport
+}
+
+// CheckpointRecord is an audit_checkpoint record as Verify found it.
+type CheckpointRecord struct {
+	// Seq and Time are the checkpoint record's own; Checkpoint.Seq is the
+	// record it signs, the one before.
+	Seq  uint64
+	Time time.Time
+	File string
+	Line int
+	Checkpoint
 }
 
 // Torn describes an incomplete or unreadable final line.
@@ -65,6 +107,18 @@ const (
 	// and nothing after it tells which of the two is wrong (for example a
 	// forged record appended at the end).
 	BrokenLink Problem = "broken link"
+	// BadCheckpoint: a checkpoint does not sign the record before it, its
+	// signature does not verify, or it names a key that was not given.
+	BadCheckpoint Problem = "bad checkpoint"
+	// MissingCheckpoint: more records follow a checkpoint than it allows
+	// before the next, the trail has no checkpoint at all, or (with
+	// RequireSealed) it does not end with a clean-stop checkpoint.
+	MissingCheckpoint Problem = "missing checkpoint"
+	// DiffersFromCopy: the record is not the one the collector holds
+	// with the same seq.
+	DiffersFromCopy Problem = "differs from the collector's copy"
+	// CutTail: the collector holds records after the trail's last.
+	CutTail Problem = "cut tail"
 )
 
 // VerifyError names the first bad record of a trail.
@@ -100,9 +154,26 @@ var ErrNoTrail = errors.New("no audit trail")
 //
 // The chain shows any change before the last record. Cutting records off
 // the end, or appending records with correct hashes, leaves a valid
-// chain: compare the Report's head with the copy the Forwarder sent off
-// the box.
+// chain: VerifyWith checks the signed checkpoints and compares the trail
+// with the copy the Forwarder sent off the box. Verify checks only that
+// each checkpoint names the record before it.
 func Verify(dir string) (Report, error) {
+	return VerifyWith(dir, VerifyOptions{})
+}
+
+// VerifyWith is Verify with the checks of opts: checkpoint signatures and
+// cadence, a sealed end, and the collector's copy.
+func VerifyWith(dir string, opts VerifyOptions) (Report, error) {
+	if opts.RequireSealed && len(opts.Keys) == 0 {
+		return Report{}, errors.New("audit: requiring a sealed trail needs the checkpoint public key")
+	}
+	var cp *collectorCopy
+	if opts.Against != "" {
+		var err error
+		if cp, err = readCopy(opts.Against); err != nil {
+			return Report{}, err
+		}
+	}
 	files, err := listFiles(dir)
 	if err != nil {
 		return Report{}, fmt.Errorf("audit trail %s: %w", dir, err)
@@ -114,6 +185,7 @@ func Verify(dir string) (Report, error) {
 	for _, cf := range files {
 		rep.Files = append(rep.Files, cf.name)
 	}
+	ec := newEndCheck(&rep, opts, cp)
 	w := &walker{files: files}
 	defer w.close()
 	// hist holds the last two good records, the start of the chain
@@ -122,7 +194,7 @@ func Verify(dir string) (Report, error) {
 	for {
 		r, err := w.next()
 		if errors.Is(err, io.EOF) {
-			return rep, nil
+			return rep, ec.finish(hist[len(hist)-1])
 		}
 		if err != nil {
 			return rep, err
@@ -134,10 +206,13 @@ func Verify(dir string) (Report, error) {
 		if end && (!r.terminated || r.err != nil) {
 			rep.Torn = &Torn{File: r.file, Line: r.line, Offset: r.offset, Bytes: r.size, Unreadable: r.terminated}
 			rep.Note = rep.Torn.String()
-			return rep, nil
+			return rep, ec.finish(hist[len(hist)-1])
 		}
 		p1 := hist[len(hist)-1]
 		if r.terminated && follows(p1, r) {
+			if verr := ec.record(r); verr != nil {
+				return rep, verr
+			}
 			hist = append(hist[len(hist)-1:], r)
 			rep.Records++
 			rep.HeadSeq, rep.HeadHash, rep.HeadTime = r.link.Seq, r.hash, r.link.Time

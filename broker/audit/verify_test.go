@@ -177,8 +177,9 @@ func TestVerifyEmpty(t *testing.T) {
 
 // TestVerifyAcceptsEveryUntamperedTrail writes random event sequences with
 // random rotation sizes, Commit and Record from several goroutines, and
-// reopenings, and checks that Verify accepts each trail and that it holds
-// exactly the events written.
+// reopenings, every other trail with checkpoints at a random cadence, and
+// checks that Verify accepts each trail (a checkpointed one with its key,
+// sealed) and that it holds exactly the events written.
 func TestVerifyAcceptsEveryUntamperedTrail(t *testing.T) {
 	rounds := 40
 	if testing.Short() {
@@ -192,11 +193,16 @@ func TestVerifyAcceptsEveryUntamperedTrail(t *testing.T) {
 			dir := t.TempDir()
 			maxBytes := int64(200 + rng.IntN(6000))
 			sessions := 1 + rng.IntN(3)
+			var key *SigningKey
+			every := 1 + rng.IntN(12)
+			if round%2 == 1 {
+				key = testKey(byte(round))
+			}
 			var want []Event // events passed to Commit or Record, in no order
 			committed := map[uint64]Event{}
 			c := newClock()
 			for range sessions {
-				f, err := OpenFile(dir, FileOptions{MaxBytes: maxBytes, Now: c.Now})
+				f, err := OpenFile(dir, FileOptions{MaxBytes: maxBytes, Now: c.Now, CheckpointKey: key, CheckpointEvery: every})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -243,6 +249,12 @@ func TestVerifyAcceptsEveryUntamperedTrail(t *testing.T) {
 			if err != nil {
 				t.Fatalf("maxBytes %d: %v", maxBytes, err)
 			}
+			if key != nil {
+				signed, err := VerifyWith(dir, VerifyOptions{Keys: []*PublicKey{key.Public()}, RequireSealed: true})
+				if err != nil || signed.Checkpoints < 2*sessions || !signed.Sealed {
+					t.Fatalf("maxBytes %d, every %d: VerifyWith the key = %d checkpoints, sealed %v, %v", maxBytes, every, signed.Checkpoints, signed.Sealed, err)
+				}
+			}
 			var got []Event
 			var records uint64
 			for e, err := range Scan(dir, Filter{}) {
@@ -263,9 +275,9 @@ func TestVerifyAcceptsEveryUntamperedTrail(t *testing.T) {
 			if records != rep.Records {
 				t.Errorf("Scan found %d records, Verify %d", records, rep.Records)
 			}
-			key := func(a, b Event) int { return a.Time.Compare(b.Time) }
-			slices.SortFunc(want, key)
-			slices.SortFunc(got, key)
+			byTime := func(a, b Event) int { return a.Time.Compare(b.Time) }
+			slices.SortFunc(want, byTime)
+			slices.SortFunc(got, byTime)
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("events in the trail differ from those written (-written +trail):\n%s", diff)
 			}

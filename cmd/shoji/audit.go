@@ -29,6 +29,8 @@ only read it, and may run while the broker is running.
 Commands:
   verify   check the hash chain of the whole trail; exits with status 1
            and names the first bad record when it is broken
+           [--key PUBFILE]... [--require-sealed] [--against FILE]
+  keygen   make the key that signs the trail's checkpoints: --out PATH
   list     list events in the order they were written, as a table or CSV
            [--from TIME] [--to TIME] [--user NAME] [--type TYPE]
            [--host HOST] [--sha256 HASH] [--csv]
@@ -39,35 +41,56 @@ Commands:
            [--to TIME] [--user NAME]. It needs the store, so stop the broker
            first, or use the Evidence form on the auditor page (/audit).
 
-Every command takes --data DIR (default: $SHOJI_DATA, else ./data).
+Every command but keygen takes --data DIR (default: $SHOJI_DATA, else ./data).
 `
 
 // auditCall is one parsed `shoji audit` invocation.
 type auditCall struct {
 	data   string // the data directory
 	dir    string // the trail: DATA/audit
-	out    string // export: the bundle's file
+	out    string // export: the bundle's file; keygen: the private key's
 	filter audit.Filter
 	csv    bool
-	stdout io.Writer
-	stderr io.Writer
+	// verify: public key files, a collector's copy, and whether the trail
+	// must end with a clean-stop checkpoint.
+	keys          []string
+	against       string
+	requireSealed bool
+	stdout        io.Writer
+	stderr        io.Writer
 }
 
 // auditCommand is one `shoji audit` subcommand.
 type auditCommand struct {
 	usage, about string
 	filters      bool // whether it takes list's flags
+	noData       bool // whether it does without --data
 	run          func(c *auditCall) error
 }
 
 var auditCommands = map[string]auditCommand{
 	"verify": {
-		usage: "verify",
+		usage: "verify [--key PUBFILE]... [--require-sealed] [--against FILE]",
 		about: "Check that every record of the trail is in place and unchanged: each line is a record, seq counts up\n" +
 			"by one, and each record holds the SHA-256 of the one before it, across files. Exits with status 1 and\n" +
-			"names the first bad record when the chain is broken. The chain cannot show records cut off the end:\n" +
-			"compare the head it prints with the copy on the syslog collector.",
+			"names the first bad record when the chain is broken. The chain alone cannot show records cut off the\n" +
+			"end or a chain recomputed from some record on:\n" +
+			"  --key PUBFILE     checks every checkpoint's signature, that the trail has one, and that no more\n" +
+			"                    records follow a checkpoint than it allows; it reports the records after the last\n" +
+			"                    checkpoint (the unsigned tail) and whether the trail ends with a clean stop\n" +
+			"  --require-sealed  also fails unless the trail ends with a clean-stop checkpoint (a stopped broker)\n" +
+			"  --against FILE    compares with a syslog collector's copy: every record in both must be identical,\n" +
+			"                    and the copy must hold nothing after the trail's last record",
 		run: auditVerify,
+	},
+	"keygen": {
+		usage: "keygen --out PATH",
+		about: "Make an Ed25519 key for the trail's checkpoints: the private key goes to PATH (PEM PKCS #8, mode 0600)\n" +
+			"and the public key to PATH.pub (PEM PKIX). Neither is overwritten. Set audit.checkpoint_key to PATH in\n" +
+			"the broker's config (outside the data directory, owned by the broker's account), and give PATH.pub to\n" +
+			"the auditors for shoji audit verify --key.",
+		noData: true,
+		run:    auditKeygen,
 	},
 	"list": {
 		usage: "list [--from TIME] [--to TIME] [--user NAME] [--type TYPE] [--host HOST] [--sha256 HASH] [--csv]",
@@ -90,7 +113,7 @@ var auditCommands = map[string]auditCommand{
 // runAudit runs `shoji audit ARGS...`. Usage asked for with --help goes
 // to stdout and is not an error.
 func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	cmd, ok, err := pickCommand("audit", auditUsage, []string{"verify", "list", "export"}, auditCommands, args, stdout, stderr)
+	cmd, ok, err := pickCommand("audit", auditUsage, []string{"verify", "keygen", "list", "export"}, auditCommands, args, stdout, stderr)
 	if !ok {
 		return err
 	}
@@ -110,12 +133,26 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fs.StringVar(&c.filter.SHA256, "sha256", "", "list events of the file or clipboard text with this SHA-256 `HASH`")
 		fs.BoolVar(&c.csv, "csv", false, "write CSV with a header row instead of a table")
 	}
-	if args[0] == "export" {
+	switch args[0] {
+	case "export":
 		fs.StringVar(&c.out, "out", "", "write the bundle to `FILE` (required; not overwritten)")
+	case "keygen":
+		fs.StringVar(&c.out, "out", "", "write the private key to `PATH` and the public key to PATH.pub (required; not overwritten)")
+	case "verify":
+		fs.Func("key", "check checkpoint signatures with the public key in `PUBFILE` (from shoji audit keygen); give it again for each key the trail was signed with", func(v string) error {
+			c.keys = append(c.keys, v)
+			return nil
+		})
+		fs.BoolVar(&c.requireSealed, "require-sealed", false, "fail unless the trail ends with a clean-stop checkpoint (needs --key)")
+		fs.StringVar(&c.against, "against", "", "compare with a syslog collector's copy of the trail in `FILE` (RFC 5424 lines, a raw capture, or JSON lines)")
 	}
 	pos, err := parseInterspersed(fs, args[1:])
 	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintf(stdout, "Usage: shoji audit %s [--data DIR]\n\n%s\n\nFlags:\n", cmd.usage, cmd.about)
+		dataFlag := " [--data DIR]"
+		if cmd.noData {
+			dataFlag = ""
+		}
+		fmt.Fprintf(stdout, "Usage: shoji audit %s%s\n\n%s\n\nFlags:\n", cmd.usage, dataFlag, cmd.about)
 		fs.SetOutput(stdout)
 		fs.PrintDefaults()
 		return nil
@@ -175,7 +212,18 @@ func parseAuditTime(flagName, s string) (time.Time, error) {
 }
 
 func auditVerify(c *auditCall) error {
-	rep, err := audit.Verify(c.dir)
+	if c.requireSealed && len(c.keys) == 0 {
+		return errors.New("--require-sealed needs --key PUBFILE: only a signed checkpoint shows a clean stop")
+	}
+	opts := audit.VerifyOptions{RequireSealed: c.requireSealed, Against: c.against}
+	for _, path := range c.keys {
+		k, err := audit.LoadPublicKey(path)
+		if err != nil {
+			return fmt.Errorf("--key: %w", err)
+		}
+		opts.Keys = append(opts.Keys, k)
+	}
+	rep, err := audit.VerifyWith(c.dir, opts)
 	if err != nil {
 		return err
 	}
@@ -188,7 +236,74 @@ func auditVerify(c *auditCall) error {
 	if rep.Torn != nil {
 		fmt.Fprintf(c.stdout, "note: %s\n", rep.Torn)
 	}
+	printEnd(c.stdout, rep)
 	return verifyLedger(c)
+}
+
+// printEnd tells what the checkpoints and the collector's copy say about
+// the end of the trail.
+func printEnd(w io.Writer, rep audit.Report) {
+	if last := rep.LastCheckpoint; last != nil {
+		checked := "signatures verified with key " + strings.Join(rep.KeyIDs, ", ")
+		if !rep.Signed {
+			checked = "signatures NOT checked: give --key PUBFILE"
+		}
+		fmt.Fprintf(w, "checkpoints: %d, %s; the last at seq %d (%s, %s)\n",
+			rep.Checkpoints, checked, last.Seq, last.Time.Format(time.RFC3339), last.Reason)
+		switch {
+		case rep.Sealed:
+			fmt.Fprintln(w, "end: sealed: the trail ends with a clean-stop checkpoint; nothing was added after the broker stopped")
+		case rep.Unsigned == 0:
+			fmt.Fprintln(w, "end: the trail ends with a checkpoint, but not a clean-stop one: the broker is running, or did not stop cleanly, or the trail was cut there")
+		default:
+			fmt.Fprintf(w, "end: %d record(s) after the last checkpoint (seq %d to %d) are not signed yet: a running broker or one that did not stop cleanly leaves some; compare them with the collector's copy\n",
+				rep.Unsigned, last.Seq+1, rep.HeadSeq)
+		}
+	} else if rep.Signed {
+		fmt.Fprintln(w, "checkpoints: none")
+	}
+	if len(rep.UncleanStarts) > 0 {
+		seqs := make([]string, len(rep.UncleanStarts))
+		for i, s := range rep.UncleanStarts {
+			seqs[i] = strconv.FormatUint(s, 10)
+		}
+		fmt.Fprintf(w, "unclean starts: the broker did not stop cleanly before the start at seq %s: records written just before may be missing (compare with the collector's copy)\n",
+			strings.Join(seqs, ", "))
+	}
+	if rep.WhileStoppedCount > 0 {
+		seqs := make([]string, len(rep.WhileStopped))
+		for i, s := range rep.WhileStopped {
+			seqs[i] = strconv.FormatUint(s, 10)
+		}
+		more := ""
+		if n := rep.WhileStoppedCount - uint64(len(seqs)); n > 0 {
+			more = fmt.Sprintf(" and %d more", n)
+		}
+		fmt.Fprintf(w, "written while the broker was stopped (after a clean-stop checkpoint): seq %s%s: shoji audit export writes such a record; check any other\n",
+			strings.Join(seqs, ", "), more)
+	}
+	if cp := rep.Copy; cp != nil {
+		fmt.Fprintf(w, "collector's copy %s: %d record(s), seq %d to %d; %d identical in the trail, none differ, none after the trail's end; "+
+			"%d record(s) of the trail from seq %d on are not in the copy (not forwarded yet, or lost by the collector); %d line(s) without a record skipped\n",
+			cp.File, cp.Records, cp.FirstSeq, cp.LastSeq, cp.Matched, cp.Missing, cp.FirstSeq, cp.Skipped)
+	}
+}
+
+// auditKeygen makes a checkpoint key pair.
+func auditKeygen(c *auditCall) error {
+	if c.out == "" {
+		return errors.New("--out PATH is required: where to write the private key (for example /etc/shoji/audit-checkpoint.key)")
+	}
+	k, err := audit.GenerateKey(c.out)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stdout, "private key: %s (mode 0600): set audit.checkpoint_key to this path; keep it outside the data directory,\n"+
+		"  owned by the broker's account and readable by it only\n"+
+		"public key:  %s.pub: give it to the auditors for shoji audit verify --key\n"+
+		"key ID:      %s\n"+
+		"public key (base64): %s\n", c.out, c.out, k.Public().ID(), k.Public())
+	return nil
 }
 
 func auditList(c *auditCall) error {
@@ -238,6 +353,11 @@ func eventDetail(e audit.Event) string {
 	add("sha256", e.SHA256)
 	if e.Count != 0 {
 		add("count", strconv.FormatInt(e.Count, 10))
+	}
+	if cp := e.Checkpoint; cp != nil {
+		add("checkpoint", cp.Reason)
+		add("signs_seq", strconv.FormatUint(cp.Seq, 10))
+		add("key_id", cp.KeyID)
 	}
 	if t := e.Transfer; t != nil {
 		add("transfer", t.ID)

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -131,10 +132,13 @@ func TestRunAuditUsage(t *testing.T) {
 		wantStdout string
 	}{
 		{[]string{"audit", "--help"}, "", "Usage: shoji audit COMMAND"},
-		{[]string{"audit", "verify", "--help"}, "", "Usage: shoji audit verify [--data DIR]"},
+		{[]string{"audit", "verify", "--help"}, "", "Usage: shoji audit verify [--key PUBFILE]... [--require-sealed] [--against FILE] [--data DIR]\n"},
+		{[]string{"audit", "keygen", "--help"}, "", "Usage: shoji audit keygen --out PATH\n"},
 		{[]string{"audit", "list", "-h"}, "", "-sha256 HASH"},
-		{[]string{"audit"}, "audit: missing command (verify, list, export)", ""},
-		{[]string{"audit", "show"}, `unknown command "show" (want verify, list or export)`, ""},
+		{[]string{"audit"}, "audit: missing command (verify, keygen, list, export)", ""},
+		{[]string{"audit", "show"}, `unknown command "show" (want verify, keygen, list or export)`, ""},
+		{[]string{"audit", "keygen"}, "--out PATH is required", ""},
+		{[]string{"audit", "verify", "--require-sealed"}, "--require-sealed needs --key PUBFILE", ""},
 		{[]string{"audit", "verify", "--user", "bob"}, "flag provided but not defined: -user", ""},
 		{[]string{"audit", "verify", "extra"}, `unexpected argument "extra"`, ""},
 		{[]string{"audit", "list", "--type", "logn"}, `--type: unknown event type "logn"`, ""},
@@ -206,5 +210,111 @@ func TestRunAuditExport(t *testing.T) {
 	}
 	if _, _, err := runCmd("audit", "verify", "--data", data); err != nil {
 		t.Errorf("trail after export: %v", err)
+	}
+}
+
+// TestRunAuditCheckpoints makes a key with keygen, writes a trail signed
+// with it as the broker does, and runs verify with --key,
+// --require-sealed and --against on it, intact and tampered with.
+func TestRunAuditCheckpoints(t *testing.T) {
+	keyPath := filepath.Join(t.TempDir(), "audit-checkpoint.key")
+	out, _, err := runCmd("audit", "keygen", "--out", keyPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := audit.LoadSigningKey(keyPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := key.Public().ID()
+	if !strings.Contains(out, "key ID:      "+id) || !strings.Contains(out, keyPath+".pub") || !strings.Contains(out, key.Public().String()) {
+		t.Errorf("keygen printed %q; want the paths, the key ID %s and the public key", out, id)
+	}
+	if _, _, err := runCmd("audit", "keygen", "--out", keyPath); err == nil || !strings.Contains(err.Error(), "key file exists") {
+		t.Errorf("keygen over a key: %v", err)
+	}
+
+	data := t.TempDir()
+	dir := filepath.Join(data, "audit")
+	f, err := audit.OpenFile(dir, audit.FileOptions{CheckpointKey: key, CheckpointEvery: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		if _, err := f.Commit(context.Background(), audit.Login(time.Now(), audit.Actor{User: fmt.Sprint("u", i)})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// seq 1 cp:open, 2-3, 4 cp, 5-6, 7 cp, 8, 9 cp:close
+	path := filepath.Join(dir, "audit-000001.jsonl")
+	sealed, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	collector := filepath.Join(t.TempDir(), "collector.log")
+	if err := os.WriteFile(collector, sealed, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pub := keyPath + ".pub"
+
+	out, _, err = runCmd("audit", "verify", "--data", data)
+	if err != nil || !strings.Contains(out, "checkpoints: 4, signatures NOT checked: give --key PUBFILE; the last at seq 9") {
+		t.Errorf("verify without --key = %q, %v", out, err)
+	}
+	out, _, err = runCmd("audit", "verify", "--data", data, "--key", pub, "--require-sealed", "--against", collector)
+	if err != nil || !strings.Contains(out, "checkpoints: 4, signatures verified with key "+id) || !strings.Contains(out, "end: sealed") ||
+		!strings.Contains(out, "9 identical in the trail") {
+		t.Errorf("verify of a sealed trail = %q, %v", out, err)
+	}
+
+	// The last 2 records cut off: --key reports an unsigned record,
+	// --require-sealed and --against fail.
+	ls := bytes.SplitAfter(sealed, []byte("\n"))
+	cut := bytes.Join(ls[:7], nil)
+	if err := os.WriteFile(path, cut, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err = runCmd("audit", "verify", "--data", data, "--key", pub)
+	if err != nil || !strings.Contains(out, "end: the trail ends with a checkpoint, but not a clean-stop one") {
+		t.Errorf("verify --key of a cut trail = %q, %v", out, err)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--key", pub, "--require-sealed"}, "(seq 7): missing checkpoint: the trail does not end with a clean-stop checkpoint"},
+		{[]string{"--key", pub, "--against", collector}, "(seq 7): cut tail: the collector holds records up to seq 9"},
+		{[]string{"--key", filepath.Join(t.TempDir(), "none.pub")}, "--key: open"},
+	} {
+		_, _, err := runCmd(append([]string{"audit", "verify", "--data", data}, tc.args...)...)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("verify %q = %v, want %q", tc.args, err, tc.want)
+		}
+	}
+
+	// Signed with another key.
+	if err := os.WriteFile(path, sealed, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	otherPath := filepath.Join(t.TempDir(), "other.key")
+	if _, _, err := runCmd("audit", "keygen", "--out", otherPath); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = runCmd("audit", "verify", "--data", data, "--key", otherPath+".pub")
+	if err == nil || !strings.Contains(err.Error(), "(seq 1): bad checkpoint: it is signed by key \""+id+"\", which is not among the keys given") {
+		t.Errorf("verify with another key = %v", err)
+	}
+
+	// An export with the broker stopped writes a record after the clean
+	// stop; verify names it.
+	if _, _, err := runCmd("audit", "export", "--data", data, "--out", filepath.Join(t.TempDir(), "e.zip")); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err = runCmd("audit", "verify", "--data", data, "--key", pub)
+	if err != nil || !strings.Contains(out, "written while the broker was stopped (after a clean-stop checkpoint): seq 10:") {
+		t.Errorf("verify after an export = %q, %v", out, err)
 	}
 }

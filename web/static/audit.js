@@ -353,11 +353,15 @@ async function loadStatus() {
     ? '✓ 改ざんは見つかりませんでした Intact: the chain verifies'
     : '✗ 記録の連鎖が壊れています The chain is BROKEN';
   const head = d.head && typeof d.head === 'object' ? d.head : {};
+  const cp = d.last_checkpoint && typeof d.last_checkpoint === 'object' ? d.last_checkpoint : null;
   const rows = [
     ['記録数 Records', typeof d.records === 'number' ? String(d.records) : ''],
     ['ファイル数 Files', typeof d.files === 'number' ? String(d.files) : ''],
     ['最新の番号 Head seq', typeof head.seq === 'number' ? String(head.seq) : ''],
     ['最新のハッシュ Head hash', str(head.hash)],
+    ['チェックポイント Checkpoints', typeof d.checkpoints === 'number' ? String(d.checkpoints) : ''],
+    ['最後のチェックポイント Last checkpoint', cp ? `seq ${cp.seq} (${str(cp.time)}, ${str(cp.reason)}, key ${str(cp.key_id)})` : ''],
+    ['未署名の記録 Records after it', cp && typeof d.unsigned === 'number' ? String(d.unsigned) : ''],
     ['エラー Error', str(d.error)],
     ['注記 Note', str(d.note)],
   ];
