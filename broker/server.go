@@ -210,7 +210,8 @@ func New(ctx context.Context, cfg Config, opts Options) (*Server, error) {
 			s.xfer.EndSession(info.ID)
 			s.recordSessionEnd(info, r)
 		},
-		OnCrash: func(session.Info, error) { s.metrics.crashes.Add(1) },
+		OnEnding: s.endLogins,
+		OnCrash:  func(session.Info, error) { s.metrics.crashes.Add(1) },
 		OnNavigate: func(info session.Info, url string) {
 			s.audit.Record(audit.Navigation(time.Now(), sessionActor(info), url))
 		},

@@ -79,3 +79,32 @@ func TestJournalRefusesIncompleteEntries(t *testing.T) {
 		t.Errorf("refused entries were stored: %v, %v", got, err)
 	}
 }
+
+// TestTakeLoginsOf: the user's logins are removed and returned whole,
+// oldest first, once; other users' logins stay.
+func TestTakeLoginsOf(t *testing.T) {
+	s, _ := openTemp(t)
+	logins := []Login{
+		{ID: "a2", User: "alice", Created: t0.Add(time.Minute), Expires: t0.Add(time.Hour), RemoteAddr: "10.0.0.2"},
+		{ID: "a1", User: "alice", Created: t0, Expires: t0.Add(time.Hour), RemoteAddr: "10.0.0.1"},
+		{ID: "b1", User: "bob", Created: t0, Expires: t0.Add(time.Hour), RemoteAddr: "10.0.0.3"},
+	}
+	for _, l := range logins {
+		if err := s.PutLogin(l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.TakeLoginsOf("alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff([]Login{logins[1], logins[0]}, got); d != "" {
+		t.Errorf("TakeLoginsOf (-want +got):\n%s", d)
+	}
+	if again, err := s.TakeLoginsOf("alice"); err != nil || len(again) != 0 {
+		t.Errorf("second TakeLoginsOf = %v, %v; want none", again, err)
+	}
+	if _, err := s.GetLogin("b1"); err != nil {
+		t.Errorf("another user's login went: %v", err)
+	}
+}

@@ -84,6 +84,10 @@ type Transfers interface {
 // no transfer channel.
 var errNoTransfers = &isolation.UserError{Message: "the clipboard and printing are not available"}
 
+// errLoginEnded refuses a new browser to a viewer whose login ended
+// after it connected.
+var errLoginEnded = errors.New("the login ended: log in again")
+
 const (
 	writeWait    = 10 * time.Second
 	helloWait    = 10 * time.Second
@@ -130,6 +134,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return // Upgrade has answered
 	}
 	c := &conn_{h: h, ws: conn, p: p, log: h.logger().With("user", p.User, "remote", r.RemoteAddr)}
+	// A new browser only for a login that is still valid when it starts:
+	// the login may end while the viewer connects (a logout elsewhere, the
+	// idle timeout).
+	c.checkLogin = func() error {
+		if _, err := h.Auth.Authenticate(r); err != nil {
+			return fmt.Errorf("%w: %w", errLoginEnded, err)
+		}
+		return nil
+	}
 	if err := tuneConn(conn.NetConn()); err != nil {
 		c.log.Warn("stream: tune TCP connection", "err", err)
 	}
@@ -150,7 +163,9 @@ type conn_ struct {
 	// terminal is the clinician terminal's address, which decides its
 	// terminal group.
 	terminal netip.Addr
-	sess     *session.Session
+	// checkLogin reports whether the viewer's login is still valid.
+	checkLogin func() error
+	sess       *session.Session
 	viewer   *session.Viewer
 	vp       atomic.Pointer[isolation.Viewport]
 
@@ -197,11 +212,16 @@ func (c *conn_) run(reqCtx context.Context) {
 		return
 	}
 	c.vp.Store(&vp)
-	sess, err := c.h.Sessions.Attach(ctx, session.Owner{User: c.p.User, Role: c.p.Role, Terminal: c.terminal}, vp)
+	sess, err := c.h.Sessions.Attach(ctx, session.Owner{User: c.p.User, Role: c.p.Role, Terminal: c.terminal, Check: c.checkLogin}, vp)
 	if err != nil {
 		c.log.Warn("stream: attach session", "err", err)
 		msg := "the remote browser could not be started"
-		if errors.Is(err, session.ErrFull) {
+		switch {
+		case errors.Is(err, errLoginEnded):
+			// The viewer's reconnect finds the login gone and shows the
+			// login form.
+			msg = errLoginEnded.Error()
+		case errors.Is(err, session.ErrFull):
 			msg = "the server is full; try again in a few minutes"
 			if fe, ok := errors.AsType[*session.FullError](err); ok && fe.Detail != "" {
 				// A WebSocket close reason is at most 123 bytes.
