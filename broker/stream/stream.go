@@ -166,8 +166,8 @@ type conn_ struct {
 	// checkLogin reports whether the viewer's login is still valid.
 	checkLogin func() error
 	sess       *session.Session
-	viewer   *session.Viewer
-	vp       atomic.Pointer[isolation.Viewport]
+	viewer     *session.Viewer
+	vp         atomic.Pointer[isolation.Viewport]
 
 	closeOnce sync.Once
 	wg        sync.WaitGroup // restarts in flight
