@@ -679,18 +679,21 @@ func (c *conn_) sayGoodbye() {
 	c.closeWith(&protocolError{Code: websocket.CloseNormalClosure, Reason: "session ended: " + string(reason)})
 }
 
+// endMessage says why the session ended, and what the clinician does
+// next: log in again, except after a shutdown (reconnect) and in a
+// replaced viewer.
 func endMessage(r session.Reason) string {
 	switch r {
 	case session.ReasonLogout:
-		return "You logged out. The remote browser and its data were deleted."
+		return "You were logged out, at this terminal or another. The remote browser and its data were deleted."
 	case session.ReasonIdle:
-		return "The session ended after a period without activity. The remote browser and its data were deleted."
+		return "The session ended after a period without activity. The remote browser and its data were deleted. Log in again."
 	case session.ReasonLifetime:
-		return "The session reached its maximum length. The remote browser and its data were deleted."
+		return "The session reached its maximum length. The remote browser and its data were deleted. Log in again."
 	case session.ReasonShutdown:
-		return "The server is shutting down. The remote browser and its data were deleted."
+		return "The service is restarting. The remote browser and its data were deleted; reconnect for a new one."
 	case session.ReasonAdmin:
-		return "An administrator ended the session."
+		return "An administrator ended the session. Log in again."
 	case session.ReasonReplaced:
 		return "The session was opened in another window."
 	}
