@@ -3,7 +3,9 @@ package session
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/shoji-rbi/shoji/isolation"
 )
@@ -119,5 +121,42 @@ func TestRefusedNavigationReachesViewer(t *testing.T) {
 				t.Errorf("error messages = %q, want %q", got, want)
 			}
 		})
+	}
+}
+
+// slowEgress is a fakeEgress whose Open runs opened first: it stands for
+// whatever makes a browser slow to start.
+type slowEgress struct {
+	*fakeEgress
+	opened func()
+}
+
+func (e slowEgress) Open(info Info) (Egress, error) {
+	e.opened()
+	return e.fakeEgress.Open(info)
+}
+
+// TestIdleCountsFromLiveBrowser: the idle timeout counts from the moment
+// the browser is live, so a slow start takes none of the clinician's time.
+func TestIdleCountsFromLiveBrowser(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	h := newHarness(t, func(c *Config) {
+		c.IdleTimeout = time.Hour
+		c.Now = clock
+		c.Egress = slowEgress{&fakeEgress{}, func() {
+			mu.Lock()
+			now = now.Add(10 * time.Minute)
+			mu.Unlock()
+		}}
+	})
+	s, err := h.m.Attach(context.Background(), Owner{User: "alice", Role: "clinician"}, vp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idle, _ := s.Deadlines()
+	if want := clock().Add(time.Hour); !idle.Equal(want) {
+		t.Errorf("idle deadline = %v, want %v: an hour from the live browser", idle, want)
 	}
 }

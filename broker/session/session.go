@@ -350,6 +350,9 @@ func (m *Manager) Attach(ctx context.Context, o Owner, vp isolation.Viewport) (*
 		s.finish(ReasonShutdown, false)
 		return nil, err
 	}
+	// The idle timeout counts from a live browser: a slow start takes
+	// none of the clinician's time.
+	s.Touch()
 	m.cfg.Logger.Info("session started", "session", s.ID, "user", user, "pooled", warm)
 	if m.cfg.OnStart != nil {
 		m.cfg.OnStart(s.Info())
