@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"path/filepath"
 	"slices"
@@ -265,5 +266,43 @@ func TestReplacedViewerKeepsLogin(t *testing.T) {
 	}
 	if n := len(f.l.Browsers()); n != 1 || f.l.Last().Closed() {
 		t.Errorf("%d browsers, last closed %v; want the one browser running", n, f.l.Last().Closed())
+	}
+}
+
+// TestStreamRefusesLoginEndedWhileConnecting: a viewer whose login ends
+// after its upgrade and before its hello gets no browser: the stream closes
+// asking for a new login.
+func TestStreamRefusesLoginEndedWhileConnecting(t *testing.T) {
+	f := newAPI(t, nil)
+	f.addUser("bob", auth.Clinician)
+	c := f.login("bob")
+	if resp, _ := f.do(c, "POST", "/api/pledge", `{}`); resp.StatusCode != 200 {
+		t.Fatalf("pledge: %d", resp.StatusCode)
+	}
+	ws, resp, err := f.dialStream(f.cookieHeader(c))
+	if err != nil {
+		t.Fatalf("open the stream: %v (%v)", err, resp)
+	}
+	defer ws.Close()
+	if _, err := f.srv.Auth().EndLogins("bob", auth.EndAdmin); err != nil {
+		t.Fatal(err)
+	}
+	if err := ws.WriteJSON(map[string]any{"type": "hello", "version": 1, "width": 800, "height": 600, "dpr": 1}); err != nil {
+		t.Fatal(err)
+	}
+	_ = ws.SetReadDeadline(time.Now().Add(20 * time.Second))
+	for {
+		_, _, err := ws.ReadMessage()
+		if err == nil {
+			continue
+		}
+		var ce *websocket.CloseError
+		if !errors.As(err, &ce) || !strings.Contains(ce.Text, "log in again") {
+			t.Errorf("stream ended with %v, want a close asking to log in again", err)
+		}
+		break
+	}
+	if n := len(f.l.Browsers()); n != 0 {
+		t.Errorf("%d browsers started for an ended login", n)
 	}
 }
