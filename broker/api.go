@@ -380,6 +380,9 @@ func (s *Server) postLogin(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// postLogout signs the user out at every terminal: every login of the user
+// ends (one logout record each), then their browser, whose other viewer is
+// told (docs/protocol.md, How a session ends).
 func (s *Server) postLogout(w http.ResponseWriter, _ *http.Request, p auth.Principal) error {
 	err := s.auth.Logout(p)
 	s.clearCookie(w)

@@ -140,6 +140,7 @@ func New(ctx context.Context, cfg Config, opts Options) (*Server, error) {
 			return nil, fmt.Errorf("audit syslog forwarding: %w", err)
 		}
 	}
+	s.recoverPreviousRun(ctx)
 
 	if cfg.Demo {
 		addr, shutdown, err := demo.Serve(ctx, "127.0.0.1:0", s.log)
@@ -207,14 +208,16 @@ func New(ctx context.Context, cfg Config, opts Options) (*Server, error) {
 
 		OnStart: func(info session.Info) {
 			s.metrics.sessionStarted()
+			s.journalSession(info)
 			s.audit.Record(audit.SessionStart(time.Now(), sessionActor(info)))
 		},
 		OnEnd: func(info session.Info, r session.Reason) {
 			s.metrics.sessionEnded(string(r))
 			s.xfer.EndSession(info.ID)
-			s.audit.Record(audit.SessionEnd(time.Now(), sessionActor(info), string(r)))
+			s.recordSessionEnd(info, r)
 		},
-		OnCrash: func(session.Info, error) { s.metrics.crashes.Add(1) },
+		OnEnding: s.endLogins,
+		OnCrash:  func(session.Info, error) { s.metrics.crashes.Add(1) },
 		OnNavigate: func(info session.Info, url string) {
 			s.audit.Record(audit.Navigation(time.Now(), sessionActor(info), url))
 		},
@@ -570,12 +573,9 @@ func chromeLauncher(cfg Config, log *slog.Logger, prefix func(string) []string, 
 	if os.Geteuid() == 0 && (cfg.Sandbox == nil || !*cfg.Sandbox) {
 		log.Warn("running as root: Chromium's sandbox is off (--no-sandbox); run shoji as an unprivileged user in production")
 	}
-	// Profiles left by a broker that was killed are removed: a profile
-	// never outlives its session.
+	// Profiles and browsers a broker that was killed left are gone by now
+	// (recoverBrowsers): a profile never outlives its session.
 	profiles := filepath.Join(cfg.Data, "profiles")
-	if err := os.RemoveAll(profiles); err != nil {
-		return nil, fmt.Errorf("remove stale profiles: %w", err)
-	}
 	if err := os.MkdirAll(profiles, 0o700); err != nil {
 		return nil, fmt.Errorf("create profile root: %w", err)
 	}

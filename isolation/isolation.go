@@ -74,6 +74,10 @@ type NavDecision struct {
 	// Trusted is true for an allowed host of the trusted medical sites tier
 	// (ALLOW-4).
 	Trusted bool `json:"trusted,omitempty"`
+	// Subframe is set in what Observer.Blocked reports when the refused
+	// document was a frame inside a page, not a tab's page; CheckURL
+	// leaves it unset.
+	Subframe bool `json:"subframe,omitempty"`
 }
 
 // Viewport is the size of the clinician's canvas in CSS pixels and the

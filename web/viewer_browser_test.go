@@ -318,7 +318,8 @@ type fakeStream struct {
 }
 
 // wsMessage is one message for the viewer: websocket.BinaryMessage (a
-// frame) or websocket.TextMessage (JSON).
+// frame), websocket.TextMessage (JSON) or websocket.CloseMessage (the
+// close frame, after which the connection ends).
 type wsMessage struct {
 	kind int
 	data []byte
@@ -374,6 +375,11 @@ func (f *fakeStream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	for {
 		select {
 		case m := <-f.out:
+			if m.kind == websocket.CloseMessage {
+				// The server ends the connection, as after a status ended.
+				_ = conn.WriteControl(websocket.CloseMessage, m.data, time.Now().Add(time.Second))
+				return
+			}
 			if err := conn.WriteMessage(m.kind, m.data); err != nil {
 				return
 			}

@@ -7,7 +7,6 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/shoji-rbi/shoji/broker/audit"
 	"github.com/shoji-rbi/shoji/broker/store"
 )
 
@@ -181,18 +180,4 @@ func (s *Service) Renew(p Principal) (Token, error) {
 // and a renewal would extend it.
 func (s *Service) ShouldRenew(p Principal) bool {
 	return p.TokenExpires.Sub(s.cfg.Now()) < s.cfg.TokenTTL/2 && p.TokenExpires.Before(p.LoginExpires)
-}
-
-// Logout ends p's login session, which invalidates every token issued for
-// it.
-func (s *Service) Logout(p Principal) error {
-	if p.SessionID == "" {
-		return fmt.Errorf("logout: %w: no session id", ErrInvalidToken)
-	}
-	if err := s.st.DeleteLogin(p.SessionID); err != nil {
-		return fmt.Errorf("logout: %w", err)
-	}
-	s.cfg.Logger.Info("logout", attrEvent, "logout", attrUser, p.User)
-	s.record(audit.Logout(s.cfg.Now(), audit.Actor{User: p.User, Role: string(p.Role), Session: p.SessionID}, "logout"))
-	return nil
 }

@@ -251,16 +251,71 @@ func demoPort(t *testing.T, b *brokerUnderTest) string {
 	return u.Port()
 }
 
-// TestIdleTimeoutEndsSession lets a session idle past a short timeout.
+// loginFormShown is true while the viewer shows its login form.
+const loginFormShown = `document.querySelector('form#login').offsetParent !== null`
+
+// sessionStatus is the status GET /api/session answers the viewer page.
+func sessionStatus(v *viewer) int {
+	return eval[int](v, `fetch('/api/session').then((r) => r.status)`)
+}
+
+// TestIdleTimeoutEndsSession lets a session idle past a short timeout: the
+// browser and the login end together, the viewer shows the login form and
+// says why, and the login's cookie no longer opens the session.
 func TestIdleTimeoutEndsSession(t *testing.T) {
-	b := startBroker(t, func(c *broker.Config) { c.IdleTimeout = broker.Duration(4 * time.Second) })
+	b := startBroker(t, func(c *broker.Config) { c.IdleTimeout = broker.Duration(6 * time.Second) })
 	v := newViewer(t, 1024, 700)
 	v.login(b)
-	v.waitFor("the session to end for idleness", `document.body.dataset.state === 'ended'`)
-	if txt := eval[string](v, `document.getElementById('state').textContent + ' ' + document.body.innerText`); !strings.Contains(strings.ToLower(txt), "activity") && !strings.Contains(strings.ToLower(txt), "idle") {
-		t.Errorf("viewer does not say why the session ended: %q", tail(txt, 400))
+	v.waitFor("the login form after the idle end", loginFormShown)
+	if txt := eval[string](v, `document.getElementById('login-error').textContent`); !strings.Contains(strings.ToLower(txt), "idle") {
+		t.Errorf("the login form does not say why the session ended: %q", txt)
+	}
+	if st := sessionStatus(v); st != 401 {
+		t.Errorf("GET /api/session after the idle end: %d, want 401", st)
 	}
 	waitGone(t, b.data)
+}
+
+// TestLogoutEndsEveryTerminal logs the same clinician in at two
+// terminals; a logout at the first signs the viewer at the second out too:
+// it shows the login form, and its login is gone.
+func TestLogoutEndsEveryTerminal(t *testing.T) {
+	b := startBroker(t, nil)
+	first := newViewer(t, 1024, 700)
+	first.login(b)
+	second := newViewer(t, 1024, 700)
+	second.login(b) // takes the session: the first viewer is replaced
+	first.waitFor("the first viewer to be replaced", `document.body.dataset.state === 'ended'`)
+	if st := eval[int](first, `fetch('/api/logout', {method: 'POST', headers: {'Content-Type': 'application/json'}, body: '{}'}).then((r) => r.status)`); st != 200 {
+		t.Fatalf("logout at the first terminal: %d", st)
+	}
+	second.waitFor("the login form at the second terminal", loginFormShown)
+	if txt := eval[string](second, `document.getElementById('login-error').textContent`); !strings.Contains(txt, "logged out") {
+		t.Errorf("the second terminal does not say that the clinician was logged out: %q", txt)
+	}
+	if st := sessionStatus(second); st != 401 {
+		t.Errorf("GET /api/session at the second terminal after the logout: %d, want 401", st)
+	}
+	waitGone(t, b.data)
+}
+
+// TestRefusedNavigationReachesViewer types a site the policy refuses into
+// the address bar: the remote browser shows its block page and the viewer
+// says why.
+func TestRefusedNavigationReachesViewer(t *testing.T) {
+	b := startBroker(t, nil)
+	v := newViewer(t, 1024, 700)
+	v.login(b)
+	const refused = "refused.shoji.test"
+	v.do(
+		chromedp.Evaluate[chromedp.Void](`(() => { const a = document.getElementById('address'); a.focus(); a.select(); })()`),
+		chromedp.KeyEvent("http://"+refused+"/\r"),
+	)
+	v.waitFor("the refusal in the viewer", fmt.Sprintf(`document.getElementById('toast').textContent.includes(%q)`, "refused"))
+	if txt := eval[string](v, `document.getElementById('toast').textContent`); !strings.Contains(txt, refused) {
+		t.Errorf("the viewer's message does not name the host: %q", txt)
+	}
+	waitRemote(t, b, "the block page", fmt.Sprintf(`location.hostname === %q`, refused))
 }
 
 // TestViewerAtWindowsScaling uses the viewer on a 1366×768 terminal at

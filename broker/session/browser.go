@@ -289,6 +289,9 @@ func (s *Session) finish(reason Reason, notify bool) {
 		s.browser, s.egress = nil, nil
 		s.mu.Unlock()
 
+		if notify && s.m.cfg.OnEnding != nil {
+			s.m.cfg.OnEnding(s.Info(), reason)
+		}
 		s.m.remove(s)
 		s.closeBrowser(b, eg)
 		s.closeViewers(reason)

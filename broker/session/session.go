@@ -128,6 +128,13 @@ type Owner struct {
 	// Terminal is the address of the clinician's terminal, which decides
 	// its terminal group; the zero Addr when unknown.
 	Terminal netip.Addr
+	// Check, when set, is asked under the manager's lock just before a new
+	// session is created for the owner, and an error refuses it (Attach
+	// returns the error). The viewer stream passes a check that its login
+	// is still valid: a login that ended while its viewer was connecting
+	// must not get a new browser. A reconnect to a live session is not
+	// checked again.
+	Check func() error
 }
 
 // Info describes a session for logs, audit and the admin API.
@@ -165,9 +172,19 @@ type Config struct {
 	// CloseTimeout bounds closing one browser. Zero means 10 seconds.
 	CloseTimeout time.Duration
 	// OnStart and OnEnd, when set, are called as sessions start and end
-	// (for audit and metrics). They must not block.
+	// (for audit and metrics), OnEnd once the browser is gone and the
+	// viewers are told. They may wait for a durable write but must not
+	// block for long: Attach and End wait for them.
 	OnStart func(Info)
 	OnEnd   func(Info, Reason)
+	// OnEnding, when set, is called once as a session begins to end, with
+	// the reason: after its state is StateEnded and before the manager
+	// forgets it, closes its browser or tells its viewers. While it runs,
+	// Attach for the same user finds the ended session and starts no new
+	// one. The broker ends the user's logins here, so that a viewer told
+	// that the session ended cannot reconnect to a new browser with them.
+	// It must not block for long.
+	OnEnding func(Info, Reason)
 	// OnCrash is called when a session's browser crashed. It must not block.
 	OnCrash func(Info, error)
 	// OnNavigate and OnBlock, when set, are told of each committed and each
@@ -313,6 +330,14 @@ func (m *Manager) Attach(ctx context.Context, o Owner, vp isolation.Viewport) (*
 		m.mu.Unlock()
 		return nil, m.sessionsFull()
 	}
+	if o.Check != nil {
+		// Under the lock: a session that ends forgets its user only after
+		// OnEnding, so a check here sees what OnEnding changed.
+		if err := o.Check(); err != nil {
+			m.mu.Unlock()
+			return nil, err
+		}
+	}
 	p := m.pool.take()
 	id := newID()
 	if p != nil {
@@ -328,6 +353,9 @@ func (m *Manager) Attach(ctx context.Context, o Owner, vp isolation.Viewport) (*
 		s.finish(ReasonShutdown, false)
 		return nil, err
 	}
+	// The idle timeout counts from a live browser: a slow start takes
+	// none of the clinician's time.
+	s.Touch()
 	m.cfg.Logger.Info("session started", "session", s.ID, "user", user, "pooled", warm)
 	if m.cfg.OnStart != nil {
 		m.cfg.OnStart(s.Info())

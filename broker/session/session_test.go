@@ -76,12 +76,21 @@ func (e *fakeEgress) allClosed() bool {
 var vp = isolation.Viewport{Width: 800, Height: 600, DPR: 1}
 
 type harness struct {
-	m     *Manager
-	l     *isolationtest.Launcher
-	eg    *fakeEgress
-	mu    sync.Mutex
-	ends  []Reason
-	crash int
+	m       *Manager
+	l       *isolationtest.Launcher
+	eg      *fakeEgress
+	mu      sync.Mutex
+	ends    []Reason
+	endings []ending
+	crash   int
+}
+
+// ending is what OnEnding saw.
+type ending struct {
+	reason Reason
+	// registered says the manager still had the session; closed that its
+	// browser was closed already.
+	registered, closed bool
 }
 
 func newHarness(t *testing.T, mod func(*Config)) *harness {
@@ -93,6 +102,13 @@ func newHarness(t *testing.T, mod func(*Config)) *harness {
 		OnEnd: func(_ Info, r Reason) {
 			h.mu.Lock()
 			h.ends = append(h.ends, r)
+			h.mu.Unlock()
+		},
+		OnEnding: func(info Info, r Reason) {
+			cur, ok := h.m.Get(info.User)
+			e := ending{reason: r, registered: ok && cur.ID == info.ID, closed: h.l.Last().Closed()}
+			h.mu.Lock()
+			h.endings = append(h.endings, e)
 			h.mu.Unlock()
 		},
 		OnCrash: func(Info, error) {
@@ -213,6 +229,11 @@ func TestEndPaths(t *testing.T) {
 			defer h.mu.Unlock()
 			if len(h.ends) != 1 || h.ends[0] != tc.reason {
 				t.Errorf("OnEnd reasons = %v, want [%s]", h.ends, tc.reason)
+			}
+			// OnEnding ran first, while the session was registered and its
+			// browser still open.
+			if want := []ending{{tc.reason, true, false}}; fmt.Sprint(h.endings) != fmt.Sprint(want) {
+				t.Errorf("OnEnding saw %+v, want %+v", h.endings, want)
 			}
 		})
 	}

@@ -20,6 +20,24 @@ type StatusPayload struct {
 	Message string `json:"message,omitempty"`
 }
 
+// ErrorPayload is the payload of an "error" event: a request failed and
+// the session carries on.
+type ErrorPayload struct {
+	Message string `json:"message"`
+}
+
+// refusedMessage tells the clinician that a page was refused, and why.
+func refusedMessage(d isolation.NavDecision) string {
+	reason := d.Reason
+	if reason == "" {
+		reason = "not allowed"
+	}
+	if d.Host == "" {
+		return "navigation refused: " + reason
+	}
+	return "navigation to " + d.Host + " refused: " + reason
+}
+
 // viewerQueue is how many control events a viewer may fall behind by before
 // it is dropped as too slow.
 const viewerQueue = 64
@@ -269,6 +287,11 @@ func (s *Session) observer(gen int) isolation.Observer {
 				"tab", tabID, "url", url, "host", d.Host, "rule", d.Rule, "reason", d.Reason)
 			if f := s.m.cfg.OnBlock; f != nil {
 				f(s.Info(), url, d)
+			}
+			if !d.Subframe {
+				// The block page says it too; the viewer shows it beside
+				// the page (a refused popup may not be the tab in view).
+				s.broadcast(Event{Type: "error", Payload: ErrorPayload{Message: refusedMessage(d)}})
 			}
 		},
 		AccessRequested: func(tabID, host, url string) {

@@ -307,7 +307,23 @@ func (s *Store) DeleteLogin(id string) error {
 // DeleteLoginsOf removes every login session of the user and returns their
 // IDs.
 func (s *Store) DeleteLoginsOf(user string) ([]string, error) {
-	return s.deleteLoginsWhere(func(l Login) bool { return l.User == user })
+	logins, err := s.TakeLoginsOf(user)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, len(logins))
+	for i, l := range logins {
+		ids[i] = l.ID
+	}
+	return ids, nil
+}
+
+// TakeLoginsOf removes every login session of the user in one transaction
+// and returns them, oldest first: two calls never return the same login.
+func (s *Store) TakeLoginsOf(user string) ([]Login, error) {
+	logins, err := s.deleteLoginsWhere(func(l Login) bool { return l.User == user })
+	sort.SliceStable(logins, func(i, j int) bool { return logins[i].Created.Before(logins[j].Created) })
+	return logins, err
 }
 
 // PruneLogins removes every login session whose Expires is not after now.
@@ -316,11 +332,12 @@ func (s *Store) PruneLogins(now time.Time) error {
 	return err
 }
 
-func (s *Store) deleteLoginsWhere(match func(Login) bool) ([]string, error) {
-	var ids []string
+func (s *Store) deleteLoginsWhere(match func(Login) bool) ([]Login, error) {
+	var out []Login
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketLogins)
 		var keys [][]byte
+		var logins []Login
 		err := b.ForEach(func(k, v []byte) error {
 			var l Login
 			if err := json.Unmarshal(v, &l); err != nil {
@@ -330,6 +347,7 @@ func (s *Store) deleteLoginsWhere(match func(Login) bool) ([]string, error) {
 				// k is only valid during the transaction and must not be
 				// modified while iterating; copy it and delete afterwards.
 				keys = append(keys, append([]byte(nil), k...))
+				logins = append(logins, l)
 			}
 			return nil
 		})
@@ -340,14 +358,14 @@ func (s *Store) deleteLoginsWhere(match func(Login) bool) ([]string, error) {
 			if err := b.Delete(k); err != nil {
 				return fmt.Errorf("delete login: %w", err)
 			}
-			ids = append(ids, string(k))
 		}
+		out = logins
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	return ids, nil
+	return out, nil
 }
 
 func putJSON(b *bolt.Bucket, key string, v any) error {

@@ -92,6 +92,10 @@ type Transfers interface {
 // no transfer channel.
 var errNoTransfers = &isolation.UserError{Message: "the clipboard and printing are not available"}
 
+// errLoginEnded refuses a new browser to a viewer whose login ended
+// after it connected.
+var errLoginEnded = errors.New("the login ended: log in again")
+
 const (
 	writeWait    = 10 * time.Second
 	helloWait    = 10 * time.Second
@@ -142,6 +146,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return // Upgrade has answered
 	}
 	c := &conn_{h: h, ws: conn, p: p, log: h.logger().With("user", p.User, "remote", r.RemoteAddr)}
+	// A new browser only for a login that is still valid when it starts:
+	// the login may end while the viewer connects (a logout elsewhere, the
+	// idle timeout).
+	c.checkLogin = func() error {
+		if _, err := h.Auth.Authenticate(r); err != nil {
+			return fmt.Errorf("%w: %w", errLoginEnded, err)
+		}
+		return nil
+	}
 	if err := tuneConn(conn.NetConn()); err != nil {
 		c.log.Warn("stream: tune TCP connection", "err", err)
 	}
@@ -162,9 +175,11 @@ type conn_ struct {
 	// terminal is the clinician terminal's address, which decides its
 	// terminal group.
 	terminal netip.Addr
-	sess     *session.Session
-	viewer   *session.Viewer
-	vp       atomic.Pointer[isolation.Viewport]
+	// checkLogin reports whether the viewer's login is still valid.
+	checkLogin func() error
+	sess       *session.Session
+	viewer     *session.Viewer
+	vp         atomic.Pointer[isolation.Viewport]
 
 	closeOnce sync.Once
 	wg        sync.WaitGroup // restarts in flight
@@ -209,11 +224,16 @@ func (c *conn_) run(reqCtx context.Context) {
 		return
 	}
 	c.vp.Store(&vp)
-	sess, err := c.h.Sessions.Attach(ctx, session.Owner{User: c.p.User, Role: c.p.Role, Terminal: c.terminal}, vp)
+	sess, err := c.h.Sessions.Attach(ctx, session.Owner{User: c.p.User, Role: c.p.Role, Terminal: c.terminal, Check: c.checkLogin}, vp)
 	if err != nil {
 		c.log.Warn("stream: attach session", "err", err)
 		msg := "the remote browser could not be started"
-		if errors.Is(err, session.ErrFull) {
+		switch {
+		case errors.Is(err, errLoginEnded):
+			// The viewer's reconnect finds the login gone and shows the
+			// login form.
+			msg = errLoginEnded.Error()
+		case errors.Is(err, session.ErrFull):
 			msg = "the server is full; try again in a few minutes"
 			if fe, ok := errors.AsType[*session.FullError](err); ok && fe.Detail != "" {
 				// A WebSocket close reason is at most 123 bytes.
@@ -677,18 +697,21 @@ func (c *conn_) sayGoodbye() {
 	c.closeWith(&protocolError{Code: websocket.CloseNormalClosure, Reason: "session ended: " + string(reason)})
 }
 
+// endMessage says why the session ended, and what the clinician does
+// next: log in again, except after a shutdown (reconnect) and in a
+// replaced viewer.
 func endMessage(r session.Reason) string {
 	switch r {
 	case session.ReasonLogout:
-		return "You logged out. The remote browser and its data were deleted."
+		return "You were logged out, at this terminal or another. The remote browser and its data were deleted."
 	case session.ReasonIdle:
-		return "The session ended after a period without activity. The remote browser and its data were deleted."
+		return "The session ended after a period without activity. The remote browser and its data were deleted. Log in again."
 	case session.ReasonLifetime:
-		return "The session reached its maximum length. The remote browser and its data were deleted."
+		return "The session reached its maximum length. The remote browser and its data were deleted. Log in again."
 	case session.ReasonShutdown:
-		return "The server is shutting down. The remote browser and its data were deleted."
+		return "The service is restarting. The remote browser and its data were deleted; reconnect for a new one."
 	case session.ReasonAdmin:
-		return "An administrator ended the session."
+		return "An administrator ended the session. Log in again."
 	case session.ReasonReplaced:
 		return "The session was opened in another window."
 	}

@@ -494,10 +494,13 @@ func (b *browser) chromedpLog(msg string) func(string, ...any) {
 }
 
 // browserEnv is the browser's whole environment: the host's variables that
-// may hold secrets are not passed on, and HOME points into the profile so
-// that nothing (NSS databases, caches) is shared between browsers.
+// may hold secrets are not passed on, HOME points into the profile so that
+// nothing (NSS databases, caches) is shared between browsers, and MarkerEnv
+// names the profile root, so that the next run finds a browser that this
+// run left behind (ClearLeftovers).
 func browserEnv(profileDir string) []string {
 	env := []string{
+		MarkerEnv + "=" + filepath.Dir(profileDir),
 		"HOME=" + profileDir,
 		"XDG_CONFIG_HOME=" + profileDir + "/.config",
 		"XDG_CACHE_HOME=" + profileDir + "/.cache",

@@ -171,6 +171,7 @@ func (c *Config) CheckAndSetDefaults() error {
 	if !filepath.IsAbs(c.ProfileRoot) {
 		return fmt.Errorf("%w: ProfileRoot %q is not an absolute path", ErrConfig, c.ProfileRoot)
 	}
+	c.ProfileRoot = filepath.Clean(c.ProfileRoot)
 	root := os.Geteuid() == 0
 	if c.Sandbox == nil {
 		on := !root

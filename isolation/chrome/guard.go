@@ -311,6 +311,7 @@ func (b *browser) decidePaused(ctx context.Context, ev *fetch.EventRequestPaused
 		d.Host = u.Hostname()
 	}
 	main, tab := b.frameKind(ctx, f)
+	d.Subframe = !main
 	b.events.push(blockedMsg{tab: tab, url: raw, d: d})
 	if !main {
 		return answer{fail: network.ErrorReasonBlockedByClient}
@@ -419,7 +420,9 @@ func (b *browser) refuseCertificate(ev *certErrorEvent) {
 	var mains []target.ID
 	for _, f := range frames {
 		main, tab := b.frameKind(ctx, f)
-		b.events.push(blockedMsg{tab: tab, url: ev.RequestURL, d: d})
+		fd := d
+		fd.Subframe = !main
+		b.events.push(blockedMsg{tab: tab, url: ev.RequestURL, d: fd})
 		if main {
 			// Marked before the cancel, so that the navigation's stop
 			// finds it.

@@ -167,7 +167,7 @@ func TestNavigationCheck(t *testing.T) {
 		}
 		active := activeTab(b)
 		if got := rec.blockedReports(); !slices.ContainsFunc(got, func(r blockedReport) bool {
-			return r.tab == active && r.url == u && r.d.Rule == "default-deny" && r.d.Host == deniedHost
+			return r.tab == active && r.url == u && r.d.Rule == "default-deny" && r.d.Host == deniedHost && !r.d.Subframe
 		}) {
 			t.Errorf("Blocked reports %+v, want one for %s in tab %s", got, u, active)
 		}
@@ -236,14 +236,14 @@ func TestNavigationCheck(t *testing.T) {
 		frame := "http://" + deniedHost + "/frame?i=denied"
 		active := activeTab(b)
 		eventually(t, "the report of the denied frame", func() bool {
-			return slices.ContainsFunc(rec.blockedReports(), func(r blockedReport) bool { return r.url == frame && r.tab == active })
+			return slices.ContainsFunc(rec.blockedReports(), func(r blockedReport) bool { return r.url == frame && r.tab == active && r.d.Subframe })
 		})
 		// The cross-site frame runs in a process of its own; its next
 		// navigation is checked too.
 		again := "http://" + deniedHost + "/frame?i=again"
 		eval[string](t, b, fmt.Sprintf("document.getElementById('other').src = %q; ''", again))
 		eventually(t, "the report of the cross-site frame's navigation", func() bool {
-			return slices.ContainsFunc(rec.blockedReports(), func(r blockedReport) bool { return r.url == again })
+			return slices.ContainsFunc(rec.blockedReports(), func(r blockedReport) bool { return r.url == again && r.d.Subframe })
 		})
 		if s := b.State(); s.URL != f.base+"/frames" || s.Title != "frames" {
 			t.Errorf("a denied frame changed the page: %+v", s)
@@ -264,7 +264,7 @@ func TestNavigationCheck(t *testing.T) {
 		eventually(t, "the popup", func() bool { s := b.State(); return len(s.Tabs) == 2 && s.URL == u })
 		waitBlockPage(t, b, u, deniedHost, blockTitle)
 		popup := activeTab(b)
-		if !slices.ContainsFunc(rec.blockedReports(), func(r blockedReport) bool { return r.url == u && r.tab == popup }) {
+		if !slices.ContainsFunc(rec.blockedReports(), func(r blockedReport) bool { return r.url == u && r.tab == popup && !r.d.Subframe }) {
 			t.Errorf("no report of the popup in tab %s: %+v", popup, rec.blockedReports())
 		}
 		if err := b.CloseTab(testCtx(t), popup); err != nil {

@@ -146,6 +146,13 @@ func (b *Browser) EmitDialog(d isolation.Dialog) {
 	}
 }
 
+// EmitBlocked reports a refused navigation of tab to the observer.
+func (b *Browser) EmitBlocked(tab, url string, d isolation.NavDecision) {
+	if fn := b.Opts.Observer.Blocked; fn != nil {
+		fn(tab, url, d)
+	}
+}
+
 // Crash ends the browser as if its process died.
 func (b *Browser) Crash() {
 	b.mu.Lock()

@@ -10,11 +10,13 @@ const LABELS = {
 };
 
 // ENDED says in plain language why a session ended (status `reason`).
+// After logout, idle, lifetime and admin the login has ended too: the
+// viewer shows it on the login form. After shutdown the viewer reconnects.
 const ENDED = {
-  logout: 'ログアウトしました。 You logged out.',
+  logout: 'ログアウトしました（この端末または別の端末で）。 You were logged out, at this terminal or another.',
   idle: '一定時間操作がなかったため、セッションを終了しました。 The session ended because it was idle for too long.',
   lifetime: 'セッションの最大利用時間に達しました。 The session reached its maximum duration.',
-  shutdown: 'サーバーが停止したため、セッションを終了しました。 The session ended because the server was shut down.',
+  shutdown: 'サービスを再起動しています。再開すると新しいブラウザで続けられます。 The service is restarting; the viewer reconnects to a new remote browser.',
   admin: '管理者がセッションを終了しました。 An administrator ended the session.',
   replaced: 'このセッションは別のタブまたは端末で開かれました。 The session was opened in another tab or window.',
 };
@@ -53,16 +55,24 @@ export class Status {
     this.show('リモートブラウザが予期せず停止しました。 The remote browser stopped unexpectedly.', this.restart);
   }
 
-  /** ended says why the session ended; the button starts over. */
-  ended(reason, message, onAgain) {
-    this.set('ended');
-    this.onAgain = onAgain;
+  /**
+   * endedText says in plain language why a session ended; for a reason
+   * this viewer does not know, the server's message follows.
+   */
+  endedText(reason, message) {
     let text = ENDED[reason] || 'セッションが終了しました。 The session ended.';
     if (!ENDED[reason] && typeof message === 'string' && message !== '') {
       text += '\n' + message;
     }
+    return text;
+  }
+
+  /** ended says why the session ended; the button starts over. */
+  ended(reason, message, onAgain) {
+    this.set('ended');
+    this.onAgain = onAgain;
     this.again.textContent = reason === 'replaced' ? 'ここで再開 Start again here' : '再ログイン Log in again';
-    this.show(text, this.again);
+    this.show(this.endedText(reason, message), this.again);
   }
 
   /** closed says the server refused the stream (1007, 1008, 1009). */

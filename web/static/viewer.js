@@ -238,12 +238,37 @@ function onStatus(m) {
       });
       break;
     case 'ended':
-      stream.markFinal(); // no reconnect after the close that follows
-      stopSession();
-      status.ended(m.reason, m.message, boot);
+      onEnded(m);
       break;
     default:
   }
+}
+
+// LOGIN_ENDED are the reasons after which the broker has ended this login
+// with the remote browser, here and at the user's other terminals
+// (docs/protocol.md).
+const LOGIN_ENDED = new Set(['logout', 'idle', 'lifetime', 'admin']);
+
+function onEnded(m) {
+  dialogs.clear();
+  if (m.reason === 'shutdown') {
+    // The service restarts and the login stays: the stream reconnects
+    // after the close that follows, once the broker is back, and gets a
+    // new remote browser.
+    status.set('reconnecting');
+    status.toast(status.endedText(m.reason, m.message), 15000);
+    return;
+  }
+  stream.markFinal(); // no reconnect after the close that follows
+  stopSession();
+  if (LOGIN_ENDED.has(m.reason)) {
+    status.set('ended');
+    toLogin(status.endedText(m.reason, m.message));
+    return;
+  }
+  // Another viewer took the session (replaced), or a reason this viewer
+  // does not know: say so, and offer to start again.
+  status.ended(m.reason, m.message, boot);
 }
 
 function startSession(session) {

@@ -1,0 +1,299 @@
+package chrome
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// MarkerEnv names the environment variable that every browser process
+// carries, set to the Config.ProfileRoot it was launched under. With the
+// profile directory on the command line (--user-data-dir), it is how
+// ClearLeftovers tells the browsers of a profile root from every other
+// process on the host, the crash reporter and other helpers included.
+const MarkerEnv = "SHOJI_PROFILE_ROOT"
+
+// Leftovers is what a run of the broker that did not stop cleanly (kill -9,
+// a crash, a power cut) left under a profile root, as ClearLeftovers found
+// and removed it.
+type Leftovers struct {
+	// Browsers are the browsers that were still running, each one process
+	// group, killed.
+	Browsers []StrayBrowser
+	// Profiles are the profile directories (and any other file) that were
+	// under the root, removed.
+	Profiles []LeftProfile
+}
+
+// StrayBrowser is one browser of an earlier run that was still running:
+// the processes that carried the profile root's marker, by process group.
+type StrayBrowser struct {
+	// PGID is the process group that was killed: the browser's, as it
+	// runs in a session of its own. Zero when the processes were killed
+	// one by one (a process in this process's own group, or in group 1).
+	PGID int
+	// PIDs are the marked processes found in the group.
+	PIDs []int
+	// Profile is the profile directory they named, when they named one.
+	Profile string
+	// Session is the session ID the profile directory's name carries;
+	// empty when it carries none.
+	Session string
+}
+
+// LeftProfile is one entry of the profile root that an earlier run left.
+type LeftProfile struct {
+	// Dir is its path.
+	Dir string
+	// Session is the session ID its name carries; empty when it carries
+	// none.
+	Session string
+	// Files and Bytes are how many regular files, and how many bytes in
+	// them, went with it.
+	Files, Bytes int64
+}
+
+// ClearLeftovers cleans up the profile root of a launcher before its first
+// launch: it finds every browser process left running under root by an
+// earlier run (by MarkerEnv or a --user-data-dir under root), kills their
+// process groups and waits for them to be gone, for at most limit; then it
+// removes everything under root. Processes of other profile roots are left
+// alone. It reports what it found even when it fails; the error names what
+// could not be killed or removed. root must be absolute; a missing root has
+// no profiles.
+//
+// It must not run while a launcher uses root: every browser of root counts
+// as left over.
+func ClearLeftovers(root string, limit time.Duration) (Leftovers, error) {
+	var out Leftovers
+	if !filepath.IsAbs(root) {
+		return out, fmt.Errorf("clear leftovers: profile root %q is not an absolute path", root)
+	}
+	root = filepath.Clean(root)
+	strays := findMarked(root)
+	out.Browsers = groupStrays(root, strays)
+	var errs []error
+	if err := killMarked(root, out.Browsers, limit); err != nil {
+		errs = append(errs, err)
+	}
+	profiles, err := removeProfiles(root, limit)
+	out.Profiles = profiles
+	if err != nil {
+		errs = append(errs, err)
+	}
+	return out, errors.Join(errs...)
+}
+
+// markedProc is a live process that carries a profile root's marker.
+type markedProc struct {
+	pid, pgid int
+	profile   string
+}
+
+// findMarked returns the live processes of root's browsers, but never this
+// process.
+func findMarked(root string) []markedProc {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	self := os.Getpid()
+	var out []markedProc
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == self {
+			continue
+		}
+		profile, ok := marked("/proc/"+e.Name(), root)
+		if !ok {
+			continue
+		}
+		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue // gone meanwhile
+		}
+		state, pgid, ok := parseStat(stat)
+		if !ok || state == 'Z' || state == 'X' {
+			continue
+		}
+		out = append(out, markedProc{pid: pid, pgid: pgid, profile: profile})
+	}
+	return out
+}
+
+// marked reports whether the process at procDir belongs to a browser of
+// root, and the profile directory it names, if any. A zombie has neither a
+// command line nor an environment to read, and is not marked.
+func marked(procDir, root string) (profile string, ok bool) {
+	dirPrefix := []byte("--user-data-dir=" + root + "/")
+	if cmdline, err := os.ReadFile(procDir + "/cmdline"); err == nil {
+		for arg := range bytes.SplitSeq(cmdline, []byte{0}) {
+			if rest, found := bytes.CutPrefix(arg, dirPrefix); found && len(rest) > 0 {
+				name, _, _ := strings.Cut(string(rest), "/")
+				return filepath.Join(root, name), true
+			}
+		}
+	}
+	// The environment is readable only for this user's processes that
+	// still allow it; the command line above covers the others.
+	env, err := os.ReadFile(procDir + "/environ")
+	if err != nil {
+		return "", false
+	}
+	want := []byte(MarkerEnv + "=" + root)
+	homePrefix := []byte("HOME=" + root + "/")
+	found := false
+	for kv := range bytes.SplitSeq(env, []byte{0}) {
+		if bytes.Equal(kv, want) {
+			found = true
+		}
+		if h, ok := bytes.CutPrefix(kv, homePrefix); ok && len(h) > 0 {
+			name, _, _ := strings.Cut(string(h), "/")
+			profile = filepath.Join(root, name)
+		}
+	}
+	if !found {
+		return "", false
+	}
+	return profile, true
+}
+
+// groupStrays sorts the marked processes into browsers by process group.
+// A process in this process's own group, or in a group this package never
+// gives a browser (0 or 1), is a browser of its own that is killed alone.
+func groupStrays(root string, procs []markedProc) []StrayBrowser {
+	own := syscall.Getpgrp()
+	byGroup := map[int]*StrayBrowser{}
+	var out []*StrayBrowser
+	for _, p := range procs {
+		pgid := p.pgid
+		var sb *StrayBrowser
+		if pgid > 1 && pgid != own {
+			sb = byGroup[pgid]
+		} else {
+			pgid = 0
+		}
+		if sb == nil {
+			sb = &StrayBrowser{PGID: pgid}
+			out = append(out, sb)
+			if pgid != 0 {
+				byGroup[pgid] = sb
+			}
+		}
+		sb.PIDs = append(sb.PIDs, p.pid)
+		if sb.Profile == "" && p.profile != "" {
+			sb.Profile = p.profile
+			sb.Session = profileSession(root, p.profile)
+		}
+	}
+	browsers := make([]StrayBrowser, 0, len(out))
+	for _, sb := range out {
+		slices.Sort(sb.PIDs)
+		browsers = append(browsers, *sb)
+	}
+	return browsers
+}
+
+// killMarked kills the browsers' process groups and their marked
+// processes until no marked process of root is left, for at most limit.
+func killMarked(root string, browsers []StrayBrowser, limit time.Duration) error {
+	if len(browsers) == 0 {
+		return nil
+	}
+	deadline := time.Now().Add(limit)
+	for _, b := range browsers {
+		if b.PGID > 1 {
+			_ = syscall.Kill(-b.PGID, syscall.SIGKILL)
+		}
+		for _, pid := range b.PIDs {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+	own := syscall.Getpgrp()
+	for {
+		left := findMarked(root)
+		if len(left) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			pids := make([]int, 0, len(left))
+			for _, p := range left {
+				pids = append(pids, p.pid)
+			}
+			return fmt.Errorf("browser processes %v of profile root %s still running after %v", pids, root, limit)
+		}
+		// Helpers forked meanwhile, in the group or outside it.
+		for _, p := range left {
+			if p.pgid > 1 && p.pgid != own {
+				_ = syscall.Kill(-p.pgid, syscall.SIGKILL)
+			}
+			_ = syscall.Kill(p.pid, syscall.SIGKILL)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// removeProfiles removes every entry of root and reports what each held.
+func removeProfiles(root string, limit time.Duration) ([]LeftProfile, error) {
+	entries, err := os.ReadDir(root)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read profile root: %w", err)
+	}
+	var out []LeftProfile
+	var errs []error
+	for _, e := range entries {
+		dir := filepath.Join(root, e.Name())
+		files, size := diskUsage(dir)
+		if err := removeAllRetry(dir, limit); err != nil {
+			errs = append(errs, fmt.Errorf("remove left profile: %w", err))
+			continue
+		}
+		out = append(out, LeftProfile{Dir: dir, Session: profileSession(root, dir), Files: files, Bytes: size})
+	}
+	return out, errors.Join(errs...)
+}
+
+// diskUsage counts the regular files under path (path itself when it is
+// one) and their bytes. Symbolic links are not followed.
+func diskUsage(path string) (files, size int64) {
+	_ = filepath.WalkDir(path, func(_ string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return nil
+		}
+		if fi, err := d.Info(); err == nil {
+			files++
+			size += fi.Size()
+		}
+		return nil
+	})
+	return files, size
+}
+
+// profileSession returns the session ID that the name of a profile
+// directory directly under root carries ("s-" + safeName(ID) + "-" + a
+// random suffix, as launch names it), or "".
+func profileSession(root, dir string) string {
+	if filepath.Dir(dir) != root {
+		return ""
+	}
+	rest, ok := strings.CutPrefix(filepath.Base(dir), "s-")
+	if !ok {
+		return ""
+	}
+	i := strings.LastIndexByte(rest, '-')
+	if i <= 0 {
+		return ""
+	}
+	return rest[:i]
+}
