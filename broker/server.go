@@ -478,20 +478,32 @@ func (s *Server) closeParts(ctx context.Context) {
 	if s.xfer != nil {
 		s.xfer.Wait()
 	}
-	if s.fwd != nil {
-		_ = s.fwd.Close()
-	}
+	// The trail closes first, with its closing checkpoint; the forwarder
+	// then gets a few seconds to hand the collector the rest, so that the
+	// collector's copy ends where the trail does. Both stay set: a session
+	// still ending after a shutdown timeout finds a closed sink (its
+	// records fail and are logged), never a nil one.
 	if s.audit != nil {
 		if err := s.audit.Close(); err != nil {
 			s.log.Error("close audit trail", "err", err)
 		}
-		s.audit = nil
+	}
+	if s.fwd != nil {
+		fctx, cancel := context.WithTimeout(ctx, forwardFlushTimeout)
+		if err := s.fwd.Flush(fctx); err != nil {
+			s.log.Warn("audit forwarding: the collector does not have the end of the trail yet; it gets it after the next start", "err", err)
+		}
+		cancel()
+		_ = s.fwd.Close()
 	}
 	if s.store != nil {
 		_ = s.store.Close()
-		s.store = nil
 	}
 }
+
+// forwardFlushTimeout bounds the wait at a clean stop for the syslog
+// collector to acknowledge the end of the trail.
+const forwardFlushTimeout = 5 * time.Second
 
 // browserInternalHosts are hosts that Chromium itself asks for (component
 // updates, account checks) whatever page is open. Their refusals are

@@ -80,6 +80,9 @@ type Forwarder struct {
 
 	mu        sync.Mutex
 	confirmed position // after the last acknowledged record
+	// acked is closed when confirmed moves, then replaced (Flush waits on
+	// it).
+	acked chan struct{}
 
 	// Owned by the forwarding goroutine, then by Close.
 	saved     position  // what the cursor file holds
@@ -159,6 +162,7 @@ func NewForwarder(f *File, addr string, opts ForwarderOptions) (*Forwarder, erro
 	fw.log = fw.log.With("collector", addr)
 	fw.confirmed = fw.loadCursor()
 	fw.saved = fw.confirmed
+	fw.acked = make(chan struct{})
 	ctx, cancel := context.WithCancel(context.Background())
 	fw.cancel = cancel
 	go fw.run(ctx)
@@ -175,6 +179,29 @@ func (fw *Forwarder) Close() error {
 		}
 	}
 	return nil
+}
+
+// Flush waits until the collector has acknowledged every durable record of
+// the trail, or ctx ends. The broker calls it at a clean stop, after the
+// trail's closing checkpoint, so that the collector's copy ends where the
+// trail does.
+func (fw *Forwarder) Flush(ctx context.Context) error {
+	for {
+		head, _ := fw.file.Head()
+		fw.mu.Lock()
+		got, acked := fw.confirmed.seq, fw.acked
+		fw.mu.Unlock()
+		if got >= head {
+			return nil
+		}
+		select {
+		case <-acked:
+		case <-fw.done:
+			return fmt.Errorf("syslog forwarding stopped with records up to seq %d of %d acknowledged", got, head)
+		case <-ctx.Done():
+			return fmt.Errorf("syslog collector acknowledged records up to seq %d of %d: %w", got, head, ctx.Err())
+		}
+	}
 }
 
 // Forwarded is the seq of the last record the collector acknowledged.
@@ -478,6 +505,8 @@ func syslogToken(s string, n int) string {
 func (fw *Forwarder) confirm(p position) {
 	fw.mu.Lock()
 	fw.confirmed = p
+	close(fw.acked)
+	fw.acked = make(chan struct{})
 	fw.mu.Unlock()
 	if time.Since(fw.lastSaved) < cursorEvery {
 		return

@@ -547,3 +547,60 @@ func TestReadCopyFormats(t *testing.T) {
 		t.Errorf("a capture cut inside a message: %v", err)
 	}
 }
+
+// TestForwarderFlushSendsClosingCheckpoint: after the trail is closed, Flush
+// returns once the collector has every record, the closing checkpoint
+// included, so a clean stop leaves the collector's copy sealed too.
+func TestForwarderFlushSendsClosingCheckpoint(t *testing.T) {
+	key := testKey(1)
+	dir := t.TempDir()
+	c := newClock()
+	f, err := OpenFile(dir, FileOptions{Now: c.Now, CheckpointKey: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	commitN(t, f, c, 10)
+	col := newCollector(t)
+	fw, err := NewForwarder(f, col.addr, ForwarderOptions{Hostname: "broker-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fw.Close()
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	head, _ := f.Head()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := fw.Flush(ctx); err != nil {
+		t.Fatalf("Flush: %v", err)
+	}
+	if got := fw.Forwarded(); got != head {
+		t.Fatalf("after Flush the collector acknowledged seq %d; the trail ends at %d", got, head)
+	}
+	waitFor(t, "the collector to read the closing checkpoint", func() bool { return uint64(len(col.received())) >= head })
+	msgs := col.received()
+	if last := msgs[len(msgs)-1]; last.msgid != string(TypeCheckpoint) {
+		t.Fatalf("the collector's last record is %s; want the closing checkpoint", last.msgid)
+	}
+
+	// With the collector gone, Flush gives up when its context ends.
+	f2, err := OpenFile(t.TempDir(), FileOptions{Now: c.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f2.Close()
+	commitN(t, f2, c, 2)
+	dead := newCollector(t)
+	dead.stop()
+	fw2, err := NewForwarder(f2, dead.addr, ForwarderOptions{Hostname: "broker-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fw2.Close()
+	short, cancel2 := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel2()
+	if err := fw2.Flush(short); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Flush to a collector that is gone = %v; want the context's deadline", err)
+	}
+}
