@@ -26,6 +26,7 @@ import (
 
 	"github.com/shoji-rbi/shoji/broker/audit"
 	"github.com/shoji-rbi/shoji/broker/auth"
+	"github.com/shoji-rbi/shoji/broker/crashpoint"
 	"github.com/shoji-rbi/shoji/broker/demo"
 	"github.com/shoji-rbi/shoji/broker/session"
 	"github.com/shoji-rbi/shoji/broker/store"
@@ -202,11 +203,13 @@ func New(ctx context.Context, cfg Config, opts Options) (*Server, error) {
 		OnStart: func(info session.Info) {
 			s.metrics.sessionStarted()
 			s.audit.Record(audit.SessionStart(time.Now(), sessionActor(info)))
+			crashpoint.Hit(crashpoint.SessionStarted)
 		},
 		OnEnd: func(info session.Info, r session.Reason) {
 			s.metrics.sessionEnded(string(r))
 			s.xfer.EndSession(info.ID)
 			s.audit.Record(audit.SessionEnd(time.Now(), sessionActor(info), string(r)))
+			crashpoint.Hit(crashpoint.SessionEnded)
 		},
 		OnCrash: func(session.Info, error) { s.metrics.crashes.Add(1) },
 		OnNavigate: func(info session.Info, url string) {

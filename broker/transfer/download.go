@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/shoji-rbi/shoji/broker/crashpoint"
 	"github.com/shoji-rbi/shoji/broker/store"
 	"github.com/shoji-rbi/shoji/broker/transfer/inspect"
 	"github.com/shoji-rbi/shoji/isolation"
@@ -168,6 +169,7 @@ func (m *Manager) done(o Owner, d isolation.Download) {
 		m.finish(context.Background(), id, store.TransferCanceled, "the downloaded file could not be quarantined", nil)
 		return
 	}
+	crashpoint.Hit(crashpoint.DownloadQuarantined)
 	if _, err := m.cfg.Store.UpdateTransfer(id, func(t *store.Transfer) error {
 		t.State, t.Updated = store.TransferChecking, m.cfg.Now().UTC()
 		return nil
@@ -293,6 +295,7 @@ func (m *Manager) finish(ctx context.Context, id, state, reason string, mod func
 	if t.State != store.TransferReleased {
 		m.record(t, ownerActor(t), t.State)
 	}
+	crashpoint.Hit(crashpoint.FinishBeforeLedger)
 	saved, err := m.cfg.Store.UpdateTransfer(id, func(s *store.Transfer) error {
 		*s = t
 		return nil
