@@ -36,6 +36,10 @@ const (
 	// FinishBeforeLedger is when a transfer's checks are over and their
 	// outcome is recorded in the trail, before the final ledger write.
 	FinishBeforeLedger = "transfer.finish.before_ledger"
+	// FinishAfterLedger is when the ledger holds a transfer's new state,
+	// before anything else happens (the owner is told, a rejected file
+	// deleted).
+	FinishAfterLedger = "transfer.finish.after_ledger"
 	// SessionStarted is when a browser session has started and its
 	// session_start record is queued.
 	SessionStarted = "session.started"
@@ -47,5 +51,5 @@ const (
 // Points lists every crash point placed in the broker.
 var Points = []string{
 	PolicyBeforeStore, PolicyAfterStore, DecideBeforeLedger, DownloadQuarantined,
-	FinishBeforeLedger, SessionStarted, SessionEnded,
+	FinishBeforeLedger, FinishAfterLedger, SessionStarted, SessionEnded,
 }

@@ -136,22 +136,30 @@ func TestRestartAfterKillDuringScan(t *testing.T) {
 }
 
 // TestRestartDuringDownloadChecks: the broker dies while a finished
-// download is checked: once the file is in the quarantine and before the
-// ledger says it is checked, and once the checks decided (the trail has
-// the release) and before the ledger holds the outcome. After the restart
-// the file ends released, and ledger and trail agree.
+// download is checked: once the file is in the quarantine, before the
+// ledger says it is checked; once the checks decided (the trail has the
+// release), before the ledger holds the outcome; and once the ledger holds
+// it (held), before anything else. After the restart the file is in a final
+// or held state, and ledger and trail agree.
 func TestRestartDuringDownloadChecks(t *testing.T) {
-	for _, point := range []string{crashpoint.DownloadQuarantined, crashpoint.FinishBeforeLedger} {
-		t.Run(point, func(t *testing.T) {
+	for _, tc := range []struct {
+		point, file string
+		want        []string
+	}{
+		{crashpoint.DownloadQuarantined, "report.pdf", []string{store.TransferReleased, store.TransferCanceled}},
+		{crashpoint.FinishBeforeLedger, "report.pdf", []string{store.TransferReleased}},
+		{crashpoint.FinishAfterLedger, "stock.csv", []string{store.TransferHeld}},
+	} {
+		t.Run(tc.point, func(t *testing.T) {
 			e := newRestartEnv(t, restartOptions{})
-			run := e.start(point)
+			run := e.start(tc.point)
 			c := run.mustLogin(nurseUser)
 			s := c.mustStream()
 			must(t, s.navigate(e.site.url("/")))
-			must(t, s.download(e.site.url("/report.pdf")))
-			run.waitCrashed(point)
+			must(t, s.download(e.site.url("/"+tc.file)))
+			run.waitCrashed(tc.point)
 			e.restartAndCheck(liveSessions(s), func(r *shojiRun) {
-				tr, err := r.mustLogin(nurseUser).waitTransfer("report.pdf", store.TransferReleased, store.TransferCanceled)
+				tr, err := r.mustLogin(nurseUser).waitTransfer(tc.file, tc.want...)
 				if err != nil {
 					t.Errorf("the file whose checks were interrupted: %v", err)
 				} else {
@@ -424,7 +432,8 @@ const (
 // soakPoints are the crash points the soak's workload can reach.
 var soakPoints = []string{
 	crashpoint.PolicyBeforeStore, crashpoint.PolicyAfterStore, crashpoint.DecideBeforeLedger,
-	crashpoint.DownloadQuarantined, crashpoint.FinishBeforeLedger, crashpoint.SessionStarted,
+	crashpoint.DownloadQuarantined, crashpoint.FinishBeforeLedger, crashpoint.FinishAfterLedger,
+	crashpoint.SessionStarted,
 }
 
 // TestRestartSoak runs a random workload (logins, navigations, downloads,

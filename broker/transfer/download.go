@@ -304,6 +304,7 @@ func (m *Manager) finish(ctx context.Context, id, state, reason string, mod func
 		m.log.Error("transfer: record state", "transfer", id, "state", t.State, "err", err)
 		return
 	}
+	crashpoint.Hit(crashpoint.FinishAfterLedger)
 	if state == store.TransferRejected || state == store.TransferCanceled {
 		m.removeFile(saved)
 	}
