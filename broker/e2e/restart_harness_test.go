@@ -66,9 +66,9 @@ const (
 
 // The accounts of the restart suite, all with staffPassword.
 const (
-	nurseUser = "nurse"
-	boss      = "boss" // an approver, who browses too
-	adminUser = "admin1"
+	nurseUser    = "nurse"
+	approverUser = "boss" // an approver, who browses too
+	adminUser    = "admin1"
 )
 
 // shojiBuild is the shoji binary built once per test binary run.
@@ -185,7 +185,7 @@ func newRestartEnv(t *testing.T, opts restartOptions) *restartEnv {
 		t.Fatal(err)
 	}
 	for _, u := range []struct{ name, role string }{
-		{nurseUser, "clinician"}, {boss, "approver"}, {adminUser, "admin"},
+		{nurseUser, "clinician"}, {approverUser, "approver"}, {adminUser, "admin"},
 	} {
 		e.cli(strings.NewReader(staffPassword+"\n"), "user", "add", u.name, "--role", u.role, "--password-stdin", "--data", e.data)
 	}
@@ -432,6 +432,11 @@ func (r *shojiRun) kill() {
 		_ = r.cmd.Process.Signal(syscall.SIGKILL)
 	}
 	<-r.done
+}
+
+// crashed reports whether the broker has said it dies at a crash point.
+func (r *shojiRun) crashed() bool {
+	return strings.Contains(r.stderr.String(), "crashpoint ")
 }
 
 // waitCrashed waits until the broker killed itself at the crash point.

@@ -54,7 +54,7 @@ func TestRestartAfterKillWithLiveSessions(t *testing.T) {
 	e := newRestartEnv(t, restartOptions{})
 	run := e.start()
 	nurse := run.mustLogin(nurseUser).mustStream()
-	approver := run.mustLogin(boss).mustStream()
+	approver := run.mustLogin(approverUser).mustStream()
 	must(t, nurse.navigate(e.site.url("/ward-3")))
 	must(t, approver.navigate(e.site.url("/approvals-page")))
 	run.kill9()
@@ -185,7 +185,7 @@ func TestRestartDuringApproval(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := run.mustLogin(boss).decide(held.ID, true); err == nil {
+	if _, err := run.mustLogin(approverUser).decide(held.ID, true); err == nil {
 		t.Fatal("the approval answered although the broker was to die at the crash point")
 	}
 	run.waitCrashed(crashpoint.DecideBeforeLedger)
@@ -197,7 +197,7 @@ func TestRestartDuringApproval(t *testing.T) {
 			return
 		}
 		if tr.State == store.TransferHeld {
-			if _, err := r.mustLogin(boss).decide(tr.ID, true); err != nil {
+			if _, err := r.mustLogin(approverUser).decide(tr.ID, true); err != nil {
 				t.Errorf("approve again after the restart: %v", err)
 			}
 		}
@@ -277,7 +277,7 @@ func TestRestartAfterFullDisk(t *testing.T) {
 	// only looks at what it makes of it after the restart.
 	filler := filepath.Join(mnt, "filler")
 	fillDisk(t, filler)
-	if _, err := run.login(boss); err != nil {
+	if _, err := run.login(approverUser); err != nil {
 		t.Logf("login on a full disk: %v", err)
 	}
 	fillDisk(t, filler)
@@ -480,13 +480,13 @@ func TestRestartSoak(t *testing.T) {
 		e.checkNothingLeft(diedBefore)
 		w := &soakWorkload{t: t, e: e, run: run, rng: rng, armed: point != "",
 			clients: map[string]*client{}, streams: map[string]*viewerStream{}}
-		for i := 0; i < steps && !run.exited(); i++ {
+		for i := 0; i < steps && !run.exited() && !run.crashed(); i++ {
 			w.step(false)
 		}
 		if w.armed {
 			// It died at the crash point, or it is killed now.
 			run.killNow()
-			t.Logf("round %d: crash point fired: %v", round, strings.Contains(run.stderr.String(), "crashpoint "))
+			t.Logf("round %d: crash point fired: %v", round, run.crashed())
 		} else {
 			stepDone := make(chan struct{})
 			go func() {
@@ -547,7 +547,7 @@ func (w *soakWorkload) step(dying bool) {
 	case 0:
 		err = w.navigate(nurseUser, page)
 	case 1:
-		err = w.navigate(boss, page)
+		err = w.navigate(approverUser, page)
 	case 2, 3, 4:
 		file := []string{"/report.pdf", "/stock.csv", "/trickle.bin"}[pick-2]
 		var s *viewerStream
@@ -625,7 +625,7 @@ func (w *soakWorkload) navigate(user, page string) error {
 
 // approveOne approves the oldest held file, if any.
 func (w *soakWorkload) approveOne() error {
-	c, err := w.login(boss)
+	c, err := w.login(approverUser)
 	if err != nil {
 		return err
 	}
