@@ -962,7 +962,10 @@ func (p *stallProxy) serve(c net.Conn) {
 		return
 	}
 	go func() {
+		// The client is gone (or done): clamd must not wait for the
+		// rest of a stream that will never come.
 		_, _ = io.Copy(up, br)
+		up.Close()
 	}()
 	_, _ = io.Copy(c, up)
 }
