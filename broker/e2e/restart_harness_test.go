@@ -961,12 +961,12 @@ func (p *stallProxy) serve(c net.Conn) {
 	if _, err := up.Write(cmd); err != nil {
 		return
 	}
-	go func() {
+	p.wg.Go(func() {
 		// The client is gone (or done): clamd must not wait for the
 		// rest of a stream that will never come.
 		_, _ = io.Copy(up, br)
 		up.Close()
-	}()
+	})
 	_, _ = io.Copy(c, up)
 }
 
