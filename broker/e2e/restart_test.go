@@ -433,11 +433,11 @@ const (
 var soakPoints = []string{
 	crashpoint.PolicyBeforeStore, crashpoint.PolicyAfterStore, crashpoint.DecideBeforeLedger,
 	crashpoint.DownloadQuarantined, crashpoint.FinishBeforeLedger, crashpoint.FinishAfterLedger,
-	crashpoint.SessionStarted,
+	crashpoint.SessionStarted, crashpoint.SessionEnded,
 }
 
 // TestRestartSoak runs a random workload (logins, navigations, downloads,
-// approvals, policy changes) on one data directory and kills the broker
+// approvals, policy changes, logouts) on one data directory and kills the broker
 // at a random moment, four times: with SIGKILL while a step is under way,
 // or at a random crash point. Each start must come up on the first try
 // and clean up after the run before; the last one is checked in full.
@@ -538,7 +538,7 @@ func (w *soakWorkload) live() []*viewerStream {
 // the broker is being killed).
 func (w *soakWorkload) step(dying bool) {
 	w.mu.Lock()
-	pick := w.rng.IntN(7)
+	pick := w.rng.IntN(8)
 	page := fmt.Sprintf("/page-%d", w.rng.IntN(1000))
 	host := fmt.Sprintf("site-%d.example.jp", w.rng.IntN(1000))
 	w.mu.Unlock()
@@ -564,6 +564,8 @@ func (w *soakWorkload) step(dying bool) {
 		}
 	case 6:
 		err = w.approveOne()
+	case 7:
+		err = w.logout(nurseUser)
 	}
 	if err == nil {
 		return
@@ -621,6 +623,22 @@ func (w *soakWorkload) navigate(user, page string) error {
 		return err
 	}
 	return s.navigate(w.e.site.url(page))
+}
+
+// logout logs the user out, if logged in; their session ends. From the
+// moment it is asked for, the session no longer counts as one that dies
+// with the broker: its end may be recorded as a logout.
+func (w *soakWorkload) logout(user string) error {
+	w.mu.Lock()
+	c := w.clients[user]
+	delete(w.clients, user)
+	delete(w.streams, user)
+	w.mu.Unlock()
+	if c == nil {
+		return nil
+	}
+	_, err := c.call("POST", "/api/logout", "", nil, http.StatusOK)
+	return err
 }
 
 // approveOne approves the oldest held file, if any.
