@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/shoji-rbi/shoji/broker/audit"
+	"github.com/shoji-rbi/shoji/broker/crashpoint"
 	"github.com/shoji-rbi/shoji/broker/session"
 	"github.com/shoji-rbi/shoji/broker/store"
 	"github.com/shoji-rbi/shoji/isolation"
@@ -78,25 +80,65 @@ func (sp *sitePolicy) change(by string, ifVersion int, mutate func(d *policy.Doc
 	if err != nil {
 		return nil, err
 	}
-	v, err := sp.store.PutPolicy(data, cur.Version)
-	if errors.Is(err, store.ErrConflict) {
-		return nil, errConflict
-	}
-	if err != nil {
+	// The store makes the next version cur.Version+1: sp.mu serialises
+	// every change, and the store refuses any other.
+	next.Version = cur.Version + 1
+	before, _ := cur.YAML()
+	after, _ := next.YAML()
+	what := fmt.Sprintf("site policy version %d", next.Version)
+	if err := sp.commit(by, what, before, after); err != nil {
 		return nil, err
 	}
+	crashpoint.Hit(crashpoint.PolicyBeforeStore)
+	v, err := sp.store.PutPolicy(data, cur.Version)
+	if err != nil {
+		sp.recordUnsaved(by, what, err)
+		if errors.Is(err, store.ErrConflict) {
+			return nil, errConflict
+		}
+		return nil, err
+	}
+	crashpoint.Hit(crashpoint.PolicyAfterStore)
 	next.Version = v
 	if err := sp.engine.Swap(next); err != nil {
 		return nil, err // cannot happen: validated above
 	}
-	before, _ := cur.YAML()
-	after, _ := next.YAML()
 	sp.log.Info("policy changed", "event", "policy_change", "by", by, "version", v,
 		"before", string(before), "after", string(after))
-	if sp.audit != nil {
-		sp.audit.Record(audit.PolicyChange(time.Now(), audit.Actor{User: by}, fmt.Sprintf("site policy version %d", v), string(before), string(after)))
-	}
 	return next, nil
+}
+
+// policyCommitTimeout bounds the wait for a policy change's audit record.
+const policyCommitTimeout = 30 * time.Second
+
+// commit makes the record of a change durable before the change is saved,
+// so that no version in the store lacks its record (audit.Sink: a policy
+// change does not happen unrecorded). A crash after it and before the save
+// leaves a record of a version that never came into force.
+func (sp *sitePolicy) commit(by, what string, before, after []byte) error {
+	if sp.audit == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), policyCommitTimeout)
+	defer cancel()
+	e := audit.PolicyChange(time.Now(), audit.Actor{User: by}, what, string(before), string(after))
+	if _, err := sp.audit.Commit(ctx, e); err != nil {
+		return fmt.Errorf("the audit trail is unavailable, the policy was not changed: %w", err)
+	}
+	return nil
+}
+
+// recordUnsaved records that a change whose record was committed could not
+// be saved, so that the trail does not claim a version that never came
+// into force.
+func (sp *sitePolicy) recordUnsaved(by, what string, cause error) {
+	sp.log.Error("policy change not saved", "by", by, "what", what, "err", cause)
+	if sp.audit == nil {
+		return
+	}
+	e := audit.PolicyChange(time.Now(), audit.Actor{User: by}, what+" not saved", "", "")
+	e.Outcome, e.Reason = "failed", cause.Error()
+	sp.audit.Record(e)
 }
 
 // sessionPolicy is one session's view of the site policy. Its profile is

@@ -26,6 +26,7 @@ import (
 
 	"github.com/shoji-rbi/shoji/broker/audit"
 	"github.com/shoji-rbi/shoji/broker/auth"
+	"github.com/shoji-rbi/shoji/broker/crashpoint"
 	"github.com/shoji-rbi/shoji/broker/demo"
 	"github.com/shoji-rbi/shoji/broker/session"
 	"github.com/shoji-rbi/shoji/broker/store"
@@ -210,11 +211,13 @@ func New(ctx context.Context, cfg Config, opts Options) (*Server, error) {
 			s.metrics.sessionStarted()
 			s.journalSession(info)
 			s.audit.Record(audit.SessionStart(time.Now(), sessionActor(info)))
+			crashpoint.Hit(crashpoint.SessionStarted)
 		},
 		OnEnd: func(info session.Info, r session.Reason) {
 			s.metrics.sessionEnded(string(r))
 			s.xfer.EndSession(info.ID)
 			s.recordSessionEnd(info, r)
+			crashpoint.Hit(crashpoint.SessionEnded)
 		},
 		OnEnding: s.endLogins,
 		OnCrash:  func(session.Info, error) { s.metrics.crashes.Add(1) },

@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/shoji-rbi/shoji/broker/audit"
+	"github.com/shoji-rbi/shoji/broker/crashpoint"
 	"github.com/shoji-rbi/shoji/broker/store"
 )
 
@@ -132,6 +133,7 @@ func (m *Manager) Decide(ctx context.Context, p Person, id string, approve bool,
 			return t, fmt.Errorf("the audit trail is unavailable: %w", err)
 		}
 	}
+	crashpoint.Hit(crashpoint.DecideBeforeLedger)
 	saved, err := m.cfg.Store.UpdateTransfer(id, func(s *store.Transfer) error {
 		if s.State != store.TransferHeld {
 			return fmt.Errorf("%w: someone else decided first: the file is %s", ErrState, s.State)

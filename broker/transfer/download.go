@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/shoji-rbi/shoji/broker/crashpoint"
 	"github.com/shoji-rbi/shoji/broker/store"
 	"github.com/shoji-rbi/shoji/broker/transfer/inspect"
 	"github.com/shoji-rbi/shoji/isolation"
@@ -202,6 +203,7 @@ func (m *Manager) done(o Owner, d isolation.Download) {
 		m.release(id)
 		return
 	}
+	crashpoint.Hit(crashpoint.DownloadQuarantined)
 	if err := m.received(context.Background(), id); err != nil {
 		// The ledger keeps receiving, the file stays in the quarantine,
 		// and Run tries again.
@@ -369,6 +371,7 @@ func (m *Manager) finish(ctx context.Context, id, state, reason string, mod func
 			"transfer", id, "state", prev.State, "step", t.State, "err", err)
 		return prev, err
 	}
+	crashpoint.Hit(crashpoint.FinishBeforeLedger)
 	saved, err := m.cfg.Store.UpdateTransfer(id, func(s *store.Transfer) error {
 		if s.State != prev.State {
 			return fmt.Errorf("%w: it is %s, not %s", ErrState, s.State, prev.State)
@@ -380,6 +383,7 @@ func (m *Manager) finish(ctx context.Context, id, state, reason string, mod func
 		m.log.Error("transfer: record state", "transfer", id, "state", t.State, "err", err)
 		return prev, fmt.Errorf("transfer %s: record %s: %w", id, t.State, err)
 	}
+	crashpoint.Hit(crashpoint.FinishAfterLedger)
 	if saved.State == store.TransferRejected || saved.State == store.TransferCanceled {
 		m.removeFile(saved)
 	}
