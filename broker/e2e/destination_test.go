@@ -4,12 +4,10 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"net/http/cookiejar"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/shoji-rbi/shoji/broker/auth"
 )
@@ -24,16 +22,7 @@ func refuseDestinations(t *testing.T, b *brokerUnderTest) {
 	if err := b.srv.Auth().AddUser(admin, auth.Admin, staffPassword); err != nil {
 		t.Fatal(err)
 	}
-	jar, _ := cookiejar.New(nil)
-	c := &http.Client{Jar: jar, Timeout: 30 * time.Second}
-	resp, err := c.Post(b.url+"/api/login", "application/json", strings.NewReader(`{"username":"`+admin+`","password":"`+staffPassword+`"}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("admin login: %s", resp.Status)
-	}
+	c := staffClient(t, b, admin)
 	link := filepath.Join(t.TempDir(), "share")
 	if err := os.Symlink(filepath.Join(b.data, "audit"), link); err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
@@ -1023,7 +1024,7 @@ func (e *restartEnv) checkNothingLeft(died []string) {
 			left = append(left, fmt.Sprintf("quarantine/sessions/%s (%d files)", d.Name(), len(files)))
 		}
 		for _, d := range profileDirs(e.t, e.data) {
-			left = append(left, "profiles/"+d)
+			left = append(left, "profiles/"+d+" ("+strings.Join(filesUnder(filepath.Join(e.profiles(), d), 8), ", ")+")")
 		}
 		for _, pid := range browserPIDs(e.profiles()) {
 			cmd, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
@@ -1038,6 +1039,22 @@ func (e *restartEnv) checkNothingLeft(died []string) {
 		}
 		time.Sleep(pollInterval)
 	}
+}
+
+// filesUnder names up to n files under dir, for a failure message.
+func filesUnder(dir string, n int) []string {
+	var names []string
+	_ = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || len(names) >= n {
+			return filepath.SkipAll
+		}
+		if !d.IsDir() {
+			rel, _ := filepath.Rel(dir, path)
+			names = append(names, rel)
+		}
+		return nil
+	})
+	return names
 }
 
 // readTrail reads every record of the trail in DIR/audit, in order.

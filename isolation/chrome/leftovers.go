@@ -78,18 +78,44 @@ func ClearLeftovers(root string, limit time.Duration) (Leftovers, error) {
 		return out, fmt.Errorf("clear leftovers: profile root %q is not an absolute path", root)
 	}
 	root = filepath.Clean(root)
-	strays := findMarked(root)
-	out.Browsers = groupStrays(root, strays)
-	var errs []error
-	if err := killMarked(root, out.Browsers, limit); err != nil {
-		errs = append(errs, err)
+	deadline := time.Now().Add(limit)
+	removed := map[string]int{} // profile directory → index in out.Profiles
+	for {
+		// A helper of a dead browser that carries no marker of its own (a
+		// utility process whose browser exited first) may still write
+		// into its profile; it is found by the files it holds open, and
+		// the profile root is cleared again until nothing comes back.
+		browsers := groupStrays(root, findMarked(root))
+		out.Browsers = append(out.Browsers, browsers...)
+		if err := killMarked(root, browsers, time.Until(deadline)); err != nil {
+			return out, err
+		}
+		profiles, err := removeProfiles(root, time.Until(deadline))
+		for _, p := range profiles {
+			if i, ok := removed[p.Dir]; ok {
+				out.Profiles[i].Files += p.Files
+				out.Profiles[i].Bytes += p.Bytes
+				continue
+			}
+			removed[p.Dir] = len(out.Profiles)
+			out.Profiles = append(out.Profiles, p)
+		}
+		if err != nil {
+			return out, err
+		}
+		if len(findMarked(root)) == 0 && emptyDir(root) {
+			return out, nil
+		}
+		if time.Now().After(deadline) {
+			return out, fmt.Errorf("clear leftovers: browser processes kept writing into profile root %s for %v", root, limit)
+		}
 	}
-	profiles, err := removeProfiles(root, limit)
-	out.Profiles = profiles
-	if err != nil {
-		errs = append(errs, err)
-	}
-	return out, errors.Join(errs...)
+}
+
+// emptyDir reports whether dir has no entries (or does not exist).
+func emptyDir(dir string) bool {
+	entries, err := os.ReadDir(dir)
+	return errors.Is(err, fs.ErrNotExist) || err == nil && len(entries) == 0
 }
 
 // markedProc is a live process that carries a profile root's marker.
@@ -143,10 +169,11 @@ func marked(procDir, root string) (profile string, ok bool) {
 		}
 	}
 	// The environment is readable only for this user's processes that
-	// still allow it; the command line above covers the others.
+	// still allow it; the command line above and the open files below
+	// cover the others.
 	env, err := os.ReadFile(procDir + "/environ")
 	if err != nil {
-		return "", false
+		return holdsUnder(procDir, root)
 	}
 	want := []byte(MarkerEnv + "=" + root)
 	homePrefix := []byte("HOME=" + root + "/")
@@ -161,9 +188,35 @@ func marked(procDir, root string) (profile string, ok bool) {
 		}
 	}
 	if !found {
-		return "", false
+		return holdsUnder(procDir, root)
 	}
 	return profile, true
+}
+
+// holdsUnder reports whether the process at procDir has a file or its
+// working directory under root open, and the profile directory that file
+// is in. Chromium's utility processes (the network and storage services)
+// carry neither the marker nor the profile on their command line, yet
+// write into the profile while they live.
+func holdsUnder(procDir, root string) (profile string, ok bool) {
+	prefix := root + "/"
+	links := []string{procDir + "/cwd"}
+	if fds, err := os.ReadDir(procDir + "/fd"); err == nil {
+		for _, fd := range fds {
+			links = append(links, procDir+"/fd/"+fd.Name())
+		}
+	}
+	for _, l := range links {
+		target, err := os.Readlink(l)
+		if err != nil {
+			continue
+		}
+		if rest, found := strings.CutPrefix(target, prefix); found && rest != "" {
+			name, _, _ := strings.Cut(rest, "/")
+			return filepath.Join(root, name), true
+		}
+	}
+	return "", false
 }
 
 // groupStrays sorts the marked processes into browsers by process group.

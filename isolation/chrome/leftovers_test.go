@@ -221,3 +221,64 @@ func TestClearLeftoversKillsRealChromium(t *testing.T) {
 		t.Errorf("profile directory still there: %v", err)
 	}
 }
+
+// startHolder starts a process in a session of its own that carries no
+// marker but keeps file open, as a dead browser's network or storage
+// service does while it shuts down.
+func startHolder(t *testing.T, file string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command("/bin/sh", "-c", `exec 3>>"$1"; echo ready; exec sleep 300`, "sh", file)
+	cmd.Env = []string{"PATH=/usr/bin:/bin"}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		_ = cmd.Wait()
+	})
+	if _, err := bufio.NewReader(out).ReadString('\n'); err != nil {
+		t.Fatalf("wait for the holder to open %s: %v", file, err)
+	}
+	return cmd
+}
+
+// TestClearLeftoversKillsUnmarkedWriters: a process with neither the
+// marker nor the profile on its command line, but with a file of the
+// profile open, is a helper of a dead browser: it is killed before the
+// profile is removed, so that nothing writes the profile back. One that
+// holds a file of another root is left alone.
+func TestClearLeftoversKillsUnmarkedWriters(t *testing.T) {
+	base := t.TempDir()
+	root := filepath.Join(base, "profiles")
+	other := filepath.Join(base, "profiles-other")
+	mine := filepath.Join(root, "s-0a1b-123", "Default", "Local Storage", "LOG")
+	theirs := filepath.Join(other, "s-ffff-1", "Default", "LOG")
+	writeFile(t, mine, 10)
+	writeFile(t, theirs, 10)
+	writer := startHolder(t, mine)
+	bystander := startHolder(t, theirs)
+
+	got, err := ClearLeftovers(root, 10*time.Second)
+	if err != nil {
+		t.Fatalf("ClearLeftovers: %v", err)
+	}
+	waitExited(t, "the unmarked writer", writer.Process.Pid)
+	if !running(bystander.Process.Pid) {
+		t.Error("a process holding a file of another profile root was killed")
+	}
+	if len(got.Browsers) != 1 || !slices.Contains(got.Browsers[0].PIDs, writer.Process.Pid) ||
+		got.Browsers[0].Profile != filepath.Join(root, "s-0a1b-123") {
+		t.Errorf("Browsers = %+v; want the writer, in profile s-0a1b-123", got.Browsers)
+	}
+	if !emptyDir(root) {
+		t.Errorf("the profile root is not empty after ClearLeftovers")
+	}
+	if _, err := os.Stat(theirs); err != nil {
+		t.Errorf("another root's profile: %v", err)
+	}
+}
