@@ -9,14 +9,20 @@ import (
 // BenchmarkCommit measures durable appends: each Commit returns after the
 // fsync that covers its record. With parallel callers, group commit shares
 // one fsync among many records.
+// The signed variants write a checkpoint every 1000 records, as the broker
+// does with audit.checkpoint_key set.
 func BenchmarkCommit(b *testing.B) {
-	for _, parallel := range []bool{false, true} {
-		name := "serial"
-		if parallel {
-			name = "parallel"
-		}
-		b.Run(name, func(b *testing.B) {
-			f, err := OpenFile(b.TempDir(), FileOptions{})
+	for _, c := range []struct {
+		name     string
+		parallel bool
+		key      *SigningKey
+	}{
+		{"serial", false, nil}, {"parallel", true, nil},
+		{"serial-signed", false, testKey(1)}, {"parallel-signed", true, testKey(1)},
+	} {
+		parallel := c.parallel
+		b.Run(c.name, func(b *testing.B) {
+			f, err := OpenFile(b.TempDir(), FileOptions{CheckpointKey: c.key, CheckpointEvery: 1000})
 			if err != nil {
 				b.Fatal(err)
 			}
