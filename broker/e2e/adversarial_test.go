@@ -564,6 +564,7 @@ func TestAdversarialPages(t *testing.T) {
 	})
 
 	t.Run("destination into the data directory", func(t *testing.T) { refuseDestinations(t, b) })
+	t.Run("pledge skipped by a raw client", func(t *testing.T) { skipPledge(t, b) })
 
 	// Last, as it blocks the allowed site for the rest of the broker's life.
 	t.Run("kill switch cuts an open WebSocket", func(t *testing.T) {
