@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -502,6 +503,15 @@ func (s *Server) putSettings(w http.ResponseWriter, r *http.Request, p auth.Prin
 		return errStatus(http.StatusBadRequest, "pledge: must not be empty, at most 4000 bytes")
 	}
 	before := settingsBody{Banner: s.setting(settingBanner, s.cfg.LoginBanner), Pledge: s.setting(settingPledge, defaultPledge)}
+	// The record is durable before the change, as for the site policy: the
+	// pledge decides who may use the browser.
+	b, _ := json.Marshal(before)
+	a, _ := json.Marshal(req)
+	ctx, cancel := context.WithTimeout(r.Context(), policyCommitTimeout)
+	defer cancel()
+	if _, err := s.audit.Commit(ctx, audit.PolicyChange(time.Now(), actorOf(r, p), "login banner and pledge", string(b), string(a))); err != nil {
+		return fmt.Errorf("the audit trail is unavailable, the settings were not changed: %w", err)
+	}
 	if err := s.store.SetSetting(settingBanner, req.Banner); err != nil {
 		return err
 	}
@@ -510,9 +520,6 @@ func (s *Server) putSettings(w http.ResponseWriter, r *http.Request, p auth.Prin
 	}
 	s.log.Info("settings changed", "by", p.User, "banner_before_len", len(before.Banner), "banner_after_len", len(req.Banner),
 		"pledge_changed", before.Pledge != req.Pledge)
-	b, _ := json.Marshal(before)
-	a, _ := json.Marshal(req)
-	s.audit.Record(audit.PolicyChange(time.Now(), actorOf(r, p), "login banner and pledge", string(b), string(a)))
 	if before.Pledge != req.Pledge {
 		s.askPledgeAgain(pledgeVersion(req.Pledge))
 	}

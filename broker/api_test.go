@@ -597,6 +597,28 @@ func TestPledgeSkippedByRawClient(t *testing.T) {
 	}
 }
 
+// TestSettingsRecordedBeforeSaved: the banner and the pledge change only
+// after their record is durable; with the trail closed the change is
+// refused and nothing changes.
+func TestSettingsRecordedBeforeSaved(t *testing.T) {
+	f := newAPI(t, nil)
+	f.addUser("admin1", auth.Admin)
+	admin := f.login("admin1")
+	_, was := f.do(f.client(), "GET", "/api/banner", "")
+	if err := f.srv.audit.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if resp, m := f.do(admin, "PUT", "/api/admin/settings", `{"banner":"unrecorded","pledge":"unrecorded"}`); resp.StatusCode == http.StatusOK {
+		t.Errorf("settings changed with the trail closed: %d %v", resp.StatusCode, m)
+	}
+	if _, m := f.do(f.client(), "GET", "/api/banner", ""); m["banner"] != was["banner"] {
+		t.Errorf("banner after a refused change = %v, want %v", m["banner"], was["banner"])
+	}
+	if text, ok, err := f.srv.store.Setting(settingPledge); err != nil || ok && text == "unrecorded" {
+		t.Errorf("the pledge changed without its record: %q, %v, %v", text, ok, err)
+	}
+}
+
 // TestPledgeChangeAsksAgain: when an admin changes the pledge text, every
 // user must accept the new text at their next request, a running viewer is
 // disconnected (its session and browser go on), and accepting the old text
