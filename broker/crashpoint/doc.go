@@ -46,10 +46,14 @@ const (
 	// SessionEnded is when a browser session has ended and its
 	// session_end record is queued.
 	SessionEnded = "session.ended"
+	// LeftoversRecorded is at start, when the browsers and profiles a
+	// previous run left are recorded in the trail, before they are killed
+	// and removed.
+	LeftoversRecorded = "recovery.leftovers_recorded"
 )
 
 // Points lists every crash point placed in the broker.
 var Points = []string{
 	PolicyBeforeStore, PolicyAfterStore, DecideBeforeLedger, DownloadQuarantined,
-	FinishBeforeLedger, FinishAfterLedger, SessionStarted, SessionEnded,
+	FinishBeforeLedger, FinishAfterLedger, SessionStarted, SessionEnded, LeftoversRecorded,
 }

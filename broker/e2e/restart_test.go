@@ -61,6 +61,29 @@ func TestRestartAfterKillWithLiveSessions(t *testing.T) {
 	e.restartAndCheck(liveSessions(nurse, approver), e.useAfterRestart)
 }
 
+// TestRestartAfterCrashWhileCleaningUp: the start after a kill -9 dies too,
+// once it has recorded the browser and the profile the dead run left and
+// before it clears them. The start after that clears them, and the trail
+// records the profile's removal: a removal never goes unrecorded.
+func TestRestartAfterCrashWhileCleaningUp(t *testing.T) {
+	e := newRestartEnv(t, restartOptions{})
+	run := e.start()
+	nurse := run.mustLogin(nurseUser).mustStream()
+	must(t, nurse.navigate(e.site.url("/ward-3")))
+	run.kill9()
+	e.launch(crashpoint.LeftoversRecorded).waitCrashed(crashpoint.LeftoversRecorded)
+	events := e.restartAndCheck(liveSessions(nurse), e.useAfterRestart)
+	profiles := 0
+	for _, ev := range events {
+		if ev.Type == audit.TypeRecovery && ev.What == "profile" && ev.Session == nurse.session {
+			profiles++
+		}
+	}
+	if profiles == 0 {
+		t.Errorf("the trail has no record of the removal of session %s's profile", nurse.session)
+	}
+}
+
 // TestRestartAfterKillDuringDownload: kill -9 while a download is half
 // received: the ledger entry is receiving and a partial file lies in the
 // session's quarantine directory.

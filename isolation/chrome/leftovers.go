@@ -118,6 +118,32 @@ func emptyDir(dir string) bool {
 	return errors.Is(err, fs.ErrNotExist) || err == nil && len(entries) == 0
 }
 
+// FindLeftovers reports what ClearLeftovers would kill and remove under
+// root now, and changes nothing: the broker records each finding before
+// it clears them, so that no removal goes unrecorded. root must be
+// absolute.
+func FindLeftovers(root string) (Leftovers, error) {
+	var out Leftovers
+	if !filepath.IsAbs(root) {
+		return out, fmt.Errorf("find leftovers: profile root %q is not an absolute path", root)
+	}
+	root = filepath.Clean(root)
+	out.Browsers = groupStrays(root, findMarked(root))
+	entries, err := os.ReadDir(root)
+	if errors.Is(err, fs.ErrNotExist) {
+		return out, nil
+	}
+	if err != nil {
+		return out, fmt.Errorf("read profile root: %w", err)
+	}
+	for _, e := range entries {
+		dir := filepath.Join(root, e.Name())
+		files, size := diskUsage(dir)
+		out.Profiles = append(out.Profiles, LeftProfile{Dir: dir, Session: profileSession(root, dir), Files: files, Bytes: size})
+	}
+	return out, nil
+}
+
 // markedProc is a live process that carries a profile root's marker.
 type markedProc struct {
 	pid, pgid int
