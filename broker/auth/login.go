@@ -162,13 +162,12 @@ func (s *Service) startSession(u store.User, remote string) (Principal, Token, e
 		return Principal{}, Token{}, err
 	}
 	return Principal{
-		User:           u.Name,
-		Role:           role,
-		SessionID:      sid,
-		TokenExpires:   tok.Expires,
-		LoginExpires:   login.Expires,
-		PledgeAccepted: !u.PledgeAcceptedAt.IsZero(),
-		PledgeVersion:  u.PledgeVersion,
+		User:          u.Name,
+		Role:          role,
+		SessionID:     sid,
+		TokenExpires:  tok.Expires,
+		LoginExpires:  login.Expires,
+		PledgeVersion: u.PledgeVersion,
 	}, tok, nil
 }
 

@@ -34,8 +34,6 @@ type Principal struct {
 	TokenExpires time.Time
 	// LoginExpires is the login session's absolute end.
 	LoginExpires time.Time
-	// PledgeAccepted reports whether the user has accepted the usage pledge.
-	PledgeAccepted bool
 	// PledgeVersion is the version of the pledge text the user accepted
 	// last, read from the user record (empty: none, or one accepted before
 	// versions were recorded). Whether it is the current text is the
@@ -156,12 +154,11 @@ func (s *Service) session(user, sid string) (Principal, error) {
 		return Principal{}, fmt.Errorf("%w: user %q: %w", ErrInvalidToken, user, err)
 	}
 	return Principal{
-		User:           u.Name,
-		Role:           role,
-		SessionID:      sid,
-		LoginExpires:   login.Expires,
-		PledgeAccepted: !u.PledgeAcceptedAt.IsZero(),
-		PledgeVersion:  u.PledgeVersion,
+		User:          u.Name,
+		Role:          role,
+		SessionID:     sid,
+		LoginExpires:  login.Expires,
+		PledgeVersion: u.PledgeVersion,
 	}, nil
 }
 

@@ -12,11 +12,10 @@ import (
 
 // UserInfo is what may be shown about a user: never the password hash.
 type UserInfo struct {
-	Name           string
-	Role           Role
-	Disabled       bool
-	CreatedAt      time.Time
-	PledgeAccepted bool
+	Name      string
+	Role      Role
+	Disabled  bool
+	CreatedAt time.Time
 	// PledgeVersion is the version of the pledge text the user accepted
 	// last; empty when they accepted none, or only before versions were
 	// recorded.
@@ -25,12 +24,11 @@ type UserInfo struct {
 
 func userInfo(u store.User) UserInfo {
 	return UserInfo{
-		Name:           u.Name,
-		Role:           Role(u.Role),
-		Disabled:       u.Disabled,
-		CreatedAt:      u.CreatedAt,
-		PledgeAccepted: !u.PledgeAcceptedAt.IsZero(),
-		PledgeVersion:  u.PledgeVersion,
+		Name:          u.Name,
+		Role:          Role(u.Role),
+		Disabled:      u.Disabled,
+		CreatedAt:     u.CreatedAt,
+		PledgeVersion: u.PledgeVersion,
 	}
 }
 
