@@ -105,21 +105,7 @@ func (d *demoBroker) openSession(t *testing.T) *websocket.Conn {
 // profile is removed and recorded, the session has its session_end with
 // the reason broker_stopped, and the trail verifies.
 func TestKilledWithLiveSessionCleanedAtRestart(t *testing.T) {
-	chromium := os.Getenv("SHOJI_CHROMIUM")
-	if chromium == "" {
-		chromium = "/usr/lib/chromium/chromium"
-	}
-	if _, err := os.Stat(chromium); err != nil {
-		if os.Getenv("SHOJI_REQUIRE_DEPS") == "1" {
-			t.Fatalf("Chromium missing (SHOJI_REQUIRE_DEPS=1): %v", err)
-		}
-		t.Skip("Chromium missing")
-	}
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "shoji")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	chromium, dir, bin := realBinary(t)
 	data := filepath.Join(dir, "data")
 	profiles := filepath.Join(data, "profiles")
 

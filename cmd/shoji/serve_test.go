@@ -87,11 +87,12 @@ func (w *lineWriter) wait(t *testing.T, re *regexp.Regexp) []string {
 	return nil
 }
 
-// TestDemoServeAndSIGTERM runs the real binary as `make demo` does, logs in
-// as the printed demo clinician, opens a session, and sends SIGTERM: the
-// viewer is told, and no Chromium process or profile is left behind.
-func TestDemoServeAndSIGTERM(t *testing.T) {
-	chromium := os.Getenv("SHOJI_CHROMIUM")
+// realBinary returns the Chromium the tests of the real binary use (it
+// fails with SHOJI_REQUIRE_DEPS=1, else skips, when there is none), a
+// temporary directory, and the shoji binary built into it.
+func realBinary(t *testing.T) (chromium, dir, bin string) {
+	t.Helper()
+	chromium = os.Getenv("SHOJI_CHROMIUM")
 	if chromium == "" {
 		chromium = "/usr/lib/chromium/chromium"
 	}
@@ -101,11 +102,19 @@ func TestDemoServeAndSIGTERM(t *testing.T) {
 		}
 		t.Skip("Chromium missing")
 	}
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "shoji")
+	dir = t.TempDir()
+	bin = filepath.Join(dir, "shoji")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
+	return chromium, dir, bin
+}
+
+// TestDemoServeAndSIGTERM runs the real binary as `make demo` does, logs in
+// as the printed demo clinician, opens a session, and sends SIGTERM: the
+// viewer is told, and no Chromium process or profile is left behind.
+func TestDemoServeAndSIGTERM(t *testing.T) {
+	chromium, dir, bin := realBinary(t)
 	data := filepath.Join(dir, "data")
 	cmd := exec.Command(bin, "serve", "--demo", "--listen", "127.0.0.1:0", "--data", data, "--chromium", chromium)
 	stdout, stderr := &lineWriter{}, &lineWriter{}

@@ -153,22 +153,14 @@ type markedProc struct {
 // findMarked returns the live processes of root's browsers, but never this
 // process.
 func findMarked(root string) []markedProc {
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil
-	}
-	self := os.Getpid()
 	var out []markedProc
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == self {
-			continue
-		}
-		profile, ok := marked("/proc/"+e.Name(), root)
+	for pid := range otherProcs() {
+		dir := "/proc/" + strconv.Itoa(pid)
+		profile, ok := marked(dir, root)
 		if !ok {
 			continue
 		}
-		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		stat, err := os.ReadFile(dir + "/stat")
 		if err != nil {
 			continue // gone meanwhile
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"iter"
 	"os"
 	"strconv"
 	"syscall"
@@ -32,16 +33,8 @@ func groupAlive(pgid int) bool {
 		ppid  int
 	}
 	members := map[int]member{}
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return true
-	}
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+	for pid := range otherProcs() {
+		stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 		if err != nil {
 			continue
 		}
@@ -141,6 +134,27 @@ func becomeSubreaper() error {
 	return nil
 }
 
+// otherProcs yields the pid of every process on the host but this one, as
+// /proc lists them; nothing when /proc cannot be read.
+func otherProcs() iter.Seq[int] {
+	return func(yield func(int) bool) {
+		entries, err := os.ReadDir("/proc")
+		if err != nil {
+			return
+		}
+		self := os.Getpid()
+		for _, e := range entries {
+			pid, err := strconv.Atoi(e.Name())
+			if err != nil || pid == self {
+				continue
+			}
+			if !yield(pid) {
+				return
+			}
+		}
+	}
+}
+
 // killByProfile kills every process that names profileDir on its command
 // line, and returns their pids. It catches the processes that are not in the
 // browser's process group: Chromium's crash reporter starts in a session of
@@ -149,18 +163,9 @@ func becomeSubreaper() error {
 func killByProfile(profileDir string) []int {
 	dirArg := []byte("--user-data-dir=" + profileDir)
 	inDir := []byte(profileDir + "/")
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil
-	}
-	self := os.Getpid()
 	var pids []int
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == self {
-			continue
-		}
-		cmdline, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+	for pid := range otherProcs() {
+		cmdline, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
 		if err != nil {
 			continue
 		}
@@ -216,16 +221,8 @@ const crashReporterComm = "chrome_crashpad"
 // Reaping a zombie harms nobody, whichever browser it belonged to.
 func reapCrashReporters() {
 	self := os.Getpid()
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return
-	}
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+	for pid := range otherProcs() {
+		stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 		if err != nil || !bytes.Contains(stat, []byte("("+crashReporterComm+")")) {
 			continue
 		}
