@@ -4,6 +4,8 @@
 GO            ?= go
 STATICCHECK   := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 DEB_PACKAGES  := chromium fonts-noto-cjk ca-certificates iproute2 clamav-daemon libnss3-tools xvfb x11vnc novnc websockify
+# systemd-analyze: deploy/manifests_test.go verifies deploy/systemd/shoji.service with it.
+DEB_PACKAGES  += systemd
 BIN           := bin/shoji
 DEMO_LISTEN   ?= 127.0.0.1:8080
 DEMO_DATA     ?= demo-data

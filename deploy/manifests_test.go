@@ -1170,6 +1170,9 @@ func manifestSecretData(t *testing.T) map[string]map[string]string {
 // manifestHostPort splits "tcp:host:port" or "host:port".
 func manifestHostPort(t *testing.T, where, addr string) (string, int) {
 	t.Helper()
+	if addr == "" {
+		t.Fatalf("%s is empty", where)
+	}
 	host, port, err := net.SplitHostPort(strings.TrimPrefix(addr, "tcp:"))
 	n, err2 := strconv.Atoi(port)
 	if err != nil || err2 != nil {
@@ -1674,7 +1677,7 @@ func TestManifestsCompose(t *testing.T) {
 	})
 
 	t.Run("networks", func(t *testing.T) {
-		out := false
+		out := len(br.Networks) == 0 // the project's default network
 		for _, n := range br.Networks {
 			if nw, ok := c.Networks[n]; ok && (nw == nil || !nw.Internal) {
 				out = true
