@@ -177,7 +177,7 @@ func manifestIDs(t *testing.T, user string) (uid, gid int64) {
 // ---------------------------------------------------------------------------
 // The binary
 
-// manifestBinary is the shoji binary, built once for the tests of this file.
+// manifestBinary is the shoji binary as built by manifestBuild.
 type manifestBinary struct {
 	path string
 	// valueFlags maps each `shoji serve` flag to whether it takes a value.
