@@ -267,7 +267,7 @@ func TestReadmePackages(t *testing.T) {
 	makefile := readDoc(t, "Makefile")
 	readme := readDoc(t, "README.md")
 	for _, v := range []string{"DEMO_PACKAGES", "BENCH_PACKAGES", "TEST_PACKAGES"} {
-		m := regexp.MustCompile(`(?m)^`+v+`\s*:?=(.*)$`).FindAllStringSubmatch(makefile, -1)
+		m := regexp.MustCompile(`(?m)^`+v+`\s*[:+]?=(.*)$`).FindAllStringSubmatch(makefile, -1)
 		if len(m) == 0 {
 			t.Errorf("Makefile has no %s", v)
 			continue
