@@ -1,24 +1,35 @@
 # shoji — make demo runs the broker with its demo site; make test runs every test.
-# Both install what is missing on a Debian machine (as root).
+# Each installs the Debian packages it needs that are missing (as root).
 
 GO            ?= go
 STATICCHECK   := honnef.co/go/tools/cmd/staticcheck@v0.8.2
-DEB_PACKAGES  := chromium fonts-noto-cjk ca-certificates iproute2 clamav-daemon libnss3-tools xvfb x11vnc novnc websockify
+# What `make demo` needs: the browser, Japanese fonts, and the CA roots that
+# `go build` uses to fetch modules. The demo scans nothing (no clamd), trusts
+# no extra CA (no certutil) and runs no network namespaces (no ip).
+DEMO_PACKAGES  := chromium fonts-noto-cjk ca-certificates
+# What `make bench` adds: the classic virtual browser it compares against.
+BENCH_PACKAGES := xvfb x11vnc novnc websockify
+# What `make test` adds to both: a real clamd, certutil for trusted_cas,
+# ip for the network-namespace tests. Add a test's packages on a line of
+# their own.
+TEST_PACKAGES  := clamav-daemon libnss3-tools iproute2
 # systemd-analyze: deploy/manifests_test.go verifies deploy/systemd/shoji.service with it.
-DEB_PACKAGES  += systemd
+TEST_PACKAGES  += systemd
+DEB_PACKAGES   := $(DEMO_PACKAGES) $(BENCH_PACKAGES) $(TEST_PACKAGES)
 BIN           := bin/shoji
 DEMO_LISTEN   ?= 127.0.0.1:8080
 DEMO_DATA     ?= demo-data
 TEST_TIMEOUT  ?= 20m
 export SHOJI_CHROMIUM ?= /usr/lib/chromium/chromium
 
-.PHONY: all build deps demo bench test lint fmt-check vet staticcheck unit clean
+.PHONY: all build deps demo-deps bench-deps demo bench test lint fmt-check vet staticcheck unit clean
 
 all: build
 
-# deps installs the Debian packages shoji needs when any is missing.
-deps:
-	@missing=""; for p in $(DEB_PACKAGES); do \
+# install_missing installs those of the Debian packages $(1) that are not
+# installed yet; as another user than root it names them and fails.
+define install_missing
+	@missing=""; for p in $(1); do \
 		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -26,6 +37,19 @@ deps:
 		echo "installing:$$missing"; \
 		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
 	fi
+endef
+
+# deps installs every package shoji's tests, demo and benchmark use.
+deps:
+	$(call install_missing,$(DEB_PACKAGES))
+
+# demo-deps installs only what the demo uses.
+demo-deps:
+	$(call install_missing,$(DEMO_PACKAGES))
+
+# bench-deps installs what the benchmark uses.
+bench-deps:
+	$(call install_missing,$(DEMO_PACKAGES) $(BENCH_PACKAGES))
 
 build:
 	$(GO) build -trimpath -o $(BIN) ./cmd/shoji
@@ -33,12 +57,12 @@ build:
 # demo builds and runs the broker on http://$(DEMO_LISTEN) with the built-in
 # demo site, and one pre-started browser so that the first login is quick. It
 # prints a one-time set-up token and a demo clinician login.
-demo: deps build
+demo: demo-deps build
 	SHOJI_POOL_SIZE=$${SHOJI_POOL_SIZE:-1} ./$(BIN) serve --demo --listen $(DEMO_LISTEN) --data $(DEMO_DATA)
 
 # bench measures shoji against a raw-CDP baseline and a VNC peer
 # (docs/benchmarks.md); results go to bench-results/.
-bench: deps build
+bench: bench-deps build
 	./$(BIN) bench --out bench-results -v
 
 fmt-check:

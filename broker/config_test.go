@@ -3,9 +3,12 @@ package broker
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 )
 
 func writeFile(t *testing.T, content string) string {
@@ -118,35 +121,139 @@ func TestValidate(t *testing.T) {
 	}
 }
 
+// TestApplyEnv sets each variable of the table alone, to a value unlike the
+// default, and checks that the config key the table names (read back from
+// the config as YAML, the file's own form) took exactly that value, so the
+// table cannot claim a key the variable does not set.
 func TestApplyEnv(t *testing.T) {
-	env := map[string]string{
-		"SHOJI_LISTEN": "127.0.0.1:7000", "SHOJI_IDLE_TIMEOUT": "2m", "SHOJI_DEMO": "true",
-		"SHOJI_MAX_SESSIONS": "7", "SHOJI_SANDBOX": "false",
-		"SHOJI_POOL_SIZE": "2", "SHOJI_POOL_MAX_AGE": "10m", "SHOJI_MIN_FREE_MEMORY_MIB": "1024", "SHOJI_MAX_LOAD_PER_CORE": "3.5",
-		"SHOJI_AUDIT_CHECKPOINT_KEY": "/etc/shoji/k",
+	values := map[string]struct{ env, yaml string }{
+		"string":   {"env-test-value", "env-test-value"},
+		"duration": {"7m13s", "7m13s"},
+		"int":      {"4242", "4242"},
+		"number":   {"3.25", "3.25"},
+	}
+	for _, e := range EnvVars() {
+		t.Run(e.Name, func(t *testing.T) {
+			def := configKey(t, DefaultConfig(), e.Key)
+			want, ok := values[e.Kind]
+			if e.Kind == "bool" {
+				want = struct{ env, yaml string }{"true", "true"}
+				if def == "true" {
+					want = struct{ env, yaml string }{"false", "false"}
+				}
+			} else if !ok {
+				t.Fatalf("kind %q has no test value", e.Kind)
+			}
+			var read []string
+			cfg := DefaultConfig()
+			err := cfg.ApplyEnv(func(k string) string {
+				read = append(read, k)
+				if k == e.Name {
+					return want.env
+				}
+				return ""
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := configKey(t, cfg, e.Key); got != want.yaml {
+				t.Errorf("%s=%s: config key %s = %q, want %q", e.Name, want.env, e.Key, got, want.yaml)
+			}
+			// Nothing else changed: every other key keeps its default.
+			cfg2 := DefaultConfig()
+			if err := cfg2.ApplyEnv(func(k string) string {
+				if k == e.Name {
+					return want.env
+				}
+				return ""
+			}); err != nil {
+				t.Fatal(err)
+			}
+			for _, other := range EnvVars() {
+				if other.Key != e.Key && configKey(t, cfg2, other.Key) != configKey(t, DefaultConfig(), other.Key) {
+					t.Errorf("%s also changed %s", e.Name, other.Key)
+				}
+			}
+			if !slices.Contains(read, e.Name) {
+				t.Errorf("ApplyEnv did not read %s", e.Name)
+			}
+		})
+	}
+}
+
+// TestApplyEnvReadsOnlyTheTable checks that ApplyEnv asks for no variable
+// the table (and so --help) does not list.
+func TestApplyEnvReadsOnlyTheTable(t *testing.T) {
+	listed := map[string]bool{}
+	for _, e := range EnvVars() {
+		if listed[e.Name] {
+			t.Errorf("%s is in the table twice", e.Name)
+		}
+		listed[e.Name] = true
 	}
 	cfg := DefaultConfig()
-	if err := cfg.ApplyEnv(func(k string) string { return env[k] }); err != nil {
+	if err := cfg.ApplyEnv(func(k string) string {
+		if !listed[k] {
+			t.Errorf("ApplyEnv read %s, which EnvVars does not list", k)
+		}
+		return ""
+	}); err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Listen != "127.0.0.1:7000" || time.Duration(cfg.IdleTimeout) != 2*time.Minute || !cfg.Demo ||
-		cfg.MaxSessions != 7 || cfg.Sandbox == nil || *cfg.Sandbox ||
-		cfg.PoolSize != 2 || time.Duration(cfg.PoolMaxAge) != 10*time.Minute || cfg.MinFreeMemoryMiB != 1024 || cfg.MaxLoadPerCore != 3.5 ||
-		cfg.Audit.CheckpointKey != "/etc/shoji/k" {
-		t.Errorf("env not applied: %+v", cfg)
-	}
-	for k, v := range map[string]string{"SHOJI_DEMO": "yes please", "SHOJI_IDLE_TIMEOUT": "soon", "SHOJI_MAX_SESSIONS": "x", "SHOJI_MAX_LOAD_PER_CORE": "high"} {
-		cfg := DefaultConfig()
-		err := cfg.ApplyEnv(func(key string) string {
-			if key == k {
-				return v
-			}
-			return ""
-		})
-		if err == nil || !strings.Contains(err.Error(), k) {
-			t.Errorf("%s=%q: err = %v, want one naming the variable", k, v, err)
+}
+
+// TestApplyEnvMalformed checks that a value that does not parse is refused
+// with an error naming the variable, its value and its config key.
+func TestApplyEnvMalformed(t *testing.T) {
+	bad := map[string]string{"bool": "yes please", "duration": "soon", "int": "x", "number": "high"}
+	for _, e := range EnvVars() {
+		v, ok := bad[e.Kind]
+		if !ok {
+			continue // every string is a string
 		}
+		t.Run(e.Name, func(t *testing.T) {
+			cfg := DefaultConfig()
+			err := cfg.ApplyEnv(func(k string) string {
+				if k == e.Name {
+					return v
+				}
+				return ""
+			})
+			if err == nil || !strings.Contains(err.Error(), e.Name) || !strings.Contains(err.Error(), v) || !strings.Contains(err.Error(), e.Key) {
+				t.Errorf("%s=%q: err = %v, want one naming the variable, the value and %s", e.Name, v, err, e.Key)
+			}
+		})
 	}
+}
+
+// configKey returns the scalar at the dotted key of cfg written as YAML.
+func configKey(t *testing.T, cfg Config, key string) string {
+	t.Helper()
+	b, err := yaml.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var root yaml.Node
+	if err := yaml.Unmarshal(b, &root); err != nil {
+		t.Fatal(err)
+	}
+	n := root.Content[0]
+	for part := range strings.SplitSeq(key, ".") {
+		var next *yaml.Node
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == part {
+				next = n.Content[i+1]
+			}
+		}
+		if next == nil {
+			t.Fatalf("config has no key %s (at %s)", key, part)
+		}
+		n = next
+	}
+	if n.Kind != yaml.ScalarNode {
+		t.Fatalf("config key %s is not a scalar", key)
+	}
+	return n.Value
 }
 
 // TestExampleConfig keeps deploy/config.example.yaml loadable and valid.

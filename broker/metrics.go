@@ -20,7 +20,11 @@ type metrics struct {
 	viewers       atomic.Int64
 	egressDenied  atomic.Int64
 	egressAllowed atomic.Int64
-	crashes       atomic.Int64
+	// egressBackground counts refused requests of the browsers' own
+	// background services (egress.Event.Background), kept out of
+	// egressDenied.
+	egressBackground atomic.Int64
+	crashes          atomic.Int64
 
 	mu       sync.Mutex
 	logins   map[string]int64 // by outcome
@@ -64,6 +68,7 @@ func (m *metrics) write(w io.Writer) {
 	p("shoji_frame_bytes_sent_total", "Bytes of frames sent to viewers.", "counter", m.bytesSent.Load())
 	p("shoji_egress_requests_denied_total", "Egress requests refused.", "counter", m.egressDenied.Load())
 	p("shoji_egress_requests_allowed_total", "Egress requests allowed.", "counter", m.egressAllowed.Load())
+	p("shoji_egress_background_dropped_total", "Requests of the browsers' own background services (no page's) refused; not counted as denied.", "counter", m.egressBackground.Load())
 	p("shoji_browser_crashes_total", "Browsers that died by themselves.", "counter", m.crashes.Load())
 	if m.pool != nil {
 		ps := m.pool()

@@ -323,19 +323,7 @@ func (s *Server) startEgress() error {
 		AllowAddrs: addrs,
 		Hosts:      hosts,
 		Logger:     s.log,
-		OnDecision: func(ev egress.Event) {
-			if ev.Allow {
-				s.metrics.egressAllowed.Add(1)
-				return
-			}
-			s.metrics.egressDenied.Add(1)
-			attrs := []any{"session", ev.Session, "host", ev.Host, "port", ev.Port, "reason", ev.Reason, "rule", ev.Rule}
-			if ev.Addr.IsValid() {
-				attrs = append(attrs, "addr", ev.Addr.String())
-			}
-			s.log.Warn("egress denied", attrs...)
-			s.auditEgressDeny(ev)
-		},
+		OnDecision: s.egressDecision,
 	})
 	if err != nil {
 		return fmt.Errorf("start egress proxy: %w", err)
@@ -508,11 +496,29 @@ func (s *Server) closeParts(ctx context.Context) {
 // collector to acknowledge the end of the trail.
 const forwardFlushTimeout = 5 * time.Second
 
-// browserInternalHosts are hosts that Chromium itself asks for (component
-// updates, account checks) whatever page is open. Their refusals are
-// recorded with the outcome "browser-internal", so that auditors can tell
-// them from what a page or a clinician tried.
-var browserInternalHosts = []string{"googleapis.com", "google.com", "gstatic.com", "gvt1.com", "googleusercontent.com"}
+// egressDecision counts, logs and records a decision of the egress proxy. A
+// refused request of the browser's own background services (Event.Background:
+// addressed to isolation.BackgroundDomain, where shoji points them) is no
+// refusal of anything a page or a clinician tried: it has its own counter
+// (and the proxy's debug line, rule browser-background), and no warning and
+// no audit record.
+func (s *Server) egressDecision(ev egress.Event) {
+	switch {
+	case ev.Allow:
+		s.metrics.egressAllowed.Add(1)
+		return
+	case ev.Background:
+		s.metrics.egressBackground.Add(1) // the proxy's debug line names it
+		return
+	}
+	s.metrics.egressDenied.Add(1)
+	attrs := []any{"session", ev.Session, "host", ev.Host, "port", ev.Port, "reason", ev.Reason, "rule", ev.Rule}
+	if ev.Addr.IsValid() {
+		attrs = append(attrs, "addr", ev.Addr.String())
+	}
+	s.log.Warn("egress denied", attrs...)
+	s.auditEgressDeny(ev)
+}
 
 // auditEgressDeny records a request the egress proxy refused.
 func (s *Server) auditEgressDeny(ev egress.Event) {
@@ -530,11 +536,6 @@ func (s *Server) auditEgressDeny(ev egress.Event) {
 	}
 	e := audit.Deny(ev.Time, a, ev.Host, "", ev.Rule, ev.Reason)
 	e.What = "egress " + ev.Method + " " + net.JoinHostPort(ev.Host, strconv.Itoa(ev.Port))
-	for _, h := range browserInternalHosts {
-		if ev.Host == h || strings.HasSuffix(ev.Host, "."+h) {
-			e.Outcome = "browser-internal"
-		}
-	}
 	s.audit.Record(e)
 }
 

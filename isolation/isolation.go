@@ -11,8 +11,26 @@ package isolation
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 )
+
+// BackgroundDomain is the name a browser's own background services are
+// pointed at: the services no flag turns off (Chromium's account check and
+// its on-demand component updates; isolation/chrome says which). It is under
+// .invalid (RFC 6761), so it names no real host, and no page has a reason to
+// use it. The egress proxy refuses every request to it or below it without
+// asking the policy, and reports the refusal as the browser's own
+// (egress.Event.Background), not as a refusal of something a page or a
+// clinician tried; a page's request to the services' real hosts (such as
+// accounts.google.com) stays an ordinary refusal.
+const BackgroundDomain = "background.shoji.invalid"
+
+// IsBackgroundHost reports whether host (normalised: lowercase, no trailing
+// dot) is BackgroundDomain or a name below it.
+func IsBackgroundHost(host string) bool {
+	return host == BackgroundDomain || strings.HasSuffix(host, "."+BackgroundDomain)
+}
 
 // ErrClosed is returned by Browser methods once the browser has ended.
 var ErrClosed = errors.New("browser closed")

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"text/tabwriter"
 
 	"github.com/shoji-rbi/shoji/broker"
 )
@@ -31,6 +32,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.Usage = func() {
 		fmt.Fprint(stderr, serveUsage)
 		fs.PrintDefaults()
+		printServeEnv(stderr)
 	}
 	def := broker.DefaultConfig()
 	configFile := fs.String("config", os.Getenv("SHOJI_CONFIG"), "YAML config `file`")
@@ -100,6 +102,20 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}
 	return srv.Run(ctx)
+}
+
+// printServeEnv lists the environment variables serve reads: SHOJI_CONFIG,
+// and every SHOJI_* variable of broker.EnvVars with the config key it
+// overrides.
+func printServeEnv(w io.Writer) {
+	fmt.Fprint(w, "\nEnvironment (each overrides the config file's key; a flag overrides both):\n\n")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "  VARIABLE\tCONFIG KEY\tVALUE\tWHAT")
+	fmt.Fprintln(tw, "  SHOJI_CONFIG\t-\tfile\tthe YAML config file, as --config")
+	for _, e := range broker.EnvVars() {
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", e.Name, e.Key, e.Kind, e.Help)
+	}
+	_ = tw.Flush()
 }
 
 // announceDemo creates or resets the demo clinician with a password made

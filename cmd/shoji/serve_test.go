@@ -22,6 +22,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/shoji-rbi/shoji/broker"
 )
 
 func TestServeRefusesBadConfig(t *testing.T) {
@@ -249,4 +251,30 @@ func countProcs(dir string) int {
 		}
 	}
 	return n
+}
+
+// TestServeHelpListsEnv checks that `shoji serve --help` lists every
+// environment variable serve reads, each with the config key it sets.
+func TestServeHelpListsEnv(t *testing.T) {
+	var help bytes.Buffer
+	if err := runServe(context.Background(), []string{"--help"}, io.Discard, &help); !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("--help: %v", err)
+	}
+	lines := strings.Split(help.String(), "\n")
+	listed := func(name, key string) bool {
+		for _, l := range lines {
+			if f := strings.Fields(l); len(f) >= 2 && f[0] == name && f[1] == key {
+				return true
+			}
+		}
+		return false
+	}
+	if !listed("SHOJI_CONFIG", "-") {
+		t.Errorf("--help does not list SHOJI_CONFIG:\n%s", help.String())
+	}
+	for _, e := range broker.EnvVars() {
+		if !listed(e.Name, e.Key) {
+			t.Errorf("--help does not list %s with its key %s:\n%s", e.Name, e.Key, help.String())
+		}
+	}
 }

@@ -60,6 +60,8 @@ var ownedFlags = []string{
 	"disable-quic",
 	"webrtc-ip-handling-policy",
 	"force-webrtc-ip-handling-policy",
+	"gaia-url",
+	"component-updater",
 }
 
 // unsafeFlags weaken isolation and are refused in ExtraFlags.
@@ -151,8 +153,22 @@ func Flags(cfg Config, opts isolation.LaunchOptions, profileDir string) []string
 // (updates, sync, reporting, pings) and from the host's keyring. Every
 // browser shoji starts has them, and so should any Chromium that stands
 // beside one, such as the benchmark's peer. Each call returns a new slice.
+//
+// Two of Chromium's own services go on whatever flag is set (Chromium 156,
+// observed through the egress proxy in TestBackgroundRequests): the account
+// check (POST accounts.google.com/ListAccounts, retried with backoff, from
+// the sign-in code even with --allow-browser-signin=false) and an on-demand
+// update check of the optimization guide's model manifest (POST
+// update.googleapis.com/service/update2/json, even with
+// --disable-component-update). --gaia-url and --component-updater's
+// url-source point them at isolation.BackgroundDomain instead, a name that
+// is no host, which the egress proxy refuses as the browser's own request;
+// a page that asks for accounts.google.com is still refused and recorded
+// as usual.
 func QuietFlags() []string {
 	return []string{
+		"--gaia-url=http://accounts." + isolation.BackgroundDomain,
+		"--component-updater=url-source=http://update." + isolation.BackgroundDomain + "/service/update2/json",
 		"--disable-background-networking",
 		"--disable-component-update",
 		"--disable-sync",

@@ -83,6 +83,11 @@ type Event struct {
 	Rule string
 	// Reason says why a request was denied; may be empty for an allow.
 	Reason string
+	// Background marks a deny of a request addressed to
+	// isolation.BackgroundDomain, where shoji points the browser's own
+	// background services (rule RuleBackground): no page asked for it, so
+	// it is not a refusal of anything a page or a clinician tried.
+	Background bool
 	// Time is when the decision was made, from Config.Now.
 	Time time.Time
 }

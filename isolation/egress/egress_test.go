@@ -20,6 +20,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/gorilla/websocket"
+
+	"github.com/shoji-rbi/shoji/isolation"
 )
 
 // hangGuard bounds blocking I/O in tests so a bug fails instead of hanging.
@@ -1049,5 +1051,55 @@ func TestCloseCancelsPendingDial(t *testing.T) {
 				t.Errorf("events for a request cut off by Close: %+v", evs)
 			}
 		})
+	}
+}
+
+// TestBackgroundHost checks that a request to isolation.BackgroundDomain,
+// where the browser's own background services are pointed, is refused as
+// the browser's own (Event.Background) before any policy is asked — even a
+// policy that allows everything — and is never looked up, while a request
+// to an ordinary denied host stays an ordinary refusal.
+func TestBackgroundHost(t *testing.T) {
+	res := newFakeResolver(nil)
+	p, l, rec := startProxy(t, Config{Policy: allowAll{}, Resolver: res})
+	c := proxyClient(t, l, nil)
+	bg := func(method, host string, port int) Event {
+		return Event{Session: "sess-1", Method: method, Host: host, Port: port,
+			Rule: RuleBackground, Reason: ReasonBackground, Background: true, Time: testNow}
+	}
+	gaia := "accounts." + isolation.BackgroundDomain
+	if status, _ := get(t, c, "http://"+gaia+"/ListAccounts?source=ChromiumBrowser"); status != http.StatusForbidden {
+		t.Errorf("GET %s: status %d, want 403", gaia, status)
+	}
+	if resp, _, _, _ := connect(t, l, "UPDATE."+isolation.BackgroundDomain+".:443"); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("CONNECT update.%s: status %d, want 403", isolation.BackgroundDomain, resp.StatusCode)
+	}
+	if resp, _, _, _ := connect(t, l, isolation.BackgroundDomain+":443"); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("CONNECT %s: status %d, want 403", isolation.BackgroundDomain, resp.StatusCode)
+	}
+	diffEvents(t, []Event{
+		bg("GET", gaia, 80),
+		bg("CONNECT", "update."+isolation.BackgroundDomain, 443),
+		bg("CONNECT", isolation.BackgroundDomain, 443),
+	}, rec.take())
+
+	// A name that only ends like the domain is not it, and a page's request
+	// to a real service host is an ordinary refusal.
+	pol, err := NewStaticPolicy([]string{"allowed.shoji.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.SetPolicy(pol)
+	for _, host := range []string{"x" + isolation.BackgroundDomain, "accounts.google.com"} {
+		if resp, _, _, _ := connect(t, l, host+":443"); resp.StatusCode != http.StatusForbidden {
+			t.Errorf("CONNECT %s: status %d, want 403", host, resp.StatusCode)
+		}
+	}
+	diffEvents(t, []Event{
+		{Session: "sess-1", Method: "CONNECT", Host: "x" + isolation.BackgroundDomain, Port: 443, Rule: RuleDefaultDeny, Reason: ReasonNotInAllowlist, Time: testNow},
+		{Session: "sess-1", Method: "CONNECT", Host: "accounts.google.com", Port: 443, Rule: RuleDefaultDeny, Reason: ReasonNotInAllowlist, Time: testNow},
+	}, rec.take())
+	if calls := res.takeCalls(); len(calls) != 0 {
+		t.Errorf("refused hosts were looked up in DNS: %v", calls)
 	}
 }

@@ -16,6 +16,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/shoji-rbi/shoji/isolation"
 )
 
 // ErrInvalidSession is returned by Open for an empty session ID.
@@ -509,6 +511,13 @@ func (l *Listener) check(ctx context.Context, method, hostport string) (target, 
 		return target{}, de
 	}
 	ev := Event{Session: l.session, Method: method, Host: host, Port: port}
+	if isolation.IsBackgroundHost(host) {
+		// Before the policy: a permissive profile must not let it through to
+		// a resolver either.
+		ev.Rule, ev.Reason, ev.Background = RuleBackground, ReasonBackground, true
+		l.p.report(ev)
+		return target{}, &deniedError{host: host, reason: ev.Reason, status: http.StatusForbidden}
+	}
 	d := l.decide(host, port)
 	ev.Rule, ev.Reason = d.Rule, d.Reason
 	if !d.Allow {

@@ -29,7 +29,14 @@ const (
 	// RuleNotOwner is the rule of a connection refused because it did not
 	// come from the session's own browser (NET-3).
 	RuleNotOwner = "not-owner"
+	// RuleBackground is the rule of a request of the browser's own
+	// background services, addressed to isolation.BackgroundDomain: refused
+	// before any policy is asked (Event.Background).
+	RuleBackground = "browser-background"
 )
+
+// ReasonBackground is the Reason of a RuleBackground deny.
+const ReasonBackground = "the browser's own background request, not a page's"
 
 // ReasonNotOwner is the Reason of a RuleNotOwner deny.
 const ReasonNotOwner = "connection from a process that is not this session's browser"
