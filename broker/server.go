@@ -60,6 +60,9 @@ type Server struct {
 	// netns has the browsers' network namespaces; nil unless Config.NetNS.
 	netns *namespaces
 
+	// warnings are the start warnings (warnings.go), set by New.
+	warnings []string
+
 	mu       sync.Mutex
 	listener net.Listener
 }
@@ -102,6 +105,12 @@ func New(ctx context.Context, cfg Config, opts Options) (*Server, error) {
 			return session.PoolStats{}
 		}
 		return s.sess.PoolStats()
+	}
+	s.metrics.starts = func() session.StartHealth {
+		if s.sess == nil {
+			return session.StartHealth{}
+		}
+		return s.sess.StartHealth()
 	}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -162,6 +171,7 @@ func New(ctx context.Context, cfg Config, opts Options) (*Server, error) {
 			return nil, fmt.Errorf("config: transfer.clamd: %w", err)
 		}
 	}
+	s.warnAtStart(ctx)
 	s.xfer, err = transfer.New(transfer.Config{
 		Store:       st,
 		Dir:         filepath.Join(cfg.Data, "quarantine"),

@@ -181,22 +181,37 @@ func (p ProcStats) Load() (Load, error) {
 // or a *FullError naming the limit that was hit. /readyz reports it.
 func (m *Manager) Admit() error {
 	m.mu.Lock()
-	closing, n := m.closing, len(m.sessions)
-	m.mu.Unlock()
-	if closing {
-		return ErrShuttingDown
+	var err error
+	switch {
+	case m.closing:
+		err = ErrShuttingDown
+	case len(m.sessions)+m.probing >= m.cfg.MaxSessions:
+		err = m.sessionsFull()
 	}
-	if n >= m.cfg.MaxSessions {
-		return m.sessionsFull()
+	m.mu.Unlock()
+	if err != nil {
+		return err
 	}
 	return m.headroom()
+}
+
+// ShuttingDown reports whether Shutdown was called.
+func (m *Manager) ShuttingDown() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.closing
 }
 
 // Ready reports whether the node can take a new session (Admit is nil).
 func (m *Manager) Ready() bool { return m.Admit() == nil }
 
+// sessionsFull is the refusal at MaxSessions; m.mu is held.
 func (m *Manager) sessionsFull() *FullError {
-	return &FullError{Limit: LimitSessions, Detail: fmt.Sprintf("the node runs its maximum of %d sessions", m.cfg.MaxSessions)}
+	detail := fmt.Sprintf("the node runs its maximum of %d sessions", m.cfg.MaxSessions)
+	if m.probing > 0 {
+		detail += " (one place is held for a few seconds by a probe start of a browser)"
+	}
+	return &FullError{Limit: LimitSessions, Detail: detail}
 }
 
 // headroom checks the node's memory and CPU against the configured limits.
