@@ -130,6 +130,14 @@ func New(ctx context.Context, cfg Config, opts Options) (*Server, error) {
 	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
+	tightened, err := tightenDataDir(cfg.Data)
+	if err != nil {
+		return nil, err
+	}
+	if len(tightened) > 0 {
+		s.log.Warn("data directory: removed group access (as Kubernetes' fsGroup leaves it) from entries the broker owns",
+			"dir", cfg.Data, "entries", len(tightened), "first", tightened[:min(len(tightened), 5)])
+	}
 	st, err := store.Open(cfg.Data)
 	if err != nil {
 		return nil, err
