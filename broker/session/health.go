@@ -125,6 +125,9 @@ func (m *Manager) CanStartBrowser(ctx context.Context) error {
 				// shutdown cut it short) and the next one is not due.
 				err := h.probeErr
 				h.mu.Unlock()
+				if err == nil {
+					err = errors.New("no outcome")
+				}
 				return fmt.Errorf("%w: no browser started in the last %v, and the probe start at %s did not finish: %w",
 					ErrNoBrowserStart, m.cfg.StartFreshFor, h.lastProbe.UTC().Format(time.RFC3339), err)
 			}
@@ -180,13 +183,17 @@ func (m *Manager) poolAlive() bool {
 // reserveProbe holds a place under MaxSessions for the probe's browser:
 // sessions, pooled browsers and the probe together stay within it, and
 // a new session counts the probe while it runs. It refuses after
-// Shutdown, and when the node has no room for one more browser.
+// Shutdown, while the warm pool starts a browser (whose outcome answers
+// the question), and when the node has no room for one more browser.
 func (m *Manager) reserveProbe() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	switch {
 	case m.closing:
 		return ErrShuttingDown
+	case m.pool.starting > 0:
+		// Its outcome is recorded in a moment: no second browser for it.
+		return fmt.Errorf("%w yet: a browser of the warm pool is starting, and its outcome will tell", ErrNoBrowserStart)
 	case len(m.sessions)+len(m.pool.ready)+m.pool.starting+m.probing >= m.cfg.MaxSessions:
 		return &FullError{Limit: LimitSessions, Detail: fmt.Sprintf(
 			"no room to check that a browser can start: %d sessions and %d pooled browsers (%d starting) of at most %d",
@@ -231,7 +238,7 @@ func (m *Manager) probe(done chan struct{}, seq uint64) {
 	h.mu.Unlock()
 	switch {
 	case err == nil:
-		m.cfg.Logger.Info("probe start of a browser succeeded")
+		m.cfg.Logger.Debug("probe start of a browser succeeded")
 	case m.life.Err() == nil:
 		m.cfg.Logger.Warn("probe start of a browser failed: new sessions are refused until a browser starts", "err", err)
 	}

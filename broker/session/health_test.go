@@ -287,3 +287,21 @@ func TestCanStartBrowserCallerGivesUp(t *testing.T) {
 		t.Errorf("CanStartBrowser after the probe = %v after %d launches", err, hh.g.tries())
 	}
 }
+
+func TestCanStartBrowserWaitsForPoolStart(t *testing.T) {
+	gate := make(chan struct{})
+	hh := newHealthHarness(t, func(c *Config) {
+		c.PoolSize = 1
+		c.Launcher.(*gatedLauncher).set(nil, gate) // before the pool's first launch
+	})
+	waitDone(t, hh.g.entered, "the pool's first launch")
+	err := hh.m.CanStartBrowser(context.Background())
+	if !errors.Is(err, ErrNoBrowserStart) || !strings.Contains(err.Error(), "warm pool is starting") || hh.g.tries() != 1 {
+		t.Errorf("CanStartBrowser while the pool starts a browser = %v after %d launches; want a wait for it, no probe", err, hh.g.tries())
+	}
+	close(gate)
+	hh.waitReady(t, 1)
+	if err := hh.m.CanStartBrowser(context.Background()); err != nil || hh.g.tries() != 1 {
+		t.Errorf("CanStartBrowser with a pooled browser = %v after %d launches", err, hh.g.tries())
+	}
+}
