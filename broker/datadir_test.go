@@ -115,11 +115,6 @@ func TestDataDirRefusals(t *testing.T) {
 				t.Fatal(err)
 			}
 		}, "quarantine", "is writable by every user"},
-		{"file of another user", func(t *testing.T, data string) {
-			if err := os.Chown(filepath.Join(data, store.FileName), nogroup, -1); err != nil {
-				t.Fatal(err)
-			}
-		}, store.FileName, "belongs to uid 65534"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			data := t.TempDir()
@@ -131,6 +126,53 @@ func TestDataDirRefusals(t *testing.T) {
 			entry := filepath.Join(data, tc.entry)
 			if !errors.Is(err, store.ErrUnsafeDir) || !strings.Contains(err.Error(), entry+" "+tc.says) {
 				t.Errorf("start = %v; want a refusal saying %s %s", err, entry, tc.says)
+			}
+		})
+	}
+}
+
+// TestDataDirOwners runs the rule on entries owned by users other than the
+// broker's, which a test that runs as one user cannot make on disk.
+func TestDataDirOwners(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "f")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sub := filepath.Join(dir, "d")
+	if err := os.Mkdir(sub, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	const broker, other, brokerGroup, otherGroup = 10001, 20002, 10001, 20002
+	for _, tc := range []struct {
+		name         string
+		path         string
+		mode         fs.FileMode
+		owner, group int
+		uid          int
+		says         string // "" for accepted
+	}{
+		{"file of another user", file, 0o600, other, brokerGroup, broker, "belongs to uid 20002, not to the broker's uid 10001"},
+		{"file of another user, broker is root", file, 0o600, other, otherGroup, 0, ""},
+		{"volume root of root, group the broker's", sub, 0o770 | fs.ModeSetgid, 0, brokerGroup, broker, ""},
+		{"volume root of root, writable by another group", sub, 0o770, 0, otherGroup, broker, "is writable by group 20002, which the broker is not in"},
+		{"volume root of root, readable by another group", sub, 0o750, 0, otherGroup, broker, ""},
+		{"setgid alone, another group", sub, 0o700 | fs.ModeSetgid, broker, otherGroup, broker, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := os.Chmod(tc.path, tc.mode); err != nil {
+				t.Fatal(err)
+			}
+			fi, err := os.Lstat(tc.path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			changed, err := tightenEntry(tc.path, fi, tc.owner, tc.group, tc.uid, []int{brokerGroup})
+			switch {
+			case tc.says == "" && (err != nil || changed):
+				t.Errorf("tightenEntry = %v, %v; want it accepted as it is", changed, err)
+			case tc.says != "" && (err == nil || !strings.Contains(err.Error(), tc.path+" ") || !strings.Contains(err.Error(), tc.says)):
+				t.Errorf("tightenEntry = %v; want a refusal naming %s saying %q", err, tc.path, tc.says)
 			}
 		})
 	}

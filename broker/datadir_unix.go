@@ -72,6 +72,8 @@ func tightenDataDir(dir string) ([]string, error) {
 func tightenEntry(path string, fi fs.FileInfo, owner, group, uid int, groups []int) (bool, error) {
 	perm := fi.Mode().Perm()
 	ours := slices.Contains(groups, group)
+	// Root may change any entry: as root, every entry counts as its own.
+	mine := owner == uid || uid == 0
 	kind := "file"
 	if fi.IsDir() {
 		kind = "directory"
@@ -79,9 +81,9 @@ func tightenEntry(path string, fi fs.FileInfo, owner, group, uid int, groups []i
 	switch {
 	case perm&0o002 != 0:
 		return false, fmt.Errorf("data directory: %s %s is writable by every user (mode %v): chmod o-w it: %w", kind, path, perm, store.ErrUnsafeDir)
-	case owner != uid && !fi.IsDir():
+	case !mine && !fi.IsDir():
 		return false, fmt.Errorf("data directory: file %s belongs to uid %d, not to the broker's uid %d: chown it to the broker's user: %w", path, owner, uid, store.ErrUnsafeDir)
-	case owner != uid:
+	case !mine:
 		// A directory the broker does not own (a volume's root that
 		// Kubernetes or an admin made): the broker cannot change it, and
 		// accepts it unless a group not its own may write there.
