@@ -160,11 +160,13 @@ type Config struct {
 	// long.
 	PoolMaxAge Duration `yaml:"pool_max_age"`
 	// MinFreeMemoryMiB refuses new sessions (and pooled browsers) while
-	// the node has less memory available (MemAvailable in /proc/meminfo).
-	// Zero turns the check off.
+	// the node has less memory available: MemAvailable in /proc/meminfo,
+	// or the room under the broker's cgroup memory limit when that is
+	// less (session.ProcStats). Zero turns the check off.
 	MinFreeMemoryMiB int `yaml:"min_free_memory_mib"`
 	// MaxLoadPerCore refuses new sessions (and pooled browsers) while the
-	// load average over the last minute divided by the CPUs is above it.
+	// load average over the last minute divided by the CPUs (fewer under
+	// a cgroup CPU quota) is above it.
 	// Zero (the default) turns the check off: the load average counts
 	// every runnable process on the machine, so it is only a fair measure
 	// of headroom on a node that runs nothing but shoji.

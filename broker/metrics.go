@@ -6,6 +6,7 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/shoji-rbi/shoji/broker/session"
 )
@@ -33,6 +34,8 @@ type metrics struct {
 	sessions func() int
 	// pool reads the warm pool's counters; nil writes none.
 	pool func() session.PoolStats
+	// starts reads the counts of browser starts; nil writes none.
+	starts func() session.StartHealth
 }
 
 func newMetrics(sessions func() int) *metrics {
@@ -76,6 +79,21 @@ func (m *metrics) write(w io.Writer) {
 		p("shoji_pool_claimed_total", "Pooled browsers taken by a user at login.", "counter", int64(ps.Claimed))
 		p("shoji_pool_recycled_total", "Pooled browsers closed unclaimed for their age or for room.", "counter", int64(ps.Recycled))
 		p("shoji_pool_crashed_total", "Pooled browsers that died while waiting.", "counter", int64(ps.Crashed))
+	}
+
+	if m.starts != nil {
+		st := m.starts()
+		unix := func(t time.Time) int64 {
+			if t.IsZero() {
+				return 0
+			}
+			return t.Unix()
+		}
+		p("shoji_browser_starts_total", "Browser launches that succeeded (sessions, warm pool, readiness probes).", "counter", int64(st.Started))
+		p("shoji_browser_start_failures_total", "Browser launches that failed; /readyz is 503 after one until a later start succeeds.", "counter", int64(st.Failed))
+		p("shoji_browser_start_probes_total", "Throwaway browsers started by /readyz to check that a browser can start.", "counter", int64(st.Probes))
+		p("shoji_browser_last_start_timestamp_seconds", "When a browser launch last succeeded (Unix time); 0 if none has since the broker started.", "gauge", unix(st.LastStart))
+		p("shoji_browser_last_start_failure_timestamp_seconds", "When a browser launch last failed (Unix time); 0 if none has since the broker started.", "gauge", unix(st.LastFailure))
 	}
 
 	m.mu.Lock()

@@ -143,8 +143,10 @@ func TestPooledBrowserReachesNothingUntilClaimed(t *testing.T) {
 // lowMemory is a node with 100 MiB available.
 type lowMemory struct{}
 
-func (lowMemory) MemAvailable() (int64, error) { return 100 << 20, nil }
-func (lowMemory) LoadPerCPU() (float64, error) { return 0.1, nil }
+func (lowMemory) Memory() (session.Memory, error) {
+	return session.Memory{Available: 100 << 20, Source: "cgroup memory limit 8 GiB, 7.9 GiB used"}, nil
+}
+func (lowMemory) Load() (session.Load, error) { return session.Load{PerCPU: 0.1, CPUs: 2}, nil }
 
 func TestReadyzNamesTheLimit(t *testing.T) {
 	backend := httptest.NewServer(http.NotFoundHandler())
@@ -152,7 +154,7 @@ func TestReadyzNamesTheLimit(t *testing.T) {
 	srv, l, _, _ := poolServer(t, backend, lowMemory{})
 	rec := httptest.NewRecorder()
 	srv.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
-	if rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), "memory headroom is gone: 100 MiB available, the minimum is 512 MiB") {
+	if rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), "memory headroom is gone: 100 MiB available (cgroup memory limit 8 GiB, 7.9 GiB used), the minimum is 512 MiB") {
 		t.Errorf("readyz with 100 MiB free: %d %q", rec.Code, rec.Body.String())
 	}
 	_, err := srv.Sessions().Attach(context.Background(), session.Owner{User: "alice", Role: "clinician"}, testViewport)

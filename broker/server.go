@@ -60,6 +60,9 @@ type Server struct {
 	// netns has the browsers' network namespaces; nil unless Config.NetNS.
 	netns *namespaces
 
+	// warnings are the start warnings (warnings.go), set by New.
+	warnings []string
+
 	mu       sync.Mutex
 	listener net.Listener
 }
@@ -103,6 +106,12 @@ func New(ctx context.Context, cfg Config, opts Options) (*Server, error) {
 		}
 		return s.sess.PoolStats()
 	}
+	s.metrics.starts = func() session.StartHealth {
+		if s.sess == nil {
+			return session.StartHealth{}
+		}
+		return s.sess.StartHealth()
+	}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -120,6 +129,14 @@ func New(ctx context.Context, cfg Config, opts Options) (*Server, error) {
 	}()
 	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
+	}
+	tightened, err := tightenDataDir(cfg.Data)
+	if err != nil {
+		return nil, err
+	}
+	if len(tightened) > 0 {
+		s.log.Warn("data directory: removed group access (as Kubernetes' fsGroup leaves it) from entries the broker owns",
+			"dir", cfg.Data, "entries", len(tightened), "first", tightened[:min(len(tightened), 5)])
 	}
 	st, err := store.Open(cfg.Data)
 	if err != nil {
@@ -162,6 +179,7 @@ func New(ctx context.Context, cfg Config, opts Options) (*Server, error) {
 			return nil, fmt.Errorf("config: transfer.clamd: %w", err)
 		}
 	}
+	s.warnAtStart(ctx)
 	s.xfer, err = transfer.New(transfer.Config{
 		Store:       st,
 		Dir:         filepath.Join(cfg.Data, "quarantine"),

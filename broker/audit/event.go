@@ -57,6 +57,10 @@ const (
 	// "profile"), Target which one, Count how many files and Length how
 	// many bytes went with it.
 	TypeRecovery Type = "recovery"
+	// TypeStartWarning records a weakness of the configuration the broker
+	// started with: What names it ("scanning_off"), Reason says what it
+	// means.
+	TypeStartWarning Type = "start_warning"
 
 	// TypeRecovered opens the chain again after a crash left an incomplete
 	// final line, which was cut off: Length is how many bytes, SHA256
@@ -78,7 +82,7 @@ var Types = []Type{
 	TypeLogin, TypeLoginFailed, TypeLockout, TypeLogout, TypeSessionStart, TypeSessionEnd,
 	TypeNavigation, TypeDeny, TypeSiteRequest, TypeSiteDecision, TypeTransfer, TypeClipboard, TypePrint,
 	TypePolicyChange, TypeUserChange, TypeKillSwitch, TypeMaintenance, TypeExport, TypeRecovery,
-	TypeRecovered, TypeRotated, TypeDropped, TypeCheckpoint,
+	TypeStartWarning, TypeRecovered, TypeRotated, TypeDropped, TypeCheckpoint,
 }
 
 // sinkTypes are written only by the sink.
@@ -328,6 +332,14 @@ func Export(at time.Time, a Actor, what, filter string) Event {
 func Recovery(at time.Time, what, target, reason string, files, bytes int64) Event {
 	e := event(at, TypeRecovery, Actor{})
 	e.What, e.Target, e.Reason, e.Count, e.Length = what, target, reason, files, bytes
+	return e
+}
+
+// StartWarning records a weakness of the configuration the broker started
+// with: what names it, reason says what it means for the hospital.
+func StartWarning(at time.Time, what, reason string) Event {
+	e := event(at, TypeStartWarning, Actor{})
+	e.What, e.Reason = what, reason
 	return e
 }
 

@@ -119,6 +119,9 @@ type File struct {
 	headEnd  filePos       // end of the last durable record
 	changed  chan struct{} // closed at the next durable write, then replaced
 	closed   bool          // changed is closed for good
+	// writeErr is the error of the last write when it failed; nil once a
+	// write succeeds again.
+	writeErr error
 
 	// Owned by the writer goroutine (by OpenFile before it starts).
 	cur    fileState
@@ -421,6 +424,21 @@ func (f *File) durable() (end filePos, changed <-chan struct{}, closed bool) {
 	return f.headEnd, f.changed, f.closed
 }
 
+// Err says whether the trail takes records now: ErrClosed once Close was
+// called, the error of the last write while writes fail (the writer
+// retries them), nil otherwise. It is cheap: /readyz asks it.
+func (f *File) Err() error {
+	f.mu.Lock()
+	closing := f.closing
+	f.mu.Unlock()
+	if closing {
+		return ErrClosed
+	}
+	f.headMu.Lock()
+	defer f.headMu.Unlock()
+	return f.writeErr
+}
+
 // Dir is the trail's directory.
 func (f *File) Dir() string { return f.dir }
 
@@ -580,6 +598,7 @@ func (f *File) finish() {
 func (f *File) writeBatch(batch []request) error {
 	for len(batch) > 0 {
 		n, results, err := f.writeSegment(batch)
+		f.setWriteErr(err) // before any Commit hears of it
 		if err != nil {
 			var keep []request
 			for _, r := range batch {
@@ -608,6 +627,12 @@ func (f *File) writeBatch(batch []request) error {
 		batch = batch[n:]
 	}
 	return nil
+}
+
+func (f *File) setWriteErr(err error) {
+	f.headMu.Lock()
+	f.writeErr = err
+	f.headMu.Unlock()
 }
 
 // writeSegment appends as many of reqs as belong in one file, starting a

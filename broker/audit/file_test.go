@@ -395,6 +395,9 @@ func TestFileFailsClosed(t *testing.T) {
 	if _, err := f.Commit(context.Background(), Login(newClock().Now(), Actor{User: "a"})); err != nil {
 		t.Fatal(err)
 	}
+	if err := f.Err(); err != nil {
+		t.Errorf("Err() of a working trail = %v", err)
+	}
 	// The writer is idle: take its file away.
 	if err := f.cur.f.Close(); err != nil {
 		t.Fatal(err)
@@ -407,9 +410,15 @@ func TestFileFailsClosed(t *testing.T) {
 	if seq, _ := f.Head(); seq != 1 {
 		t.Errorf("Head = %d after failed writes, want 1", seq)
 	}
+	if err := f.Err(); err == nil {
+		t.Error("Err() = nil while writes fail")
+	}
 	f.Record(Login(newClock().Now(), Actor{User: "c"}))
 	if err := f.Close(); err == nil {
 		t.Error("Close reported no error for an unwritten record")
+	}
+	if err := f.Err(); !errors.Is(err, ErrClosed) {
+		t.Errorf("Err() after Close = %v, want ErrClosed", err)
 	}
 	rep, err := Verify(dir)
 	if err != nil || rep.Records != 1 {

@@ -476,7 +476,7 @@ func (fw *Forwarder) frame(r outRecord) []byte {
 // severity is the syslog severity of a record of type t.
 func severity(t Type) int {
 	switch t {
-	case TypeLockout, TypeKillSwitch, TypeRecovered, TypeDropped:
+	case TypeLockout, TypeKillSwitch, TypeStartWarning, TypeRecovered, TypeDropped:
 		return 4 // warning
 	case TypeLoginFailed, TypeDeny, TypePolicyChange, TypeUserChange, TypeSiteDecision, TypeMaintenance, TypeExport:
 		return 5 // notice

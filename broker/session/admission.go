@@ -39,20 +39,50 @@ func (e *FullError) Unwrap() error { return ErrFull }
 // NodeStats reads how much room the node has left. Admission control asks
 // it before each new session and each pooled browser; it must be cheap.
 type NodeStats interface {
-	// MemAvailable returns the bytes of memory available to new processes
-	// without swapping (MemAvailable of /proc/meminfo).
-	MemAvailable() (int64, error)
-	// LoadPerCPU returns the load average over the last minute divided by
-	// the number of CPUs.
-	LoadPerCPU() (float64, error)
+	// Memory returns the bytes of memory available to new processes
+	// without swapping, and where the figure comes from.
+	Memory() (Memory, error)
+	// Load returns the load average over the last minute divided by the
+	// number of CPUs this process may use.
+	Load() (Load, error)
 }
 
-// ProcStats reads NodeStats from Linux's proc file system.
+// Memory is the memory a new browser can have.
+type Memory struct {
+	// Available is in bytes.
+	Available int64
+	// Source says where Available comes from, for /readyz and the logs:
+	// the host's MemAvailable, or the limit of a cgroup and what its
+	// processes use.
+	Source string
+}
+
+// Load is the CPU load per CPU.
+type Load struct {
+	// PerCPU is the one-minute load average divided by CPUs.
+	PerCPU float64
+	// CPUs is the number of CPUs this process may use: the host's, or
+	// fewer under a cgroup CPU quota.
+	CPUs int
+	// Source says where CPUs comes from.
+	Source string
+}
+
+// ProcStats reads NodeStats from Linux's proc file system and from the
+// cgroup file systems it lists (see cgroup.go): the memory available is
+// the host's MemAvailable or the room left under the tightest cgroup memory
+// limit above this process, whichever is less; the CPUs are the host's or
+// the tightest cgroup CPU quota, rounded up to whole CPUs, whichever is
+// less.
 type ProcStats struct {
 	// Root is where proc is mounted. Empty means "/proc".
 	Root string
+	// FSRoot is prefixed to the cgroup mount points that Root's
+	// self/mountinfo lists. Empty means "/" (tests build a layout in a
+	// temporary directory).
+	FSRoot string
 	// CPUs divides the load average. Zero means runtime.NumCPU() (the CPUs
-	// this process may run on).
+	// this process may run on), or a cgroup's CPU quota when it is less.
 	CPUs int
 }
 
@@ -64,8 +94,34 @@ func (p ProcStats) path(name string) string {
 	return filepath.Join(root, name)
 }
 
-// MemAvailable reads MemAvailable from meminfo.
-func (p ProcStats) MemAvailable() (int64, error) {
+func (p ProcStats) cgroups() cgroupFS {
+	fsRoot := p.FSRoot
+	if fsRoot == "" {
+		fsRoot = "/"
+	}
+	return cgroupFS{procRoot: p.path(""), fsRoot: fsRoot}
+}
+
+// Memory reads MemAvailable from meminfo and the room under this
+// process's cgroup memory limits, and returns the smaller.
+func (p ProcStats) Memory() (Memory, error) {
+	host, err := p.hostMemAvailable()
+	if err != nil {
+		return Memory{}, err
+	}
+	cg, err := p.cgroups().memory()
+	if err != nil {
+		return Memory{}, fmt.Errorf("read the cgroup memory limit: %w", err)
+	}
+	if cg != nil && cg.available() < host {
+		return Memory{Available: cg.available(), Source: fmt.Sprintf(
+			"cgroup memory limit %s, %s used not counting %s of reclaimable file cache (%s)",
+			formatBytes(cg.limit), formatBytes(cg.used), formatBytes(cg.reclaimable), cg.dir)}, nil
+	}
+	return Memory{Available: host, Source: "host MemAvailable of " + p.path("meminfo")}, nil
+}
+
+func (p ProcStats) hostMemAvailable() (int64, error) {
 	path := p.path("meminfo")
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -90,49 +146,72 @@ func (p ProcStats) MemAvailable() (int64, error) {
 	return 0, fmt.Errorf("%s: no MemAvailable line (Linux 3.14 or later has it)", path)
 }
 
-// LoadPerCPU reads the one-minute load average from loadavg and divides it
-// by the CPUs.
-func (p ProcStats) LoadPerCPU() (float64, error) {
+// Load reads the one-minute load average from loadavg and divides it by
+// the CPUs. The load average is the host's: it counts every process on
+// the machine, in other containers too.
+func (p ProcStats) Load() (Load, error) {
 	path := p.path("loadavg")
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return 0, fmt.Errorf("read CPU headroom: %w", err)
+		return Load{}, fmt.Errorf("read CPU headroom: %w", err)
 	}
 	f := strings.Fields(string(data))
 	if len(f) == 0 {
-		return 0, fmt.Errorf("%s is empty", path)
+		return Load{}, fmt.Errorf("%s is empty", path)
 	}
 	load, err := strconv.ParseFloat(f[0], 64)
 	if err != nil || load < 0 {
-		return 0, fmt.Errorf("%s: one-minute load %q is not a number", path, f[0])
+		return Load{}, fmt.Errorf("%s: one-minute load %q is not a number", path, f[0])
 	}
-	cpus := p.CPUs
+	cpus, source := p.CPUs, "configured"
 	if cpus <= 0 {
-		cpus = runtime.NumCPU()
+		cpus, source = runtime.NumCPU(), "host"
+		q, err := p.cgroups().cpu()
+		if err != nil {
+			return Load{}, fmt.Errorf("read the cgroup CPU quota: %w", err)
+		}
+		if q != nil && q.cpus() < cpus {
+			cpus, source = q.cpus(), fmt.Sprintf("cgroup CPU quota %dµs per %dµs (%s)", q.quota, q.period, q.dir)
+		}
 	}
-	return load / float64(cpus), nil
+	return Load{PerCPU: load / float64(cpus), CPUs: cpus, Source: source}, nil
 }
 
 // Admit says whether the node can take a new session: nil, ErrShuttingDown,
 // or a *FullError naming the limit that was hit. /readyz reports it.
 func (m *Manager) Admit() error {
 	m.mu.Lock()
-	closing, n := m.closing, len(m.sessions)
-	m.mu.Unlock()
-	if closing {
-		return ErrShuttingDown
+	var err error
+	switch {
+	case m.closing:
+		err = ErrShuttingDown
+	case len(m.sessions)+m.probing >= m.cfg.MaxSessions:
+		err = m.sessionsFull()
 	}
-	if n >= m.cfg.MaxSessions {
-		return m.sessionsFull()
+	m.mu.Unlock()
+	if err != nil {
+		return err
 	}
 	return m.headroom()
+}
+
+// ShuttingDown reports whether Shutdown was called.
+func (m *Manager) ShuttingDown() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.closing
 }
 
 // Ready reports whether the node can take a new session (Admit is nil).
 func (m *Manager) Ready() bool { return m.Admit() == nil }
 
+// sessionsFull is the refusal at MaxSessions; m.mu is held.
 func (m *Manager) sessionsFull() *FullError {
-	return &FullError{Limit: LimitSessions, Detail: fmt.Sprintf("the node runs its maximum of %d sessions", m.cfg.MaxSessions)}
+	detail := fmt.Sprintf("the node runs its maximum of %d sessions", m.cfg.MaxSessions)
+	if m.probing > 0 {
+		detail += " (one place is held for a few seconds by a probe start of a browser)"
+	}
+	return &FullError{Limit: LimitSessions, Detail: detail}
 }
 
 // headroom checks the node's memory and CPU against the configured limits.
@@ -140,23 +219,24 @@ func (m *Manager) sessionsFull() *FullError {
 // session count still bounds the node.
 func (m *Manager) headroom() error {
 	if floor := m.cfg.MinFreeMemory; floor > 0 {
-		avail, err := m.cfg.Stats.MemAvailable()
+		mem, err := m.cfg.Stats.Memory()
 		switch {
 		case err != nil:
 			m.statsUnreadable(err)
-		case avail < floor:
+		case mem.Available < floor:
 			return &FullError{Limit: LimitMemory, Detail: fmt.Sprintf(
-				"memory headroom is gone: %d MiB available, the minimum is %d MiB", avail>>20, floor>>20)}
+				"memory headroom is gone: %d MiB available (%s), the minimum is %d MiB", mem.Available>>20, mem.Source, floor>>20)}
 		}
 	}
 	if ceiling := m.cfg.MaxLoadPerCPU; ceiling > 0 {
-		load, err := m.cfg.Stats.LoadPerCPU()
+		load, err := m.cfg.Stats.Load()
 		switch {
 		case err != nil:
 			m.statsUnreadable(err)
-		case load > ceiling:
+		case load.PerCPU > ceiling:
 			return &FullError{Limit: LimitCPU, Detail: fmt.Sprintf(
-				"CPU headroom is gone: the load over the last minute is %.2f per CPU, the maximum is %g", load, ceiling)}
+				"CPU headroom is gone: the load over the last minute is %.2f per CPU (%d CPUs: %s), the maximum is %g",
+				load.PerCPU, load.CPUs, load.Source, ceiling)}
 		}
 	}
 	return nil

@@ -191,6 +191,7 @@ func (m *Manager) launchBrowser(ctx context.Context, info Info, eg Egress, vp is
 		DownloadDir:      downloads,
 		MaxDownloadBytes: maxDownload,
 	})
+	m.recordLaunch(ctx, err)
 	if err != nil {
 		return nil, fmt.Errorf("launch browser: %w", err)
 	}

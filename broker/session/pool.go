@@ -239,7 +239,7 @@ func (m *Manager) reservePool() error {
 			return ErrShuttingDown
 		case len(m.pool.ready)+m.pool.starting >= m.cfg.PoolSize:
 			return errPoolFull
-		case len(m.sessions)+len(m.pool.ready)+m.pool.starting >= m.cfg.MaxSessions:
+		case len(m.sessions)+len(m.pool.ready)+m.pool.starting+m.probing >= m.cfg.MaxSessions:
 			return m.sessionsFull()
 		}
 		return nil

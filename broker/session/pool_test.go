@@ -31,18 +31,18 @@ func (f *fakeStats) set(mem int64, load float64) {
 	f.mem, f.load = mem, load
 }
 
-func (f *fakeStats) MemAvailable() (int64, error) {
+func (f *fakeStats) Memory() (Memory, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.reads++
-	return f.mem, f.err
+	return Memory{Available: f.mem, Source: "fake"}, f.err
 }
 
-func (f *fakeStats) LoadPerCPU() (float64, error) {
+func (f *fakeStats) Load() (Load, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.reads++
-	return f.load, f.err
+	return Load{PerCPU: f.load, CPUs: 1, Source: "fake"}, f.err
 }
 
 // fakeTransfers hands out quarantine directories and records releases.
@@ -377,8 +377,8 @@ func TestAdmissionRefusals(t *testing.T) {
 		says  string
 	}{
 		{"sessions", func(c *Config) { c.MaxSessions = 1 }, 8 << 30, 0.5, LimitSessions, "maximum of 1 sessions"},
-		{"memory", nil, 100 << 20, 0.5, LimitMemory, "memory headroom is gone: 100 MiB available, the minimum is 512 MiB"},
-		{"cpu", nil, 8 << 30, 4.5, LimitCPU, "CPU headroom is gone: the load over the last minute is 4.50 per CPU, the maximum is 4"},
+		{"memory", nil, 100 << 20, 0.5, LimitMemory, "memory headroom is gone: 100 MiB available (fake), the minimum is 512 MiB"},
+		{"cpu", nil, 8 << 30, 4.5, LimitCPU, "CPU headroom is gone: the load over the last minute is 4.50 per CPU (1 CPUs: fake), the maximum is 4"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ph := newPoolHarness(t, func(c *Config) {
@@ -566,22 +566,25 @@ func TestProcStats(t *testing.T) {
 	}
 	write("meminfo", "MemTotal:       24684096 kB\nMemFree:         1000000 kB\nMemAvailable:     524288 kB\n")
 	write("loadavg", "6.00 5.62 5.03 7/565 20096\n")
-	ps := ProcStats{Root: dir, CPUs: 2}
-	if mem, err := ps.MemAvailable(); err != nil || mem != 512<<20 {
-		t.Errorf("MemAvailable = %d, %v; want 512 MiB", mem, err)
+	ps := ProcStats{Root: dir, CPUs: 2} // no self/cgroup: no cgroup limits
+	if mem, err := ps.Memory(); err != nil || mem.Available != 512<<20 || !strings.Contains(mem.Source, "host MemAvailable") {
+		t.Errorf("Memory = %+v, %v; want 512 MiB from the host", mem, err)
 	}
-	if load, err := ps.LoadPerCPU(); err != nil || load != 3 {
-		t.Errorf("LoadPerCPU = %v, %v; want 3", load, err)
+	if load, err := ps.Load(); err != nil || load.PerCPU != 3 {
+		t.Errorf("Load = %+v, %v; want 3 per CPU", load, err)
 	}
 	write("meminfo", "MemTotal:       24684096 kB\n")
-	if _, err := ps.MemAvailable(); err == nil || !strings.Contains(err.Error(), "no MemAvailable") {
-		t.Errorf("MemAvailable without the line: err = %v", err)
+	if _, err := ps.Memory(); err == nil || !strings.Contains(err.Error(), "no MemAvailable") {
+		t.Errorf("Memory without the line: err = %v", err)
 	}
 	write("loadavg", "")
-	if _, err := ps.LoadPerCPU(); err == nil {
-		t.Error("LoadPerCPU of an empty file: no error")
+	if _, err := ps.Load(); err == nil {
+		t.Error("Load of an empty file: no error")
 	}
-	if _, err := (ProcStats{}).MemAvailable(); err != nil && !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("MemAvailable of this machine: %v", err)
+	if _, err := (ProcStats{}).Memory(); err != nil && !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("Memory of this machine: %v", err)
+	}
+	if _, err := (ProcStats{}).Load(); err != nil && !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("Load of this machine: %v", err)
 	}
 }

@@ -216,6 +216,13 @@ type Config struct {
 	MaxLoadPerCPU float64
 	// Stats reads the node's memory and load. Nil means ProcStats{}.
 	Stats NodeStats
+	// StartFreshFor is how long a successful browser start vouches that
+	// the next one will work (CanStartBrowser). Zero means 3 minutes.
+	StartFreshFor time.Duration
+	// ProbeInterval is the least time between two probe starts of a
+	// browser, and how long a failed start makes CanStartBrowser refuse
+	// before it probes again. Zero means 1 minute.
+	ProbeInterval time.Duration
 	// Logger receives lifecycle logs. Nil means slog.Default().
 	Logger *slog.Logger
 	// Now is the clock. Nil means time.Now.
@@ -235,6 +242,15 @@ func (c *Config) CheckAndSetDefaults() error {
 	}
 	if c.PoolSize < 0 || c.PoolMaxAge < 0 || c.MinFreeMemory < 0 || c.MaxLoadPerCPU < 0 {
 		return errors.New("session config: PoolSize, PoolMaxAge, MinFreeMemory and MaxLoadPerCPU must not be negative")
+	}
+	if c.StartFreshFor < 0 || c.ProbeInterval < 0 {
+		return errors.New("session config: StartFreshFor and ProbeInterval must not be negative")
+	}
+	if c.StartFreshFor == 0 {
+		c.StartFreshFor = 3 * time.Minute
+	}
+	if c.ProbeInterval == 0 {
+		c.ProbeInterval = time.Minute
 	}
 	if c.IdleTimeout == 0 {
 		c.IdleTimeout = 15 * time.Minute
@@ -284,8 +300,16 @@ type Manager struct {
 	sessions map[string]*Session // by user
 	closing  bool
 	pool     pool // guarded by mu
+	// probing counts probe browsers starting (0 or 1); they hold a place
+	// under MaxSessions.
+	probing int
 
-	wg sync.WaitGroup // session watchers, the pool's keeper and its entries' watchers
+	// life ends at Shutdown; probes start their browsers with it.
+	life     context.Context
+	stopLife context.CancelFunc
+	health   startHealth
+
+	wg sync.WaitGroup // session watchers, the pool's keeper and its entries' watchers, probes
 
 	statsWarn sync.Once
 }
@@ -297,6 +321,7 @@ func NewManager(cfg Config) (*Manager, error) {
 		return nil, err
 	}
 	m := &Manager{cfg: cfg, sessions: make(map[string]*Session)}
+	m.life, m.stopLife = context.WithCancel(context.Background())
 	m.startPool()
 	return m, nil
 }
@@ -326,7 +351,7 @@ func (m *Manager) Attach(ctx context.Context, o Owner, vp isolation.Viewport) (*
 		m.mu.Unlock()
 		return s, nil
 	}
-	if len(m.sessions) >= m.cfg.MaxSessions {
+	if len(m.sessions)+m.probing >= m.cfg.MaxSessions {
 		m.mu.Unlock()
 		return nil, m.sessionsFull()
 	}
@@ -441,6 +466,7 @@ func (m *Manager) Count() int {
 func (m *Manager) Shutdown(ctx context.Context) error {
 	m.mu.Lock()
 	m.closing = true
+	m.stopLife() // a probe start ends
 	all := make([]*Session, 0, len(m.sessions))
 	for _, s := range m.sessions {
 		all = append(all, s)

@@ -156,6 +156,15 @@ func checkFile(path string) error {
 	return nil
 }
 
+// Check says whether the database is open and can be read; cheap enough
+// for a readiness probe.
+func (s *Store) Check() error {
+	if err := s.db.View(func(*bolt.Tx) error { return nil }); err != nil {
+		return fmt.Errorf("store %s: %w", s.path, err)
+	}
+	return nil
+}
+
 // Path returns the database file's path.
 func (s *Store) Path() string { return s.path }
 

@@ -41,7 +41,7 @@ func (m *Manager) AddDestination(ctx context.Context, p Person, d store.Destinat
 	defer root.Close()
 	probe, err := createTemp(root, ".shoji-probe-")
 	if err != nil {
-		return d, fmt.Errorf("%w: destination %s: the broker cannot write to %q: %v", ErrInvalid, d.Name, d.Dir, err)
+		return d, fmt.Errorf("%w: destination %s: the broker cannot write to %q: %v", ErrInvalid, d.Name, d.Dir, writeHint(d.Dir, err))
 	}
 	probe.Close()
 	_ = root.Remove(filepath.Base(probe.Name()))
@@ -116,7 +116,7 @@ func (m *Manager) Send(ctx context.Context, p Person, id, destination string) (s
 	base := m.cfg.Now().UTC().Format("20060102-150405") + "-" + p.User + "-" + t.Name
 	name, err := writeNoClobber(root, base, src)
 	if err != nil {
-		return "", fmt.Errorf("send to %s: %w", dest.Name, err)
+		return "", fmt.Errorf("send to %s: %w", dest.Name, writeHint(dest.Dir, err))
 	}
 	t.Destination = dest.Name + ":" + name
 	if err := m.commit(ctx, t, p.actor(), "sent"); err != nil {

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"syscall"
 )
 
 // systemTrees are system directories that no destination may be in, equal
@@ -170,9 +171,28 @@ func (m *Manager) checkDestinations() {
 		return
 	}
 	for _, d := range list {
-		if _, err := m.resolveDestination(d.Dir); err != nil {
+		real, err := m.resolveDestination(d.Dir)
+		if err != nil {
 			m.log.Error("transfer: a registered destination is not safe to write to; sending there is refused until an administrator fixes or removes it",
 				"destination", d.Name, "dir", d.Dir, "err", err)
+			continue
+		}
+		if readOnly(real) {
+			m.log.Error("transfer: a registered destination cannot be written to; sending there fails until it can",
+				"destination", d.Name, "dir", d.Dir, "err", writeHint(d.Dir, syscall.EROFS))
 		}
 	}
+}
+
+// writeHint adds to err, an error writing into the destination directory
+// dir, what to do when the directory is on a file system that is
+// read-only to the broker (EROFS): the case of a systemd unit with
+// ProtectSystem=strict that does not list the directory in ReadWritePaths,
+// or of a container whose volume is mounted read-only.
+func writeHint(dir string, err error) error {
+	if !errors.Is(err, syscall.EROFS) {
+		return err
+	}
+	return fmt.Errorf("%w: %s is read-only to the broker; under systemd add ReadWritePaths=%s to the unit (docs/deploy.md); in a container, mount it read-write",
+		err, dir, dir)
 }
