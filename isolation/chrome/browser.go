@@ -174,6 +174,13 @@ func launch(ctx context.Context, cfg Config, opts isolation.LaunchOptions, start
 				return
 			}
 			b.tap = t
+			// Once Chromium has its copies of the tap's child ends, the
+			// broker's copies must go: a Chromium that exits at once then
+			// ends the pipe, and the start fails at once instead of at the
+			// launch timeout.
+			if cmd.Stdin == nil {
+				cmd.Stdin = &afterStart{fn: t.closeChild}
+			}
 		}),
 	}
 	for _, f := range Flags(cfg, opts, dir) {

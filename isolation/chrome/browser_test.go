@@ -970,7 +970,7 @@ func TestLaunchFails(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ctx, cancel := context.WithTimeout(tc.ctx, 30*time.Second)
+			ctx, cancel := context.WithTimeout(tc.ctx, 2*time.Minute)
 			defer cancel()
 			_, err = l.Launch(ctx, isolation.LaunchOptions{
 				SessionID: "fail",
@@ -979,6 +979,11 @@ func TestLaunchFails(t *testing.T) {
 			})
 			if err == nil {
 				t.Fatal("Launch succeeded")
+			}
+			// A browser that exits is seen when it exits, not when the
+			// launch gives up: its pipe must end with it.
+			if tc.ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("Launch waited for its deadline instead of seeing the exit: %v", err)
 			}
 			left, _ := os.ReadDir(root)
 			if len(left) != 0 {

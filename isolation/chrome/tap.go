@@ -73,7 +73,9 @@ type frameFunc func(f isolation.Frame, cast int64)
 // tap is the frame path of one browser's DevTools pipe. See the comment
 // above.
 type tap struct {
-	log *slog.Logger
+	// childClosed closes the child's ends once, after the start or at close.
+	childClosed sync.Once
+	log         *slog.Logger
 
 	// Chromium's ends: fd 3 (it reads commands) and fd 4 (it writes
 	// messages). closeChild closes the parent's copies once the process
@@ -183,8 +185,25 @@ func dupFile(f *os.File, name string) (*os.File, error) {
 // sees the end of the pipe when Chromium exits. Call it once the process
 // started, or failed to.
 func (t *tap) closeChild() {
-	t.childCmds.Close()
-	t.childOut.Close()
+	t.childClosed.Do(func() {
+		t.childCmds.Close()
+		t.childOut.Close()
+	})
+}
+
+// afterStart is an exec.Cmd's Stdin that runs fn once the process has
+// started. exec.Cmd copies a Stdin that is not a file from a goroutine that
+// Start launches only after the process exists; the first Read runs fn and
+// ends the input, so the process reads an empty stdin, as from /dev/null.
+// exec.Cmd has no other hook between the fork and Wait.
+type afterStart struct {
+	once sync.Once
+	fn   func()
+}
+
+func (a *afterStart) Read([]byte) (int, error) {
+	a.once.Do(a.fn)
+	return 0, io.EOF
 }
 
 // close stops the tap's goroutines and waits for them. Chromium and
