@@ -4,6 +4,9 @@
 GO            ?= go
 STATICCHECK   := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 DEB_PACKAGES  := chromium fonts-noto-cjk ca-certificates iproute2 clamav-daemon libnss3-tools xvfb x11vnc novnc websockify
+# Only for tests: deploy/container_test.go runs the image's entrypoint under runc with
+# tini as PID 1; strace records system calls to regenerate deploy/seccomp/shoji-chromium.json.
+TEST_DEB_PACKAGES := runc tini strace
 BIN           := bin/shoji
 DEMO_LISTEN   ?= 127.0.0.1:8080
 DEMO_DATA     ?= demo-data
@@ -16,7 +19,7 @@ all: build
 
 # deps installs the Debian packages shoji needs when any is missing.
 deps:
-	@missing=""; for p in $(DEB_PACKAGES); do \
+	@missing=""; for p in $(DEB_PACKAGES) $(TEST_DEB_PACKAGES); do \
 		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \

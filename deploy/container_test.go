@@ -574,6 +574,15 @@ audit:
 	if err := os.WriteFile(filepath.Join(usr, "local", "bin", "shoji"), b, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	// The home directory the Dockerfile's useradd makes, read-only like
+	// the rest of the root: nothing may need to write there.
+	home := filepath.Join(rootfs, "home", "shoji")
+	if err := os.MkdirAll(home, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(home, uid, gid); err != nil {
+		t.Fatal(err)
+	}
 	data := filepath.Join(dir, "data")
 	if err := os.Mkdir(data, 0o700); err != nil {
 		t.Fatal(err)
@@ -595,7 +604,6 @@ audit:
 		{"destination": "/usr", "type": "overlay", "source": "overlay", "options": []string{"ro", "lowerdir=" + usr + ":/usr"}},
 		{"destination": "/etc", "type": "overlay", "source": "overlay", "options": []string{"ro", "lowerdir=" + etc + ":/etc"}},
 		{"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": []string{"nosuid", "nodev", "mode=1777"}},
-		{"destination": "/home/shoji", "type": "tmpfs", "source": "tmpfs", "options": []string{"nosuid", "nodev", "mode=0700", fmt.Sprintf("uid=%d,gid=%d", uid, gid)}},
 		{"destination": "/var/lib/shoji", "type": "bind", "source": data, "options": []string{"rbind", "rw", "nosuid", "nodev"}},
 	}
 	mounts = append(mounts, opts.Mounts...)
