@@ -285,7 +285,12 @@ func containerNeed(t *testing.T, img containerImage, extra ...string) {
 	if os.Geteuid() != 0 {
 		miss("runc needs root to create the container: run the test as root")
 	}
-	programs := append([]string{"/usr/sbin/runc", img.Entrypoint[0], containerEnv(img.Env, "SHOJI_CHROMIUM"), "/usr/bin/certutil"}, extra...)
+	if _, err := exec.LookPath("runc"); err != nil {
+		miss("runc missing (Debian package runc: make deps): %v", err)
+	}
+	// The container's /usr is this machine's: the image's programs must be
+	// installed here.
+	programs := append([]string{img.Entrypoint[0], containerEnv(img.Env, "SHOJI_CHROMIUM"), "/usr/bin/certutil"}, extra...)
 	for _, p := range programs {
 		if _, err := os.Stat(p); err != nil {
 			miss("%s missing (Debian packages: make deps): %v", p, err)
@@ -307,10 +312,8 @@ type containerOptions struct {
 type container struct {
 	id, stateRoot string
 	// Base is the broker's URL; Client trusts its certificate.
-	Base   string
-	Client *http.Client
-	// Data is the host directory mounted at /var/lib/shoji.
-	Data           string
+	Base           string
+	Client         *http.Client
 	stdout, stderr *containerOutput
 	exited         chan struct{}
 	waitErr        error
@@ -508,133 +511,23 @@ func containerAccounts(t *testing.T, img containerImage) (passwd, group []byte) 
 func containerStart(t *testing.T, img containerImage, bin string, opts containerOptions) *container {
 	t.Helper()
 	dir := t.TempDir()
-	bundle := filepath.Join(dir, "bundle")
-	rootfs := filepath.Join(bundle, "rootfs")
-	if err := os.MkdirAll(rootfs, 0o755); err != nil {
+	// t.TempDir is 0700: the container's user must be able to walk /.
+	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	// t.TempDir is 0700: the container's user must be able to walk /.
-	for _, d := range []string{dir, bundle, rootfs} {
-		if err := os.Chmod(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, l := range []string{"bin", "lib", "lib64", "sbin"} {
-		if err := os.Symlink("usr/"+l, filepath.Join(rootfs, l)); err != nil {
-			t.Fatal(err)
-		}
-	}
-
 	port := containerFreePort(t)
 	base := fmt.Sprintf("https://127.0.0.1:%d", port)
-	caPEM, certPEM, keyPEM, pool := containerTLS(t)
-	checkpointKey := filepath.Join(dir, "checkpoint.key")
-	if out, err := exec.Command(bin, "audit", "keygen", "--out", checkpointKey).CombinedOutput(); err != nil {
-		t.Fatalf("audit keygen: %v\n%s", err, out)
-	}
-	ckPEM, err := os.ReadFile(checkpointKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	config := fmt.Sprintf(`listen: "127.0.0.1:%d"
-public_url: %q
-data: /var/lib/shoji
-tls_cert: /etc/shoji/tls/tls.crt
-tls_key: /etc/shoji/tls/tls.key
-sandbox: true
-trusted_cas: [/etc/shoji/hospital-ca.pem]
-audit:
-  checkpoint_key: /etc/shoji/audit-checkpoint.key
-`, port, base)
-	passwd, group := containerAccounts(t, img)
-	uid, gid := int(img.UID), int(img.GID)
-	// The image's additions to /etc, laid over the host's by an overlay:
-	// the user the Dockerfile adds, and what an operator mounts.
-	etc := filepath.Join(dir, "etc")
-	containerWriteFiles(t, etc, []containerFile{
-		{path: "passwd", data: passwd, mode: 0o644},
-		{path: "group", data: group, mode: 0o644},
-		{path: "shoji/", mode: 0o755},
-		{path: "shoji/config.yaml", data: []byte(config), mode: 0o640, gid: gid},
-		{path: "shoji/hospital-ca.pem", data: caPEM, mode: 0o644},
-		{path: "shoji/audit-checkpoint.key", data: ckPEM, mode: 0o600, uid: uid, gid: gid},
-		{path: "shoji/tls/", mode: 0o750, gid: gid},
-		{path: "shoji/tls/tls.crt", data: certPEM, mode: 0o644},
-		{path: "shoji/tls/tls.key", data: keyPEM, mode: 0o640, gid: gid},
-	})
-	// The image's addition to /usr: the broker binary.
-	usr := filepath.Join(dir, "usr")
-	if err := os.MkdirAll(filepath.Join(usr, "local", "bin"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(bin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(usr, "local", "bin", "shoji"), b, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	// The home directory the Dockerfile's useradd makes, read-only like
-	// the rest of the root: nothing may need to write there.
-	home := filepath.Join(rootfs, "home", "shoji")
-	if err := os.MkdirAll(home, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chown(home, uid, gid); err != nil {
-		t.Fatal(err)
-	}
+	bundle, usr := containerRootfs(t, dir, img, bin)
+	etc, pool := containerEtc(t, dir, img, bin, port, base)
 	data := filepath.Join(dir, "data")
 	if err := os.Mkdir(data, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Chown(data, uid, gid); err != nil {
+	if err := os.Chown(data, int(img.UID), int(img.GID)); err != nil {
 		t.Fatal(err)
 	}
-
 	args := slices.Concat(opts.Wrap, img.Entrypoint, containerCommand(t, img.Cmd, port))
-	env := append([]string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}, img.Env...)
-	mounts := []map[string]any{
-		{"destination": "/proc", "type": "proc", "source": "proc", "options": []string{"nosuid", "noexec", "nodev"}},
-		{"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": []string{"nosuid", "strictatime", "mode=755", "size=65536k"}},
-		{"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": []string{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"}},
-		// 64 MiB, Docker's and containerd's default size.
-		{"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": []string{"nosuid", "noexec", "nodev", "mode=1777", "size=65536k"}},
-		{"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": []string{"nosuid", "noexec", "nodev"}},
-		{"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": []string{"nosuid", "noexec", "nodev", "ro"}},
-		{"destination": "/usr", "type": "overlay", "source": "overlay", "options": []string{"ro", "lowerdir=" + usr + ":/usr"}},
-		{"destination": "/etc", "type": "overlay", "source": "overlay", "options": []string{"ro", "lowerdir=" + etc + ":/etc"}},
-		{"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": []string{"nosuid", "nodev", "mode=1777"}},
-		{"destination": "/var/lib/shoji", "type": "bind", "source": data, "options": []string{"rbind", "rw", "nosuid", "nodev"}},
-	}
-	mounts = append(mounts, opts.Mounts...)
-	noCaps := []string{}
-	spec := map[string]any{
-		"ociVersion": "1.0.2",
-		"process": map[string]any{
-			"terminal":        false,
-			"user":            map[string]any{"uid": uid, "gid": gid},
-			"args":            args,
-			"env":             env,
-			"cwd":             img.Workdir,
-			"capabilities":    map[string]any{"bounding": noCaps, "effective": noCaps, "inheritable": noCaps, "permitted": noCaps, "ambient": noCaps},
-			"noNewPrivileges": true,
-		},
-		"root":     map[string]any{"path": "rootfs", "readonly": true},
-		"hostname": "shoji",
-		"mounts":   mounts,
-		"linux": map[string]any{
-			// No network namespace: the host's, so that the test reaches the
-			// broker on a loopback port. No cgroup settings: runc here
-			// cannot set them up on this machine's cgroup layout.
-			"namespaces":    []map[string]string{{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}},
-			"maskedPaths":   []string{"/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware"},
-			"readonlyPaths": []string{"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"},
-		},
-	}
-	if opts.Seccomp != nil {
-		spec["linux"].(map[string]any)["seccomp"] = opts.Seccomp
-	}
-	js, err := json.MarshalIndent(spec, "", "  ")
+	js, err := json.MarshalIndent(containerSpec(img, args, usr, etc, data, opts), "", "  ")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -646,7 +539,6 @@ audit:
 		id:        fmt.Sprintf("shoji-test-%d-%d", os.Getpid(), port),
 		stateRoot: filepath.Join(dir, "runc"),
 		Base:      base,
-		Data:      data,
 		stdout:    newContainerOutput(),
 		stderr:    newContainerOutput(),
 		exited:    make(chan struct{}),
@@ -675,6 +567,144 @@ audit:
 		}
 	})
 	return c
+}
+
+// containerRootfs makes the OCI bundle's directory and its root file
+// system in dir: the merged-/usr symlinks, the shoji user's home directory
+// (read-only, like the rest of the root: nothing may need to write there),
+// and the image's addition to /usr, the broker binary, in its own directory
+// to be laid over the host's /usr.
+func containerRootfs(t *testing.T, dir string, img containerImage, bin string) (bundle, usr string) {
+	t.Helper()
+	bundle = filepath.Join(dir, "bundle")
+	rootfs := filepath.Join(bundle, "rootfs")
+	home := filepath.Join(rootfs, "home", "shoji")
+	if err := os.MkdirAll(home, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{bundle, rootfs, filepath.Dir(home)} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chmod(home, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(home, int(img.UID), int(img.GID)); err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range []string{"bin", "lib", "lib64", "sbin"} {
+		if err := os.Symlink("usr/"+l, filepath.Join(rootfs, l)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	usr = filepath.Join(dir, "usr")
+	if err := os.MkdirAll(filepath.Join(usr, "local", "bin"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(usr, "local", "bin", "shoji"), b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return bundle, usr
+}
+
+// containerEtc writes the image's additions to /etc into a directory of
+// dir, to be laid over the host's /etc: the user the Dockerfile adds, and
+// what an operator mounts (the configuration, TLS certificate and key, the
+// checkpoint key and a hospital CA) with the owners and modes the
+// deployment documents. It returns the directory and a pool that trusts the
+// broker's certificate.
+func containerEtc(t *testing.T, dir string, img containerImage, bin string, port int, base string) (etc string, pool *x509.CertPool) {
+	t.Helper()
+	caPEM, certPEM, keyPEM, pool := containerTLS(t)
+	checkpointKey := filepath.Join(dir, "checkpoint.key")
+	if out, err := exec.Command(bin, "audit", "keygen", "--out", checkpointKey).CombinedOutput(); err != nil {
+		t.Fatalf("audit keygen: %v\n%s", err, out)
+	}
+	ckPEM, err := os.ReadFile(checkpointKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	config := fmt.Sprintf(`listen: "127.0.0.1:%d"
+public_url: %q
+data: /var/lib/shoji
+tls_cert: /etc/shoji/tls/tls.crt
+tls_key: /etc/shoji/tls/tls.key
+sandbox: true
+trusted_cas: [/etc/shoji/hospital-ca.pem]
+audit:
+  checkpoint_key: /etc/shoji/audit-checkpoint.key
+`, port, base)
+	passwd, group := containerAccounts(t, img)
+	uid, gid := int(img.UID), int(img.GID)
+	etc = filepath.Join(dir, "etc")
+	containerWriteFiles(t, etc, []containerFile{
+		{path: "passwd", data: passwd, mode: 0o644},
+		{path: "group", data: group, mode: 0o644},
+		{path: "shoji/", mode: 0o755},
+		{path: "shoji/config.yaml", data: []byte(config), mode: 0o640, gid: gid},
+		{path: "shoji/hospital-ca.pem", data: caPEM, mode: 0o644},
+		{path: "shoji/audit-checkpoint.key", data: ckPEM, mode: 0o600, uid: uid, gid: gid},
+		{path: "shoji/tls/", mode: 0o750, gid: gid},
+		{path: "shoji/tls/tls.crt", data: certPEM, mode: 0o644},
+		{path: "shoji/tls/tls.key", data: keyPEM, mode: 0o640, gid: gid},
+	})
+	return etc, pool
+}
+
+// containerSpec returns the OCI runtime spec (config.json) of the
+// container: what a container engine makes of the image and of the
+// settings docs/deploy.md asks for.
+func containerSpec(img containerImage, args []string, usr, etc, data string, opts containerOptions) map[string]any {
+	mounts := []map[string]any{
+		{"destination": "/proc", "type": "proc", "source": "proc", "options": []string{"nosuid", "noexec", "nodev"}},
+		{"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": []string{"nosuid", "strictatime", "mode=755", "size=65536k"}},
+		{"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": []string{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"}},
+		// 64 MiB, Docker's and containerd's default size.
+		{"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": []string{"nosuid", "noexec", "nodev", "mode=1777", "size=65536k"}},
+		{"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": []string{"nosuid", "noexec", "nodev"}},
+		{"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": []string{"nosuid", "noexec", "nodev", "ro"}},
+		// The image's layers: the host's /usr and /etc with the image's
+		// additions on top, read-only (an overlay with no upper layer).
+		{"destination": "/usr", "type": "overlay", "source": "overlay", "options": []string{"ro", "lowerdir=" + usr + ":/usr"}},
+		{"destination": "/etc", "type": "overlay", "source": "overlay", "options": []string{"ro", "lowerdir=" + etc + ":/etc"}},
+		{"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": []string{"nosuid", "nodev", "mode=1777"}},
+		{"destination": "/var/lib/shoji", "type": "bind", "source": data, "options": []string{"rbind", "rw", "nosuid", "nodev"}},
+	}
+	noCaps := []string{}
+	linux := map[string]any{
+		// No network namespace: the host's, so that the test reaches the
+		// broker on a loopback port. No cgroup settings: runc here cannot
+		// set them up on this machine's cgroup layout.
+		"namespaces":    []map[string]string{{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}},
+		"maskedPaths":   []string{"/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware"},
+		"readonlyPaths": []string{"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"},
+	}
+	if opts.Seccomp != nil {
+		linux["seccomp"] = opts.Seccomp
+	}
+	return map[string]any{
+		"ociVersion": "1.0.2",
+		"process": map[string]any{
+			"terminal": false,
+			"user":     map[string]any{"uid": img.UID, "gid": img.GID},
+			"args":     args,
+			// A container engine's default PATH; HOME comes from the
+			// user's passwd entry, as runc sets it.
+			"env":             append([]string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}, img.Env...),
+			"cwd":             img.Workdir,
+			"capabilities":    map[string]any{"bounding": noCaps, "effective": noCaps, "inheritable": noCaps, "permitted": noCaps, "ambient": noCaps},
+			"noNewPrivileges": true,
+		},
+		"root":     map[string]any{"path": "rootfs", "readonly": true},
+		"hostname": "shoji",
+		"mounts":   append(mounts, opts.Mounts...),
+		"linux":    linux,
+	}
 }
 
 // containerCommand is the image's CMD with --listen moved to a loopback
