@@ -1326,12 +1326,19 @@ func TestContainerSyscallTrace(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("%d distinct system calls written to %s", len(calls), filepath.Join(out, "syscalls.txt"))
-	if _, err := os.Stat(containerProfilePath); err == nil {
-		allowed := seccompAllowed(t, containerProfile(t))
-		for name := range calls {
-			if !allowed[name] {
-				t.Errorf("%s is made (%d times) but the profile does not allow it", name, calls[name])
-			}
+	// Names only: whether clone, unshare and socket were called with the
+	// arguments the profile allows shows when TestContainerSandboxedChromium
+	// runs the same session under it.
+	p := seccompRead(t)
+	allowed := seccompAllowed(p)
+	for name, n := range calls {
+		named := slices.ContainsFunc(p.Syscalls, func(r seccompRule) bool { return slices.Contains(r.Names, name) })
+		switch {
+		case allowed[name]:
+		case named:
+			t.Logf("%s is made (%d times) and refused on purpose (deploy/seccomp/README.md)", name, n)
+		default:
+			t.Errorf("%s is made (%d times) but the profile does not allow it", name, n)
 		}
 	}
 }

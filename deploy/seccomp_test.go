@@ -58,21 +58,15 @@ func seccompRead(t *testing.T) seccompProfile {
 	return p
 }
 
-// seccompAllowed returns the system calls a profile (as parsed into a map)
-// allows, with or without conditions on their arguments.
-func seccompAllowed(t *testing.T, profile map[string]any) map[string]bool {
-	t.Helper()
+// seccompAllowed returns the system calls a profile allows, with or
+// without conditions on their arguments.
+func seccompAllowed(p seccompProfile) map[string]bool {
 	out := map[string]bool{}
-	rules, _ := profile["syscalls"].([]any)
-	for _, r := range rules {
-		rule, _ := r.(map[string]any)
-		if rule["action"] != "SCMP_ACT_ALLOW" {
-			continue
-		}
-		names, _ := rule["names"].([]any)
-		for _, n := range names {
-			s, _ := n.(string)
-			out[s] = true
+	for _, r := range p.Syscalls {
+		if r.Action == "SCMP_ACT_ALLOW" {
+			for _, n := range r.Names {
+				out[n] = true
+			}
 		}
 	}
 	return out
