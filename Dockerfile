@@ -11,19 +11,25 @@
 # Chromium's sandbox. The broker runs as the non-root user shoji (uid 10001), and then
 # it keeps Chromium's sandbox ON (config key `sandbox`, default true when not root).
 # Debian's chromium ships no setuid chrome-sandbox helper: the sandbox needs unprivileged
-# user namespaces (clone/unshare with CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET). Docker's
-# and containerd's default seccomp profiles refuse those calls to a container without
-# CAP_SYS_ADMIN, so Chromium fails to start under the default profile. In order of
-# preference:
-#   1. run with a seccomp profile that is the runtime's default plus clone/unshare with
-#      namespace flags (this repository does not ship one; write and review your own);
-#   2. --security-opt seccomp=unconfined (no syscall filter for the whole container);
-#   3. --cap-add=SYS_ADMIN only as a last resort: it gives the container far more than
-#      the sandbox needs.
-# The host must allow unprivileged user namespaces too (Debian: kernel.unprivileged_userns_clone=1,
-# the default; Ubuntu 23.10+: AppArmor's kernel.apparmor_restrict_unprivileged_userns).
-# no-new-privileges is compatible with this sandbox. Never run the container as root to
-# "fix" the sandbox: as root the broker has to pass --no-sandbox to Chromium.
+# user namespaces (clone/unshare with CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET, then
+# chroot). Docker's and containerd's default seccomp profiles (and Kubernetes'
+# RuntimeDefault) refuse those calls to a container without CAP_SYS_ADMIN, so Chromium
+# cannot start under them. Run the container with the profile this repository ships,
+# deploy/seccomp/shoji-chromium.json: it allows what Chromium's sandbox and the broker
+# need and refuses everything else; deploy/seccomp/README.md explains every line and
+# how to install it:
+#   docker run --security-opt seccomp=deploy/seccomp/shoji-chromium.json \
+#     --cap-drop ALL --security-opt no-new-privileges --read-only ... shoji
+# (compose: security_opt; Kubernetes: a Localhost seccompProfile). Do not use
+# seccomp=unconfined, --cap-add=SYS_ADMIN or a root user instead: each gives the
+# container far more than the sandbox needs, and as root the broker has to pass
+# --no-sandbox to Chromium. no-new-privileges, dropping every capability and a read-only
+# root file system all work with the sandbox; with --read-only, mount a tmpfs at /tmp
+# (Chromium's singleton socket and download temporaries). The host must allow unprivileged
+# user namespaces too (Debian: kernel.unprivileged_userns_clone=1, the default;
+# Ubuntu 23.10+: AppArmor's kernel.apparmor_restrict_unprivileged_userns).
+# deploy/container_test.go runs this stage's ENTRYPOINT and CMD as uid 10001 under the
+# profile with runc, with the sandbox on (a container engine itself was not available).
 #
 # No HEALTHCHECK: the image has no curl or wget, and adding one only for that would widen
 # the attack surface. Orchestrators probe GET /healthz (alive) and GET /readyz (can take a
@@ -40,9 +46,11 @@ RUN --mount=type=cache,target=/go/pkg/mod \
 
 FROM debian:bookworm-slim
 # chromium: the isolated browser; fonts-noto-cjk: Japanese pages render with real glyphs;
-# tini: PID 1 that reaps Chromium's orphaned children; ca-certificates: TLS to the Internet.
+# tini: PID 1 that reaps Chromium's orphaned children; ca-certificates: TLS to the Internet;
+# libnss3-tools: certutil, with which the broker writes the hospital CAs of `trusted_cas`
+# into each browser's certificate database.
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends chromium fonts-noto-cjk tini ca-certificates \
+    && apt-get install -y --no-install-recommends chromium fonts-noto-cjk tini ca-certificates libnss3-tools \
     && rm -rf /var/lib/apt/lists/*
 # A fixed numeric uid/gid so that Kubernetes' runAsNonRoot can verify it and volume
 # ownership is predictable. /var/lib/shoji holds the store, the audit chain, quarantined

@@ -15,6 +15,9 @@ BENCH_PACKAGES := xvfb x11vnc novnc websockify
 TEST_PACKAGES  := clamav-daemon libnss3-tools iproute2
 # systemd-analyze: deploy/manifests_test.go verifies deploy/systemd/shoji.service with it.
 TEST_PACKAGES  += systemd
+# deploy/container_test.go runs the image's entrypoint under runc with tini as
+# PID 1; strace records system calls to regenerate deploy/seccomp/shoji-chromium.json.
+TEST_PACKAGES  += runc tini strace
 DEB_PACKAGES   := $(DEMO_PACKAGES) $(BENCH_PACKAGES) $(TEST_PACKAGES)
 BIN           := bin/shoji
 DEMO_LISTEN   ?= 127.0.0.1:8080

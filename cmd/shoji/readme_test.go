@@ -18,14 +18,6 @@ import (
 // repoRoot is the repository, seen from this package's directory.
 const repoRoot = "../.."
 
-// linkedBeforeWritten are documents that README links to and that other
-// parts of issue 10 write on their own branches (docs/deploy.md: the
-// deployment guide; deploy/seccomp/README.md: the container's seccomp
-// profile). Until those branches are merged they may be missing here; once a
-// file exists, its links and anchors are checked like every other. Remove an
-// entry once its file is in the tree.
-var linkedBeforeWritten = []string{"docs/deploy.md", "deploy/seccomp/README.md"}
-
 // readDoc reads a file of the repository.
 func readDoc(t *testing.T, rel string) string {
 	t.Helper()
@@ -188,9 +180,6 @@ func TestDocLinks(t *testing.T) {
 			}
 			checked++
 			body, err := os.ReadFile(filepath.Join(repoRoot, rel))
-			if errors.Is(err, os.ErrNotExist) && slices.Contains(linkedBeforeWritten, rel) {
-				continue
-			}
 			if err != nil {
 				t.Errorf("%s links to %s: %v", doc, target, err)
 				continue
