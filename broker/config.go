@@ -62,7 +62,7 @@ type EgressConfig struct {
 	Upstream string `yaml:"upstream"`
 }
 
-// TransferConfig configures the file-transfer channel (DESIGN §7).
+// TransferConfig configures the file-transfer channel (docs/transfer.md).
 type TransferConfig struct {
 	// Clamd is the ClamAV daemon that scans every file:
 	// "unix:/run/clamav/clamd.ctl" or "tcp:host:port". Empty means
@@ -96,7 +96,7 @@ type StreamConfig struct {
 	SendLastFrame bool `yaml:"send_last_frame"`
 }
 
-// AuditConfig configures the audit trail (DESIGN §8).
+// AuditConfig configures the audit trail (docs/audit.md).
 type AuditConfig struct {
 	// Syslog forwards every record to a SIEM: "host:port" of an RFC 5424
 	// collector over TCP. Empty means no forwarding.

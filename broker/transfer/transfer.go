@@ -1,4 +1,4 @@
-// Package transfer is shoji's controlled file-transfer channel (DESIGN §7):
+// Package transfer is shoji's controlled file-transfer channel (docs/transfer.md):
 // the only way a file crosses between the isolated browser and the clinical
 // side. It quarantines what the remote browser downloads or prints, checks
 // it (SHA-256, content type sniffed from the bytes, transfer policy, malware

@@ -1,5 +1,5 @@
 // Package egress is the forward proxy that is each isolated browser's only
-// way out (DESIGN §6). Each session gets its own loopback listener; Chromium
+// way out (docs/security.md). Each session gets its own loopback listener; Chromium
 // is started with --proxy-server pointing at it, so every request — HTTP in
 // absolute form, CONNECT for https and wss, ws:// upgrades — comes here.
 //

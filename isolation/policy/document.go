@@ -1,7 +1,7 @@
 // Package policy is shoji's site policy: which hosts each terminal group or
-// role may reach through the egress proxy (DESIGN §6, NET-*, ALLOW-*), and
+// role may reach through the egress proxy (docs/security.md, NET-*, ALLOW-*), and
 // what may cross between the isolated browser and the terminal: downloads,
-// uploads, print and the clipboard (DESIGN §7, XFER-*).
+// uploads, print and the clipboard (docs/transfer.md, XFER-*).
 //
 // A Document is the policy as admins edit it (YAML for import and export,
 // JSON for the admin API). Compile validates a whole Document and builds an
@@ -98,7 +98,7 @@ type Profile struct {
 	// at most one profile.
 	Roles []string `yaml:"roles,omitempty" json:"roles,omitempty"`
 	// Transfers is the profile's policy for downloads, uploads, print and
-	// the clipboard (DESIGN §7). nil means DefaultTransfers.
+	// the clipboard (docs/transfer.md). nil means DefaultTransfers.
 	Transfers *Transfers `yaml:"transfers,omitempty" json:"transfers,omitempty"`
 }
 

@@ -22,7 +22,7 @@ const (
 	ActionApprove Action = "approve"
 )
 
-// Direction names a transfer path (DESIGN §7, XFER-8). Its values are the
+// Direction names a transfer path (docs/transfer.md, XFER-8). Its values are the
 // YAML keys of Transfers.
 type Direction string
 
@@ -100,7 +100,7 @@ const (
 )
 
 // Transfers is a profile's policy for everything that crosses between the
-// isolated browser and the terminal (DESIGN §7, XFER-*). A nil *Transfers
+// isolated browser and the terminal (docs/transfer.md, XFER-*). A nil *Transfers
 // in a Profile, a direction left empty, and each empty field of a direction
 // take the defaults of DefaultTransfers; Resolve fills them in.
 type Transfers struct {

@@ -1,5 +1,5 @@
 // clipboard.js — copy, paste and print between the terminal and the remote
-// page (DESIGN §7). Text and pages cross only through the broker, which
+// page (docs/transfer.md). Text and pages cross only through the broker, which
 // applies the profile's clipboard and print policy and records each one:
 //
 //   copy   {"type":"copy"}: the broker copies the page's selection and

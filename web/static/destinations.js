@@ -1,8 +1,8 @@
 // destinations.js — departmental destinations on the admin page: folders on
-// the broker's server that clinicians may send released files to (DESIGN
-// §7). They are not part of the policy document; each change is its own
-// request, and the broker checks the folder (absolute, existing, writable,
-// not the quarantine) and says what is wrong.
+// the broker's server that clinicians may send released files to
+// (docs/transfer.md). They are not part of the policy document; each change
+// is its own request, and the broker checks the folder (absolute, existing,
+// writable, not the quarantine) and says what is wrong.
 
 import { request, errorText, UNREACHABLE } from './api.js';
 import { el, str, list, busy, confirmAction } from './dom.js';

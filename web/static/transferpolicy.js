@@ -1,5 +1,5 @@
 // transferpolicy.js — a profile's transfer policy (downloads, uploads,
-// print, clipboard; DESIGN §7) shown read-only on the admin page. It is
+// print, clipboard; docs/transfer.md) shown read-only on the admin page. It is
 // edited in the YAML import/export tab; what a field left empty means is
 // the broker's default, which this page does not repeat.
 

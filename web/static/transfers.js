@@ -1,5 +1,5 @@
 // transfers.js — the clinician's files panel, <aside id="transfers">
-// (DESIGN §7, XFER-*). A file the remote browser downloads or prints stays
+// (docs/transfer.md, XFER-*). A file the remote browser downloads or prints stays
 // in the broker's quarantine until it has been checked; the panel shows its
 // progress and state, saves a released file to this computer, sends it to a
 // departmental destination, and asks for a reason when a file is held for

@@ -1,4 +1,4 @@
-// upload.js — files for a page's file chooser (DESIGN §7, XFER-7). When a
+// upload.js — files for a page's file chooser (docs/transfer.md, XFER-7). When a
 // page opens a file chooser the broker sends `fileChooser`. When policy
 // refuses uploads to that page, a toast says why (the broker has closed the
 // chooser already). Otherwise <dialog id="upload-dialog"> asks for the

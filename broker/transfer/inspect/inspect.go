@@ -1,5 +1,5 @@
 // Package inspect tells what a file crossing the transfer channel really is,
-// from its bytes, for transfer policy (DESIGN §7): its type, and whether it
+// from its bytes, for transfer policy (docs/transfer.md): its type, and whether it
 // is an encrypted archive or document that a malware scanner cannot look
 // into, or an Office document with macros (XFER-4).
 //
