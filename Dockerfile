@@ -32,8 +32,10 @@
 # profile with runc, with the sandbox on (a container engine itself was not available).
 #
 # No HEALTHCHECK: the image has no curl or wget, and adding one only for that would widen
-# the attack surface. Orchestrators probe GET /healthz (alive) and GET /readyz (can take a
-# new session) over HTTPS instead; see deploy/kubernetes/deployment.yaml.
+# the attack surface. Orchestrators probe over HTTPS instead: GET /healthz (alive) for
+# liveness, GET /readyz?scope=existing (can serve its sessions, even when full) for
+# readiness, and plain GET /readyz (can take a new session) only to pick a node for new
+# logins; see deploy/kubernetes/deployment.yaml and docs/health.md.
 
 FROM golang:1.26-bookworm AS build
 WORKDIR /src
