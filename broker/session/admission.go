@@ -84,6 +84,10 @@ type ProcStats struct {
 	// CPUs divides the load average. Zero means runtime.NumCPU() (the CPUs
 	// this process may run on), or a cgroup's CPU quota when it is less.
 	CPUs int
+
+	// hostCPUs stands in for runtime.NumCPU() when positive, so that tests
+	// of a cgroup quota do not depend on the machine's CPUs.
+	hostCPUs int
 }
 
 func (p ProcStats) path(name string) string {
@@ -166,6 +170,9 @@ func (p ProcStats) Load() (Load, error) {
 	cpus, source := p.CPUs, "configured"
 	if cpus <= 0 {
 		cpus, source = runtime.NumCPU(), "host"
+		if p.hostCPUs > 0 {
+			cpus = p.hostCPUs
+		}
 		q, err := p.cgroups().cpu()
 		if err != nil {
 			return Load{}, fmt.Errorf("read the cgroup CPU quota: %w", err)
