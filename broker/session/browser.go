@@ -175,7 +175,11 @@ func (m *Manager) launchBrowser(ctx context.Context, info Info, eg Egress, vp is
 	if cfg.Transfers != nil {
 		var err error
 		if downloads, maxDownload, err = cfg.Transfers.Quarantine(info); err != nil {
-			return nil, fmt.Errorf("quarantine: %w", err)
+			// No browser can start without one: a failed start for
+			// CanStartBrowser too.
+			err = fmt.Errorf("quarantine: %w", err)
+			m.recordLaunch(ctx, err)
+			return nil, err
 		}
 	}
 	lctx, cancel := context.WithTimeout(ctx, cfg.LaunchTimeout)

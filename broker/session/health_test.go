@@ -3,6 +3,8 @@ package session
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -303,5 +305,29 @@ func TestCanStartBrowserWaitsForPoolStart(t *testing.T) {
 	hh.waitReady(t, 1)
 	if err := hh.m.CanStartBrowser(context.Background()); err != nil || hh.g.tries() != 1 {
 		t.Errorf("CanStartBrowser with a pooled browser = %v after %d launches", err, hh.g.tries())
+	}
+}
+
+// TestCanStartBrowserQuarantineFails: a session whose quarantine cannot be
+// made gets no browser, and /readyz must not go on vouching for new
+// sessions on the strength of an earlier success.
+func TestCanStartBrowserQuarantineFails(t *testing.T) {
+	hh := newHealthHarness(t, nil)
+	ctx := context.Background()
+	if _, err := hh.m.Attach(ctx, Owner{User: "a", Role: "clinician"}, vp); err != nil {
+		t.Fatal(err)
+	}
+	notDir := filepath.Join(t.TempDir(), "full")
+	if err := os.WriteFile(notDir, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	hh.tr.root = notDir // every quarantine directory now fails
+	if _, err := hh.m.Attach(ctx, Owner{User: "b", Role: "clinician"}, vp); err == nil {
+		t.Fatal("Attach without a quarantine directory succeeded")
+	}
+	err := hh.m.CanStartBrowser(ctx)
+	var se *StartError
+	if !errors.As(err, &se) || !strings.Contains(err.Error(), "quarantine") || hh.g.tries() != 1 {
+		t.Fatalf("CanStartBrowser after a quarantine failure = %v after %d launches; want that failure, no probe", err, hh.g.tries())
 	}
 }
