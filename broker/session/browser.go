@@ -125,7 +125,10 @@ func (s *Session) start(ctx context.Context) error {
 	cfg := s.m.cfg
 	eg, err := cfg.Egress.Open(s.Info())
 	if err != nil {
-		return fmt.Errorf("open egress: %w", err)
+		// No browser can start without its egress: /readyz must know.
+		err = fmt.Errorf("open egress: %w", err)
+		s.m.recordLaunch(ctx, err)
+		return err
 	}
 	s.mu.Lock()
 	s.generation++

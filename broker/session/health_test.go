@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -329,5 +330,43 @@ func TestCanStartBrowserQuarantineFails(t *testing.T) {
 	var se *StartError
 	if !errors.As(err, &se) || !strings.Contains(err.Error(), "quarantine") || hh.g.tries() != 1 {
 		t.Fatalf("CanStartBrowser after a quarantine failure = %v after %d launches; want that failure, no probe", err, hh.g.tries())
+	}
+}
+
+// TestCanStartBrowserEgressFails: a browser cannot start without its egress
+// listener, for a session or a pooled browser; that failure is a failed
+// start for /readyz, not a success it keeps vouching for.
+func TestCanStartBrowserEgressFails(t *testing.T) {
+	for _, pooled := range []bool{false, true} {
+		t.Run(fmt.Sprintf("pooled=%v", pooled), func(t *testing.T) {
+			hh := newHealthHarness(t, nil)
+			ctx := context.Background()
+			if _, err := hh.m.Attach(ctx, Owner{User: "a", Role: "clinician"}, vp); err != nil {
+				t.Fatal(err)
+			}
+			hh.eg.mu.Lock()
+			hh.eg.fail = errors.New("no port left")
+			hh.eg.mu.Unlock()
+			if pooled {
+				if _, err := hh.m.launchPooled(ctx); err == nil {
+					t.Fatal("launchPooled without an egress succeeded")
+				}
+			} else if _, err := hh.m.Attach(ctx, Owner{User: "b", Role: "clinician"}, vp); err == nil {
+				t.Fatal("Attach without an egress succeeded")
+			}
+			err := hh.m.CanStartBrowser(ctx)
+			var se *StartError
+			if !errors.As(err, &se) || !strings.Contains(err.Error(), "no port left") || hh.g.tries() != 1 {
+				t.Fatalf("CanStartBrowser after an egress failure = %v after %d launches; want that failure, no probe", err, hh.g.tries())
+			}
+		})
+	}
+}
+
+func TestStartFreshForNotBelowProbeInterval(t *testing.T) {
+	c := Config{Launcher: &isolationtest.Launcher{}, Egress: &fakeEgress{}, StartFreshFor: 30 * time.Second, ProbeInterval: time.Minute}
+	err := c.CheckAndSetDefaults()
+	if err == nil || !strings.Contains(err.Error(), "StartFreshFor") {
+		t.Fatalf("CheckAndSetDefaults with StartFreshFor < ProbeInterval = %v, want an error naming StartFreshFor", err)
 	}
 }

@@ -281,7 +281,10 @@ func (m *Manager) launchPooled(ctx context.Context) (*pooled, error) {
 	info := Info{ID: newID(), Started: m.cfg.Now(), State: StateStarting}
 	eg, err := m.cfg.Egress.Open(info)
 	if err != nil {
-		return nil, fmt.Errorf("open egress: %w", err)
+		// No browser can start without its egress: /readyz must know.
+		err = fmt.Errorf("open egress: %w", err)
+		m.recordLaunch(ctx, err)
+		return nil, err
 	}
 	bind, ok := eg.(BindableEgress)
 	if !ok {

@@ -252,6 +252,9 @@ func (c *Config) CheckAndSetDefaults() error {
 	if c.ProbeInterval == 0 {
 		c.ProbeInterval = time.Minute
 	}
+	if c.StartFreshFor < c.ProbeInterval {
+		return fmt.Errorf("session config: StartFreshFor (%s) must not be shorter than ProbeInterval (%s): a probe's success would expire before the next probe may run", c.StartFreshFor, c.ProbeInterval)
+	}
 	if c.IdleTimeout == 0 {
 		c.IdleTimeout = 15 * time.Minute
 	}

@@ -19,6 +19,8 @@ type fakeEgress struct {
 	// owner is the user each listener was opened or bound for; "" while a
 	// pooled one has none.
 	owner map[string]string
+	// fail, when set, is the error of every Open.
+	fail error
 }
 
 type fakeListener struct {
@@ -52,6 +54,9 @@ func (e *fakeEgress) Open(info Info) (Egress, error) {
 	id := info.ID
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if e.fail != nil {
+		return nil, e.fail
+	}
 	if e.closed == nil {
 		e.closed = map[string]bool{}
 		e.owner = map[string]string{}
