@@ -245,23 +245,29 @@ func contains(list []string, s string) bool {
 // memory returns the tightest memory limit above this process, or nil
 // when no cgroup limits its memory.
 func (c cgroupFS) memory() (*cgroupMemory, error) {
-	dirs, v2, err := c.dirs("memory")
+	return tightest(c, "memory", memoryV2, memoryV1, func(a, b *cgroupMemory) bool { return a.available() < b.available() })
+}
+
+// tightest reads the controller's limit in every cgroup above this process
+// (with v2 or v1, as the hierarchy is) and returns the one that leaves the
+// least room (less), or nil when none limits.
+func tightest[T any](c cgroupFS, controller string, v2, v1 func(dir string) (*T, error), less func(a, b *T) bool) (*T, error) {
+	dirs, isV2, err := c.dirs(controller)
 	if err != nil {
 		return nil, err
 	}
-	var best *cgroupMemory
+	read := v1
+	if isV2 {
+		read = v2
+	}
+	var best *T
 	for _, d := range dirs {
-		var m *cgroupMemory
-		if v2 {
-			m, err = memoryV2(d)
-		} else {
-			m, err = memoryV1(d)
-		}
+		x, err := read(d)
 		if err != nil {
 			return nil, err
 		}
-		if m != nil && (best == nil || m.available() < best.available()) {
-			best = m
+		if x != nil && (best == nil || less(x, best)) {
+			best = x
 		}
 	}
 	return best, nil
@@ -320,26 +326,7 @@ func newCgroupMemory(dir string, limit, usage, inactive int64) *cgroupMemory {
 // cpu returns the tightest CPU quota above this process, or nil when no
 // cgroup limits its CPU time.
 func (c cgroupFS) cpu() (*cgroupCPU, error) {
-	dirs, v2, err := c.dirs("cpu")
-	if err != nil {
-		return nil, err
-	}
-	var best *cgroupCPU
-	for _, d := range dirs {
-		var q *cgroupCPU
-		if v2 {
-			q, err = cpuV2(d)
-		} else {
-			q, err = cpuV1(d)
-		}
-		if err != nil {
-			return nil, err
-		}
-		if q != nil && (best == nil || q.cpus() < best.cpus()) {
-			best = q
-		}
-	}
-	return best, nil
+	return tightest(c, "cpu", cpuV2, cpuV1, func(a, b *cgroupCPU) bool { return a.cpus() < b.cpus() })
 }
 
 // cpuV2 reads a v2 cgroup's cpu.max ("QUOTA PERIOD" or "max PERIOD").
