@@ -130,10 +130,7 @@ func (s *Server) routes() http.Handler {
 		_, _ = io.WriteString(w, "ok\n")
 	})
 	mux.HandleFunc("GET /readyz", s.readyz)
-	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-		s.metrics.write(w)
-	})
+	mux.Handle("GET /metrics", s.metricsAccess.guard(s.metrics.handler(s.log)))
 
 	mux.Handle("GET /api/banner", s.handle(s.getBanner))
 	mux.Handle("POST /api/login", s.handle(s.postLogin))
@@ -160,10 +157,10 @@ func (s *Server) routes() http.Handler {
 		Notice:    "Isolated browsing: pages run on a remote server and only their image reaches this terminal. Navigation, blocked requests and file transfers are recorded.",
 		Transfers: sessionTransfers{s},
 		Metrics: stream.Metrics{
-			FramesSent:    func(n int) { s.metrics.framesSent.Add(int64(n)) },
-			FramesDropped: func(n int) { s.metrics.framesDropped.Add(int64(n)) },
-			BytesSent:     func(n int) { s.metrics.bytesSent.Add(int64(n)) },
-			Viewers:       func(d int) { s.metrics.viewers.Add(int64(d)) },
+			FramesSent:    func(n int) { s.metrics.framesSent.Add(float64(n)) },
+			FramesDropped: func(n int) { s.metrics.framesDropped.Add(float64(n)) },
+			BytesSent:     func(n int) { s.metrics.bytesSent.Add(float64(n)) },
+			Viewers:       func(d int) { s.metrics.viewers.Add(float64(d)) },
 		},
 	})
 	mux.Handle("/", web.Handler())

@@ -117,6 +117,24 @@ type AuditConfig struct {
 	CheckpointInterval Duration `yaml:"checkpoint_interval"`
 }
 
+// MetricsConfig says who may read /metrics (docs/health.md). A request is
+// served when the client's address is in Allow, or when it carries the
+// bearer token of BearerTokenFile; any other gets 403 (no token file) or
+// 401. The client's address is the TCP peer: X-Forwarded-For and the like
+// are not believed.
+type MetricsConfig struct {
+	// Allow lists the client addresses that may read /metrics without a
+	// token: CIDR ranges ("10.30.0.0/16") or single addresses
+	// ("192.0.2.7"). The default is loopback only; an empty list allows no
+	// address (then only the token, if any, opens /metrics).
+	Allow []string `yaml:"allow"`
+	// BearerTokenFile is a file holding the token a scraper sends as
+	// "Authorization: Bearer <token>", read at start: one line of at least
+	// 16 visible characters. Other users (mode & 0007) may not have any
+	// access to it. Empty means no token opens /metrics.
+	BearerTokenFile string `yaml:"bearer_token_file"`
+}
+
 // Config is the broker's configuration. Zero values are filled in by
 // DefaultConfig; the file, SHOJI_* environment variables and flags override
 // it in that order.
@@ -200,6 +218,8 @@ type Config struct {
 	Audit AuditConfig `yaml:"audit"`
 	// Stream sets the screencast's quality.
 	Stream StreamConfig `yaml:"stream"`
+	// Metrics says who may read /metrics.
+	Metrics MetricsConfig `yaml:"metrics"`
 }
 
 // DefaultConfig returns the defaults.
@@ -228,6 +248,7 @@ func DefaultConfig() Config {
 			MaxFramesInFlight: chrome.DefaultMaxFramesInFlight,
 			SendLastFrame:     true,
 		},
+		Metrics: MetricsConfig{Allow: []string{"127.0.0.0/8", "::1/128"}},
 		LoginBanner: "This system is for authorised hospital staff. Browsing runs in an isolated " +
 			"remote browser; navigation, blocked requests and file transfers are recorded.",
 	}
@@ -431,6 +452,18 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("config: audit.checkpoint_key %s is inside the data directory %s: keep the key where "+
 				"whoever can write the data directory cannot read it (for example /etc/shoji/audit-checkpoint.key)", abs, c.Data)
 		}
+	}
+	for i, a := range c.Metrics.Allow {
+		if _, err := parseAllowPrefix(a); err != nil {
+			return fmt.Errorf("config: metrics.allow[%d] %q: %w", i, a, err)
+		}
+	}
+	if c.Metrics.BearerTokenFile != "" {
+		abs, err := filepath.Abs(c.Metrics.BearerTokenFile)
+		if err != nil {
+			return fmt.Errorf("config: metrics.bearer_token_file %q: %w", c.Metrics.BearerTokenFile, err)
+		}
+		c.Metrics.BearerTokenFile = abs
 	}
 	if c.StartURL != "" {
 		u, err := url.Parse(c.StartURL)

@@ -124,7 +124,9 @@ func TestPooledBrowserReachesNothingUntilClaimed(t *testing.T) {
 	}
 
 	rec := httptest.NewRecorder()
-	srv.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	req := httptest.NewRequest("GET", "/metrics", nil)
+	req.RemoteAddr = "127.0.0.1:40000" // metrics.allow's default is loopback
+	srv.Handler().ServeHTTP(rec, req)
 	for _, want := range []string{"shoji_pool_ready 1", "shoji_pool_claimed_total 1"} {
 		if !strings.Contains(rec.Body.String(), want) {
 			t.Errorf("metrics lack %q:\n%s", want, rec.Body.String())

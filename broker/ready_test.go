@@ -39,7 +39,9 @@ func (l *failingLauncher) Launch(ctx context.Context, opts isolation.LaunchOptio
 func get(t *testing.T, h http.Handler, path string) (int, string) {
 	t.Helper()
 	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+	req := httptest.NewRequest("GET", path, nil)
+	req.RemoteAddr = "127.0.0.1:40000" // a local client, as a probe or a scraper on the node is
+	h.ServeHTTP(rec, req)
 	return rec.Code, rec.Body.String()
 }
 

@@ -53,7 +53,10 @@ type Server struct {
 	launch  isolation.Launcher
 	sess    *session.Manager
 	metrics *metrics
-	handler http.Handler
+	// metricsAccess decides who may read /metrics (metrics.allow,
+	// metrics.bearer_token_file).
+	metricsAccess *metricsAccess
+	handler       http.Handler
 
 	demoAddr     net.Addr
 	demoShutdown func(context.Context) error
@@ -94,24 +97,26 @@ func New(ctx context.Context, cfg Config, opts Options) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, log: opts.Logger, out: opts.Out}
-	s.metrics = newMetrics(func() int {
-		if s.sess == nil {
-			return 0
-		}
-		return s.sess.Count()
+	s.metrics = newMetrics(liveStats{
+		sessions: func() int {
+			if s.sess == nil {
+				return 0
+			}
+			return s.sess.Count()
+		},
+		pool: func() session.PoolStats {
+			if s.sess == nil {
+				return session.PoolStats{}
+			}
+			return s.sess.PoolStats()
+		},
+		starts: func() session.StartHealth {
+			if s.sess == nil {
+				return session.StartHealth{}
+			}
+			return s.sess.StartHealth()
+		},
 	})
-	s.metrics.pool = func() session.PoolStats {
-		if s.sess == nil {
-			return session.PoolStats{}
-		}
-		return s.sess.PoolStats()
-	}
-	s.metrics.starts = func() session.StartHealth {
-		if s.sess == nil {
-			return session.StartHealth{}
-		}
-		return s.sess.StartHealth()
-	}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -127,6 +132,10 @@ func New(ctx context.Context, cfg Config, opts Options) (*Server, error) {
 			s.closeParts(context.Background())
 		}
 	}()
+	var err error
+	if s.metricsAccess, err = newMetricsAccess(cfg.Metrics, s.log); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
@@ -238,7 +247,7 @@ func New(ctx context.Context, cfg Config, opts Options) (*Server, error) {
 			crashpoint.Hit(crashpoint.SessionEnded)
 		},
 		OnEnding: s.endLogins,
-		OnCrash:  func(session.Info, error) { s.metrics.crashes.Add(1) },
+		OnCrash:  func(session.Info, error) { s.metrics.crashes.Inc() },
 		OnNavigate: func(info session.Info, url string) {
 			s.audit.Record(audit.Navigation(time.Now(), sessionActor(info), url))
 		},
@@ -523,13 +532,13 @@ const forwardFlushTimeout = 5 * time.Second
 func (s *Server) egressDecision(ev egress.Event) {
 	switch {
 	case ev.Allow:
-		s.metrics.egressAllowed.Add(1)
+		s.metrics.egressAllowed.Inc()
 		return
 	case ev.Background:
-		s.metrics.egressBackground.Add(1) // the proxy's debug line names it
+		s.metrics.egressBackground.Inc() // the proxy's debug line names it
 		return
 	}
-	s.metrics.egressDenied.Add(1)
+	s.metrics.egressDenied.Inc()
 	attrs := []any{"session", ev.Session, "host", ev.Host, "port", ev.Port, "reason", ev.Reason, "rule", ev.Rule}
 	if ev.Addr.IsValid() {
 		attrs = append(attrs, "addr", ev.Addr.String())
