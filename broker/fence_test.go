@@ -7,8 +7,9 @@ import (
 )
 
 // TestImportFences keeps the dependency direction cmd → broker → isolation:
-// isolation never imports broker, and the viewer stream never imports
-// chromedp (it talks to browsers only through the isolation interface).
+// isolation never imports broker, the viewer stream never imports
+// chromedp (it talks to browsers only through the isolation interface),
+// and internal packages, which both sides use, import neither.
 func TestImportFences(t *testing.T) {
 	out, err := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}}: {{join .Deps \" \"}}", "../...").CombinedOutput()
 	if err != nil {
@@ -28,6 +29,9 @@ func TestImportFences(t *testing.T) {
 		for _, d := range ds {
 			if strings.HasPrefix(pkg, mod+"isolation") && strings.HasPrefix(d, mod+"broker") {
 				t.Errorf("%s imports %s: isolation must not depend on the broker", pkg, d)
+			}
+			if strings.HasPrefix(pkg, mod+"internal/") && (strings.HasPrefix(d, mod+"broker") || strings.HasPrefix(d, mod+"isolation")) {
+				t.Errorf("%s imports %s: internal packages serve both sides and depend on neither", pkg, d)
 			}
 			if pkg == mod+"broker/stream" && strings.HasPrefix(d, "github.com/chromedp/") {
 				t.Errorf("broker/stream imports %s: the stream must not know Chromium", d)

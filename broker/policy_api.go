@@ -18,6 +18,7 @@ import (
 	"github.com/shoji-rbi/shoji/broker/auth"
 	"github.com/shoji-rbi/shoji/broker/session"
 	"github.com/shoji-rbi/shoji/broker/store"
+	"github.com/shoji-rbi/shoji/internal/truncate"
 	"github.com/shoji-rbi/shoji/isolation/egress"
 	"github.com/shoji-rbi/shoji/isolation/policy"
 )
@@ -27,6 +28,9 @@ const (
 	maxReasonBytes  = 2000
 	maxCommentBytes = 2000
 	maxURLBytes     = 8 << 10
+	// maxNoteReason bounds the request's reason quoted in the note of the
+	// rule an approval adds, "…" included.
+	maxNoteReason = 200
 )
 
 // policyRoutes adds the policy, site request and kill switch API
@@ -434,7 +438,7 @@ func (s *Server) approveSiteRequest(w http.ResponseWriter, r *http.Request, p au
 		}
 		prof.Rules = append(prof.Rules, policy.Rule{
 			Pattern: pattern, Expires: expires, AddedBy: p.User, Added: time.Now().UTC(),
-			Note: "site request " + cur.ID + " by " + cur.User + ": " + truncateText(cur.Reason, 200),
+			Note: "site request " + cur.ID + " by " + cur.User + ": " + truncate.Ellipsis(cur.Reason, maxNoteReason),
 		})
 		return nil
 	})
@@ -500,11 +504,4 @@ func requestPattern(sr store.SiteRequest) string {
 		return sr.Host
 	}
 	return net.JoinHostPort(sr.Host, u.Port())
-}
-
-func truncateText(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }

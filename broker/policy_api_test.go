@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/shoji-rbi/shoji/broker/auth"
 	"github.com/shoji-rbi/shoji/broker/session"
@@ -245,5 +246,44 @@ func TestEmergencyProfileAPI(t *testing.T) {
 	}
 	if resp, _ := f.do(admin, "DELETE", "/api/admin/emergency/ward-3", ""); resp.StatusCode != 404 {
 		t.Errorf("ending twice: %d", resp.StatusCode)
+	}
+}
+
+// TestSiteRequestNoteKeepsJapaneseWhole approves a request whose long
+// Japanese reason is cut for the rule's note: the cut falls between
+// characters, so the note (stored, exported as YAML, audited) is valid
+// UTF-8, and it ends with the mark that says it was cut.
+func TestSiteRequestNoteKeepsJapaneseWhole(t *testing.T) {
+	f := newAPI(t, nil)
+	f.addUser("admin1", auth.Admin)
+	f.addUser("boss", auth.Approver)
+	f.addUser("nurse", auth.Clinician)
+	admin, boss, nurse := f.login("admin1"), f.login("boss"), f.login("nurse")
+	doc := `{"profiles":[{"name":"clinical","rules":[{"pattern":"www.pmda.go.jp"}]}],"default":"clinical"}`
+	if resp, body := f.doHeaders(admin, "PUT", "/api/admin/policy", "application/json", doc, map[string]string{"If-Match": `"0"`}); resp.StatusCode != 200 {
+		t.Fatalf("PUT: %d %s", resp.StatusCode, body)
+	}
+	// 67 characters of 3 bytes: 201 bytes, so a byte cut at 200 would
+	// split the last one.
+	reason := strings.Repeat("あ", 67)
+	resp, m := f.do(nurse, "POST", "/api/site-requests", `{"host":"guidelines.example","url":"https://guidelines.example/a","reason":"`+reason+`"}`)
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("request: %d %v", resp.StatusCode, m)
+	}
+	id := m["id"].(string)
+	if resp, m := f.do(boss, "POST", "/api/site-requests/"+id+"/approve", `{"profile":"clinical","expires":"","comment":"ok"}`); resp.StatusCode != 200 {
+		t.Fatalf("approve: %d %v", resp.StatusCode, m)
+	}
+	var note string
+	for _, p := range f.srv.policy.engine.Current().Document().Profiles {
+		for _, r := range p.Rules {
+			if r.Pattern == "guidelines.example" {
+				note = r.Note
+			}
+		}
+	}
+	want := "site request " + id + " by nurse: " + strings.Repeat("あ", 65) + "…"
+	if note != want || !utf8.ValidString(note) {
+		t.Errorf("note = %q, want %q", note, want)
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/shoji-rbi/shoji/internal/truncate"
 	"github.com/shoji-rbi/shoji/isolation"
 )
 
@@ -151,7 +152,7 @@ func decode(data []byte) (string, any, error) {
 	case "":
 		return "", nil, badData("message has no type")
 	default:
-		return "", nil, badPolicy("unknown message type %q", truncate(env.Type, 32))
+		return "", nil, badPolicy("unknown message type %q", truncate.Ellipsis(env.Type, 32))
 	}
 	if err := strictUnmarshal(data, v); err != nil {
 		return "", nil, badData("bad %s message: %v", env.Type, err)
@@ -177,13 +178,6 @@ func strictUnmarshal(data []byte, v any) error {
 		return err
 	}
 	return nil
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }
 
 func (m *helloMsg) viewport(kind string) (isolation.Viewport, error) {
@@ -220,14 +214,14 @@ func (m *mouseMsg) event(vp isolation.Viewport) (isolation.MouseEvent, error) {
 	switch isolation.MouseAction(m.Action) {
 	case isolation.MouseMove, isolation.MouseDown, isolation.MouseUp:
 	default:
-		return ev, badData("mouse.action must be move, down or up, got %q", truncate(m.Action, 16))
+		return ev, badData("mouse.action must be move, down or up, got %q", truncate.Ellipsis(m.Action, 16))
 	}
 	btn, ok := mouseButtons[m.Button]
 	if m.Button == "" {
 		btn, ok = isolation.ButtonNone, true
 	}
 	if !ok {
-		return ev, badData("mouse.button unknown: %q", truncate(m.Button, 16))
+		return ev, badData("mouse.button unknown: %q", truncate.Ellipsis(m.Button, 16))
 	}
 	if m.Buttons < 0 || m.Buttons > 31 {
 		return ev, badData("mouse.buttons out of range: %d", m.Buttons)
@@ -278,7 +272,7 @@ func (m *keyMsg) event() (isolation.KeyEvent, error) {
 	switch isolation.KeyAction(m.Action) {
 	case isolation.KeyDown, isolation.KeyUp:
 	default:
-		return ev, badData("key.action must be down or up, got %q", truncate(m.Action, 16))
+		return ev, badData("key.action must be down or up, got %q", truncate.Ellipsis(m.Action, 16))
 	}
 	if m.Key == "" || len(m.Key) > 64 || len(m.Code) > 64 {
 		return ev, badData("key.key must be 1–64 bytes and key.code at most 64")
@@ -302,7 +296,7 @@ func (m *imeMsg) check() error {
 	switch m.Action {
 	case "update", "commit", "cancel":
 	default:
-		return badData("ime.action must be update, commit or cancel, got %q", truncate(m.Action, 16))
+		return badData("ime.action must be update, commit or cancel, got %q", truncate.Ellipsis(m.Action, 16))
 	}
 	if n := len([]rune(m.Text)); n > maxIMERunes {
 		return badData("ime.text too long: %d characters, at most %d", n, maxIMERunes)
@@ -328,13 +322,13 @@ func (m *navMsg) check() error {
 		}
 		return nil
 	default:
-		return badData("nav.action must be go, back, forward, reload or stop, got %q", truncate(m.Action, 16))
+		return badData("nav.action must be go, back, forward, reload or stop, got %q", truncate.Ellipsis(m.Action, 16))
 	}
 }
 
 func (m *tabMsg) check() error {
 	if m.Action != "switch" && m.Action != "close" {
-		return badData("tab.action must be switch or close, got %q", truncate(m.Action, 16))
+		return badData("tab.action must be switch or close, got %q", truncate.Ellipsis(m.Action, 16))
 	}
 	if m.ID == "" || len(m.ID) > maxIDBytes {
 		return badData("tab.id must be 1–%d bytes", maxIDBytes)

@@ -19,6 +19,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/shoji-rbi/shoji/broker/session"
+	"github.com/shoji-rbi/shoji/internal/truncate"
 	"github.com/shoji-rbi/shoji/isolation"
 )
 
@@ -100,6 +101,11 @@ const (
 	writeWait    = 10 * time.Second
 	helloWait    = 10 * time.Second
 	inputBacklog = 256 // queued input operations per viewer before it is dropped
+	// maxCloseReason bounds a close frame's reason: a control frame carries
+	// at most 125 bytes (RFC 6455 §5.5), two of them the close code, and the
+	// reason must be valid UTF-8 (§5.5.1), so a longer one is cut between
+	// characters.
+	maxCloseReason = 123
 )
 
 var upgrader = websocket.Upgrader{
@@ -236,8 +242,8 @@ func (c *conn_) run(reqCtx context.Context) {
 		case errors.Is(err, session.ErrFull):
 			msg = "the server is full; try again in a few minutes"
 			if fe, ok := errors.AsType[*session.FullError](err); ok && fe.Detail != "" {
-				// A WebSocket close reason is at most 123 bytes.
-				msg = truncate("the server is full ("+fe.Detail+"); try again in a few minutes", 120)
+				// closeWith cuts a long detail to fit a close frame.
+				msg = "the server is full (" + fe.Detail + "); try again in a few minutes"
 			}
 		}
 		c.closeWith(&protocolError{Code: websocket.CloseTryAgainLater, Reason: msg})
@@ -740,9 +746,7 @@ func (c *conn_) writeJSON(v any) error {
 func (c *conn_) closeWith(err error) {
 	c.closeOnce.Do(func() {
 		code, reason := closeCode(err)
-		if len(reason) > 120 { // a close frame's reason is at most 123 bytes
-			reason = reason[:120]
-		}
+		reason = truncate.Ellipsis(reason, maxCloseReason)
 		_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
 		_ = c.ws.Close()
 	})

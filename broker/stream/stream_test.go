@@ -326,6 +326,8 @@ func TestBadMessagesCloseOnlyThatViewer(t *testing.T) {
 		{"bad json", `{"type":"mouse",`, false, websocket.CloseInvalidFramePayloadData, "bad JSON"},
 		{"no type", `{"x":1}`, false, websocket.CloseInvalidFramePayloadData, "no type"},
 		{"unknown type", `{"type":"exec","cmd":"rm"}`, false, websocket.ClosePolicyViolation, `unknown message type "exec"`},
+		// A long Japanese type is cut between characters for the reason.
+		{"unknown japanese type", `{"type":"` + strings.Repeat("実行", 10) + `"}`, false, websocket.ClosePolicyViolation, `unknown message type "実行実行実行実行実…"`},
 		{"unknown field", `{"type":"nav","action":"reload","evil":1}`, false, websocket.CloseInvalidFramePayloadData, "unknown field"},
 		{"x out of range", `{"type":"mouse","action":"move","x":801,"y":1,"button":"none"}`, false, websocket.CloseInvalidFramePayloadData, "out of range"},
 		{"negative y", `{"type":"mouse","action":"move","x":1,"y":-1}`, false, websocket.CloseInvalidFramePayloadData, "out of range"},
@@ -363,6 +365,47 @@ func TestBadMessagesCloseOnlyThatViewer(t *testing.T) {
 			}
 			write(t, other, `{"type":"nav","action":"reload"}`)
 			waitCall(t, f.browserOf(t, "bob"), "Reload")
+		})
+	}
+}
+
+// TestCloseReasonCutBetweenCharacters closes a connection with a reason
+// longer than a close frame holds, in Japanese: the viewer receives it
+// (a client refuses a close frame that is not valid UTF-8) cut between
+// characters to at most 123 bytes, with the mark that says it was cut.
+func TestCloseReasonCutBetweenCharacters(t *testing.T) {
+	for _, tc := range []struct {
+		name, reason, want string
+	}{
+		{"fits", "満室です", "満室です"},
+		{"exactly 123 bytes", strings.Repeat("満", 41), strings.Repeat("満", 41)},
+		{"japanese cut", "受付終了: " + strings.Repeat("満", 60), "受付終了: " + strings.Repeat("満", 35) + "…"},
+		{"4-byte kanji cut", strings.Repeat("𠮷", 40), strings.Repeat("𠮷", 30) + "…"},
+		{"emoji cut", "x" + strings.Repeat("👍", 40), "x" + strings.Repeat("👍", 29) + "…"},
+		{"invalid text repaired", "bad \xff\xfe reason", "bad \uFFFD reason"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				ws, err := upgrader.Upgrade(w, r, nil)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				(&conn_{ws: ws}).closeWith(&protocolError{Code: websocket.ClosePolicyViolation, Reason: tc.reason})
+			}))
+			defer srv.Close()
+			c, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			ce := readClose(t, c)
+			if ce.Code != websocket.ClosePolicyViolation || ce.Text != tc.want {
+				t.Errorf("close = %d %q, want %d %q", ce.Code, ce.Text, websocket.ClosePolicyViolation, tc.want)
+			}
+			if len(ce.Text) > 123 {
+				t.Errorf("close reason is %d bytes, more than a close frame may carry", len(ce.Text))
+			}
 		})
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"net/url"
 
 	"github.com/chromedp/cdproto/fetch"
+
+	"github.com/shoji-rbi/shoji/internal/truncate"
 )
 
 // specialHost is the host of the URLs that the block pages link to. It is
@@ -91,9 +93,7 @@ func (p blockPage) render(tmpl *template.Template) []byte {
 // requestAccessURL is the link of the "request access" button for the
 // refused rawURL of host, with the browser's token.
 func requestAccessURL(host, rawURL, token string) string {
-	if len(rawURL) > maxRequestURL {
-		rawURL = rawURL[:maxRequestURL]
-	}
+	rawURL = truncate.Bytes(rawURL, maxRequestURL)
 	q := url.Values{"host": {host}, "url": {rawURL}, "token": {token}}
 	return (&url.URL{Scheme: "https", Host: specialHost, Path: requestAccessPath, RawQuery: q.Encode()}).String()
 }

@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/shoji-rbi/shoji/internal/truncate"
 	"github.com/shoji-rbi/shoji/isolation"
 )
 
@@ -637,12 +638,10 @@ func urlHost(host string, port int) string {
 	return joinHostPort(host, port)
 }
 
-// eventTarget bounds raw target text for an Event.
+// eventTarget bounds raw target text for an Event: valid UTF-8 (invalid
+// bytes become U+FFFD), cut between characters.
 func eventTarget(s string) string {
-	if len(s) > maxEventTarget {
-		s = s[:maxEventTarget]
-	}
-	return strings.ToValidUTF8(s, "?")
+	return truncate.Bytes(s, maxEventTarget)
 }
 
 // trackingListener registers every accepted connection with its Listener.

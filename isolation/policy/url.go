@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/shoji-rbi/shoji/internal/truncate"
 	"github.com/shoji-rbi/shoji/isolation/egress"
 )
 
@@ -52,9 +53,7 @@ func parseTarget(raw string) (target, error) {
 	scheme := strings.ToLower(s[:colon])
 	defPort, ok := defaultPorts[scheme]
 	if !ok {
-		if len(scheme) > 32 {
-			scheme = scheme[:32]
-		}
+		scheme = truncate.Bytes(scheme, 32)
 		return target{}, fmt.Errorf("%q: %w", scheme, errScheme)
 	}
 	rest := strings.TrimLeft(s[colon+1:], `/\`)

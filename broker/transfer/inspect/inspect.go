@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"unicode/utf16"
 	"unicode/utf8"
 )
 
@@ -341,17 +342,22 @@ func validUTF8Prefix(b []byte) bool {
 	return utf8.Valid(b)
 }
 
-// utf16ToUTF8 decodes UTF-16 text with a byte order mark.
+// utf16ToUTF8 decodes UTF-16 text that starts with a byte order mark.
+// A surrogate pair is one character (𠮷 U+20BB7, emoji); a surrogate
+// without its partner, as at the end of a cut head, becomes U+FFFD, and an
+// odd last byte is dropped.
 func utf16ToUTF8(b []byte, bigEndian bool) []byte {
-	var out []byte
+	units := make([]uint16, 0, len(b)/2)
 	for i := 2; i+1 < len(b); i += 2 {
-		var u rune
 		if bigEndian {
-			u = rune(b[i])<<8 | rune(b[i+1])
+			units = append(units, uint16(b[i])<<8|uint16(b[i+1]))
 		} else {
-			u = rune(b[i+1])<<8 | rune(b[i])
+			units = append(units, uint16(b[i+1])<<8|uint16(b[i]))
 		}
-		out = utf8.AppendRune(out, u)
+	}
+	out := make([]byte, 0, len(units)*3)
+	for _, r := range utf16.Decode(units) {
+		out = utf8.AppendRune(out, r)
 	}
 	return out
 }
