@@ -10,11 +10,9 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/shoji-rbi/shoji/broker/protocol"
 	"github.com/shoji-rbi/shoji/isolation"
 )
-
-// ProtocolVersion is the version of docs/protocol.md this server speaks.
-const ProtocolVersion = 1
 
 // Limits on inbound messages.
 const (
@@ -117,41 +115,41 @@ type (
 )
 
 // decode parses one text message into its type name and typed value.
-func decode(data []byte) (string, any, error) {
+func decode(data []byte) (protocol.Type, any, error) {
 	var env struct {
-		Type string `json:"type"`
+		Type protocol.Type `json:"type"`
 	}
 	if err := json.Unmarshal(data, &env); err != nil {
 		return "", nil, badData("bad JSON: %v", err)
 	}
 	var v any
 	switch env.Type {
-	case "hello", "resize":
+	case protocol.TypeHello, protocol.TypeResize:
 		v = &helloMsg{}
-	case "mouse":
+	case protocol.TypeMouse:
 		v = &mouseMsg{}
-	case "wheel":
+	case protocol.TypeWheel:
 		v = &wheelMsg{}
-	case "key":
+	case protocol.TypeKey:
 		v = &keyMsg{}
-	case "ime":
+	case protocol.TypeIME:
 		v = &imeMsg{}
-	case "nav":
+	case protocol.TypeNav:
 		v = &navMsg{}
-	case "tab":
+	case protocol.TypeTab:
 		v = &tabMsg{}
-	case "dialog":
+	case protocol.TypeDialog:
 		v = &dialogMsg{}
-	case "paste":
+	case protocol.TypePaste:
 		v = &pasteMsg{}
-	case "drop":
+	case protocol.TypeDrop:
 		v = &dropMsg{}
-	case "restart", "activity", "copy", "print":
+	case protocol.TypeRestart, protocol.TypeActivity, protocol.TypeCopy, protocol.TypePrint:
 		v = &emptyMsg{}
 	case "":
 		return "", nil, badData("message has no type")
 	default:
-		return "", nil, badPolicy("unknown message type %q", truncate(env.Type, 32))
+		return "", nil, badPolicy("unknown message type %q", truncate(string(env.Type), 32))
 	}
 	if err := strictUnmarshal(data, v); err != nil {
 		return "", nil, badData("bad %s message: %v", env.Type, err)
