@@ -16,6 +16,7 @@ import (
 
 	"github.com/shoji-rbi/shoji/broker/audit"
 	"github.com/shoji-rbi/shoji/broker/auth"
+	"github.com/shoji-rbi/shoji/broker/protocol"
 	"github.com/shoji-rbi/shoji/broker/session"
 	"github.com/shoji-rbi/shoji/broker/store"
 	"github.com/shoji-rbi/shoji/internal/truncate"
@@ -487,9 +488,7 @@ func (s *Server) rejectSiteRequest(w http.ResponseWriter, r *http.Request, p aut
 // notifyRequester tells the requester's viewer, if open, what was decided.
 func (s *Server) notifyRequester(sr store.SiteRequest) {
 	if sess, ok := s.sess.Get(sr.User); ok {
-		sess.Notify(session.Event{Type: "siteRequest", Payload: map[string]string{
-			"id": sr.ID, "host": sr.Host, "state": sr.State, "comment": sr.Comment,
-		}})
+		sess.Notify(protocol.SiteRequest{ID: sr.ID, Host: sr.Host, State: sr.State, Comment: sr.Comment})
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/shoji-rbi/shoji/broker/auth"
+	"github.com/shoji-rbi/shoji/broker/protocol"
 	"github.com/shoji-rbi/shoji/broker/session"
 )
 
@@ -175,7 +176,7 @@ func TestSiteRequestFlow(t *testing.T) {
 	for found := false; !found; {
 		events, _, _ := viewer.Take()
 		for _, ev := range events {
-			if ev.Type == "siteRequest" {
+			if sr, ok := ev.(protocol.SiteRequest); ok && sr.State == "approved" {
 				found = true
 			}
 		}

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/shoji-rbi/shoji/broker/protocol"
 	"github.com/shoji-rbi/shoji/broker/session"
 	"github.com/shoji-rbi/shoji/broker/store"
 	"github.com/shoji-rbi/shoji/broker/transfer"
@@ -76,7 +77,7 @@ func (st sessionTransfers) FileChooser(s *session.Session, c isolation.FileChoos
 		return b.SetFiles(ctx, c.ID, paths)
 	}
 	view := st.s.xfer.ChooserOpened(owner(s.Info()), c, answer)
-	s.Notify(session.Event{Type: "fileChooser", Payload: view})
+	s.Notify(protocol.FileChooser{Chooser: view})
 }
 
 func (st sessionTransfers) Drop(ctx context.Context, s *session.Session, b isolation.Browser, x, y float64) error {
@@ -92,7 +93,7 @@ func (st sessionTransfers) Drop(ctx context.Context, s *session.Session, b isola
 		return br.DropFiles(ctx, pageURL, x, y, paths)
 	}
 	view := st.s.xfer.DropOpened(owner(s.Info()), pageURL, answer)
-	s.Notify(session.Event{Type: "fileChooser", Payload: view})
+	s.Notify(protocol.FileChooser{Chooser: view})
 	return nil
 }
 
@@ -145,7 +146,7 @@ func (s *Server) notifyTransfer(user string, t store.Transfer) {
 		return
 	}
 	if sess, ok := s.sess.Get(user); ok {
-		sess.Notify(session.Event{Type: "transfer", Payload: t})
+		sess.Notify(protocol.Transfer{Transfer: t})
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shoji-rbi/shoji/broker/protocol"
 	"github.com/shoji-rbi/shoji/isolation"
 )
 
@@ -102,10 +103,10 @@ func TestRefusedNavigationReachesViewer(t *testing.T) {
 			for done := false; !done; {
 				events, _, _ := v.Take()
 				for _, ev := range events {
-					switch ev.Type {
-					case "error":
-						got = append(got, ev.Payload.(ErrorPayload).Message)
-					case "state":
+					switch ev := ev.(type) {
+					case protocol.Error:
+						got = append(got, ev.Message)
+					case protocol.State:
 						done = true
 					}
 				}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shoji-rbi/shoji/broker/protocol"
 	"github.com/shoji-rbi/shoji/isolation"
 	"github.com/shoji-rbi/shoji/isolation/isolationtest"
 )
@@ -149,13 +150,13 @@ func waitDone(t *testing.T, ch <-chan struct{}, what string) {
 	}
 }
 
-func waitStatus(t *testing.T, v *Viewer, want State) StatusPayload {
+func waitStatus(t *testing.T, v *Viewer, want State) protocol.Status {
 	t.Helper()
 	deadline := time.After(10 * time.Second)
 	for {
 		events, _, _ := v.Take()
 		for _, ev := range events {
-			if st, ok := ev.Payload.(StatusPayload); ok && ev.Type == "status" && st.State == want {
+			if st, ok := ev.(protocol.Status); ok && st.State == string(want) {
 				return st
 			}
 		}
@@ -399,7 +400,7 @@ func TestNewViewerReplacesOld(t *testing.T) {
 	events, _, _ := v.Take()
 	var sawDialog bool
 	for _, ev := range events {
-		if d, ok := ev.Payload.(isolation.Dialog); ok && d.ID == "d1" {
+		if d, ok := ev.(protocol.Dialog); ok && d.ID == "d1" {
 			sawDialog = true
 		}
 	}

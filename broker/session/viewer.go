@@ -3,28 +3,9 @@ package session
 import (
 	"sync"
 
+	"github.com/shoji-rbi/shoji/broker/protocol"
 	"github.com/shoji-rbi/shoji/isolation"
 )
-
-// Event is a control message for a viewer: a JSON object with a "type"
-// (docs/protocol.md). Payload is marshalled into the same object.
-type Event struct {
-	Type    string
-	Payload any
-}
-
-// StatusPayload is the payload of a "status" event.
-type StatusPayload struct {
-	State   State  `json:"state"`
-	Reason  Reason `json:"reason,omitempty"`
-	Message string `json:"message,omitempty"`
-}
-
-// ErrorPayload is the payload of an "error" event: a request failed and
-// the session carries on.
-type ErrorPayload struct {
-	Message string `json:"message"`
-}
 
 // refusedMessage tells the clinician that a page was refused, and why.
 func refusedMessage(d isolation.NavDecision) string {
@@ -49,7 +30,7 @@ const viewerQueue = 64
 type Viewer struct {
 	mu     sync.Mutex
 	frame  *isolation.Frame // the one pending frame, or nil
-	events []Event
+	events []protocol.Message
 	closed bool
 	reason Reason
 
@@ -81,7 +62,7 @@ func (v *Viewer) Reason() Reason {
 
 // Take returns and clears the pending events and frame. The events come
 // first: they may describe the page the frame shows.
-func (v *Viewer) Take() (events []Event, frame *isolation.Frame, dropped uint64) {
+func (v *Viewer) Take() (events []protocol.Message, frame *isolation.Frame, dropped uint64) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	events, frame, dropped = v.events, v.frame, v.dropped
@@ -105,7 +86,7 @@ func (v *Viewer) putFrame(f *isolation.Frame) {
 
 // Send queues a control event. It reports false when the viewer is closed or
 // fell too far behind (and was closed).
-func (v *Viewer) Send(ev Event) bool {
+func (v *Viewer) Send(ev protocol.Message) bool {
 	v.mu.Lock()
 	if v.closed {
 		v.mu.Unlock()
@@ -167,11 +148,11 @@ func (s *Session) AddViewer() (*Viewer, error) {
 		// takes a DevTools round trip and a paint.
 		v.putFrame(last)
 	}
-	v.Send(Event{Type: "status", Payload: StatusPayload{State: state}})
+	v.Send(protocol.Status{State: string(state)})
 	if state == StateLive {
-		v.Send(Event{Type: "state", Payload: s.statePayload(st)})
+		v.Send(s.statePayload(st))
 		for _, d := range b.PendingDialogs() {
-			v.Send(Event{Type: "dialog", Payload: d})
+			v.Send(protocol.Dialog{Dialog: d})
 		}
 	}
 	return v, nil
@@ -192,15 +173,11 @@ func (s *Session) DisconnectViewers(reason Reason) { s.closeViewers(reason) }
 
 // statePayload is the toolbar state with what the session knows beside the
 // browser: whether the active host is a trusted medical site (ALLOW-4).
-func (s *Session) statePayload(st isolation.State) any {
-	type withTrust struct {
-		isolation.State
-		Trusted bool `json:"trusted"`
-	}
+func (s *Session) statePayload(st isolation.State) protocol.State {
 	s.mu.Lock()
 	eg := s.egress
 	s.mu.Unlock()
-	out := withTrust{State: st}
+	out := protocol.State{State: st}
 	if nc, ok := eg.(NavChecker); ok && st.URL != "" {
 		out.Trusted = nc.CheckURL(st.URL).Trusted
 	}
@@ -228,14 +205,14 @@ func (s *Session) eachViewer(fn func(*Viewer)) {
 
 // Notify sends a control event to the session's viewers (e.g. the outcome
 // of a site request).
-func (s *Session) Notify(ev Event) { s.broadcast(ev) }
+func (s *Session) Notify(ev protocol.Message) { s.broadcast(ev) }
 
-func (s *Session) broadcast(ev Event) {
+func (s *Session) broadcast(ev protocol.Message) {
 	s.eachViewer(func(v *Viewer) { v.Send(ev) })
 }
 
 func (s *Session) broadcastStatus(state State, reason Reason, msg string) {
-	s.broadcast(Event{Type: "status", Payload: StatusPayload{State: state, Reason: reason, Message: msg}})
+	s.broadcast(protocol.Status{State: string(state), Reason: string(reason), Message: msg})
 }
 
 func (s *Session) closeViewers(reason Reason) {
@@ -277,7 +254,7 @@ func (s *Session) observer(gen int) isolation.Observer {
 			s.mu.Lock()
 			s.lastState = st
 			s.mu.Unlock()
-			s.broadcast(Event{Type: "state", Payload: s.statePayload(st)})
+			s.broadcast(s.statePayload(st))
 		},
 		Blocked: func(tabID, url string, d isolation.NavDecision) {
 			if !current() {
@@ -291,22 +268,22 @@ func (s *Session) observer(gen int) isolation.Observer {
 			if !d.Subframe {
 				// The block page says it too; the viewer shows it beside
 				// the page (a refused popup may not be the tab in view).
-				s.broadcast(Event{Type: "error", Payload: ErrorPayload{Message: refusedMessage(d)}})
+				s.broadcast(protocol.Error{Message: refusedMessage(d)})
 			}
 		},
 		AccessRequested: func(tabID, host, url string) {
 			if current() {
-				s.broadcast(Event{Type: "accessRequest", Payload: map[string]string{"host": host, "url": url}})
+				s.broadcast(protocol.AccessRequest{Host: host, URL: url})
 			}
 		},
 		Dialog: func(d isolation.Dialog) {
 			if current() {
-				s.broadcast(Event{Type: "dialog", Payload: d})
+				s.broadcast(protocol.Dialog{Dialog: d})
 			}
 		},
 		DialogClosed: func(id string) {
 			if current() {
-				s.broadcast(Event{Type: "dialogClosed", Payload: map[string]string{"id": id}})
+				s.broadcast(protocol.DialogClosed{ID: id})
 			}
 		},
 		Download: func(d isolation.Download) {

@@ -6,16 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"unicode/utf16"
 
 	"github.com/gorilla/websocket"
 
+	"github.com/shoji-rbi/shoji/broker/protocol"
 	"github.com/shoji-rbi/shoji/internal/truncate"
 	"github.com/shoji-rbi/shoji/isolation"
 )
-
-// ProtocolVersion is the version of docs/protocol.md this server speaks.
-const ProtocolVersion = 1
 
 // Limits on inbound messages.
 const (
@@ -24,7 +21,6 @@ const (
 	maxIMERunes     = 2000
 	maxDialogText   = 10000
 	maxIDBytes      = 128
-	maxWheelDelta   = 100000
 	lineHeightPx    = 40
 )
 
@@ -39,6 +35,12 @@ func (e *protocolError) Error() string { return e.Reason }
 
 func badData(format string, args ...any) error {
 	return &protocolError{Code: websocket.CloseInvalidFramePayloadData, Reason: fmt.Sprintf(format, args...)}
+}
+
+// badInput is a viewer's input event that isolation's Validate refused:
+// bad data, with the reason naming the field.
+func badInput(err error) error {
+	return badData("%v", err)
 }
 
 func badPolicy(format string, args ...any) error {
@@ -118,41 +120,41 @@ type (
 )
 
 // decode parses one text message into its type name and typed value.
-func decode(data []byte) (string, any, error) {
+func decode(data []byte) (protocol.Type, any, error) {
 	var env struct {
-		Type string `json:"type"`
+		Type protocol.Type `json:"type"`
 	}
 	if err := json.Unmarshal(data, &env); err != nil {
 		return "", nil, badData("bad JSON: %v", err)
 	}
 	var v any
 	switch env.Type {
-	case "hello", "resize":
+	case protocol.TypeHello, protocol.TypeResize:
 		v = &helloMsg{}
-	case "mouse":
+	case protocol.TypeMouse:
 		v = &mouseMsg{}
-	case "wheel":
+	case protocol.TypeWheel:
 		v = &wheelMsg{}
-	case "key":
+	case protocol.TypeKey:
 		v = &keyMsg{}
-	case "ime":
+	case protocol.TypeIME:
 		v = &imeMsg{}
-	case "nav":
+	case protocol.TypeNav:
 		v = &navMsg{}
-	case "tab":
+	case protocol.TypeTab:
 		v = &tabMsg{}
-	case "dialog":
+	case protocol.TypeDialog:
 		v = &dialogMsg{}
-	case "paste":
+	case protocol.TypePaste:
 		v = &pasteMsg{}
-	case "drop":
+	case protocol.TypeDrop:
 		v = &dropMsg{}
-	case "restart", "activity", "copy", "print":
+	case protocol.TypeRestart, protocol.TypeActivity, protocol.TypeCopy, protocol.TypePrint:
 		v = &emptyMsg{}
 	case "":
 		return "", nil, badData("message has no type")
 	default:
-		return "", nil, badPolicy("unknown message type %q", truncate.Ellipsis(env.Type, 32))
+		return "", nil, badPolicy("unknown message type %q", truncate.Ellipsis(string(env.Type), 32))
 	}
 	if err := strictUnmarshal(data, v); err != nil {
 		return "", nil, badData("bad %s message: %v", env.Type, err)
@@ -190,13 +192,6 @@ func (m *helloMsg) viewport(kind string) (isolation.Viewport, error) {
 	return vp, nil
 }
 
-func checkMods(kind string, mods int) error {
-	if mods < 0 || mods > 15 {
-		return badData("%s.mods out of range: %d", kind, mods)
-	}
-	return nil
-}
-
 func checkPoint(kind string, x, y float64, vp isolation.Viewport) error {
 	if x < 0 || y < 0 || x > float64(vp.Width) || y > float64(vp.Height) || x != x || y != y {
 		return badData("%s coordinates out of range: (%g, %g) outside %dx%d", kind, x, y, vp.Width, vp.Height)
@@ -204,41 +199,24 @@ func checkPoint(kind string, x, y float64, vp isolation.Viewport) error {
 	return nil
 }
 
-var mouseButtons = map[string]isolation.MouseButton{
-	"none": isolation.ButtonNone, "left": isolation.ButtonLeft, "middle": isolation.ButtonMiddle,
-	"right": isolation.ButtonRight, "back": isolation.ButtonBack, "forward": isolation.ButtonForward,
-}
-
+// event returns the mouse event, checked as isolation.MouseEvent.Validate
+// does and with its point within vp.
 func (m *mouseMsg) event(vp isolation.Viewport) (isolation.MouseEvent, error) {
-	var ev isolation.MouseEvent
-	switch isolation.MouseAction(m.Action) {
-	case isolation.MouseMove, isolation.MouseDown, isolation.MouseUp:
-	default:
-		return ev, badData("mouse.action must be move, down or up, got %q", truncate.Ellipsis(m.Action, 16))
+	btn := isolation.MouseButton(m.Button)
+	if btn == "" {
+		btn = isolation.ButtonNone
 	}
-	btn, ok := mouseButtons[m.Button]
-	if m.Button == "" {
-		btn, ok = isolation.ButtonNone, true
-	}
-	if !ok {
-		return ev, badData("mouse.button unknown: %q", truncate.Ellipsis(m.Button, 16))
-	}
-	if m.Buttons < 0 || m.Buttons > 31 {
-		return ev, badData("mouse.buttons out of range: %d", m.Buttons)
-	}
-	if m.Clicks < 0 || m.Clicks > 3 {
-		return ev, badData("mouse.clicks out of range: %d", m.Clicks)
-	}
-	if err := checkMods("mouse", m.Mods); err != nil {
-		return ev, err
-	}
-	if err := checkPoint("mouse", m.X, m.Y, vp); err != nil {
-		return ev, err
-	}
-	return isolation.MouseEvent{
+	ev := isolation.MouseEvent{
 		Action: isolation.MouseAction(m.Action), X: m.X, Y: m.Y, Button: btn,
 		Buttons: m.Buttons, ClickCount: m.Clicks, Modifiers: m.Mods,
-	}, nil
+	}
+	if err := ev.Validate(); err != nil {
+		return isolation.MouseEvent{}, badInput(err)
+	}
+	if err := checkPoint("mouse", m.X, m.Y, vp); err != nil {
+		return isolation.MouseEvent{}, err
+	}
+	return ev, nil
 }
 
 // event normalises the wheel deltas to CSS pixels: a line is 40 px and a
@@ -246,9 +224,6 @@ func (m *mouseMsg) event(vp isolation.Viewport) (isolation.MouseEvent, error) {
 func (m *wheelMsg) event(vp isolation.Viewport) (isolation.WheelEvent, error) {
 	var ev isolation.WheelEvent
 	if err := checkPoint("wheel", m.X, m.Y, vp); err != nil {
-		return ev, err
-	}
-	if err := checkMods("wheel", m.Mods); err != nil {
 		return ev, err
 	}
 	dx, dy := m.DX, m.DY
@@ -261,35 +236,23 @@ func (m *wheelMsg) event(vp isolation.Viewport) (isolation.WheelEvent, error) {
 	default:
 		return ev, badData("wheel.mode must be 0, 1 or 2, got %d", m.Mode)
 	}
-	if dx != dx || dy != dy || dx < -maxWheelDelta || dx > maxWheelDelta || dy < -maxWheelDelta || dy > maxWheelDelta {
-		return ev, badData("wheel delta out of range: (%g, %g)", m.DX, m.DY)
+	ev = isolation.WheelEvent{X: m.X, Y: m.Y, DeltaX: dx, DeltaY: dy, Modifiers: m.Mods}
+	if err := ev.Validate(); err != nil {
+		return isolation.WheelEvent{}, badInput(err)
 	}
-	return isolation.WheelEvent{X: m.X, Y: m.Y, DeltaX: dx, DeltaY: dy, Modifiers: m.Mods}, nil
+	return ev, nil
 }
 
+// event returns the key event, checked as isolation.KeyEvent.Validate does.
 func (m *keyMsg) event() (isolation.KeyEvent, error) {
-	var ev isolation.KeyEvent
-	switch isolation.KeyAction(m.Action) {
-	case isolation.KeyDown, isolation.KeyUp:
-	default:
-		return ev, badData("key.action must be down or up, got %q", truncate.Ellipsis(m.Action, 16))
-	}
-	if m.Key == "" || len(m.Key) > 64 || len(m.Code) > 64 {
-		return ev, badData("key.key must be 1–64 bytes and key.code at most 64")
-	}
-	if m.KeyCode < 0 || m.KeyCode > 255 {
-		return ev, badData("key.keyCode out of range: %d", m.KeyCode)
-	}
-	if m.Location < 0 || m.Location > 3 {
-		return ev, badData("key.location out of range: %d", m.Location)
-	}
-	if err := checkMods("key", m.Mods); err != nil {
-		return ev, err
-	}
-	return isolation.KeyEvent{
+	ev := isolation.KeyEvent{
 		Action: isolation.KeyAction(m.Action), Key: m.Key, Code: m.Code, KeyCode: m.KeyCode,
 		Modifiers: m.Mods, Repeat: m.Repeat, Location: m.Location,
-	}, nil
+	}
+	if err := ev.Validate(); err != nil {
+		return isolation.KeyEvent{}, badInput(err)
+	}
+	return ev, nil
 }
 
 func (m *imeMsg) check() error {
@@ -301,9 +264,8 @@ func (m *imeMsg) check() error {
 	if n := len([]rune(m.Text)); n > maxIMERunes {
 		return badData("ime.text too long: %d characters, at most %d", n, maxIMERunes)
 	}
-	n := len(utf16.Encode([]rune(m.Text)))
-	if m.SelStart < 0 || m.SelEnd < m.SelStart || m.SelEnd > n {
-		return badData("ime selection out of range: %d–%d in %d UTF-16 units", m.SelStart, m.SelEnd, n)
+	if err := isolation.ValidateComposition(m.Text, m.SelStart, m.SelEnd); err != nil {
+		return badInput(err)
 	}
 	return nil
 }

@@ -5,7 +5,6 @@ package stream
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/shoji-rbi/shoji/broker/protocol"
 	"github.com/shoji-rbi/shoji/broker/session"
 	"github.com/shoji-rbi/shoji/internal/truncate"
 	"github.com/shoji-rbi/shoji/isolation"
@@ -266,15 +266,15 @@ func (c *conn_) run(reqCtx context.Context) {
 	}
 
 	_, life := sess.Deadlines()
-	ready := map[string]any{
-		"type": "ready", "version": ProtocolVersion, "user": c.p.User, "role": c.p.Role,
-		"sessionId":      sess.ID,
-		"profile":        sess.Info().Profile,
-		"idleTimeoutSec": int(c.h.Sessions.Config().IdleTimeout / time.Second),
-		"maxLifetimeSec": int(time.Until(life) / time.Second),
-		"notice":         c.h.Notice,
+	ready := protocol.Ready{
+		Version: protocol.Version, User: c.p.User, Role: c.p.Role,
+		SessionID:      sess.ID,
+		Profile:        sess.Info().Profile,
+		IdleTimeoutSec: int(c.h.Sessions.Config().IdleTimeout / time.Second),
+		MaxLifetimeSec: int(time.Until(life) / time.Second),
+		Notice:         c.h.Notice,
 	}
-	if err := c.writeJSON(ready); err != nil {
+	if err := c.writeMessage(ready); err != nil {
 		return
 	}
 
@@ -303,11 +303,11 @@ func (c *conn_) readHello() (isolation.Viewport, error) {
 		return isolation.Viewport{}, err
 	}
 	hello, ok := msg.(*helloMsg)
-	if kind != "hello" || !ok {
+	if kind != protocol.TypeHello || !ok {
 		return isolation.Viewport{}, badPolicy("first message must be hello, got %q", kind)
 	}
-	if hello.Version != ProtocolVersion {
-		return isolation.Viewport{}, badPolicy("unsupported protocol version %d (server speaks %d)", hello.Version, ProtocolVersion)
+	if hello.Version != protocol.Version {
+		return isolation.Viewport{}, badPolicy("unsupported protocol version %d (server speaks %d)", hello.Version, protocol.Version)
 	}
 	return hello.viewport("hello")
 }
@@ -370,7 +370,7 @@ func (c *conn_) dispatch(ctx context.Context, data []byte) error {
 	vp := *c.vp.Load()
 	switch m := msg.(type) {
 	case *helloMsg:
-		if kind == "hello" {
+		if kind == protocol.TypeHello {
 			return badPolicy("hello sent twice")
 		}
 		nvp, err := m.viewport("resize")
@@ -469,20 +469,20 @@ func (c *conn_) dispatch(ctx context.Context, data []byte) error {
 	case *emptyMsg:
 		c.sess.Touch()
 		switch kind {
-		case "restart":
+		case protocol.TypeRestart:
 			c.wg.Go(func() { c.restart(ctx) })
-		case "copy":
+		case protocol.TypeCopy:
 			return c.queue(func(ctx context.Context, b isolation.Browser) error {
 				if c.h.Transfers == nil {
 					return errNoTransfers
 				}
 				text, err := c.h.Transfers.Copy(ctx, c.sess, b)
 				if err == nil {
-					c.viewer.Send(session.Event{Type: "clipboard", Payload: map[string]string{"text": text}})
+					c.viewer.Send(protocol.Clipboard{Text: text})
 				}
 				return err
 			})
-		case "print":
+		case protocol.TypePrint:
 			return c.queue(func(ctx context.Context, b isolation.Browser) error {
 				if c.h.Transfers == nil {
 					return errNoTransfers
@@ -506,7 +506,7 @@ func (c *conn_) imeOp(m imeMsg) func(context.Context, isolation.Browser) error {
 		}
 		caret, err := b.Compose(ctx, m.Text, m.SelStart, m.SelEnd)
 		if err == nil && (caret != isolation.Caret{}) {
-			c.viewer.Send(session.Event{Type: "caret", Payload: caret})
+			c.viewer.Send(protocol.Caret{Caret: caret})
 		}
 		return err
 	}
@@ -614,7 +614,7 @@ func (c *conn_) setQuality(ctx, cctx context.Context, b isolation.Browser) {
 }
 
 func (c *conn_) sendError(msg string) {
-	c.viewer.Send(session.Event{Type: "error", Payload: map[string]string{"message": msg}})
+	c.viewer.Send(protocol.Error{Message: msg})
 }
 
 // writeLoop is the connection's only writer after the ready message.
@@ -654,7 +654,7 @@ func (c *conn_) flush(ctx context.Context) error {
 		c.applyQuality(ctx)
 	}
 	for _, ev := range events {
-		if err := c.writeJSON(eventJSON(ev)); err != nil {
+		if err := c.writeMessage(ev); err != nil {
 			return err
 		}
 	}
@@ -698,8 +698,8 @@ func (c *conn_) sayGoodbye() {
 		c.closeWith(&protocolError{Code: websocket.CloseTryAgainLater, Reason: "the usage pledge changed: accept it to continue"})
 		return
 	}
-	_ = c.writeJSON(map[string]any{"type": "status", "state": session.StateEnded, "reason": reason,
-		"message": endMessage(reason)})
+	_ = c.writeMessage(protocol.Status{State: string(session.StateEnded), Reason: string(reason),
+		Message: endMessage(reason)})
 	c.closeWith(&protocolError{Code: websocket.CloseNormalClosure, Reason: "session ended: " + string(reason)})
 }
 
@@ -724,22 +724,19 @@ func endMessage(r session.Reason) string {
 	return "The session ended."
 }
 
-func eventJSON(ev session.Event) any {
-	b, err := json.Marshal(ev.Payload)
+// writeMessage writes m as one text message (docs/protocol.md). A message
+// that cannot be encoded is a bug; the viewer is told "internal error"
+// instead, as an error message, and the stream carries on.
+func (c *conn_) writeMessage(m protocol.Message) error {
+	b, err := protocol.Encode(m)
 	if err != nil {
-		return map[string]string{"type": "error", "message": "internal error"}
+		c.log.Error("stream: message not sent", "type", string(m.MessageType()), "err", err)
+		if b, err = protocol.Encode(protocol.Error{Message: "internal error"}); err != nil {
+			return err
+		}
 	}
-	var obj map[string]any
-	if err := json.Unmarshal(b, &obj); err != nil || obj == nil {
-		obj = map[string]any{}
-	}
-	obj["type"] = ev.Type
-	return obj
-}
-
-func (c *conn_) writeJSON(v any) error {
 	_ = c.ws.SetWriteDeadline(time.Now().Add(writeWait))
-	return c.ws.WriteJSON(v)
+	return c.ws.WriteMessage(websocket.TextMessage, b)
 }
 
 // closeWith sends a close frame naming why, then closes the connection.

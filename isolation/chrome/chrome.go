@@ -79,8 +79,9 @@ var (
 	ErrNoTab = errors.New("no such tab")
 	// ErrNoDialog is wrapped when a dialog ID names no pending dialog.
 	ErrNoDialog = errors.New("no such dialog")
-	// ErrInput is wrapped when an input event has a bad field.
-	ErrInput = errors.New("bad input event")
+	// ErrInput is wrapped when an input event has a bad field; it is
+	// isolation.ErrBadInput, which the events' Validate errors are.
+	ErrInput = isolation.ErrBadInput
 	// ErrViewport is wrapped when a viewport is out of range.
 	ErrViewport = errors.New("bad viewport")
 )

@@ -6,7 +6,6 @@ import (
 	"math"
 	"time"
 	"unicode"
-	"unicode/utf16"
 	"unicode/utf8"
 
 	"github.com/chromedp/cdproto/cdp"
@@ -31,6 +30,9 @@ func (b *browser) Mouse(ctx context.Context, ev isolation.MouseEvent) error {
 // mouseParams translates ev into Input.dispatchMouseEvent.
 func mouseParams(ev isolation.MouseEvent) (input.DispatchMouseEventParams, error) {
 	var p input.DispatchMouseEventParams
+	if err := ev.Validate(); err != nil {
+		return p, err
+	}
 	switch ev.Action {
 	case isolation.MouseMove:
 		p.Type = input.DispatchMouseEventTypeMouseMoved
@@ -38,37 +40,8 @@ func mouseParams(ev isolation.MouseEvent) (input.DispatchMouseEventParams, error
 		p.Type = input.DispatchMouseEventTypeMousePressed
 	case isolation.MouseUp:
 		p.Type = input.DispatchMouseEventTypeMouseReleased
-	default:
-		return p, fmt.Errorf("%w: mouse action %q", ErrInput, ev.Action)
 	}
-	switch ev.Button {
-	case "", isolation.ButtonNone:
-		p.Button = input.MouseButtonNone
-	case isolation.ButtonLeft:
-		p.Button = input.MouseButtonLeft
-	case isolation.ButtonMiddle:
-		p.Button = input.MouseButtonMiddle
-	case isolation.ButtonRight:
-		p.Button = input.MouseButtonRight
-	case isolation.ButtonBack:
-		p.Button = input.MouseButtonBack
-	case isolation.ButtonForward:
-		p.Button = input.MouseButtonForward
-	default:
-		return p, fmt.Errorf("%w: mouse button %q", ErrInput, ev.Button)
-	}
-	if !finite(ev.X) || !finite(ev.Y) {
-		return p, fmt.Errorf("%w: mouse x/y not finite", ErrInput)
-	}
-	if ev.Buttons < 0 || ev.Buttons > 31 {
-		return p, fmt.Errorf("%w: mouse buttons %d", ErrInput, ev.Buttons)
-	}
-	if ev.ClickCount < 0 || ev.ClickCount > 3 {
-		return p, fmt.Errorf("%w: mouse clickCount %d", ErrInput, ev.ClickCount)
-	}
-	if err := checkModifiers(ev.Modifiers); err != nil {
-		return p, err
-	}
+	p.Button = mouseButtons[ev.Button]
 	p.X, p.Y = ev.X, ev.Y
 	p.Buttons = int64(ev.Buttons)
 	p.ClickCount = int64(ev.ClickCount)
@@ -77,12 +50,21 @@ func mouseParams(ev isolation.MouseEvent) (input.DispatchMouseEventParams, error
 	return p, nil
 }
 
+// mouseButtons maps a button to its DevTools name. The empty button (and
+// any other the event's Validate refuses) is none.
+var mouseButtons = map[isolation.MouseButton]input.MouseButton{
+	"":                      input.MouseButtonNone,
+	isolation.ButtonNone:    input.MouseButtonNone,
+	isolation.ButtonLeft:    input.MouseButtonLeft,
+	isolation.ButtonMiddle:  input.MouseButtonMiddle,
+	isolation.ButtonRight:   input.MouseButtonRight,
+	isolation.ButtonBack:    input.MouseButtonBack,
+	isolation.ButtonForward: input.MouseButtonForward,
+}
+
 // Wheel dispatches a wheel event to the active tab.
 func (b *browser) Wheel(ctx context.Context, ev isolation.WheelEvent) error {
-	if !finite(ev.X) || !finite(ev.Y) || !finite(ev.DeltaX) || !finite(ev.DeltaY) {
-		return fmt.Errorf("%w: wheel x/y/deltas not finite", ErrInput)
-	}
-	if err := checkModifiers(ev.Modifiers); err != nil {
+	if err := ev.Validate(); err != nil {
 		return err
 	}
 	p := wheelParams{
@@ -131,19 +113,7 @@ func (b *browser) Key(ctx context.Context, ev isolation.KeyEvent) error {
 // itself, so no "commands" are sent: they would run twice.
 func keyParams(ev isolation.KeyEvent) (input.DispatchKeyEventParams, error) {
 	var p input.DispatchKeyEventParams
-	if ev.Key == "" || !utf8.ValidString(ev.Key) || len(ev.Key) > 64 {
-		return p, fmt.Errorf("%w: key %q", ErrInput, ev.Key)
-	}
-	if len(ev.Code) > 64 {
-		return p, fmt.Errorf("%w: code %q", ErrInput, ev.Code)
-	}
-	if ev.KeyCode < 0 || ev.KeyCode > 0xffff {
-		return p, fmt.Errorf("%w: keyCode %d", ErrInput, ev.KeyCode)
-	}
-	if ev.Location < 0 || ev.Location > 3 {
-		return p, fmt.Errorf("%w: location %d", ErrInput, ev.Location)
-	}
-	if err := checkModifiers(ev.Modifiers); err != nil {
+	if err := ev.Validate(); err != nil {
 		return p, err
 	}
 	p.Key = ev.Key
@@ -169,8 +139,6 @@ func keyParams(ev isolation.KeyEvent) (input.DispatchKeyEventParams, error) {
 		} else {
 			p.Type = input.DispatchKeyEventTypeRawKeyDown
 		}
-	default:
-		return p, fmt.Errorf("%w: key action %q", ErrInput, ev.Action)
 	}
 	return p, nil
 }
@@ -193,12 +161,8 @@ func keyText(ev isolation.KeyEvent) string {
 // Compose sets the IME composition in the focused element and returns where
 // its caret is. Empty text cancels the composition.
 func (b *browser) Compose(ctx context.Context, text string, selStart, selEnd int) (isolation.Caret, error) {
-	n := len(utf16.Encode([]rune(text)))
-	if !utf8.ValidString(text) {
-		return isolation.Caret{}, fmt.Errorf("%w: composition text is not UTF-8", ErrInput)
-	}
-	if selStart < 0 || selEnd < selStart || selEnd > n {
-		return isolation.Caret{}, fmt.Errorf("%w: selection %d..%d not within 0..%d", ErrInput, selStart, selEnd, n)
+	if err := isolation.ValidateComposition(text, selStart, selEnd); err != nil {
+		return isolation.Caret{}, err
 	}
 	var caret isolation.Caret
 	err := b.input(ctx, func(ctx context.Context, t *tab) error {
@@ -305,14 +269,6 @@ func caretOf(ctx context.Context, t *tab) isolation.Caret {
 		return isolation.Caret{}
 	}
 	return isolation.Caret{X: p.X, Y: p.Y, Height: p.H}
-}
-
-// checkModifiers refuses bits other than Alt, Ctrl, Meta and Shift.
-func checkModifiers(m int) error {
-	if m < 0 || m&^(isolation.ModAlt|isolation.ModCtrl|isolation.ModMeta|isolation.ModShift) != 0 {
-		return fmt.Errorf("%w: modifiers %d", ErrInput, m)
-	}
-	return nil
 }
 
 // finite reports whether f is neither NaN nor infinite.
