@@ -20,12 +20,13 @@ TEST_PACKAGES  += systemd
 TEST_PACKAGES  += runc tini strace
 DEB_PACKAGES   := $(DEMO_PACKAGES) $(BENCH_PACKAGES) $(TEST_PACKAGES)
 BIN           := bin/shoji
+BENCH_BIN     := bin/shoji-bench
 DEMO_LISTEN   ?= 127.0.0.1:8080
 DEMO_DATA     ?= demo-data
 TEST_TIMEOUT  ?= 20m
 export SHOJI_CHROMIUM ?= /usr/lib/chromium/chromium
 
-.PHONY: all build deps demo-deps bench-deps demo bench test lint fmt-check vet staticcheck unit clean
+.PHONY: all build build-bench deps demo-deps bench-deps demo bench test lint fmt-check vet staticcheck unit clean
 
 all: build
 
@@ -57,6 +58,11 @@ bench-deps:
 build:
 	$(GO) build -trimpath -o $(BIN) ./cmd/shoji
 
+# build-bench builds the benchmark, a command of its own so that the broker
+# links none of its plotting and test code.
+build-bench:
+	$(GO) build -trimpath -o $(BENCH_BIN) ./cmd/shoji-bench
+
 # demo builds and runs the broker on http://$(DEMO_LISTEN) with the built-in
 # demo site, and one pre-started browser so that the first login is quick. It
 # prints a one-time set-up token and a demo clinician login.
@@ -64,9 +70,10 @@ demo: demo-deps build
 	SHOJI_POOL_SIZE=$${SHOJI_POOL_SIZE:-1} ./$(BIN) serve --demo --listen $(DEMO_LISTEN) --data $(DEMO_DATA)
 
 # bench measures shoji against a raw-CDP baseline and a VNC peer
-# (docs/benchmarks.md); results go to bench-results/.
-bench: bench-deps build
-	./$(BIN) bench --out bench-results -v
+# (docs/benchmarks.md); results go to bench-results/. shoji-bench runs the
+# broker with the shoji binary beside it.
+bench: bench-deps build build-bench
+	./$(BENCH_BIN) --out bench-results -v
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

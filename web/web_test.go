@@ -661,7 +661,7 @@ func TestAdminTabs(t *testing.T) {
 }
 
 // TestViewerInstrumentation checks the names that end-to-end tests and
-// `shoji bench` read from the viewer: <body data-frames>, the data
+// `shoji-bench` read from the viewer: <body data-frames>, the data
 // attributes of #stats and window.shojiViewerStats.
 func TestViewerInstrumentation(t *testing.T) {
 	tests := map[string][]string{

@@ -1,6 +1,6 @@
 // Package bench measures shoji the way a clinician feels it, against the
 // physical limit of its design and against the virtual browser hospitals
-// deploy instead. It is the engine of `shoji bench` (docs/benchmarks.md).
+// deploy instead. It is the engine of `shoji-bench` (docs/benchmarks.md).
 //
 // A run starts a broker as a child process ("shoji serve" on a fresh data
 // directory, so that its CPU time and memory are its own), serves its own
@@ -82,9 +82,9 @@ type Options struct {
 	// means 50, or 5 with Quick.
 	MaxSessions int
 	// Screencast is the screencast of the bench's brokers and of the
-	// raw-CDP baseline alike. Zero means chrome.DefaultScreencast; the
+	// raw-CDP baseline alike. Zero means DefaultScreencast; the
 	// bench's runs with other settings show what each does.
-	Screencast chrome.Screencast
+	Screencast Screencast
 	// Peer starts the VNC peer. Nil reports the peer's figures as not run.
 	Peer PeerStarter
 	// Log receives the run's progress. Nil discards it.
@@ -141,8 +141,8 @@ func (o *Options) checkAndSetDefaults() error {
 	if o.MaxSessions < 0 {
 		return fmt.Errorf("bench: max sessions %d: must be positive", o.MaxSessions)
 	}
-	if o.Screencast == (chrome.Screencast{}) {
-		o.Screencast = chrome.DefaultScreencast()
+	if o.Screencast == (Screencast{}) {
+		o.Screencast = DefaultScreencast()
 	}
 	if q := o.Screencast.Quality; q < 1 || q > 100 {
 		return fmt.Errorf("bench: JPEG quality %d: must be between 1 and 100", q)
@@ -207,7 +207,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	o.Log.Info("describing the machine")
 	rep.Machine = describeMachine(o.Chromium, o.Version)
 	p := newPlan(o)
-	sc := chrome.BenchmarkScreencast(o.Viewport, o.Screencast)
+	sc := o.Screencast.params(o.Viewport)
 	rep.Settings = Settings{
 		Viewport: o.Viewport, JPEGQuality: int(*sc.Quality), MaxFramesInFlight: int(sc.MaxFramesInFlight),
 		EveryNthFrame: int(sc.EveryNthFrame), SendLastFrame: *sc.SendLastFrame,
@@ -493,7 +493,7 @@ func (e *env) vncPeer(ctx context.Context) (*peer, error) {
 			return nil
 		}
 		if e.o.Peer == nil {
-			return errors.New("the VNC peer is off (shoji bench --vnc=false)")
+			return errors.New("the VNC peer is off (shoji-bench --vnc=false)")
 		}
 		e.log.Info("starting the VNC peer")
 		p, err := startPeer(ctx, e.o.Peer, PeerOptions{PageURL: e.pages.DirectURL(pageClick), Width: e.vp.Width, Height: e.vp.Height, Chromium: e.o.Chromium})

@@ -19,7 +19,6 @@ import (
 	"github.com/shoji-rbi/shoji/broker/audit"
 	"github.com/shoji-rbi/shoji/broker/auth"
 	"github.com/shoji-rbi/shoji/broker/store"
-	"github.com/shoji-rbi/shoji/isolation/chrome"
 )
 
 // poolKey is the broker's config key for the number of pre-started
@@ -47,7 +46,7 @@ type brokerSpec struct {
 	// logDir receives the broker's log as NAME.log.
 	logDir string
 	// screencast is the brokers' stream settings.
-	screencast chrome.Screencast
+	screencast Screencast
 }
 
 // brokerProc is a shoji broker that the bench runs as a child process

@@ -47,7 +47,7 @@ var (
 var (
 	pageIdle = webPage{path: "/idle", marker: [3]uint8{200, 200, 200}, body: `
 <style>body{margin:40px;font:16px/1.5 sans-serif;background:#fff;color:#222}</style>
-<h1>shoji bench: idle</h1><p>A page that stands still, as a clinician's reference page does while they read it.</p>`}
+<h1>shoji-bench: idle</h1><p>A page that stands still, as a clinician's reference page does while they read it.</p>`}
 
 	pageClick = webPage{path: "/click", marker: [3]uint8{0, 160, 0}, body: fmt.Sprintf(`
 <style>html,body{margin:0;height:100%%;overflow:hidden;background:%s}body.b{background:%s}</style>
@@ -107,7 +107,7 @@ func (p webPage) html() string {
 	if p.build != nil {
 		body = p.build()
 	}
-	return `<!doctype html><html lang="ja"><head><meta charset="utf-8"><title>shoji bench ` + strings.TrimPrefix(p.path, "/") +
+	return `<!doctype html><html lang="ja"><head><meta charset="utf-8"><title>shoji-bench ` + strings.TrimPrefix(p.path, "/") +
 		`</title><style>#bench-marker{position:fixed;top:0;right:0;width:` + strconv.Itoa(markerW) + `px;height:` +
 		strconv.Itoa(markerH) + `px;z-index:2147483647;background:` + cssRGB(p.marker) +
 		`}</style></head><body><div id="bench-marker"></div>` + body + `</body></html>`

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -37,7 +38,7 @@ type rawBrowser struct {
 	target   *chromedp.Target
 	pid      int
 	vp       isolation.Viewport
-	sc       chrome.Screencast
+	sc       Screencast
 	q        *frameQueue
 	acks     chan int64
 	ackDone  chan struct{}
@@ -59,12 +60,12 @@ type rawMode struct {
 	// only HeadlessExperimental.beginFrame produces.
 	beginFrame bool
 	// settings are the screencast's.
-	settings chrome.Screencast
+	settings Screencast
 }
 
 // startRaw starts the baseline browser. Its traffic goes through proxyAddr
 // (the page server); it opens nothing until open.
-func startRaw(ctx context.Context, chromium, proxyAddr string, vp isolation.Viewport, sc chrome.Screencast) (*rawBrowser, error) {
+func startRaw(ctx context.Context, chromium, proxyAddr string, vp isolation.Viewport, sc Screencast) (*rawBrowser, error) {
 	return startRawMode(ctx, chromium, proxyAddr, vp, rawMode{screencast: true, settings: sc})
 }
 
@@ -74,7 +75,12 @@ func startRawMode(ctx context.Context, chromium, proxyAddr string, vp isolation.
 	if err != nil {
 		return nil, fmt.Errorf("raw baseline profile: %w", err)
 	}
-	bb, err := chrome.BenchmarkLaunch(dir, proxyAddr, vp)
+	cfg := chrome.Config{ProfileRoot: filepath.Dir(dir)}
+	if err := cfg.CheckAndSetDefaults(); err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, fmt.Errorf("raw baseline flags: %w", err)
+	}
+	bb, err := cfg.PrepareProfile(dir, isolation.LaunchOptions{ProxyAddr: proxyAddr, Viewport: vp})
 	if err != nil {
 		_ = os.RemoveAll(dir)
 		return nil, fmt.Errorf("raw baseline flags: %w", err)
@@ -181,7 +187,7 @@ func (r *rawBrowser) setup(ctx context.Context, screencast bool) error {
 	if !screencast {
 		return nil
 	}
-	if _, err := cdp.Call(ctx, r.target, page.StartScreencast, chrome.BenchmarkScreencast(r.vp, r.sc)); err != nil {
+	if _, err := cdp.Call(ctx, r.target, page.StartScreencast, r.sc.params(r.vp)); err != nil {
 		return fmt.Errorf("raw baseline screencast: %w", err)
 	}
 	return nil

@@ -563,7 +563,7 @@ func mdEscape(s string) string {
 // the figures table, the scenarios, the plots.
 func writeMarkdown(w io.Writer, r *Report) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "# shoji bench\n\n")
+	fmt.Fprintf(&b, "# shoji-bench\n\n")
 	fmt.Fprintf(&b, "```sh\n%s\n```\n\n", r.Command)
 	m := r.Machine
 	fmt.Fprintf(&b, "Machine: %s, %d cores, %.1f GiB, %s (kernel %s), %s, %s, shoji %s; load average %s at the start, %s at the end.  \n",

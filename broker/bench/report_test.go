@@ -175,7 +175,7 @@ func sampleReport() *Report {
 	res.Capacity = []CapacityPoint{{Sessions: 0, Click: Summary{N: 3, P50: 30, P95: 40}, NodeMemoryMiB: 1000, BrokerRSSMiB: 40, ChromiumPSSMiB: 300}}
 	start := time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC)
 	r := &Report{
-		Version: reportVersion, Command: "shoji bench --quick", Started: start, Finished: start.Add(90 * time.Second),
+		Version: reportVersion, Command: "shoji-bench --quick", Started: start, Finished: start.Add(90 * time.Second),
 		Machine:   Machine{CPU: "AMD EPYC", Cores: 2, MemoryGiB: 23.5, OS: "Debian", Kernel: "6.1", Chromium: "Chromium 156", Go: "go1.26", Shoji: "dev"},
 		Settings:  Settings{Viewport: isolation.Viewport{Width: 1280, Height: 720, DPR: 1}, JPEGQuality: 70, MaxFramesInFlight: 2, EveryNthFrame: 1},
 		Scenarios: []ScenarioResult{{Name: "click", Status: statusOK, Seconds: 40}, {Name: "scroll", Status: statusFailed, Error: "wheel | broken"}},
@@ -222,7 +222,7 @@ func TestWriteMarkdown(t *testing.T) {
 	}
 	md := buf.String()
 	for _, want := range []string{
-		"```sh\nshoji bench --quick\n```",
+		"```sh\nshoji-bench --quick\n```",
 		"Machine: AMD EPYC, 2 cores, 23.5 GiB",
 		"| figure | shoji | raw CDP | ratio | VNC peer | target | met? |",
 		"| click → frame p50, protocol client | 31.0 ms | 30.0 ms | 1.03 | — | ≤ 1.10 × raw CDP p50 + 3 ms | yes |",

@@ -38,10 +38,10 @@ Usage:
   shoji user    manage accounts: add, list, disable, enable, passwd (shoji user --help)
   shoji allow   edit the site policy: add, list, rm, export, import (shoji allow --help)
   shoji audit   check, list and export the audit trail: verify, list, export (shoji audit --help)
-  shoji bench   measure latency, frame rates, memory and capacity against raw CDP (shoji bench --help)
   shoji version print the version
 
-Run 'shoji COMMAND --help' for a command's flags.
+Run 'shoji COMMAND --help' for a command's flags. The benchmark is a command
+of its own, shoji-bench (make bench; docs/benchmarks.md).
 `
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -63,7 +63,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case "audit":
 		return runAudit(ctx, args[1:], stdout, stderr)
 	case "bench":
-		return runBench(ctx, args[1:], stdin, stdout, stderr)
+		// The benchmark left this binary so that the broker links none of
+		// its plotting and test code; point whoever still types it there.
+		return errors.New("the benchmark is its own command now: run shoji-bench (make bench builds and runs it; docs/benchmarks.md)")
 	case "version", "--version":
 		fmt.Fprintln(stdout, "shoji", version)
 		return nil

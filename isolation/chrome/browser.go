@@ -124,11 +124,8 @@ func launch(ctx context.Context, cfg Config, opts isolation.LaunchOptions, start
 	if err != nil {
 		return nil, fmt.Errorf("create profile dir: %w", err)
 	}
-	if err := writePreferences(dir); err != nil {
-		_ = os.RemoveAll(dir)
-		return nil, err
-	}
-	if err := installTrustedCAs(dir, cfg.TrustedCAs); err != nil {
+	command, err := cfg.PrepareProfile(dir, opts)
+	if err != nil {
 		_ = os.RemoveAll(dir)
 		return nil, err
 	}
@@ -158,7 +155,7 @@ func launch(ctx context.Context, cfg Config, opts isolation.LaunchOptions, start
 	allocOpts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(cfg.ExecPath),
 		chromedp.NoInheritEnv,
-		chromedp.Env(browserEnv(dir)...),
+		chromedp.Env(command.Env...),
 		chromedp.ModifyCmdFunc(func(cmd *exec.Cmd) {
 			// Its own session and so its own process group, so that every
 			// helper process can be killed at once, and no process outside
@@ -183,10 +180,10 @@ func launch(ctx context.Context, cfg Config, opts isolation.LaunchOptions, start
 			}
 		}),
 	}
-	for _, f := range Flags(cfg, opts, dir) {
+	for _, f := range command.Flags {
 		allocOpts = append(allocOpts, chromedp.Flag(flagArgs(f)))
 	}
-	if *cfg.Sandbox {
+	if command.Sandbox {
 		// Present but false: chromedp adds --no-sandbox for root otherwise.
 		allocOpts = append(allocOpts, chromedp.Flag("no-sandbox", false))
 	}

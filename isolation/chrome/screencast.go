@@ -152,11 +152,7 @@ func (b *browser) startScreencastAt(ctx context.Context, t *tab, q int) error {
 	// A start sends the page's frame at once, which the caller wants even
 	// if it is the one on screen.
 	b.wantFresh()
-	_, err := cdp.Call(ctx, t.sess, page.StartScreencast, screencastParams(v, Screencast{
-		Quality:           q,
-		MaxFramesInFlight: b.cfg.MaxFramesInFlight,
-		SendLastFrame:     *b.cfg.SendLastFrame,
-	}))
+	_, err := cdp.Call(ctx, t.sess, page.StartScreencast, b.cfg.ScreencastParams(v, q))
 	if err != nil {
 		return fmt.Errorf("start screencast: %w", err)
 	}

@@ -1,6 +1,6 @@
 // stats.js — the stream stats overlay (<div id="stats">, shown with the
 // toolbar button #stats-toggle) and window.shojiViewerStats, a read-only
-// snapshot of the frame counters for end-to-end tests and `shoji bench`.
+// snapshot of the frame counters for end-to-end tests and `shoji-bench`.
 //
 // The overlay shows, updated once a second while it is open (each value
 // also as a data attribute of #stats):

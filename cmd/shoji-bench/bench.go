@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -17,15 +18,15 @@ import (
 	"github.com/shoji-rbi/shoji/isolation/chrome"
 )
 
-const benchUsage = `Usage: shoji bench [--out DIR] [--samples N] [--quick] [--scenarios a,b]
-                   [--target URL --user U --password-stdin] [flags]
+const benchUsage = `Usage: shoji-bench [--out DIR] [--samples N] [--quick] [--scenarios a,b]
+                   [--shoji PATH | --target URL --user U --password-stdin] [flags]
 
 Measures shoji as a clinician feels it: click, key and IME latency, frame
 rates, CPU and memory, login time and capacity, each beside a raw-CDP
 screencast of an identical Chromium (the limit of the design) and, when it is
-available, the VNC peer. It starts its own broker ("shoji serve" from this
-binary, on a fresh data directory) and serves its own scenario pages, and
-writes bench.json, README.md and PNG plots into --out.
+available, the VNC peer. It starts its own broker ("shoji serve" of the
+shoji binary --shoji names, on a fresh data directory) and serves its own
+scenario pages, and writes bench.json, README.md and PNG plots into --out.
 
 Scenarios: ` + "click, key, ime, animation, scroll, static, capture, encoding, memory, login, capacity" + `
 
@@ -34,7 +35,7 @@ Flags:
 
 // runBench parses the bench flags and runs the benchmark.
 func runBench(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs := flag.NewFlagSet("shoji-bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprint(stderr, benchUsage)
@@ -55,6 +56,7 @@ func runBench(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	user := fs.String("user", "", "clinician account on --target")
 	pwStdin := fs.Bool("password-stdin", false, "read --user's password from the first line of standard input")
 	pagesListen := fs.String("pages-listen", "", "address to serve the scenario pages on (default 127.0.0.1, any port)")
+	shoji := fs.String("shoji", "", "the shoji `binary` that runs the broker (default: shoji beside this program, else shoji on PATH)")
 	verbose := fs.Bool("v", false, "log progress")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -65,8 +67,8 @@ func runBench(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	o := bench.Options{
 		Out: *out, Samples: *samples, Quick: *quick, Chromium: *chromium, MaxSessions: *maxSessions,
 		Target: *target, User: *user, PagesListen: *pagesListen, Version: version,
-		Command:    "shoji bench " + strings.Join(args, " "),
-		Screencast: chrome.Screencast{Quality: *quality, MaxFramesInFlight: *inFlight, SendLastFrame: *sendLast},
+		Command:    strings.TrimSpace("shoji-bench " + strings.Join(args, " ")),
+		Screencast: bench.Screencast{Quality: *quality, MaxFramesInFlight: *inFlight, SendLastFrame: *sendLast},
 	}
 	if *scenarios != "" {
 		for s := range strings.SplitSeq(*scenarios, ",") {
@@ -88,11 +90,12 @@ func runBench(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 			return err
 		}
 	} else {
-		exe, err := os.Executable()
+		exe, err := shojiBinary(*shoji)
 		if err != nil {
-			return fmt.Errorf("bench: find this program to run the broker: %w", err)
+			return err
 		}
 		o.Broker = []string{exe}
+		o.Version = brokerVersion(ctx, exe)
 	}
 	if *vnc {
 		o.Peer = vncPeer
@@ -120,6 +123,40 @@ func runBench(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return fmt.Errorf("bench: %d scenario(s) failed; see %s", failed, filepath.Join(abs, "README.md"))
 	}
 	return nil
+}
+
+// shojiBinary finds the shoji binary that runs the bench's broker: name if
+// set, else shoji in the directory of this program (where make bench puts
+// both), else shoji on PATH.
+func shojiBinary(name string) (string, error) {
+	if name != "" {
+		p, err := exec.LookPath(name)
+		if err != nil {
+			return "", fmt.Errorf("bench: --shoji %q: %w", name, err)
+		}
+		return p, nil
+	}
+	if exe, err := os.Executable(); err == nil {
+		p := filepath.Join(filepath.Dir(exe), "shoji")
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	p, err := exec.LookPath("shoji")
+	if err != nil {
+		return "", fmt.Errorf("bench: no shoji binary beside this program or on PATH to run the broker (build it with make build, or name it with --shoji): %w", err)
+	}
+	return p, nil
+}
+
+// brokerVersion is what "shoji version" of the binary exe prints, without
+// the program's name, or this program's version when exe does not answer.
+func brokerVersion(ctx context.Context, exe string) string {
+	out, err := exec.CommandContext(ctx, exe, "version").Output()
+	if v, ok := strings.CutPrefix(strings.TrimSpace(string(out)), "shoji "); err == nil && ok && v != "" {
+		return v
+	}
+	return version
 }
 
 // parseViewport parses "WxH".

@@ -12,20 +12,19 @@ import (
 	"time"
 )
 
-// beShoji makes the test binary run as shoji (main) instead of the tests:
-// shoji bench starts its broker as "os.Executable() serve …", which in
-// this test is the test binary.
-const beShoji = "SHOJI_TEST_BE_SHOJI"
-
-func TestMain(m *testing.M) {
-	if os.Getenv(beShoji) == "1" {
-		main()
-		os.Exit(0)
+// buildShoji builds the shoji binary of this tree into a temporary
+// directory, for the broker the bench starts.
+func buildShoji(t *testing.T) string {
+	t.Helper()
+	exe := filepath.Join(t.TempDir(), "shoji")
+	out, err := exec.Command("go", "build", "-o", exe, "../shoji").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build ../shoji: %v\n%s", err, out)
 	}
-	os.Exit(m.Run())
+	return exe
 }
 
-// TestBenchQuickClick runs `shoji bench --quick --scenarios click` end to
+// TestBenchQuickClick runs `shoji-bench --quick --scenarios click` end to
 // end: a broker child process, the raw-CDP baseline, the protocol client
 // and the real viewer, all with real Chromium, and checks that bench.json
 // has the click figures.
@@ -40,16 +39,16 @@ func TestBenchQuickClick(t *testing.T) {
 		}
 		t.Skipf("Chromium not found at %s", chromium)
 	}
-	t.Setenv(beShoji, "1")
+	shoji := buildShoji(t)
 	out := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	var stdout, stderr bytes.Buffer
-	err := run(ctx, []string{"bench", "--quick", "--scenarios", "click", "--samples", "10", "--vnc=false",
+	err := run(ctx, []string{"--shoji", shoji, "--quick", "--scenarios", "click", "--samples", "10", "--vnc=false",
 		"--chromium", chromium, "--out", out}, strings.NewReader(""), &stdout, &stderr)
 	if err != nil {
 		broker, _ := os.ReadFile(filepath.Join(out, "broker.log"))
-		t.Fatalf("shoji bench: %v\nstderr:\n%s\nbroker log:\n%s", err, stderr.String(), broker)
+		t.Fatalf("shoji-bench: %v\nstderr:\n%s\nbroker log:\n%s", err, stderr.String(), broker)
 	}
 
 	data, err := os.ReadFile(filepath.Join(out, "bench.json"))
