@@ -116,13 +116,13 @@ func (s *Service) Change(by string, ifVersion int, mutate func(d *policy.Documen
 	if err := next.Validate(); err != nil {
 		return nil, err
 	}
+	// The store makes the next version cur.Version+1: s.mu serialises
+	// every change, and the store refuses any other.
+	next.Version = cur.Version + 1
 	data, err := next.JSON()
 	if err != nil {
 		return nil, err
 	}
-	// The store makes the next version cur.Version+1: s.mu serialises
-	// every change, and the store refuses any other.
-	next.Version = cur.Version + 1
 	before, _ := cur.YAML()
 	after, _ := next.YAML()
 	what := fmt.Sprintf("site policy version %d", next.Version)
