@@ -16,6 +16,7 @@ import (
 	"github.com/shoji-rbi/shoji/broker/audit"
 	"github.com/shoji-rbi/shoji/broker/auth"
 	"github.com/shoji-rbi/shoji/broker/session"
+	"github.com/shoji-rbi/shoji/broker/sitepolicy"
 	"github.com/shoji-rbi/shoji/broker/stream"
 	"github.com/shoji-rbi/shoji/web"
 )
@@ -496,15 +497,14 @@ func (s *Server) putSettings(w http.ResponseWriter, r *http.Request, p auth.Prin
 	// pledge decides who may use the browser.
 	b, _ := json.Marshal(before)
 	a, _ := json.Marshal(req)
-	ctx, cancel := context.WithTimeout(r.Context(), policyCommitTimeout)
+	ctx, cancel := context.WithTimeout(r.Context(), sitepolicy.CommitTimeout)
 	defer cancel()
-	if _, err := s.audit.Commit(ctx, audit.PolicyChange(time.Now(), actorOf(r, p), "login banner and pledge", string(b), string(a))); err != nil {
+	if _, err := s.audit.Commit(ctx, audit.PolicyChange(s.now(), actorOf(r, p), "login banner and pledge", string(b), string(a))); err != nil {
 		return fmt.Errorf("the audit trail is unavailable, the settings were not changed: %w", err)
 	}
-	if err := s.store.SetSetting(settingBanner, req.Banner); err != nil {
-		return err
-	}
-	if err := s.store.SetSetting(settingPledge, req.Pledge); err != nil {
+	// Both or neither: a failure must not leave a new banner with the old
+	// pledge.
+	if err := s.store.SetSettings(map[string]string{settingBanner: req.Banner, settingPledge: req.Pledge}); err != nil {
 		return err
 	}
 	s.log.Info("settings changed", "by", p.User, "banner_before_len", len(before.Banner), "banner_after_len", len(req.Banner),
@@ -543,7 +543,7 @@ func (s *Server) getSessions(w http.ResponseWriter, _ *http.Request, _ auth.Prin
 		Terminal string    `json:"terminal"`
 	}
 	out := []row{}
-	set := s.policy.engine.Current()
+	set := s.policy.Current()
 	for _, i := range s.sess.List() {
 		term := ""
 		if i.Terminal.IsValid() {

@@ -14,10 +14,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/shoji-rbi/shoji/broker/approval"
 	"github.com/shoji-rbi/shoji/broker/audit"
 	"github.com/shoji-rbi/shoji/broker/auth"
 	"github.com/shoji-rbi/shoji/broker/protocol"
 	"github.com/shoji-rbi/shoji/broker/session"
+	"github.com/shoji-rbi/shoji/broker/sitepolicy"
 	"github.com/shoji-rbi/shoji/broker/store"
 	"github.com/shoji-rbi/shoji/internal/truncate"
 	"github.com/shoji-rbi/shoji/isolation/egress"
@@ -71,7 +73,7 @@ func policyError(err error) error {
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, errConflict):
+	case errors.Is(err, sitepolicy.ErrConflict):
 		return errStatus(http.StatusPreconditionFailed, "the policy was changed by someone else; reload it and try again")
 	case errors.Is(err, policy.ErrInvalid), errors.Is(err, policy.ErrParse), errors.Is(err, policy.ErrInvalidPattern):
 		return &httpError{Status: http.StatusBadRequest, Msg: err.Error()}
@@ -93,7 +95,7 @@ func ifMatch(r *http.Request) (int, error) {
 }
 
 func (s *Server) getPolicy(w http.ResponseWriter, _ *http.Request, _ auth.Principal) error {
-	doc := s.policy.engine.Current().Document()
+	doc := s.policy.Current().Document()
 	w.Header().Set("ETag", strconv.Quote(strconv.Itoa(doc.Version)))
 	writeJSON(w, http.StatusOK, map[string]any{"version": doc.Version, "policy": doc})
 	return nil
@@ -114,8 +116,8 @@ func (s *Server) putPolicy(w http.ResponseWriter, r *http.Request, p auth.Princi
 // replacePolicy replaces the whole policy with doc (PUT and import), if v is
 // still the current version.
 func (s *Server) replacePolicy(w http.ResponseWriter, p auth.Principal, v int, doc *policy.Document) error {
-	stampRules(doc, p.User, time.Now().UTC())
-	next, err := s.policy.change(p.User, v, func(d *policy.Document) error {
+	stampRules(doc, p.User, s.now().UTC())
+	next, err := s.policy.Change(p.User, v, func(d *policy.Document) error {
 		doc.Version = d.Version
 		*d = *doc
 		return nil
@@ -144,7 +146,7 @@ func stampRules(d *policy.Document, by string, now time.Time) {
 }
 
 func (s *Server) exportPolicy(w http.ResponseWriter, _ *http.Request, _ auth.Principal) error {
-	data, err := s.policy.engine.Current().Document().YAML()
+	data, err := s.policy.Current().Document().YAML()
 	if err != nil {
 		return err
 	}
@@ -184,7 +186,7 @@ func (s *Server) testPolicy(w http.ResponseWriter, r *http.Request, _ auth.Princ
 	if req.URL == "" {
 		return errStatus(http.StatusBadRequest, "url: empty")
 	}
-	res := s.policy.engine.Current().CheckURL(req.Profile, req.URL)
+	res := s.policy.Current().CheckURL(req.Profile, req.URL)
 	writeJSON(w, http.StatusOK, map[string]any{
 		"allow": res.Allow, "rule": res.Rule, "reason": res.Reason, "host": res.Host,
 		"trusted": res.Trusted, "uploads": res.Uploads, "profile": req.Profile,
@@ -207,13 +209,13 @@ func (s *Server) blockHost(w http.ResponseWriter, r *http.Request, p auth.Princi
 	if strings.TrimSpace(req.Reason) == "" {
 		return errStatus(http.StatusBadRequest, "reason: say why the host is blocked")
 	}
-	_, err = s.policy.change(p.User, -1, func(d *policy.Document) error {
+	_, err = s.policy.Change(p.User, -1, func(d *policy.Document) error {
 		for _, b := range d.Blocked {
 			if b.Host == host {
 				return errStatus(http.StatusConflict, host+" is already blocked")
 			}
 		}
-		d.Blocked = append(d.Blocked, policy.BlockedHost{Host: host, Reason: req.Reason, By: p.User, At: time.Now().UTC()})
+		d.Blocked = append(d.Blocked, policy.BlockedHost{Host: host, Reason: req.Reason, By: p.User, At: s.now().UTC()})
 		return nil
 	})
 	if err != nil {
@@ -226,7 +228,7 @@ func (s *Server) blockHost(w http.ResponseWriter, r *http.Request, p auth.Princi
 		cut = s.proxy.CutHost(host)
 	}
 	s.log.Warn("kill switch: host blocked everywhere", "event", "kill_switch", "by", p.User, "host", host, "reason", req.Reason, "connections_cut", cut)
-	s.audit.Record(audit.KillSwitch(time.Now(), actorOf(r, p), "block_host", host, req.Reason))
+	s.audit.Record(audit.KillSwitch(s.now(), actorOf(r, p), "block_host", host, req.Reason))
 	writeJSON(w, http.StatusOK, map[string]string{"host": host})
 	return nil
 }
@@ -244,14 +246,14 @@ func removeFrom[T any](list *[]T, match func(T) bool, notFound string) error {
 
 func (s *Server) unblockHost(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
 	host := r.PathValue("host")
-	_, err := s.policy.change(p.User, -1, func(d *policy.Document) error {
+	_, err := s.policy.Change(p.User, -1, func(d *policy.Document) error {
 		return removeFrom(&d.Blocked, func(b policy.BlockedHost) bool { return b.Host == host }, host+" is not blocked")
 	})
 	if err != nil {
 		return policyError(err)
 	}
 	s.log.Info("kill switch lifted", "event", "kill_switch", "by", p.User, "host", host)
-	s.audit.Record(audit.KillSwitch(time.Now(), actorOf(r, p), "unblock_host", host, ""))
+	s.audit.Record(audit.KillSwitch(s.now(), actorOf(r, p), "unblock_host", host, ""))
 	writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
 	return nil
 }
@@ -262,7 +264,7 @@ func (s *Server) startEmergency(w http.ResponseWriter, r *http.Request, p auth.P
 		return err
 	}
 	req.By = p.User
-	_, err := s.policy.change(p.User, -1, func(d *policy.Document) error {
+	_, err := s.policy.Change(p.User, -1, func(d *policy.Document) error {
 		d.Emergencies = slices.DeleteFunc(d.Emergencies, func(e policy.Emergency) bool { return e.Group == req.Group })
 		d.Emergencies = append(d.Emergencies, req)
 		return nil
@@ -272,21 +274,21 @@ func (s *Server) startEmergency(w http.ResponseWriter, r *http.Request, p auth.P
 	}
 	s.log.Warn("emergency profile on", "event", "emergency", "by", p.User, "group", req.Group,
 		"profile", req.Profile, "reason", req.Reason, "expires", req.Expires)
-	s.audit.Record(audit.KillSwitch(time.Now(), actorOf(r, p), "emergency_on", req.Group+" → "+req.Profile, req.Reason))
+	s.audit.Record(audit.KillSwitch(s.now(), actorOf(r, p), "emergency_on", req.Group+" → "+req.Profile, req.Reason))
 	writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
 	return nil
 }
 
 func (s *Server) endEmergency(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
 	group := r.PathValue("group")
-	_, err := s.policy.change(p.User, -1, func(d *policy.Document) error {
+	_, err := s.policy.Change(p.User, -1, func(d *policy.Document) error {
 		return removeFrom(&d.Emergencies, func(e policy.Emergency) bool { return e.Group == group }, "no emergency profile for group "+group)
 	})
 	if err != nil {
 		return policyError(err)
 	}
 	s.log.Info("emergency profile off", "event", "emergency", "by", p.User, "group", group)
-	s.audit.Record(audit.KillSwitch(time.Now(), actorOf(r, p), "emergency_off", group, ""))
+	s.audit.Record(audit.KillSwitch(s.now(), actorOf(r, p), "emergency_off", group, ""))
 	writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
 	return nil
 }
@@ -297,7 +299,7 @@ func (s *Server) endAllSessions(w http.ResponseWriter, r *http.Request, p auth.P
 		s.sess.End(i.User, session.ReasonAdmin)
 	}
 	s.log.Warn("kill switch: all sessions ended", "event", "kill_switch", "by", p.User, "sessions", len(infos))
-	s.audit.Record(audit.KillSwitch(time.Now(), actorOf(r, p), "end_all_sessions", fmt.Sprintf("%d sessions", len(infos)), ""))
+	s.audit.Record(audit.KillSwitch(s.now(), actorOf(r, p), "end_all_sessions", fmt.Sprintf("%d sessions", len(infos)), ""))
 	writeJSON(w, http.StatusOK, map[string]int{"ended": len(infos)})
 	return nil
 }
@@ -321,20 +323,20 @@ func (s *Server) postSiteRequest(w http.ResponseWriter, r *http.Request, p auth.
 	if len(req.URL) > maxURLBytes {
 		return errStatus(http.StatusBadRequest, "url: too long")
 	}
-	set := s.policy.engine.Current()
+	set := s.policy.Current()
 	var terminal netip.Addr
 	if sess, ok := s.sess.Get(p.User); ok {
 		terminal = sess.Terminal
 	}
 	sr, err := s.store.CreateSiteRequest(store.SiteRequest{
 		User: p.User, Host: host, URL: req.URL, Reason: req.Reason,
-		Profile: set.ProfileFor(p.User, string(p.Role), terminal), Created: time.Now().UTC(),
+		Profile: set.ProfileFor(p.User, string(p.Role), terminal), Created: s.now().UTC(),
 	})
 	if err != nil {
 		return err
 	}
 	s.log.Info("site requested", "event", "site_request", "user", p.User, "host", host, "id", sr.ID)
-	s.audit.Record(audit.SiteRequest(time.Now(), actorOf(r, p), host, req.URL, req.Reason))
+	s.audit.Record(audit.SiteRequest(s.now(), actorOf(r, p), host, req.URL, req.Reason))
 	writeJSON(w, http.StatusCreated, sr)
 	return nil
 }
@@ -365,10 +367,22 @@ func (s *Server) listSiteRequests(w http.ResponseWriter, r *http.Request, _ auth
 
 func (s *Server) requestProfiles(w http.ResponseWriter, _ *http.Request, _ auth.Principal) error {
 	names := []string{}
-	for _, p := range s.policy.engine.Current().Document().Profiles {
+	for _, p := range s.policy.Current().Document().Profiles {
 		names = append(names, p.Name)
 	}
 	writeJSON(w, http.StatusOK, names)
+	return nil
+}
+
+// checkDecision says whether p may decide the request now: it is pending,
+// and it is not p's own (approval.CheckDecider).
+func checkDecision(sr store.SiteRequest, p auth.Principal) error {
+	if approval.CheckDecider(sr.User, p.User) != nil {
+		return errStatus(http.StatusForbidden, "you cannot decide your own request; another approver must")
+	}
+	if sr.State != store.RequestPending {
+		return errStatus(http.StatusConflict, "the request was already "+sr.State)
+	}
 	return nil
 }
 
@@ -376,13 +390,10 @@ func (s *Server) requestProfiles(w http.ResponseWriter, _ *http.Request, _ auth.
 // decides their own request (XFER-5, ALLOW-1).
 func (s *Server) decide(id string, p auth.Principal, fn func(*store.SiteRequest) error) (store.SiteRequest, error) {
 	sr, err := s.store.UpdateSiteRequest(id, func(r *store.SiteRequest) error {
-		if r.User == p.User {
-			return errStatus(http.StatusForbidden, "you cannot decide your own request; another approver must")
+		if err := checkDecision(*r, p); err != nil {
+			return err
 		}
-		if r.State != store.RequestPending {
-			return errStatus(http.StatusConflict, "the request was already "+r.State)
-		}
-		r.DecidedBy, r.Decided = p.User, time.Now().UTC()
+		r.DecidedBy, r.Decided = p.User, s.now().UTC()
 		return fn(r)
 	})
 	if errors.Is(err, store.ErrNotFound) {
@@ -403,7 +414,7 @@ func (s *Server) approveSiteRequest(w http.ResponseWriter, r *http.Request, p au
 	var expires time.Time
 	if req.Expires != "" {
 		t, err := time.Parse(time.RFC3339, req.Expires)
-		if err != nil || !t.After(time.Now()) {
+		if err != nil || !t.After(s.now()) {
 			return errStatus(http.StatusBadRequest, "expires: want a future RFC 3339 time, e.g. 2027-01-31T00:00:00+09:00")
 		}
 		expires = t.UTC()
@@ -411,7 +422,7 @@ func (s *Server) approveSiteRequest(w http.ResponseWriter, r *http.Request, p au
 	if len(req.Comment) > maxCommentBytes {
 		return errStatus(http.StatusBadRequest, "comment: too long")
 	}
-	if s.policy.engine.Current().Document().Profile(req.Profile) == nil {
+	if s.policy.Current().Document().Profile(req.Profile) == nil {
 		return errStatus(http.StatusBadRequest, fmt.Sprintf("profile %q: no such profile", req.Profile))
 	}
 	// Check first, then add the rule, then record the decision: a failure
@@ -423,14 +434,11 @@ func (s *Server) approveSiteRequest(w http.ResponseWriter, r *http.Request, p au
 	if err != nil {
 		return err
 	}
-	if cur.User == p.User {
-		return errStatus(http.StatusForbidden, "you cannot decide your own request; another approver must")
-	}
-	if cur.State != store.RequestPending {
-		return errStatus(http.StatusConflict, "the request was already "+cur.State)
+	if err := checkDecision(cur, p); err != nil {
+		return err
 	}
 	pattern := requestPattern(cur)
-	_, err = s.policy.change(p.User, -1, func(d *policy.Document) error {
+	_, err = s.policy.Change(p.User, -1, func(d *policy.Document) error {
 		prof := d.Profile(req.Profile)
 		for _, rule := range prof.Rules {
 			if rule.Pattern == pattern {
@@ -438,7 +446,7 @@ func (s *Server) approveSiteRequest(w http.ResponseWriter, r *http.Request, p au
 			}
 		}
 		prof.Rules = append(prof.Rules, policy.Rule{
-			Pattern: pattern, Expires: expires, AddedBy: p.User, Added: time.Now().UTC(),
+			Pattern: pattern, Expires: expires, AddedBy: p.User, Added: s.now().UTC(),
 			Note: "site request " + cur.ID + " by " + cur.User + ": " + truncate.Ellipsis(cur.Reason, maxNoteReason),
 		})
 		return nil
@@ -455,7 +463,7 @@ func (s *Server) approveSiteRequest(w http.ResponseWriter, r *http.Request, p au
 	}
 	s.log.Info("site request approved", "event", "site_request_decision", "by", p.User, "id", sr.ID,
 		"user", sr.User, "host", sr.Host, "profile", sr.Profile, "expires", sr.Expires)
-	s.audit.Record(audit.SiteDecision(time.Now(), actorOf(r, p), sr.User, sr.Host, "approved", sr.Comment))
+	s.audit.Record(audit.SiteDecision(s.now(), actorOf(r, p), sr.User, sr.Host, "approved", sr.Comment))
 	s.notifyRequester(sr)
 	writeJSON(w, http.StatusOK, sr)
 	return nil
@@ -479,7 +487,7 @@ func (s *Server) rejectSiteRequest(w http.ResponseWriter, r *http.Request, p aut
 		return err
 	}
 	s.log.Info("site request rejected", "event", "site_request_decision", "by", p.User, "id", sr.ID, "user", sr.User, "host", sr.Host)
-	s.audit.Record(audit.SiteDecision(time.Now(), actorOf(r, p), sr.User, sr.Host, "rejected", sr.Comment))
+	s.audit.Record(audit.SiteDecision(s.now(), actorOf(r, p), sr.User, sr.Host, "rejected", sr.Comment))
 	s.notifyRequester(sr)
 	writeJSON(w, http.StatusOK, sr)
 	return nil

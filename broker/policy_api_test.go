@@ -168,7 +168,7 @@ func TestSiteRequestFlow(t *testing.T) {
 		t.Fatalf("approve: %d %v", resp.StatusCode, m)
 	}
 	// The site works at once for the clinician's running session.
-	if d := f.srv.policy.engine.Current().Decide("clinical", "guidelines.example", 443); !d.Allow {
+	if d := f.srv.policy.Current().Decide("clinical", "guidelines.example", 443); !d.Allow {
 		t.Errorf("approved host still denied: %+v", d)
 	}
 	// The viewer hears of it.
@@ -223,7 +223,7 @@ func TestEmergencyProfileAPI(t *testing.T) {
 		t.Fatalf("PUT: %d %s", resp.StatusCode, body)
 	}
 	terminal := netip.MustParseAddr("10.10.3.7")
-	profile := func() string { return f.srv.policy.engine.Current().ProfileFor("nurse", "clinician", terminal) }
+	profile := func() string { return f.srv.policy.Current().ProfileFor("nurse", "clinician", terminal) }
 	if got := profile(); got != "clinical" {
 		t.Fatalf("profile before: %q", got)
 	}
@@ -276,7 +276,7 @@ func TestSiteRequestNoteKeepsJapaneseWhole(t *testing.T) {
 		t.Fatalf("approve: %d %v", resp.StatusCode, m)
 	}
 	var note string
-	for _, p := range f.srv.policy.engine.Current().Document().Profiles {
+	for _, p := range f.srv.policy.Current().Document().Profiles {
 		for _, r := range p.Rules {
 			if r.Pattern == "guidelines.example" {
 				note = r.Note

@@ -29,13 +29,13 @@ import (
 	"github.com/shoji-rbi/shoji/broker/crashpoint"
 	"github.com/shoji-rbi/shoji/broker/demo"
 	"github.com/shoji-rbi/shoji/broker/session"
+	"github.com/shoji-rbi/shoji/broker/sitepolicy"
 	"github.com/shoji-rbi/shoji/broker/store"
 	"github.com/shoji-rbi/shoji/broker/transfer"
 	"github.com/shoji-rbi/shoji/broker/transfer/scan"
 	"github.com/shoji-rbi/shoji/isolation"
 	"github.com/shoji-rbi/shoji/isolation/chrome"
 	"github.com/shoji-rbi/shoji/isolation/egress"
-	"github.com/shoji-rbi/shoji/isolation/policy"
 )
 
 // Server is a running broker.
@@ -57,6 +57,8 @@ type Server struct {
 	// metrics.bearer_token_file).
 	metricsAccess *metricsAccess
 	handler       http.Handler
+	// now is the broker's clock (Options.Now).
+	now func() time.Time
 
 	demoAddr     net.Addr
 	demoShutdown func(context.Context) error
@@ -79,7 +81,9 @@ type Options struct {
 	Out io.Writer
 	// Launcher replaces the Chromium launcher (tests of the wiring).
 	Launcher isolation.Launcher
-	// Now is the clock of accounts and tokens. Nil means time.Now.
+	// Now is the broker's clock: of accounts and tokens, of the site
+	// policy (rule expiry) and of the records of its changes and of site
+	// requests. Nil means time.Now.
 	Now func() time.Time
 	// ChromiumFlags are added to every browser's flags (tests; flags that
 	// weaken isolation are refused by isolation/chrome).
@@ -96,7 +100,10 @@ func New(ctx context.Context, cfg Config, opts Options) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: opts.Logger, out: opts.Out}
+	s := &Server{cfg: cfg, log: opts.Logger, out: opts.Out, now: opts.Now}
+	if s.now == nil {
+		s.now = time.Now
+	}
 	s.metrics = newMetrics(liveStats{
 		sessions: func() int {
 			if s.sess == nil {
@@ -179,7 +186,7 @@ func New(ctx context.Context, cfg Config, opts Options) (*Server, error) {
 	if err := s.startEgress(); err != nil {
 		return nil, err
 	}
-	if err := s.policy.load(); err != nil {
+	if err := s.policy.Load(); err != nil {
 		return nil, err
 	}
 	var scanner scan.Scanner
@@ -334,7 +341,10 @@ func (s *Server) startEgress() error {
 	if err != nil {
 		return fmt.Errorf("config: egress.allow: %w", err)
 	}
-	s.policy = &sitePolicy{engine: policy.NewEngine(time.Now), base: base, store: s.store, log: s.log, audit: s.audit}
+	s.policy = &sitePolicy{
+		Service: sitepolicy.New(sitepolicy.Options{Store: s.store, Audit: s.audit, Logger: s.log, Now: s.now}),
+		base:    base,
+	}
 	var resolver egress.Resolver
 	if cfg.DNS != "" {
 		resolver = dnsResolver(cfg.DNS)

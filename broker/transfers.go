@@ -17,13 +17,13 @@ import (
 // Transfers answers the transfer channel's policy questions with the
 // current site policy.
 func (sp *sitePolicy) Transfers(profile string) policy.Transfers {
-	return sp.engine.Current().Transfers(profile)
+	return sp.Current().Transfers(profile)
 }
 
 // UploadDestination says whether the current policy allows uploads to
 // rawURL for profile.
 func (sp *sitePolicy) UploadDestination(profile, rawURL string) policy.Decision {
-	return sp.engine.Current().UploadDestination(profile, rawURL)
+	return sp.Current().UploadDestination(profile, rawURL)
 }
 
 // owner is the transfer view of a session.

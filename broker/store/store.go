@@ -275,11 +275,28 @@ func (s *Store) Setting(key string) (string, bool, error) {
 
 // SetSetting stores value under key, replacing any earlier value.
 func (s *Store) SetSetting(key, value string) error {
-	if key == "" {
-		return errors.New("set setting: key is empty")
+	return s.SetSettings(map[string]string{key: value})
+}
+
+// SetSettings stores each value under its key, replacing earlier values,
+// in one transaction: on any error none of them is stored.
+func (s *Store) SetSettings(values map[string]string) error {
+	keys := make([]string, 0, len(values))
+	for k := range values {
+		keys = append(keys, k)
 	}
+	sort.Strings(keys)
 	return s.db.Update(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketSettings).Put([]byte(key), []byte(value))
+		b := tx.Bucket(bucketSettings)
+		for _, k := range keys {
+			if k == "" {
+				return errors.New("set setting: key is empty")
+			}
+			if err := b.Put([]byte(k), []byte(values[k])); err != nil {
+				return fmt.Errorf("set setting %.40q: %w", k, err)
+			}
+		}
+		return nil
 	})
 }
 

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	bolt "go.etcd.io/bbolt"
 )
 
 var t0 = time.Date(2026, 4, 1, 9, 0, 0, 0, time.UTC)
@@ -200,6 +201,35 @@ func TestSettings(t *testing.T) {
 	}
 	if err := s.SetSetting("", "x"); err == nil {
 		t.Error("SetSetting with empty key succeeded")
+	}
+}
+
+// TestSetSettingsAtomic: SetSettings stores all its values or, when one
+// cannot be stored, none — not the ones before the bad one.
+func TestSetSettingsAtomic(t *testing.T) {
+	s, _ := openTemp(t)
+	if err := s.SetSettings(map[string]string{"banner": "old banner", "pledge": "old pledge"}); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		values map[string]string
+	}{
+		// Keys are stored in order: "banner" before the bad key.
+		{"key too long for the store", map[string]string{"banner": "new banner", strings.Repeat("z", bolt.MaxKeySize+1): "x"}},
+		{"empty key", map[string]string{"": "x", "pledge": "new pledge"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := s.SetSettings(tt.values); err == nil {
+				t.Fatal("SetSettings succeeded, want an error")
+			}
+			for key, want := range map[string]string{"banner": "old banner", "pledge": "old pledge"} {
+				if got, _, err := s.Setting(key); err != nil || got != want {
+					t.Errorf("Setting(%s) = %q, %v; want %q: a failed SetSettings changed it", key, got, err, want)
+				}
+			}
+		})
 	}
 }
 

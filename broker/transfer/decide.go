@@ -8,6 +8,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/shoji-rbi/shoji/broker/approval"
 	"github.com/shoji-rbi/shoji/broker/audit"
 	"github.com/shoji-rbi/shoji/broker/crashpoint"
 	"github.com/shoji-rbi/shoji/broker/store"
@@ -105,7 +106,7 @@ func (m *Manager) Decide(ctx context.Context, p Person, id string, approve bool,
 		return t, classify(err)
 	}
 	switch {
-	case t.User == p.User:
+	case approval.CheckDecider(t.User, p.User) != nil:
 		return t, fmt.Errorf("%w: nobody approves their own transfer", ErrForbidden)
 	case t.State != store.TransferHeld:
 		return t, fmt.Errorf("%w: the file is %s, not held", ErrState, t.State)

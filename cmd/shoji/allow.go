@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/shoji-rbi/shoji/broker/audit"
+	"github.com/shoji-rbi/shoji/broker/sitepolicy"
 	"github.com/shoji-rbi/shoji/broker/store"
 	"github.com/shoji-rbi/shoji/isolation/policy"
 )
@@ -117,8 +118,8 @@ func runAllow(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	return nil
 }
 
-// policyStore is the store opened for one command, with the policy read
-// from it.
+// policyStore is the store opened for one command, with the policy the
+// site-policy service read from it.
 type policyStore struct {
 	dir     string
 	st      *store.Store
@@ -136,54 +137,43 @@ func openPolicy(dir string) (*policyStore, error) {
 	if err != nil {
 		return nil, err
 	}
-	raw, version, err := st.Policy()
-	if err != nil {
+	svc := sitepolicy.New(sitepolicy.Options{Store: st})
+	if err := svc.Load(); err != nil {
 		_ = st.Close()
 		return nil, err
 	}
-	doc := &policy.Document{}
-	if raw != nil {
-		if doc, err = policy.ParseJSON(raw); err != nil {
-			_ = st.Close()
-			return nil, fmt.Errorf("stored policy version %d: %w", version, err)
-		}
-	}
-	return &policyStore{dir: dir, st: st, doc: doc, version: version}, nil
+	doc := svc.Current().Document()
+	return &policyStore{dir: dir, st: st, doc: doc, version: doc.Version}, nil
 }
 
 // close closes the store.
 func (ps *policyStore) close() { _ = ps.st.Close() }
 
-// save validates doc as a whole and stores it as the next version, which it
-// returns. Nothing is written when validation fails.
+// save replaces the policy with doc through the site-policy service: it is
+// validated as a whole, recorded in the data directory's audit trail, and
+// only then stored as the next version, which save returns. Nothing is
+// stored when validation fails or the trail cannot take the record.
 func (ps *policyStore) save(doc *policy.Document) (int, error) {
-	doc.Version = ps.version + 1
-	if err := doc.Validate(); err != nil {
-		return 0, err
-	}
-	data, err := doc.JSON()
+	sink, err := audit.OpenFile(filepath.Join(ps.dir, "audit"), audit.FileOptions{})
 	if err != nil {
+		return 0, fmt.Errorf("the audit trail could not be opened, the policy was not changed: %w", err)
+	}
+	defer sink.Close()
+	svc := sitepolicy.New(sitepolicy.Options{Store: ps.st, Audit: sink})
+	if err := svc.Load(); err != nil {
 		return 0, err
 	}
-	v, err := ps.st.PutPolicy(data, ps.version)
-	if errors.Is(err, store.ErrConflict) {
+	next, err := svc.Change(cliOperator(), ps.version, func(d *policy.Document) error {
+		*d = *doc
+		return nil
+	})
+	if errors.Is(err, sitepolicy.ErrConflict) {
 		return 0, fmt.Errorf("the policy changed while this command ran; run it again: %w", err)
 	}
 	if err != nil {
 		return 0, err
 	}
-	before, _ := ps.doc.YAML()
-	after, _ := doc.YAML()
-	sink, err := audit.OpenFile(filepath.Join(ps.dir, "audit"), audit.FileOptions{})
-	if err != nil {
-		return v, fmt.Errorf("the policy was saved as version %d, but the audit trail could not be opened: %w", v, err)
-	}
-	defer sink.Close()
-	ev := audit.PolicyChange(time.Now(), audit.Actor{User: cliOperator()}, fmt.Sprintf("site policy version %d", v), string(before), string(after))
-	if _, err := sink.Commit(context.Background(), ev); err != nil {
-		return v, fmt.Errorf("the policy was saved as version %d, but not recorded in the audit trail: %w", v, err)
-	}
-	return v, nil
+	return next.Version, nil
 }
 
 // profileFor returns the profile a command edits: --profile, else the

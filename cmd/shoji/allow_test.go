@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shoji-rbi/shoji/broker/audit"
 	"github.com/shoji-rbi/shoji/broker/store"
 	"github.com/shoji-rbi/shoji/isolation/policy"
 )
@@ -170,4 +171,48 @@ func TestRunAllowStoresRules(t *testing.T) {
 	if res := set.CheckURL("ward", "https://guidelines.example.jp/guidelines/acs.pdf"); !res.Allow || !res.Trusted {
 		t.Errorf("CheckURL = %+v, want allowed and trusted", res)
 	}
+}
+
+// TestRunAllowRecordsBeforeSaving: a change through `shoji allow` is in the
+// data directory's audit trail, and when the trail cannot take its record
+// the policy is not changed (the same order as the broker's: record, then
+// store).
+func TestRunAllowRecordsBeforeSaving(t *testing.T) {
+	t.Run("recorded", func(t *testing.T) {
+		dir := t.TempDir()
+		var out bytes.Buffer
+		if err := runAllow(context.Background(), []string{"add", "example.jp", "--data", dir}, nil, &out, &out); err != nil {
+			t.Fatal(err)
+		}
+		var whats []string
+		for e, err := range audit.Scan(filepath.Join(dir, "audit"), audit.Filter{}) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e.Type == audit.TypePolicyChange {
+				whats = append(whats, e.What)
+				if !strings.Contains(e.After, "example.jp") {
+					t.Errorf("record after = %q, want the new rule", e.After)
+				}
+			}
+		}
+		if len(whats) != 1 || whats[0] != "site policy version 1" {
+			t.Errorf("policy records %q, want one of site policy version 1", whats)
+		}
+	})
+	t.Run("trail unavailable", func(t *testing.T) {
+		dir := t.TempDir()
+		// A file where the trail's directory should be: it cannot be opened.
+		if err := os.WriteFile(filepath.Join(dir, "audit"), nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		var out bytes.Buffer
+		err := runAllow(context.Background(), []string{"add", "example.jp", "--data", dir}, nil, &out, &out)
+		if err == nil || !strings.Contains(err.Error(), "not changed") {
+			t.Fatalf("runAllow with the trail unavailable: %v, want an error saying the policy was not changed", err)
+		}
+		if _, v := storedPolicy(t, dir); v != 0 {
+			t.Errorf("stored version %d, want 0: the policy changed without its record", v)
+		}
+	})
 }

@@ -1,18 +1,14 @@
-package broker
+package sitepolicy
 
 import (
 	"context"
 	"errors"
-	"io"
-	"log/slog"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/shoji-rbi/shoji/broker/audit"
 	"github.com/shoji-rbi/shoji/broker/store"
-	"github.com/shoji-rbi/shoji/isolation/egress"
 	"github.com/shoji-rbi/shoji/isolation/policy"
 )
 
@@ -46,24 +42,21 @@ func (s *storeWatchingSink) Commit(_ context.Context, e audit.Event) (audit.Even
 func (s *storeWatchingSink) Record(e audit.Event) { s.note(e, "record") }
 func (s *storeWatchingSink) Close() error         { return nil }
 
-func newTestSitePolicy(t *testing.T, commitErr error) (*sitePolicy, *storeWatchingSink) {
+// newTestService is a loaded Service on a fresh store whose records go to
+// a storeWatchingSink; commitErr, if set, is every Commit's error.
+func newTestService(t *testing.T, commitErr error) (*Service, *store.Store, *storeWatchingSink) {
 	t.Helper()
 	st, err := store.Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	base, err := egress.NewStaticPolicy(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	sink := &storeWatchingSink{st: st, commitErr: commitErr}
-	sp := &sitePolicy{engine: policy.NewEngine(time.Now), base: base, store: st,
-		log: slog.New(slog.NewTextHandler(io.Discard, nil)), audit: sink}
-	if err := sp.load(); err != nil {
+	svc := New(Options{Store: st, Audit: sink})
+	if err := svc.Load(); err != nil {
 		t.Fatal(err)
 	}
-	return sp, sink
+	return svc, st, sink
 }
 
 func addRule(pattern string) func(d *policy.Document) error {
@@ -80,8 +73,8 @@ func addRule(pattern string) func(d *policy.Document) error {
 // force that the trail does not show).
 func TestPolicyChangeRecordedBeforeSaved(t *testing.T) {
 	t.Run("committed first", func(t *testing.T) {
-		sp, sink := newTestSitePolicy(t, nil)
-		next, err := sp.change("admin1", 0, addRule("www.pmda.go.jp"))
+		sp, _, sink := newTestService(t, nil)
+		next, err := sp.Change("admin1", 0, addRule("www.pmda.go.jp"))
 		if err != nil || next.Version != 1 {
 			t.Fatalf("change: %v, %v", next, err)
 		}
@@ -92,22 +85,22 @@ func TestPolicyChangeRecordedBeforeSaved(t *testing.T) {
 		}
 	})
 	t.Run("trail unavailable", func(t *testing.T) {
-		sp, _ := newTestSitePolicy(t, audit.ErrClosed)
-		if _, err := sp.change("admin1", 0, addRule("www.pmda.go.jp")); !errors.Is(err, audit.ErrClosed) {
+		sp, st, _ := newTestService(t, audit.ErrClosed)
+		if _, err := sp.Change("admin1", 0, addRule("www.pmda.go.jp")); !errors.Is(err, audit.ErrClosed) {
 			t.Fatalf("change with the trail down: %v, want audit.ErrClosed", err)
 		}
-		if _, v, _ := sp.store.Policy(); v != 0 || sp.engine.Current().Version() != 0 {
-			t.Errorf("the policy changed without its record: store at %d, engine at %d", v, sp.engine.Current().Version())
+		if _, v, _ := st.Policy(); v != 0 || sp.Current().Version() != 0 {
+			t.Errorf("the policy changed without its record: store at %d, engine at %d", v, sp.Current().Version())
 		}
 	})
 	t.Run("store refuses", func(t *testing.T) {
-		sp, sink := newTestSitePolicy(t, nil)
+		sp, st, sink := newTestService(t, nil)
 		// Someone saved behind the engine's back: the store is at 1.
-		if _, err := sp.store.PutPolicy([]byte(`{"profiles":[]}`), 0); err != nil {
+		if _, err := st.PutPolicy([]byte(`{"profiles":[]}`), 0); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := sp.change("admin1", -1, addRule("www.pmda.go.jp")); !errors.Is(err, errConflict) {
-			t.Fatalf("change: %v, want errConflict", err)
+		if _, err := sp.Change("admin1", -1, addRule("www.pmda.go.jp")); !errors.Is(err, ErrConflict) {
+			t.Fatalf("change: %v, want ErrConflict", err)
 		}
 		if len(sink.events) != 2 || sink.events[1].What != "site policy version 1 not saved" || sink.events[1].Outcome != "failed" {
 			t.Errorf("records %v; want the committed change, then that it was not saved", sink.events)
