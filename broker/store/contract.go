@@ -87,6 +87,10 @@ type Settings interface {
 	// SetSetting stores value under key, replacing any earlier value. It
 	// fails when key is empty.
 	SetSetting(key, value string) error
+	// SetSettings stores every key of values at once: all of them or, on
+	// any error (an empty key included), none. The admin's banner and
+	// pledge change is one such write.
+	SetSettings(values map[string]string) error
 }
 
 // Policies holds the site-policy document, an opaque byte string that the

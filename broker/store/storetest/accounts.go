@@ -401,5 +401,20 @@ func checkSettings(e *env) error {
 	if _, ok, _ := b.Setting("pledge"); ok {
 		f.addf("SetSetting of one key created another")
 	}
+	// Several keys at once: all or none.
+	if err := b.SetSettings(map[string]string{"banner": "both", "pledge": "both"}); err != nil {
+		f.addf("SetSettings: %v", err)
+	}
+	for _, k := range []string{"banner", "pledge"} {
+		if got, ok, err := b.Setting(k); err != nil || !ok || got != "both" {
+			f.addf("Setting(%q) after SetSettings = %q, %v, %v, want \"both\"", k, got, ok, err)
+		}
+	}
+	if err := b.SetSettings(map[string]string{"banner": "half", "": "bad"}); err == nil {
+		f.addf("SetSettings with an empty key succeeded")
+	}
+	if got, _, _ := b.Setting("banner"); got != "both" {
+		f.addf("a refused SetSettings changed banner to %q: it must write all keys or none", got)
+	}
 	return f.err()
 }
