@@ -136,7 +136,7 @@ func (m *Manager) CanStartBrowser(ctx context.Context) error {
 				return err
 			}
 			h.probing, h.lastProbe, h.probeErr = make(chan struct{}), now, nil
-			go m.probe(h.probing, h.seq)
+			go m.probe(h.probing, h.seq) // owned by m.wg: reserveProbe added it
 		}
 		wait := h.probing
 		started := h.lastProbe

@@ -484,6 +484,8 @@ func (m *Manager) Shutdown(ctx context.Context) error {
 	for _, p := range pooled {
 		wg.Go(func() { m.closePooled(p, true) })
 	}
+	// The waiter outlives Shutdown only when ctx ends first, and then
+	// ends with the last goroutine it waits for.
 	done := make(chan struct{})
 	go func() {
 		wg.Wait()

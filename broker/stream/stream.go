@@ -171,7 +171,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // conn_ is one viewer connection: this goroutine reads, one writer goroutine
-// writes, one input goroutine calls the browser in order.
+// writes, one input goroutine calls the browser in order, and one control
+// goroutine asks it for key frames and quality. The handler returns only
+// after all of them ended.
 type conn_ struct {
 	h   *Handler
 	ws  *websocket.Conn
@@ -188,18 +190,25 @@ type conn_ struct {
 	vp         atomic.Pointer[isolation.Viewport]
 
 	closeOnce sync.Once
-	wg        sync.WaitGroup // restarts in flight
+	// wg owns every goroutine the connection starts (writer, input,
+	// screencast control, restarts): run returns only after they ended.
+	wg sync.WaitGroup
 	// input carries browser calls in arrival order. Capacity inputBacklog;
 	// when full the viewer is dropped (it reconnects), so the reader never
 	// blocks behind a stalled page and dialog answers still get through.
 	input chan func(context.Context, isolation.Browser) error
 
 	// meter decides the screencast quality this viewer's link can take
-	// (adapt.go); only the writer uses it. quality is its decision, and
-	// qualityMu serializes the calls that apply it.
-	meter     *linkMeter
-	quality   atomic.Int64
-	qualityMu sync.Mutex
+	// (adapt.go); only the writer uses it. quality is its decision.
+	meter   *linkMeter
+	quality atomic.Int64
+
+	// The screencast control goroutine (controlLoop) applies quality and
+	// asks for key frames. Requests coalesce: wantKeyFrame and wantQuality
+	// say what is asked, control (capacity 1) wakes the goroutine.
+	control      chan struct{}
+	wantKeyFrame atomic.Bool
+	wantQuality  atomic.Bool
 }
 
 func (h *Handler) pingInterval() time.Duration {
@@ -279,12 +288,14 @@ func (c *conn_) run(reqCtx context.Context) {
 	}
 
 	c.input = make(chan func(context.Context, isolation.Browser) error, inputBacklog)
+	c.control = make(chan struct{}, 1)
 	c.meter = newLinkMeter(time.Now())
 	defer c.wg.Wait()
 	defer cancel()
 	c.wg.Go(func() { c.writeLoop(ctx, cancel) })
 	c.wg.Go(func() { c.inputLoop(ctx) })
-	c.requestKeyFrame(ctx)
+	c.wg.Go(func() { c.controlLoop(ctx) })
+	c.requestKeyFrame()
 
 	c.readLoop(ctx)
 }
@@ -568,48 +579,64 @@ func (c *conn_) restart(ctx context.Context) {
 		c.log.Warn("stream: restart browser", "err", err)
 		return
 	}
-	c.requestKeyFrame(ctx)
+	c.requestKeyFrame()
 }
 
 // requestKeyFrame asks the browser for a frame at once: a new or
-// reconnected viewer must not wait for the page to change.
-func (c *conn_) requestKeyFrame(ctx context.Context) {
-	b, err := c.sess.Browser()
-	if err != nil {
-		return
-	}
-	go func() {
-		cctx, cancel := context.WithTimeout(ctx, c.h.callTimeout())
-		defer cancel()
-		// The browser may come from an earlier viewer, or be new: it
-		// gets this viewer's quality first.
-		c.setQuality(ctx, cctx, b)
-		if err := b.KeyFrame(cctx); err != nil && ctx.Err() == nil {
-			c.log.Debug("stream: key frame", "err", err)
-		}
-	}()
+// reconnected viewer must not wait for the page to change. It does not
+// block; the control goroutine makes the call.
+func (c *conn_) requestKeyFrame() {
+	c.wantKeyFrame.Store(true)
+	c.wakeControl()
 }
 
 // applyQuality has the browser encode at the quality the meter decided.
-func (c *conn_) applyQuality(ctx context.Context) {
-	b, err := c.sess.Browser()
-	if err != nil {
-		return
-	}
-	go func() {
-		cctx, cancel := context.WithTimeout(ctx, c.h.callTimeout())
-		defer cancel()
-		c.setQuality(ctx, cctx, b)
-	}()
+// It does not block; the control goroutine makes the call.
+func (c *conn_) applyQuality() {
+	c.wantQuality.Store(true)
+	c.wakeControl()
 }
 
-// setQuality gives b the quality last decided, in a call bounded by cctx;
-// ctx is the connection's.
-func (c *conn_) setQuality(ctx, cctx context.Context, b isolation.Browser) {
-	c.qualityMu.Lock()
-	defer c.qualityMu.Unlock()
-	if err := b.SetQuality(cctx, int(c.quality.Load())); err != nil && ctx.Err() == nil {
-		c.log.Debug("stream: set quality", "err", err)
+// wakeControl wakes the control goroutine; a wake-up already pending
+// covers this request too.
+func (c *conn_) wakeControl() {
+	select {
+	case c.control <- struct{}{}:
+	default:
+	}
+}
+
+// controlLoop makes the screencast calls requestKeyFrame and applyQuality
+// ask for, one at a time, until ctx ends. Requests made while a call runs
+// are coalesced into the next round.
+func (c *conn_) controlLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-c.control:
+		}
+		keyFrame := c.wantKeyFrame.Swap(false)
+		quality := c.wantQuality.Swap(false)
+		if !keyFrame && !quality {
+			continue
+		}
+		b, err := c.sess.Browser()
+		if err != nil {
+			continue // starting, crashed or ended: a restart asks again
+		}
+		cctx, cancel := context.WithTimeout(ctx, c.h.callTimeout())
+		// The browser may come from an earlier viewer, or be new: it
+		// gets this viewer's quality before a key frame.
+		if err := b.SetQuality(cctx, int(c.quality.Load())); err != nil && ctx.Err() == nil {
+			c.log.Debug("stream: set quality", "err", err)
+		}
+		if keyFrame {
+			if err := b.KeyFrame(cctx); err != nil && ctx.Err() == nil {
+				c.log.Debug("stream: key frame", "err", err)
+			}
+		}
+		cancel()
 	}
 }
 
@@ -631,12 +658,12 @@ func (c *conn_) writeLoop(ctx context.Context, cancel context.CancelFunc) {
 				return
 			}
 		case <-c.viewer.Wake():
-			if err := c.flush(ctx); err != nil {
+			if err := c.flush(); err != nil {
 				_ = c.ws.Close()
 				return
 			}
 		case <-c.viewer.Done():
-			_ = c.flush(ctx)
+			_ = c.flush()
 			c.sayGoodbye()
 			return
 		}
@@ -645,13 +672,13 @@ func (c *conn_) writeLoop(ctx context.Context, cancel context.CancelFunc) {
 
 // flush writes the pending events, then the pending frame, and adapts the
 // screencast's quality to how many frames the link let through.
-func (c *conn_) flush(ctx context.Context) error {
+func (c *conn_) flush() error {
 	events, frame, dropped := c.viewer.Take()
 	if c.meter != nil && c.meter.observe(time.Now(), frame != nil, int(dropped)) {
 		q := c.meter.quality()
 		c.log.Info("stream: screencast quality adapted to the viewer's link", "quality", q, "dropped", dropped)
 		c.quality.Store(int64(q))
-		c.applyQuality(ctx)
+		c.applyQuality()
 	}
 	for _, ev := range events {
 		if err := c.writeMessage(ev); err != nil {

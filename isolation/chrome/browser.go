@@ -431,7 +431,7 @@ func (b *browser) onActive(ctx context.Context, fn func(context.Context, *tab) e
 	defer cancel()
 	b.mu.Lock()
 	t := b.active
-	var opened chan struct{}
+	var opened context.Context
 	if t != nil {
 		opened = t.dialogOpened
 	}
@@ -439,28 +439,19 @@ func (b *browser) onActive(ctx context.Context, fn func(context.Context, *tab) e
 	if t == nil {
 		return fmt.Errorf("active tab: %w", ErrNoTab)
 	}
-	// A call to a tab that goes away meanwhile ends at once.
+	// A call to a tab that goes away meanwhile ends at once, and so does
+	// one whose tab opens a dialog. AfterFunc registers the watch without
+	// a goroutine: this runs for every mouse move.
 	stop := context.AfterFunc(t.life, cancel)
 	defer stop()
 	ctx, cancelDialog := context.WithCancel(ctx)
 	defer cancelDialog()
-	watchDone := make(chan struct{})
-	defer close(watchDone)
-	go func() {
-		select {
-		case <-opened:
-			cancelDialog()
-		case <-watchDone:
-		}
-	}()
+	stopDialog := context.AfterFunc(opened, cancelDialog)
+	defer stopDialog()
 
 	err := whileSwapping(ctx, func() error { return fn(ctx, t) })
-	select {
-	case <-opened:
-		if errors.Is(err, context.Canceled) {
-			return nil
-		}
-	default:
+	if opened.Err() != nil && errors.Is(err, context.Canceled) {
+		return nil
 	}
 	if err != nil && t.life.Err() != nil && b.life.Err() == nil {
 		return fmt.Errorf("tab %s closed: %w", t.id, ErrNoTab)

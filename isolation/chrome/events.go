@@ -244,8 +244,8 @@ func (b *browser) dialogOpening(t *tab, ev *page.EventJavascriptDialogOpening) {
 	pd := &pendingDialog{d: d}
 	pd.timer = time.AfterFunc(b.cfg.DialogTimeout, func() { b.dismissDialog(t, d.ID) })
 	t.dialog = pd
-	close(t.dialogOpened)
-	t.dialogOpened = make(chan struct{})
+	t.openDialog()
+	t.dialogOpened, t.openDialog = context.WithCancel(context.Background())
 	b.mu.Unlock()
 	if replaced != "" {
 		b.obs.DialogClosed(replaced)

@@ -54,9 +54,12 @@ type tab struct {
 	blocked    bool
 	lastActive int64
 	dialog     *pendingDialog
-	// dialogOpened is closed when a dialog opens in the tab; input calls
-	// waiting for the renderer give up then.
-	dialogOpened chan struct{}
+	// dialogOpened ends when a dialog opens in the tab (openDialog ends
+	// it, and a new one takes its place); input calls waiting for the
+	// renderer give up then. A context, not a channel: a call watches it
+	// with context.AfterFunc and starts no goroutine.
+	dialogOpened context.Context
+	openDialog   context.CancelFunc
 	crashedAt    time.Time
 	// lastPagePrint is when the page last printed by itself, and
 	// pagePrintsIgnored counts the prints it asked for too soon after.
@@ -73,13 +76,13 @@ type pendingDialog struct {
 // newTab returns a tab that is not attached yet.
 func (b *browser) newTab(id, opener target.ID) *tab {
 	t := &tab{
-		id:           id,
-		opener:       opener,
-		gone:         make(chan struct{}),
-		mainFrame:    cdp.FrameID(id),
-		dialogOpened: make(chan struct{}),
+		id:        id,
+		opener:    opener,
+		gone:      make(chan struct{}),
+		mainFrame: cdp.FrameID(id),
 	}
 	t.life, t.end = context.WithCancel(b.life)
+	t.dialogOpened, t.openDialog = context.WithCancel(context.Background())
 	return t
 }
 

@@ -22,17 +22,19 @@ import (
 // tests; see TestMain.
 const helperEnv = "SHOJI_EGRESS_HELPER"
 
-func TestMain(m *testing.M) {
+// runHelper runs the helper process helperEnv names, if any, and returns
+// its exit code.
+func runHelper() (code int, ok bool) {
 	switch os.Getenv(helperEnv) {
 	case "":
-		os.Exit(m.Run())
+		return 0, false
 	case "connect":
-		os.Exit(helperConnect(os.Getenv("SHOJI_PROXY"), os.Getenv("SHOJI_TARGET")))
+		return helperConnect(os.Getenv("SHOJI_PROXY"), os.Getenv("SHOJI_TARGET")), true
 	case "hold":
-		os.Exit(helperHold(os.Getenv("SHOJI_PROXY")))
+		return helperHold(os.Getenv("SHOJI_PROXY")), true
 	default:
 		fmt.Fprintln(os.Stderr, "unknown helper mode")
-		os.Exit(2)
+		return 2, true
 	}
 }
 
