@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -192,7 +193,24 @@ func (m *Manager) done(o Owner, d isolation.Download) {
 			return
 		}
 	}
-	if d.Path == "" || !strings.HasPrefix(filepath.Clean(d.Path), m.cfg.Dir+string(filepath.Separator)) {
+	inQuarantine := d.Path != "" && strings.HasPrefix(filepath.Clean(d.Path), m.cfg.Dir+string(filepath.Separator))
+	m.mu.Lock()
+	capped := m.capped[d.ID]
+	delete(m.capped, d.ID)
+	m.mu.Unlock()
+	if capped != "" {
+		// The browser finished the file before the cancel reached it: it
+		// is still larger than its direction allows, and ends as decided.
+		if inQuarantine {
+			if err := os.Remove(d.Path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				m.log.Error("transfer: remove an over-size download", "transfer", id, "err", err)
+			}
+		}
+		_, _ = m.finish(context.Background(), id, store.TransferCanceled, capped, nil)
+		m.release(id)
+		return
+	}
+	if !inQuarantine {
 		_, _ = m.finish(context.Background(), id, store.TransferCanceled, "the browser reported a file outside the quarantine", nil)
 		m.release(id)
 		return

@@ -7,7 +7,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -677,6 +679,45 @@ func TestOverSizeDownloadCanceled(t *testing.T) {
 	}
 	if len(canceled) != 0 {
 		t.Error("canceled more than once")
+	}
+	h.agree(t)
+}
+
+// TestOverSizeDownloadDoneBeforeCancel: a download that grew past its
+// limit but finished before the browser got the cancel still ends canceled,
+// for the same reason, and its file leaves the quarantine.
+func TestOverSizeDownloadDoneBeforeCancel(t *testing.T) {
+	h := newHarness(t, nil)
+	tried := make(chan string, 4)
+	cancel := func(_ context.Context, id string) error {
+		tried <- id
+		return fmt.Errorf("download %q: no such download", id)
+	}
+	dir, err := h.m.SessionDir(alice.Session)
+	if err != nil {
+		t.Fatal(err)
+	}
+	limit := int64(policy.DefaultDownloadMaxSize)
+	d := isolation.Download{ID: "g3", URL: "https://plain.test/huge", Name: "huge.iso", State: isolation.DownloadStarted}
+	h.m.Browse(alice, d, cancel)
+	d.State, d.Received = isolation.DownloadProgress, limit+1
+	h.m.Browse(alice, d, cancel)
+	if id := <-tried; id != "g3" {
+		t.Fatalf("tried to cancel %q", id)
+	}
+	path := filepath.Join(dir, "g3")
+	if err := os.WriteFile(path, []byte("the browser's finished file"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d.State, d.Path = isolation.DownloadDone, path
+	h.m.Browse(alice, d, cancel)
+	h.m.Wait()
+	list, _ := h.m.Mine("alice")
+	if len(list) != 1 || list[0].State != store.TransferCanceled || !strings.Contains(list[0].Reason, "100MiB") {
+		t.Fatalf("%+v", list)
+	}
+	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the over-size file is still in the quarantine: %v", err)
 	}
 	h.agree(t)
 }
