@@ -14,6 +14,7 @@ import (
 
 	"github.com/shoji-rbi/shoji/broker/bench"
 	"github.com/shoji-rbi/shoji/broker/bench/vnc"
+	"github.com/shoji-rbi/shoji/internal/cli"
 	"github.com/shoji-rbi/shoji/isolation"
 	"github.com/shoji-rbi/shoji/isolation/chrome"
 )
@@ -86,7 +87,7 @@ func runBench(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		if *user == "" || !*pwStdin {
 			return fmt.Errorf("bench: --target needs --user and --password-stdin")
 		}
-		if o.Password, err = readPassword(stdin); err != nil {
+		if o.Password, err = cli.ReadPassword(stdin); err != nil {
 			return err
 		}
 	} else {

@@ -9,30 +9,14 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
-	"strings"
-	"syscall"
+
+	"github.com/shoji-rbi/shoji/internal/cli"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
-	stop()
-	if errors.Is(err, flag.ErrHelp) {
-		os.Exit(0)
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "shoji-bench:", err)
-		os.Exit(1)
-	}
-}
+func main() { cli.Main("shoji-bench", run) }
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
@@ -44,17 +28,4 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return nil
 	}
 	return runBench(ctx, args, stdin, stdout, stderr)
-}
-
-// readPassword reads a password from the first line of r.
-func readPassword(r io.Reader) (string, error) {
-	line, err := bufio.NewReader(r).ReadString('\n')
-	if err != nil && !errors.Is(err, io.EOF) {
-		return "", fmt.Errorf("read password from standard input: %w", err)
-	}
-	line = strings.TrimSuffix(strings.TrimSuffix(line, "\n"), "\r")
-	if line == "" {
-		return "", errors.New("no password on standard input (its first line is empty)")
-	}
-	return line, nil
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"flag"
@@ -16,6 +15,7 @@ import (
 	"github.com/shoji-rbi/shoji/broker/audit"
 	"github.com/shoji-rbi/shoji/broker/auth"
 	"github.com/shoji-rbi/shoji/broker/store"
+	"github.com/shoji-rbi/shoji/internal/cli"
 )
 
 const userUsage = `Usage: shoji user COMMAND [NAME] [flags]
@@ -64,7 +64,7 @@ var userCommands = map[string]userCommand{
 			if err != nil {
 				return err
 			}
-			pw, err := readPassword(c.stdin)
+			pw, err := cli.ReadPassword(c.stdin)
 			if err != nil {
 				return err
 			}
@@ -111,7 +111,7 @@ var userCommands = map[string]userCommand{
 		usage: "passwd NAME --password-stdin", about: "Set a user's password from the first line of standard input, and end all their login sessions.",
 		names: 1, passwordStdin: true,
 		run: func(c *userCall) error {
-			pw, err := readPassword(c.stdin)
+			pw, err := cli.ReadPassword(c.stdin)
 			if err != nil {
 				return err
 			}
@@ -288,19 +288,6 @@ func cliOperator() string {
 		}
 	}
 	return fmt.Sprintf("cli:uid-%d", os.Getuid())
-}
-
-// readPassword returns the first line of r without its line ending.
-func readPassword(r io.Reader) (string, error) {
-	line, err := bufio.NewReader(r).ReadString('\n')
-	if err != nil && !errors.Is(err, io.EOF) {
-		return "", fmt.Errorf("read password from standard input: %w", err)
-	}
-	line = strings.TrimSuffix(strings.TrimSuffix(line, "\n"), "\r")
-	if line == "" {
-		return "", errors.New("no password on standard input (its first line is empty)")
-	}
-	return line, nil
 }
 
 func printUsers(w io.Writer, users []auth.UserInfo) error {
