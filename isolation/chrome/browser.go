@@ -165,7 +165,11 @@ func launch(ctx context.Context, cfg Config, opts isolation.LaunchOptions, start
 			// here too.
 			cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Pdeathsig: syscall.SIGKILL}
 			prefixCommand(cmd, cfg.CommandPrefix, opts.SessionID)
-			t, err := attachTap(cmd, b.log)
+			var t *tap
+			err := errTapLeftOut
+			if !cfg.withoutTap {
+				t, err = attachTap(cmd, b.log)
+			}
 			if err != nil {
 				b.log.Warn("screencast frames go through chromedp", logErr, err)
 				return

@@ -159,6 +159,11 @@ type Config struct {
 	// browser's, in its own session. Nil, or an empty result, starts
 	// Chromium directly.
 	CommandPrefix func(sessionID string) []string
+
+	// withoutTap, for the package's tests only, leaves the tap out, so
+	// that the frames take chromedp's path, as they do when chromedp's
+	// DevTools pipe layout is not the one the tap expects (tap.go).
+	withoutTap bool
 }
 
 // CheckAndSetDefaults validates c and fills in the defaults of zero fields.

@@ -107,6 +107,10 @@ type tap struct {
 // descriptors the tap expects.
 var errPipeLayout = errors.New("chromedp's DevTools pipe layout is not the expected fd 3 and fd 4")
 
+// errTapLeftOut means the tap was left out on purpose (Config.withoutTap,
+// in tests), so the frames take chromedp's path.
+var errTapLeftOut = errors.New("the DevTools tap is left out")
+
 // attachTap rewires cmd, which chromedp set up for --remote-debugging-pipe,
 // through a new tap and starts the tap's goroutines. chromedp closes its
 // own copies of Chromium's ends after the start; the tap keeps duplicates
