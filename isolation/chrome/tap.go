@@ -47,6 +47,13 @@ import (
 //
 // Chromium's output pipe is enlarged to 1 MiB where the system allows it,
 // so that a frame usually crosses it in one write and one read.
+//
+// The tap relies on how chromedp lays out the pipe (its two extra files
+// become Chromium's fd 3 and fd 4). If a chromedp release changes that,
+// attachTap refuses the command (errPipeLayout), the browser logs it and
+// the frames come through chromedp to frameLoop instead. TestFramePaths
+// holds both paths to the same contract, and TestTapWithChromium fails
+// when a real launch no longer gets a tap.
 
 // ackIDBase is the first command id the tap uses for its acknowledgements.
 // chromedp numbers its commands from 1; it would need a billion commands in
