@@ -317,7 +317,7 @@ func (a streamAuth) Authenticate(r *http.Request) (stream.Principal, error) {
 func (s *Server) setCookie(w http.ResponseWriter, tok auth.Token) {
 	http.SetCookie(w, &http.Cookie{
 		Name: cookieName, Value: tok.Value, Path: "/", Expires: tok.Expires,
-		MaxAge: int(time.Until(tok.Expires) / time.Second), HttpOnly: true,
+		MaxAge: int(tok.Expires.Sub(s.now()) / time.Second), HttpOnly: true,
 		Secure: s.cfg.TLS(), SameSite: http.SameSiteStrictMode,
 	})
 }
@@ -561,7 +561,7 @@ func (s *Server) deleteSession(w http.ResponseWriter, r *http.Request, p auth.Pr
 		return errStatus(http.StatusNotFound, "that user has no session")
 	}
 	s.log.Info("session ended by administrator", "by", p.User, "user", user)
-	s.audit.Record(audit.KillSwitch(time.Now(), actorOf(r, p), "end_user_sessions", user, ""))
+	s.audit.Record(audit.KillSwitch(s.now(), actorOf(r, p), "end_user_sessions", user, ""))
 	writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
 	return nil
 }

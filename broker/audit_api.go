@@ -117,7 +117,7 @@ func (s *Server) auditCSV(w http.ResponseWriter, r *http.Request, p auth.Princip
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 	w.Header().Set("Content-Disposition", `attachment; filename="shoji-audit.csv"`)
 	w.Header().Set("Cache-Control", "no-store")
-	s.audit.Record(audit.Export(time.Now(), actorOf(r, p), "csv", r.URL.RawQuery))
+	s.audit.Record(audit.Export(s.now(), actorOf(r, p), "csv", r.URL.RawQuery))
 	if err := audit.WriteCSV(w, audit.Scan(s.auditDir(), f)); err != nil {
 		s.log.Error("audit: CSV export broke off", "err", err)
 	}
@@ -185,14 +185,14 @@ func (s *Server) auditEvidence(w http.ResponseWriter, r *http.Request, p auth.Pr
 	if err != nil {
 		return err
 	}
-	if _, err := s.audit.Commit(r.Context(), audit.Export(time.Now(), actorOf(r, p), "evidence", r.URL.RawQuery)); err != nil {
+	if _, err := s.audit.Commit(r.Context(), audit.Export(s.now(), actorOf(r, p), "evidence", r.URL.RawQuery)); err != nil {
 		return fmt.Errorf("audit the export: %w", err)
 	}
-	name := "shoji-evidence-" + time.Now().UTC().Format("20060102-150405") + ".zip"
+	name := "shoji-evidence-" + s.now().UTC().Format("20060102-150405") + ".zip"
 	w.Header().Set("Content-Type", "application/zip")
 	w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
 	w.Header().Set("Cache-Control", "no-store")
-	if err := WriteEvidence(w, s.cfg.Data, s.store, f, p.User, time.Now()); err != nil {
+	if err := WriteEvidence(w, s.cfg.Data, s.store, f, p.User, s.now()); err != nil {
 		s.log.Error("audit: evidence export broke off", "err", err)
 	}
 	return nil

@@ -37,7 +37,7 @@ func (s *Server) journalSession(info session.Info) {
 func (s *Server) recordSessionEnd(info session.Info, reason session.Reason) {
 	ctx, cancel := context.WithTimeout(context.Background(), auditWait)
 	defer cancel()
-	if _, err := s.audit.Commit(ctx, audit.SessionEnd(time.Now(), sessionActor(info), string(reason))); err != nil {
+	if _, err := s.audit.Commit(ctx, audit.SessionEnd(s.now(), sessionActor(info), string(reason))); err != nil {
 		s.log.Error("record session end: left in the session journal for the next start", "session", info.ID, "reason", string(reason), "err", err)
 		a := sessionActor(info)
 		if err := s.store.PutJournalEntry(store.JournalEntry{
@@ -71,7 +71,7 @@ func (s *Server) recoverSessions(ctx context.Context) {
 		}
 		a := audit.Actor{User: e.User, Role: e.Role, Terminal: e.Terminal, Session: e.Session}
 		cctx, cancel := context.WithTimeout(ctx, auditWait)
-		_, err := s.audit.Commit(cctx, audit.SessionEnd(time.Now(), a, reason))
+		_, err := s.audit.Commit(cctx, audit.SessionEnd(s.now(), a, reason))
 		cancel()
 		if err != nil {
 			s.log.Error("record the end of a session of the previous run", "session", e.Session, "user", e.User, "err", err)

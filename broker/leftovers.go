@@ -59,7 +59,7 @@ func (s *Server) recoverBrowsers(ctx context.Context) {
 // recordLeftovers records the browsers and profiles of left that are not
 // in recorded yet, and adds them to it.
 func (s *Server) recordLeftovers(ctx context.Context, left chrome.Leftovers, recorded map[string]bool) {
-	now := time.Now()
+	now := s.now()
 	for _, b := range left.Browsers {
 		target := "pid " + strconv.Itoa(b.PIDs[0])
 		how := fmt.Sprintf("processes %v killed", b.PIDs)

@@ -81,9 +81,11 @@ type Options struct {
 	Out io.Writer
 	// Launcher replaces the Chromium launcher (tests of the wiring).
 	Launcher isolation.Launcher
-	// Now is the broker's clock: of accounts and tokens, of the site
-	// policy (rule expiry) and of the records of its changes and of site
-	// requests. Nil means time.Now.
+	// Now is the broker's one clock: of accounts, tokens and cookies, of
+	// the site policy (rule expiry) and of every audit record the broker
+	// stamps itself (session starts and ends, start warnings, kill switch,
+	// exports, leftovers of a previous run). No file of package broker reads
+	// the wall clock otherwise (TestNoDirectClock). Nil means time.Now.
 	Now func() time.Time
 	// ChromiumFlags are added to every browser's flags (tests; flags that
 	// weaken isolation are refused by isolation/chrome).
@@ -244,7 +246,7 @@ func New(ctx context.Context, cfg Config, opts Options) (*Server, error) {
 		OnStart: func(info session.Info) {
 			s.metrics.sessionStarted()
 			s.journalSession(info)
-			s.audit.Record(audit.SessionStart(time.Now(), sessionActor(info)))
+			s.audit.Record(audit.SessionStart(s.now(), sessionActor(info)))
 			crashpoint.Hit(crashpoint.SessionStarted)
 		},
 		OnEnd: func(info session.Info, r session.Reason) {
@@ -256,10 +258,10 @@ func New(ctx context.Context, cfg Config, opts Options) (*Server, error) {
 		OnEnding: s.endLogins,
 		OnCrash:  func(session.Info, error) { s.metrics.crashes.Inc() },
 		OnNavigate: func(info session.Info, url string) {
-			s.audit.Record(audit.Navigation(time.Now(), sessionActor(info), url))
+			s.audit.Record(audit.Navigation(s.now(), sessionActor(info), url))
 		},
 		OnBlock: func(info session.Info, url string, d isolation.NavDecision) {
-			s.audit.Record(audit.Deny(time.Now(), sessionActor(info), d.Host, url, d.Rule, d.Reason))
+			s.audit.Record(audit.Deny(s.now(), sessionActor(info), d.Host, url, d.Rule, d.Reason))
 		},
 		Transfers: sessionTransfers{s},
 	})
@@ -564,11 +566,8 @@ func (s *Server) auditEgressDeny(ev egress.Event) {
 	}
 	a := audit.Actor{Session: ev.Session}
 	if s.sess != nil {
-		for _, info := range s.sess.List() {
-			if info.ID == ev.Session {
-				a = sessionActor(info)
-				break
-			}
+		if info, ok := s.sess.Lookup(ev.Session); ok {
+			a = sessionActor(info)
 		}
 	}
 	e := audit.Deny(ev.Time, a, ev.Host, "", ev.Rule, ev.Reason)

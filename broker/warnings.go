@@ -2,7 +2,6 @@ package broker
 
 import (
 	"context"
-	"time"
 
 	"github.com/shoji-rbi/shoji/broker/audit"
 )
@@ -42,7 +41,7 @@ func (s *Server) warnAtStart(ctx context.Context) {
 		s.warnings = append(s.warnings, w.text)
 		s.log.Warn("WARNING: " + w.text)
 		cctx, cancel := context.WithTimeout(ctx, auditWait)
-		if _, err := s.audit.Commit(cctx, audit.StartWarning(time.Now(), w.what, w.text)); err != nil {
+		if _, err := s.audit.Commit(cctx, audit.StartWarning(s.now(), w.what, w.text)); err != nil {
 			s.log.Error("record a start warning in the audit trail", "what", w.what, "err", err)
 		}
 		cancel()

@@ -301,6 +301,7 @@ type Manager struct {
 
 	mu       sync.Mutex
 	sessions map[string]*Session // by user
+	byID     map[string]*Session // the same sessions by ID
 	closing  bool
 	pool     pool // guarded by mu
 	// probing counts probe browsers starting (0 or 1); they hold a place
@@ -323,7 +324,7 @@ func NewManager(cfg Config) (*Manager, error) {
 	if err := cfg.CheckAndSetDefaults(); err != nil {
 		return nil, err
 	}
-	m := &Manager{cfg: cfg, sessions: make(map[string]*Session)}
+	m := &Manager{cfg: cfg, sessions: make(map[string]*Session), byID: make(map[string]*Session)}
 	m.life, m.stopLife = context.WithCancel(context.Background())
 	m.startPool()
 	return m, nil
@@ -373,6 +374,7 @@ func (m *Manager) Attach(ctx context.Context, o Owner, vp isolation.Viewport) (*
 	}
 	s := newSession(m, id, o, vp)
 	m.sessions[user] = s
+	m.byID[s.ID] = s
 	m.mu.Unlock()
 
 	warm, err := m.startSession(ctx, s, p)
@@ -446,6 +448,20 @@ func (m *Manager) End(user string, reason Reason) bool {
 	return true
 }
 
+// Lookup returns the information of the session with the given ID, if it
+// is one of the manager's sessions. It does not look through the others, so
+// that a caller asking once per request (the egress proxy's refusals) costs
+// the same with one session as with many.
+func (m *Manager) Lookup(id string) (Info, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s, ok := m.byID[id]
+	if !ok {
+		return Info{}, false
+	}
+	return s.Info(), true
+}
+
 // List returns every session.
 func (m *Manager) List() []Info {
 	m.mu.Lock()
@@ -504,6 +520,9 @@ func (m *Manager) remove(s *Session) {
 	m.mu.Lock()
 	if m.sessions[s.User] == s {
 		delete(m.sessions, s.User)
+	}
+	if m.byID[s.ID] == s {
+		delete(m.byID, s.ID)
 	}
 	m.mu.Unlock()
 	m.kickPool() // a slot is free: the pool may top up

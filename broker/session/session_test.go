@@ -193,6 +193,37 @@ func TestAttachResumesSameBrowser(t *testing.T) {
 	}
 }
 
+// TestLookupByID checks that Lookup finds each of many sessions by its ID,
+// finds nothing for an ID it never had, and forgets a session that ended.
+func TestLookupByID(t *testing.T) {
+	h := newHarness(t, nil)
+	ctx := context.Background()
+	byID := map[string]string{}
+	for i := range 5 {
+		user := fmt.Sprintf("user-%d", i)
+		s, err := h.m.Attach(ctx, Owner{User: user, Role: "clinician"}, vp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		byID[s.ID] = user
+	}
+	for id, user := range byID {
+		info, ok := h.m.Lookup(id)
+		if !ok || info.User != user || info.ID != id {
+			t.Errorf("Lookup(%s) = %+v, %v; want user %s", id, info, ok, user)
+		}
+	}
+	if info, ok := h.m.Lookup("no-such-session"); ok {
+		t.Errorf("Lookup of an unknown ID found %+v", info)
+	}
+	s, _ := h.m.Get("user-0")
+	h.m.End("user-0", ReasonLogout)
+	waitDone(t, s.Done(), "session end")
+	if info, ok := h.m.Lookup(s.ID); ok {
+		t.Errorf("Lookup of an ended session found %+v", info)
+	}
+}
+
 func TestEndPaths(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
