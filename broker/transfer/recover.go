@@ -11,6 +11,7 @@ import (
 
 	"github.com/shoji-rbi/shoji/broker/audit"
 	"github.com/shoji-rbi/shoji/broker/store"
+	"github.com/shoji-rbi/shoji/internal/diskusage"
 )
 
 // Reasons recorded for what Recover and Retry do.
@@ -280,7 +281,7 @@ func (m *Manager) removeDestinationTemps(ctx context.Context) []error {
 // removeRecovered deletes path (a file or a directory with what is in it)
 // after an audit record of what goes, and why, is durable.
 func (m *Manager) removeRecovered(ctx context.Context, path, target, reason string) error {
-	files, size := countFiles(path)
+	files, size := diskusage.Of(path)
 	ev := audit.Recovery(m.cfg.Now(), "quarantine", target, reason, files, size)
 	if _, err := m.cfg.Audit.Commit(ctx, ev); err != nil {
 		m.log.Error("transfer: recover: the audit trail did not take a removal; left for the next start", "path", path, "err", err)
@@ -291,19 +292,4 @@ func (m *Manager) removeRecovered(ctx context.Context, path, target, reason stri
 	}
 	m.log.Info("transfer: recover: removed what a previous run left", "path", path, "files", files, "bytes", size, "reason", reason)
 	return nil
-}
-
-// countFiles counts the regular files at or below path and their bytes.
-func countFiles(path string) (files, size int64) {
-	_ = filepath.WalkDir(path, func(_ string, d fs.DirEntry, err error) error {
-		if err != nil || !d.Type().IsRegular() {
-			return nil
-		}
-		if fi, err := d.Info(); err == nil {
-			files++
-			size += fi.Size()
-		}
-		return nil
-	})
-	return files, size
 }

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/shoji-rbi/shoji/internal/diskusage"
 )
 
 // MarkerEnv names the environment variable that every browser process
@@ -138,7 +140,7 @@ func FindLeftovers(root string) (Leftovers, error) {
 	}
 	for _, e := range entries {
 		dir := filepath.Join(root, e.Name())
-		files, size := diskUsage(dir)
+		files, size := diskusage.Of(dir)
 		out.Profiles = append(out.Profiles, LeftProfile{Dir: dir, Session: profileSession(root, dir), Files: files, Bytes: size})
 	}
 	return out, nil
@@ -325,7 +327,7 @@ func removeProfiles(root string, limit time.Duration) ([]LeftProfile, error) {
 	var errs []error
 	for _, e := range entries {
 		dir := filepath.Join(root, e.Name())
-		files, size := diskUsage(dir)
+		files, size := diskusage.Of(dir)
 		if err := removeAllRetry(dir, limit); err != nil {
 			errs = append(errs, fmt.Errorf("remove left profile: %w", err))
 			continue
@@ -333,22 +335,6 @@ func removeProfiles(root string, limit time.Duration) ([]LeftProfile, error) {
 		out = append(out, LeftProfile{Dir: dir, Session: profileSession(root, dir), Files: files, Bytes: size})
 	}
 	return out, errors.Join(errs...)
-}
-
-// diskUsage counts the regular files under path (path itself when it is
-// one) and their bytes. Symbolic links are not followed.
-func diskUsage(path string) (files, size int64) {
-	_ = filepath.WalkDir(path, func(_ string, d fs.DirEntry, err error) error {
-		if err != nil || !d.Type().IsRegular() {
-			return nil
-		}
-		if fi, err := d.Info(); err == nil {
-			files++
-			size += fi.Size()
-		}
-		return nil
-	})
-	return files, size
 }
 
 // profileSession returns the session ID that the name of a profile
