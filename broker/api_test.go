@@ -32,6 +32,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/gorilla/websocket"
 
+	"github.com/shoji-rbi/shoji/broker/api"
 	"github.com/shoji-rbi/shoji/broker/audit"
 	"github.com/shoji-rbi/shoji/broker/auth"
 	"github.com/shoji-rbi/shoji/broker/session"
@@ -217,7 +218,7 @@ func TestLoginCookieAndLogout(t *testing.T) {
 	}
 	var sc *http.Cookie
 	for _, ck := range resp.Cookies() {
-		if ck.Name == cookieName {
+		if ck.Name == api.CookieName {
 			sc = ck
 		}
 	}
@@ -247,7 +248,7 @@ func TestLoginCookieAndLogout(t *testing.T) {
 	// The old token is dead even if a copy was kept.
 	stale := f.client()
 	u := mustURL(t, f.ts.URL)
-	stale.Jar.SetCookies(u, []*http.Cookie{{Name: cookieName, Value: sc.Value}})
+	stale.Jar.SetCookies(u, []*http.Cookie{{Name: api.CookieName, Value: sc.Value}})
 	if resp, _ := f.do(stale, "GET", "/api/session", ""); resp.StatusCode != 401 {
 		t.Errorf("revoked token: %d, want 401", resp.StatusCode)
 	}
@@ -373,7 +374,7 @@ func TestStreamRefusesForgedTokens(t *testing.T) {
 	real := f.login("dave")
 	var good string
 	for _, ck := range real.Jar.Cookies(mustURL(t, f.ts.URL)) {
-		if ck.Name == cookieName {
+		if ck.Name == api.CookieName {
 			good = ck.Value
 		}
 	}
@@ -405,7 +406,7 @@ func TestStreamRefusesForgedTokens(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			h := http.Header{}
 			if tc.cookie != "" {
-				h.Set("Cookie", cookieName+"="+tc.cookie)
+				h.Set("Cookie", api.CookieName+"="+tc.cookie)
 			}
 			if tc.origin != "" {
 				h.Set("Origin", tc.origin)
@@ -430,7 +431,7 @@ func TestStreamRefusesForgedTokens(t *testing.T) {
 		t.Errorf("refused upgrades started %d browsers", n)
 	}
 	// The real cookie with the right origin gets in.
-	h := http.Header{"Cookie": {cookieName + "=" + good}, "Origin": {f.srv.cfg.Origin()}}
+	h := http.Header{"Cookie": {api.CookieName + "=" + good}, "Origin": {f.srv.cfg.Origin()}}
 	c, _, err := websocket.DefaultDialer.Dial(wsURL, h)
 	if err != nil {
 		t.Fatal(err)
@@ -765,7 +766,7 @@ func TestExpiredCookie(t *testing.T) {
 	c := f.login("erin")
 	cookie := func() string {
 		for _, ck := range c.Jar.Cookies(mustURL(t, f.ts.URL)) {
-			if ck.Name == cookieName {
+			if ck.Name == api.CookieName {
 				return ck.Value
 			}
 		}
@@ -784,7 +785,7 @@ func TestExpiredCookie(t *testing.T) {
 
 	// The first token, now expired, is refused at the WebSocket door.
 	advance(6 * time.Minute)
-	h := http.Header{"Cookie": {cookieName + "=" + first}, "Origin": {f.srv.cfg.Origin()}}
+	h := http.Header{"Cookie": {api.CookieName + "=" + first}, "Origin": {f.srv.cfg.Origin()}}
 	_, resp, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(f.ts.URL, "http")+"/api/stream", h)
 	if err == nil || resp == nil || resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("expired token at the stream: err %v, resp %v; want 401", err, resp)

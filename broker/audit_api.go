@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/shoji-rbi/shoji/broker/api"
 	"github.com/shoji-rbi/shoji/broker/audit"
 	"github.com/shoji-rbi/shoji/broker/auth"
 	"github.com/shoji-rbi/shoji/broker/store"
@@ -22,12 +23,12 @@ import (
 // auditRoutes adds the auditor's API (docs/audit.md). Auditors only: the
 // people whose actions are recorded do not read or export the record.
 func (s *Server) auditRoutes(mux *http.ServeMux) {
-	mux.Handle("GET /api/audit/events", s.role(auth.Auditor, s.auditEvents))
-	mux.Handle("GET /api/audit/events.csv", s.role(auth.Auditor, s.auditCSV))
-	mux.Handle("GET /api/audit/counts", s.role(auth.Auditor, s.auditCounts))
-	mux.Handle("GET /api/audit/status", s.role(auth.Auditor, s.auditStatus))
-	mux.Handle("GET /api/audit/transfers", s.role(auth.Auditor, s.auditTransfers))
-	mux.Handle("GET /api/audit/evidence", s.role(auth.Auditor, s.auditEvidence))
+	mux.Handle("GET /api/audit/events", s.guard.Role(auth.Auditor, s.auditEvents))
+	mux.Handle("GET /api/audit/events.csv", s.guard.Role(auth.Auditor, s.auditCSV))
+	mux.Handle("GET /api/audit/counts", s.guard.Role(auth.Auditor, s.auditCounts))
+	mux.Handle("GET /api/audit/status", s.guard.Role(auth.Auditor, s.auditStatus))
+	mux.Handle("GET /api/audit/transfers", s.guard.Role(auth.Auditor, s.auditTransfers))
+	mux.Handle("GET /api/audit/evidence", s.guard.Role(auth.Auditor, s.auditEvidence))
 }
 
 // auditDir is where the audit chain lives.
@@ -44,13 +45,13 @@ func auditFilter(r *http.Request) (audit.Filter, error) {
 		if v := q.Get(p.key); v != "" {
 			t, err := time.Parse(time.RFC3339, v)
 			if err != nil {
-				return f, errStatus(http.StatusBadRequest, fmt.Sprintf("%s %q: want an RFC 3339 time such as 2026-11-23T09:00:00+09:00", p.key, v))
+				return f, api.Status(http.StatusBadRequest, fmt.Sprintf("%s %q: want an RFC 3339 time such as 2026-11-23T09:00:00+09:00", p.key, v))
 			}
 			*p.dst = t
 		}
 	}
 	if !f.From.IsZero() && !f.To.IsZero() && f.To.Before(f.From) {
-		return f, errStatus(http.StatusBadRequest, "to is before from")
+		return f, api.Status(http.StatusBadRequest, "to is before from")
 	}
 	f.User = q.Get("user")
 	f.Type = audit.Type(q.Get("type"))
@@ -58,7 +59,7 @@ func auditFilter(r *http.Request) (audit.Filter, error) {
 	f.SHA256 = strings.ToLower(q.Get("sha256"))
 	for _, v := range []string{f.User, string(f.Type), f.Host, f.SHA256} {
 		if len(v) > 256 {
-			return f, errStatus(http.StatusBadRequest, "a filter value is longer than 256 bytes")
+			return f, api.Status(http.StatusBadRequest, "a filter value is longer than 256 bytes")
 		}
 	}
 	return f, nil
@@ -74,13 +75,13 @@ func (s *Server) auditEvents(w http.ResponseWriter, r *http.Request, _ auth.Prin
 	limit := 200
 	if v := r.URL.Query().Get("limit"); v != "" {
 		if limit, err = strconv.Atoi(v); err != nil || limit < 1 || limit > 5000 {
-			return errStatus(http.StatusBadRequest, "limit: want 1 to 5000")
+			return api.Status(http.StatusBadRequest, "limit: want 1 to 5000")
 		}
 	}
 	var before uint64
 	if v := r.URL.Query().Get("before"); v != "" {
 		if before, err = strconv.ParseUint(v, 10, 64); err != nil {
-			return errStatus(http.StatusBadRequest, "before: want a record number")
+			return api.Status(http.StatusBadRequest, "before: want a record number")
 		}
 	}
 	// Keep the newest limit matches in a ring.
@@ -105,7 +106,7 @@ func (s *Server) auditEvents(w http.ResponseWriter, r *http.Request, _ auth.Prin
 	for i := len(ring) - 1; i >= 0; i-- {
 		out = append(out, ring[(next+i)%len(ring)])
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"events": out, "more": matched > len(ring)})
+	api.WriteJSON(w, http.StatusOK, map[string]any{"events": out, "more": matched > len(ring)})
 	return nil
 }
 
@@ -117,7 +118,7 @@ func (s *Server) auditCSV(w http.ResponseWriter, r *http.Request, p auth.Princip
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 	w.Header().Set("Content-Disposition", `attachment; filename="shoji-audit.csv"`)
 	w.Header().Set("Cache-Control", "no-store")
-	s.audit.Record(audit.Export(s.now(), actorOf(r, p), "csv", r.URL.RawQuery))
+	s.audit.Record(audit.Export(s.now(), api.Actor(r, p), "csv", r.URL.RawQuery))
 	if err := audit.WriteCSV(w, audit.Scan(s.auditDir(), f)); err != nil {
 		s.log.Error("audit: CSV export broke off", "err", err)
 	}
@@ -133,7 +134,7 @@ func (s *Server) auditCounts(w http.ResponseWriter, r *http.Request, _ auth.Prin
 	if err != nil {
 		return fmt.Errorf("read audit trail: %w", err)
 	}
-	writeJSON(w, http.StatusOK, c)
+	api.WriteJSON(w, http.StatusOK, c)
 	return nil
 }
 
@@ -152,7 +153,7 @@ func (s *Server) auditStatus(w http.ResponseWriter, _ *http.Request, _ auth.Prin
 	if c := rep.LastCheckpoint; c != nil {
 		out["last_checkpoint"] = map[string]any{"seq": c.Seq, "time": c.Time, "reason": c.Reason, "key_id": c.KeyID}
 	}
-	writeJSON(w, http.StatusOK, out)
+	api.WriteJSON(w, http.StatusOK, out)
 	return nil
 }
 
@@ -175,7 +176,7 @@ func (s *Server) auditTransfers(w http.ResponseWriter, r *http.Request, _ auth.P
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, list)
+	api.WriteJSON(w, http.StatusOK, list)
 	return nil
 }
 
@@ -185,7 +186,7 @@ func (s *Server) auditEvidence(w http.ResponseWriter, r *http.Request, p auth.Pr
 	if err != nil {
 		return err
 	}
-	if _, err := s.audit.Commit(r.Context(), audit.Export(s.now(), actorOf(r, p), "evidence", r.URL.RawQuery)); err != nil {
+	if _, err := s.audit.Commit(r.Context(), audit.Export(s.now(), api.Actor(r, p), "evidence", r.URL.RawQuery)); err != nil {
 		return fmt.Errorf("audit the export: %w", err)
 	}
 	name := "shoji-evidence-" + s.now().UTC().Format("20060102-150405") + ".zip"
@@ -196,12 +197,6 @@ func (s *Server) auditEvidence(w http.ResponseWriter, r *http.Request, p auth.Pr
 		s.log.Error("audit: evidence export broke off", "err", err)
 	}
 	return nil
-}
-
-// actorOf is the audit actor of an API caller.
-func actorOf(r *http.Request, p auth.Principal) audit.Actor {
-	tp := person(r, p)
-	return audit.Actor{User: tp.User, Role: tp.Role, Terminal: tp.Terminal}
 }
 
 // EvidenceManifest describes an evidence bundle: what was asked for, and

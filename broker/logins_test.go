@@ -13,6 +13,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/shoji-rbi/shoji/broker/api"
 	"github.com/shoji-rbi/shoji/broker/audit"
 	"github.com/shoji-rbi/shoji/broker/auth"
 	"github.com/shoji-rbi/shoji/broker/session"
@@ -28,7 +29,7 @@ type viewerConn struct {
 func (f *apiFixture) cookieHeader(c *http.Client) string {
 	f.t.Helper()
 	for _, ck := range c.Jar.Cookies(mustURL(f.t, f.ts.URL)) {
-		if ck.Name == cookieName {
+		if ck.Name == api.CookieName {
 			return ck.Name + "=" + ck.Value
 		}
 	}
@@ -232,7 +233,7 @@ func TestShutdownKeepsLogins(t *testing.T) {
 
 	second := newAPI(t, func(c *Config) { c.Data = dir })
 	again := second.client()
-	again.Jar.SetCookies(mustURL(t, second.ts.URL), []*http.Cookie{{Name: cookieName, Value: strings.TrimPrefix(cookie, cookieName+"=")}})
+	again.Jar.SetCookies(mustURL(t, second.ts.URL), []*http.Cookie{{Name: api.CookieName, Value: strings.TrimPrefix(cookie, api.CookieName+"=")}})
 	if resp, m := second.do(again, "GET", "/api/session", ""); resp.StatusCode != 200 || m["user"] != "bob" {
 		t.Fatalf("the login after a restart: %d %v, want 200", resp.StatusCode, m)
 	}

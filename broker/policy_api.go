@@ -14,10 +14,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/shoji-rbi/shoji/broker/api"
 	"github.com/shoji-rbi/shoji/broker/approval"
 	"github.com/shoji-rbi/shoji/broker/audit"
 	"github.com/shoji-rbi/shoji/broker/auth"
 	"github.com/shoji-rbi/shoji/broker/protocol"
+	"github.com/shoji-rbi/shoji/broker/record"
 	"github.com/shoji-rbi/shoji/broker/session"
 	"github.com/shoji-rbi/shoji/broker/sitepolicy"
 	"github.com/shoji-rbi/shoji/broker/store"
@@ -39,33 +41,23 @@ const (
 // policyRoutes adds the policy, site request and kill switch API
 // (docs/admin-api.md).
 func (s *Server) policyRoutes(mux *http.ServeMux) {
-	mux.Handle("GET /api/admin/policy", s.role(auth.Admin, s.getPolicy))
-	mux.Handle("PUT /api/admin/policy", s.role(auth.Admin, s.putPolicy))
-	mux.Handle("GET /api/admin/policy/export", s.role(auth.Admin, s.exportPolicy))
-	mux.Handle("POST /api/admin/policy/import", s.role(auth.Admin, s.importPolicy))
-	mux.Handle("POST /api/admin/policy/test", s.role(auth.Admin, s.testPolicy))
-	mux.Handle("POST /api/admin/blocked", s.role(auth.Admin, s.blockHost))
-	mux.Handle("DELETE /api/admin/blocked/{host}", s.role(auth.Admin, s.unblockHost))
-	mux.Handle("POST /api/admin/emergency", s.role(auth.Admin, s.startEmergency))
-	mux.Handle("DELETE /api/admin/emergency/{group}", s.role(auth.Admin, s.endEmergency))
-	mux.Handle("DELETE /api/admin/sessions", s.role(auth.Admin, s.endAllSessions))
+	mux.Handle("GET /api/admin/policy", s.guard.Role(auth.Admin, s.getPolicy))
+	mux.Handle("PUT /api/admin/policy", s.guard.Role(auth.Admin, s.putPolicy))
+	mux.Handle("GET /api/admin/policy/export", s.guard.Role(auth.Admin, s.exportPolicy))
+	mux.Handle("POST /api/admin/policy/import", s.guard.Role(auth.Admin, s.importPolicy))
+	mux.Handle("POST /api/admin/policy/test", s.guard.Role(auth.Admin, s.testPolicy))
+	mux.Handle("POST /api/admin/blocked", s.guard.Role(auth.Admin, s.blockHost))
+	mux.Handle("DELETE /api/admin/blocked/{host}", s.guard.Role(auth.Admin, s.unblockHost))
+	mux.Handle("POST /api/admin/emergency", s.guard.Role(auth.Admin, s.startEmergency))
+	mux.Handle("DELETE /api/admin/emergency/{group}", s.guard.Role(auth.Admin, s.endEmergency))
+	mux.Handle("DELETE /api/admin/sessions", s.guard.Role(auth.Admin, s.endAllSessions))
 
-	mux.Handle("POST /api/site-requests", s.authed(s.postSiteRequest))
-	mux.Handle("GET /api/site-requests/mine", s.authed(s.mySiteRequests))
-	mux.Handle("GET /api/site-requests/profiles", s.roles(s.requestProfiles, auth.Approver, auth.Admin))
-	mux.Handle("GET /api/site-requests", s.roles(s.listSiteRequests, auth.Approver, auth.Admin))
-	mux.Handle("POST /api/site-requests/{id}/approve", s.roles(s.approveSiteRequest, auth.Approver, auth.Admin))
-	mux.Handle("POST /api/site-requests/{id}/reject", s.roles(s.rejectSiteRequest, auth.Approver, auth.Admin))
-}
-
-// roles requires a valid session with one of the roles.
-func (s *Server) roles(h func(w http.ResponseWriter, r *http.Request, p auth.Principal) error, want ...auth.Role) http.Handler {
-	return s.authed(func(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
-		if !slices.Contains(want, p.Role) {
-			return errStatus(http.StatusForbidden, fmt.Sprintf("this needs one of the roles %v", want))
-		}
-		return h(w, r, p)
-	})
+	mux.Handle("POST /api/site-requests", s.guard.Authed(s.postSiteRequest))
+	mux.Handle("GET /api/site-requests/mine", s.guard.Authed(s.mySiteRequests))
+	mux.Handle("GET /api/site-requests/profiles", s.guard.Roles(s.requestProfiles, auth.Approver, auth.Admin))
+	mux.Handle("GET /api/site-requests", s.guard.Roles(s.listSiteRequests, auth.Approver, auth.Admin))
+	mux.Handle("POST /api/site-requests/{id}/approve", s.guard.Roles(s.approveSiteRequest, auth.Approver, auth.Admin))
+	mux.Handle("POST /api/site-requests/{id}/reject", s.guard.Roles(s.rejectSiteRequest, auth.Approver, auth.Admin))
 }
 
 // policyError maps a policy change's error to a response.
@@ -74,9 +66,9 @@ func policyError(err error) error {
 	case err == nil:
 		return nil
 	case errors.Is(err, sitepolicy.ErrConflict):
-		return errStatus(http.StatusPreconditionFailed, "the policy was changed by someone else; reload it and try again")
+		return api.Status(http.StatusPreconditionFailed, "the policy was changed by someone else; reload it and try again")
 	case errors.Is(err, policy.ErrInvalid), errors.Is(err, policy.ErrParse), errors.Is(err, policy.ErrInvalidPattern):
-		return &httpError{Status: http.StatusBadRequest, Msg: err.Error()}
+		return &api.Error{Status: http.StatusBadRequest, Msg: err.Error()}
 	}
 	return err
 }
@@ -85,11 +77,11 @@ func policyError(err error) error {
 func ifMatch(r *http.Request) (int, error) {
 	h := strings.Trim(strings.TrimPrefix(r.Header.Get("If-Match"), "W/"), `"`)
 	if h == "" {
-		return 0, errStatus(http.StatusPreconditionRequired, `If-Match is required: send the version you edited, e.g. If-Match: "3"`)
+		return 0, api.Status(http.StatusPreconditionRequired, `If-Match is required: send the version you edited, e.g. If-Match: "3"`)
 	}
 	v, err := strconv.Atoi(h)
 	if err != nil || v < 0 {
-		return 0, errStatus(http.StatusBadRequest, "If-Match: want a version number")
+		return 0, api.Status(http.StatusBadRequest, "If-Match: want a version number")
 	}
 	return v, nil
 }
@@ -97,7 +89,7 @@ func ifMatch(r *http.Request) (int, error) {
 func (s *Server) getPolicy(w http.ResponseWriter, _ *http.Request, _ auth.Principal) error {
 	doc := s.policy.Current().Document()
 	w.Header().Set("ETag", strconv.Quote(strconv.Itoa(doc.Version)))
-	writeJSON(w, http.StatusOK, map[string]any{"version": doc.Version, "policy": doc})
+	api.WriteJSON(w, http.StatusOK, map[string]any{"version": doc.Version, "policy": doc})
 	return nil
 }
 
@@ -107,7 +99,7 @@ func (s *Server) putPolicy(w http.ResponseWriter, r *http.Request, p auth.Princi
 		return err
 	}
 	var doc policy.Document
-	if err := decodeJSON(r, &doc); err != nil {
+	if err := api.DecodeJSON(r, &doc); err != nil {
 		return err
 	}
 	return s.replacePolicy(w, p, v, &doc)
@@ -125,7 +117,7 @@ func (s *Server) replacePolicy(w http.ResponseWriter, p auth.Principal, v int, d
 	if err != nil {
 		return policyError(err)
 	}
-	writeJSON(w, http.StatusOK, map[string]int{"version": next.Version})
+	api.WriteJSON(w, http.StatusOK, map[string]int{"version": next.Version})
 	return nil
 }
 
@@ -162,11 +154,11 @@ func (s *Server) importPolicy(w http.ResponseWriter, r *http.Request, p auth.Pri
 		return err
 	}
 	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/yaml" && mt != "text/yaml" {
-		return errStatus(http.StatusUnsupportedMediaType, "import needs the policy as application/yaml")
+		return api.Status(http.StatusUnsupportedMediaType, "import needs the policy as application/yaml")
 	}
 	data, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, 4<<20))
 	if err != nil {
-		return errStatus(http.StatusRequestEntityTooLarge, "policy too large (4 MiB at most)")
+		return api.Status(http.StatusRequestEntityTooLarge, "policy too large (4 MiB at most)")
 	}
 	doc, err := policy.ParseYAML(data)
 	if err != nil {
@@ -180,14 +172,14 @@ func (s *Server) testPolicy(w http.ResponseWriter, r *http.Request, _ auth.Princ
 		URL     string `json:"url"`
 		Profile string `json:"profile"`
 	}
-	if err := decodeJSON(r, &req); err != nil {
+	if err := api.DecodeJSON(r, &req); err != nil {
 		return err
 	}
 	if req.URL == "" {
-		return errStatus(http.StatusBadRequest, "url: empty")
+		return api.Status(http.StatusBadRequest, "url: empty")
 	}
 	res := s.policy.Current().CheckURL(req.Profile, req.URL)
-	writeJSON(w, http.StatusOK, map[string]any{
+	api.WriteJSON(w, http.StatusOK, map[string]any{
 		"allow": res.Allow, "rule": res.Rule, "reason": res.Reason, "host": res.Host,
 		"trusted": res.Trusted, "uploads": res.Uploads, "profile": req.Profile,
 	})
@@ -199,20 +191,20 @@ func (s *Server) blockHost(w http.ResponseWriter, r *http.Request, p auth.Princi
 		Host   string `json:"host"`
 		Reason string `json:"reason"`
 	}
-	if err := decodeJSON(r, &req); err != nil {
+	if err := api.DecodeJSON(r, &req); err != nil {
 		return err
 	}
 	host, _, err := egress.Normalize(strings.TrimSpace(req.Host) + ":443")
 	if err != nil || req.Host == "" {
-		return errStatus(http.StatusBadRequest, fmt.Sprintf("host %q: not a host name", req.Host))
+		return api.Status(http.StatusBadRequest, fmt.Sprintf("host %q: not a host name", req.Host))
 	}
 	if strings.TrimSpace(req.Reason) == "" {
-		return errStatus(http.StatusBadRequest, "reason: say why the host is blocked")
+		return api.Status(http.StatusBadRequest, "reason: say why the host is blocked")
 	}
 	_, err = s.policy.Change(p.User, -1, func(d *policy.Document) error {
 		for _, b := range d.Blocked {
 			if b.Host == host {
-				return errStatus(http.StatusConflict, host+" is already blocked")
+				return api.Status(http.StatusConflict, host+" is already blocked")
 			}
 		}
 		d.Blocked = append(d.Blocked, policy.BlockedHost{Host: host, Reason: req.Reason, By: p.User, At: s.now().UTC()})
@@ -228,8 +220,8 @@ func (s *Server) blockHost(w http.ResponseWriter, r *http.Request, p auth.Princi
 		cut = s.proxy.CutHost(host)
 	}
 	s.log.Warn("kill switch: host blocked everywhere", "event", "kill_switch", "by", p.User, "host", host, "reason", req.Reason, "connections_cut", cut)
-	s.audit.Record(audit.KillSwitch(s.now(), actorOf(r, p), "block_host", host, req.Reason))
-	writeJSON(w, http.StatusOK, map[string]string{"host": host})
+	s.audit.Record(audit.KillSwitch(s.now(), api.Actor(r, p), "block_host", host, req.Reason))
+	api.WriteJSON(w, http.StatusOK, map[string]string{"host": host})
 	return nil
 }
 
@@ -239,7 +231,7 @@ func removeFrom[T any](list *[]T, match func(T) bool, notFound string) error {
 	n := len(*list)
 	*list = slices.DeleteFunc(*list, match)
 	if len(*list) == n {
-		return errStatus(http.StatusNotFound, notFound)
+		return api.Status(http.StatusNotFound, notFound)
 	}
 	return nil
 }
@@ -253,14 +245,14 @@ func (s *Server) unblockHost(w http.ResponseWriter, r *http.Request, p auth.Prin
 		return policyError(err)
 	}
 	s.log.Info("kill switch lifted", "event", "kill_switch", "by", p.User, "host", host)
-	s.audit.Record(audit.KillSwitch(s.now(), actorOf(r, p), "unblock_host", host, ""))
-	writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
+	s.audit.Record(audit.KillSwitch(s.now(), api.Actor(r, p), "unblock_host", host, ""))
+	api.WriteJSON(w, http.StatusOK, map[string]bool{"ok": true})
 	return nil
 }
 
 func (s *Server) startEmergency(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
 	var req policy.Emergency
-	if err := decodeJSON(r, &req); err != nil {
+	if err := api.DecodeJSON(r, &req); err != nil {
 		return err
 	}
 	req.By = p.User
@@ -274,8 +266,8 @@ func (s *Server) startEmergency(w http.ResponseWriter, r *http.Request, p auth.P
 	}
 	s.log.Warn("emergency profile on", "event", "emergency", "by", p.User, "group", req.Group,
 		"profile", req.Profile, "reason", req.Reason, "expires", req.Expires)
-	s.audit.Record(audit.KillSwitch(s.now(), actorOf(r, p), "emergency_on", req.Group+" → "+req.Profile, req.Reason))
-	writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
+	s.audit.Record(audit.KillSwitch(s.now(), api.Actor(r, p), "emergency_on", req.Group+" → "+req.Profile, req.Reason))
+	api.WriteJSON(w, http.StatusOK, map[string]bool{"ok": true})
 	return nil
 }
 
@@ -288,8 +280,8 @@ func (s *Server) endEmergency(w http.ResponseWriter, r *http.Request, p auth.Pri
 		return policyError(err)
 	}
 	s.log.Info("emergency profile off", "event", "emergency", "by", p.User, "group", group)
-	s.audit.Record(audit.KillSwitch(s.now(), actorOf(r, p), "emergency_off", group, ""))
-	writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
+	s.audit.Record(audit.KillSwitch(s.now(), api.Actor(r, p), "emergency_off", group, ""))
+	api.WriteJSON(w, http.StatusOK, map[string]bool{"ok": true})
 	return nil
 }
 
@@ -299,8 +291,8 @@ func (s *Server) endAllSessions(w http.ResponseWriter, r *http.Request, p auth.P
 		s.sess.End(i.User, session.ReasonAdmin)
 	}
 	s.log.Warn("kill switch: all sessions ended", "event", "kill_switch", "by", p.User, "sessions", len(infos))
-	s.audit.Record(audit.KillSwitch(s.now(), actorOf(r, p), "end_all_sessions", fmt.Sprintf("%d sessions", len(infos)), ""))
-	writeJSON(w, http.StatusOK, map[string]int{"ended": len(infos)})
+	s.audit.Record(audit.KillSwitch(s.now(), api.Actor(r, p), "end_all_sessions", fmt.Sprintf("%d sessions", len(infos)), ""))
+	api.WriteJSON(w, http.StatusOK, map[string]int{"ended": len(infos)})
 	return nil
 }
 
@@ -310,18 +302,18 @@ func (s *Server) postSiteRequest(w http.ResponseWriter, r *http.Request, p auth.
 		URL    string `json:"url"`
 		Reason string `json:"reason"`
 	}
-	if err := decodeJSON(r, &req); err != nil {
+	if err := api.DecodeJSON(r, &req); err != nil {
 		return err
 	}
 	host, _, err := egress.Normalize(strings.TrimSpace(req.Host) + ":443")
 	if err != nil || req.Host == "" {
-		return errStatus(http.StatusBadRequest, fmt.Sprintf("host %q: not a host name", req.Host))
+		return api.Status(http.StatusBadRequest, fmt.Sprintf("host %q: not a host name", req.Host))
 	}
 	if strings.TrimSpace(req.Reason) == "" || len(req.Reason) > maxReasonBytes {
-		return errStatus(http.StatusBadRequest, fmt.Sprintf("reason: say why you need the site (at most %d bytes)", maxReasonBytes))
+		return api.Status(http.StatusBadRequest, fmt.Sprintf("reason: say why you need the site (at most %d bytes)", maxReasonBytes))
 	}
 	if len(req.URL) > maxURLBytes {
-		return errStatus(http.StatusBadRequest, "url: too long")
+		return api.Status(http.StatusBadRequest, "url: too long")
 	}
 	set := s.policy.Current()
 	var terminal netip.Addr
@@ -336,8 +328,8 @@ func (s *Server) postSiteRequest(w http.ResponseWriter, r *http.Request, p auth.
 		return err
 	}
 	s.log.Info("site requested", "event", "site_request", "user", p.User, "host", host, "id", sr.ID)
-	s.audit.Record(audit.SiteRequest(s.now(), actorOf(r, p), host, req.URL, req.Reason))
-	writeJSON(w, http.StatusCreated, sr)
+	s.audit.Record(audit.SiteRequest(s.now(), api.Actor(r, p), host, req.URL, req.Reason))
+	api.WriteJSON(w, http.StatusCreated, sr)
 	return nil
 }
 
@@ -346,7 +338,7 @@ func (s *Server) mySiteRequests(w http.ResponseWriter, _ *http.Request, p auth.P
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, list)
+	api.WriteJSON(w, http.StatusOK, list)
 	return nil
 }
 
@@ -355,13 +347,13 @@ func (s *Server) listSiteRequests(w http.ResponseWriter, r *http.Request, _ auth
 	switch state {
 	case "", store.RequestPending, store.RequestApproved, store.RequestRejected:
 	default:
-		return errStatus(http.StatusBadRequest, "state: want pending, approved, rejected or nothing")
+		return api.Status(http.StatusBadRequest, "state: want pending, approved, rejected or nothing")
 	}
 	list, err := s.store.ListSiteRequests(func(sr store.SiteRequest) bool { return state == "" || sr.State == state })
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, list)
+	api.WriteJSON(w, http.StatusOK, list)
 	return nil
 }
 
@@ -370,7 +362,7 @@ func (s *Server) requestProfiles(w http.ResponseWriter, _ *http.Request, _ auth.
 	for _, p := range s.policy.Current().Document().Profiles {
 		names = append(names, p.Name)
 	}
-	writeJSON(w, http.StatusOK, names)
+	api.WriteJSON(w, http.StatusOK, names)
 	return nil
 }
 
@@ -378,10 +370,10 @@ func (s *Server) requestProfiles(w http.ResponseWriter, _ *http.Request, _ auth.
 // and it is not p's own (approval.CheckDecider).
 func checkDecision(sr store.SiteRequest, p auth.Principal) error {
 	if approval.CheckDecider(sr.User, p.User) != nil {
-		return errStatus(http.StatusForbidden, "you cannot decide your own request; another approver must")
+		return api.Status(http.StatusForbidden, "you cannot decide your own request; another approver must")
 	}
 	if sr.State != store.RequestPending {
-		return errStatus(http.StatusConflict, "the request was already "+sr.State)
+		return api.Status(http.StatusConflict, "the request was already "+sr.State)
 	}
 	return nil
 }
@@ -396,8 +388,8 @@ func (s *Server) decide(id string, p auth.Principal, fn func(*store.SiteRequest)
 		r.DecidedBy, r.Decided = p.User, s.now().UTC()
 		return fn(r)
 	})
-	if errors.Is(err, store.ErrNotFound) {
-		return sr, errStatus(http.StatusNotFound, "no such request")
+	if errors.Is(err, record.ErrNotFound) {
+		return sr, api.Status(http.StatusNotFound, "no such request")
 	}
 	return sr, err
 }
@@ -408,28 +400,28 @@ func (s *Server) approveSiteRequest(w http.ResponseWriter, r *http.Request, p au
 		Expires string `json:"expires"`
 		Comment string `json:"comment"`
 	}
-	if err := decodeJSON(r, &req); err != nil {
+	if err := api.DecodeJSON(r, &req); err != nil {
 		return err
 	}
 	var expires time.Time
 	if req.Expires != "" {
 		t, err := time.Parse(time.RFC3339, req.Expires)
 		if err != nil || !t.After(s.now()) {
-			return errStatus(http.StatusBadRequest, "expires: want a future RFC 3339 time, e.g. 2027-01-31T00:00:00+09:00")
+			return api.Status(http.StatusBadRequest, "expires: want a future RFC 3339 time, e.g. 2027-01-31T00:00:00+09:00")
 		}
 		expires = t.UTC()
 	}
 	if len(req.Comment) > maxCommentBytes {
-		return errStatus(http.StatusBadRequest, "comment: too long")
+		return api.Status(http.StatusBadRequest, "comment: too long")
 	}
 	if s.policy.Current().Document().Profile(req.Profile) == nil {
-		return errStatus(http.StatusBadRequest, fmt.Sprintf("profile %q: no such profile", req.Profile))
+		return api.Status(http.StatusBadRequest, fmt.Sprintf("profile %q: no such profile", req.Profile))
 	}
 	// Check first, then add the rule, then record the decision: a failure
 	// in between leaves the request pending, never approved without a rule.
 	cur, err := s.store.SiteRequestByID(r.PathValue("id"))
-	if errors.Is(err, store.ErrNotFound) {
-		return errStatus(http.StatusNotFound, "no such request")
+	if errors.Is(err, record.ErrNotFound) {
+		return api.Status(http.StatusNotFound, "no such request")
 	}
 	if err != nil {
 		return err
@@ -463,9 +455,9 @@ func (s *Server) approveSiteRequest(w http.ResponseWriter, r *http.Request, p au
 	}
 	s.log.Info("site request approved", "event", "site_request_decision", "by", p.User, "id", sr.ID,
 		"user", sr.User, "host", sr.Host, "profile", sr.Profile, "expires", sr.Expires)
-	s.audit.Record(audit.SiteDecision(s.now(), actorOf(r, p), sr.User, sr.Host, "approved", sr.Comment))
+	s.audit.Record(audit.SiteDecision(s.now(), api.Actor(r, p), sr.User, sr.Host, "approved", sr.Comment))
 	s.notifyRequester(sr)
-	writeJSON(w, http.StatusOK, sr)
+	api.WriteJSON(w, http.StatusOK, sr)
 	return nil
 }
 
@@ -473,11 +465,11 @@ func (s *Server) rejectSiteRequest(w http.ResponseWriter, r *http.Request, p aut
 	var req struct {
 		Comment string `json:"comment"`
 	}
-	if err := decodeJSON(r, &req); err != nil {
+	if err := api.DecodeJSON(r, &req); err != nil {
 		return err
 	}
 	if strings.TrimSpace(req.Comment) == "" || len(req.Comment) > maxCommentBytes {
-		return errStatus(http.StatusBadRequest, "comment: say why the request is rejected")
+		return api.Status(http.StatusBadRequest, "comment: say why the request is rejected")
 	}
 	sr, err := s.decide(r.PathValue("id"), p, func(sr *store.SiteRequest) error {
 		sr.State, sr.Comment = store.RequestRejected, req.Comment
@@ -487,9 +479,9 @@ func (s *Server) rejectSiteRequest(w http.ResponseWriter, r *http.Request, p aut
 		return err
 	}
 	s.log.Info("site request rejected", "event", "site_request_decision", "by", p.User, "id", sr.ID, "user", sr.User, "host", sr.Host)
-	s.audit.Record(audit.SiteDecision(s.now(), actorOf(r, p), sr.User, sr.Host, "rejected", sr.Comment))
+	s.audit.Record(audit.SiteDecision(s.now(), api.Actor(r, p), sr.User, sr.Host, "rejected", sr.Comment))
 	s.notifyRequester(sr)
-	writeJSON(w, http.StatusOK, sr)
+	api.WriteJSON(w, http.StatusOK, sr)
 	return nil
 }
 

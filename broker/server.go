@@ -24,6 +24,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/shoji-rbi/shoji/broker/api"
 	"github.com/shoji-rbi/shoji/broker/audit"
 	"github.com/shoji-rbi/shoji/broker/auth"
 	"github.com/shoji-rbi/shoji/broker/crashpoint"
@@ -57,6 +58,8 @@ type Server struct {
 	// metrics.bearer_token_file).
 	metricsAccess *metricsAccess
 	handler       http.Handler
+	// guard authenticates API requests (broker/api).
+	guard *api.Guard
 	// now is the broker's clock (Options.Now).
 	now func() time.Time
 

@@ -5,10 +5,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"strconv"
 
+	"github.com/shoji-rbi/shoji/broker/api"
 	"github.com/shoji-rbi/shoji/broker/auth"
 	"github.com/shoji-rbi/shoji/broker/store"
 	"github.com/shoji-rbi/shoji/broker/transfer"
@@ -18,33 +18,29 @@ import (
 // transferRoutes adds the transfer channel's API (docs/transfer.md).
 func (s *Server) transferRoutes(mux *http.ServeMux) {
 	// The clinician's own transfers.
-	mux.Handle("GET /api/transfers", s.authed(s.myTransfers))
-	mux.Handle("GET /api/transfers/{id}/file", s.authed(s.saveTransfer))
-	mux.Handle("POST /api/transfers/{id}/reason", s.authed(s.justifyTransfer))
-	mux.Handle("POST /api/transfers/{id}/send", s.authed(s.sendTransfer))
-	mux.Handle("GET /api/destinations", s.authed(s.listDestinations))
-	mux.Handle("POST /api/uploads/{chooser}", s.authed(s.postUpload))
-	mux.Handle("POST /api/uploads/{chooser}/answer", s.authed(s.answerChooser))
+	mux.Handle("GET /api/transfers", s.guard.Authed(s.myTransfers))
+	mux.Handle("GET /api/transfers/{id}/file", s.guard.Authed(s.saveTransfer))
+	mux.Handle("POST /api/transfers/{id}/reason", s.guard.Authed(s.justifyTransfer))
+	mux.Handle("POST /api/transfers/{id}/send", s.guard.Authed(s.sendTransfer))
+	mux.Handle("GET /api/destinations", s.guard.Authed(s.listDestinations))
+	mux.Handle("POST /api/uploads/{chooser}", s.guard.Authed(s.postUpload))
+	mux.Handle("POST /api/uploads/{chooser}/answer", s.guard.Authed(s.answerChooser))
 	// Approvers (and only approvers: XFER-5 keeps the roles apart).
-	mux.Handle("GET /api/approvals/transfers", s.roles(s.heldTransfers, auth.Approver))
-	mux.Handle("POST /api/approvals/transfers/{id}/approve", s.roles(s.decideTransfer(true), auth.Approver))
-	mux.Handle("POST /api/approvals/transfers/{id}/reject", s.roles(s.decideTransfer(false), auth.Approver))
+	mux.Handle("GET /api/approvals/transfers", s.guard.Roles(s.heldTransfers, auth.Approver))
+	mux.Handle("POST /api/approvals/transfers/{id}/approve", s.guard.Roles(s.decideTransfer(true), auth.Approver))
+	mux.Handle("POST /api/approvals/transfers/{id}/reject", s.guard.Roles(s.decideTransfer(false), auth.Approver))
 	// Admins register departmental destinations.
-	mux.Handle("GET /api/admin/destinations", s.role(auth.Admin, s.listDestinations))
-	mux.Handle("POST /api/admin/destinations", s.role(auth.Admin, s.addDestination))
-	mux.Handle("DELETE /api/admin/destinations/{name}", s.role(auth.Admin, s.removeDestination))
+	mux.Handle("GET /api/admin/destinations", s.guard.Role(auth.Admin, s.listDestinations))
+	mux.Handle("POST /api/admin/destinations", s.guard.Role(auth.Admin, s.addDestination))
+	mux.Handle("DELETE /api/admin/destinations/{name}", s.guard.Role(auth.Admin, s.removeDestination))
 	// The transfer kill switch (IR-1).
-	mux.Handle("GET /api/admin/transfers/suspend", s.role(auth.Admin, s.getSuspension))
-	mux.Handle("PUT /api/admin/transfers/suspend", s.role(auth.Admin, s.putSuspension))
+	mux.Handle("GET /api/admin/transfers/suspend", s.guard.Role(auth.Admin, s.getSuspension))
+	mux.Handle("PUT /api/admin/transfers/suspend", s.guard.Role(auth.Admin, s.putSuspension))
 }
 
 // person is the transfer view of an API caller.
 func person(r *http.Request, p auth.Principal) transfer.Person {
-	tp := transfer.Person{User: p.User, Role: string(p.Role)}
-	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
-		tp.Terminal = ap.Addr().Unmap().String()
-	}
-	return tp
+	return transfer.Person{User: p.User, Role: string(p.Role), Terminal: api.Terminal(r)}
 }
 
 // transferError maps the transfer package's errors to HTTP.
@@ -66,7 +62,7 @@ func transferError(err error) error {
 	default:
 		return err
 	}
-	return &httpError{Status: status, Msg: err.Error()}
+	return &api.Error{Status: status, Msg: err.Error()}
 }
 
 func (s *Server) myTransfers(w http.ResponseWriter, _ *http.Request, p auth.Principal) error {
@@ -74,7 +70,7 @@ func (s *Server) myTransfers(w http.ResponseWriter, _ *http.Request, p auth.Prin
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, list)
+	api.WriteJSON(w, http.StatusOK, list)
 	return nil
 }
 
@@ -108,14 +104,14 @@ func (s *Server) justifyTransfer(w http.ResponseWriter, r *http.Request, p auth.
 	var req struct {
 		Reason string `json:"reason"`
 	}
-	if err := decodeJSON(r, &req); err != nil {
+	if err := api.DecodeJSON(r, &req); err != nil {
 		return err
 	}
 	t, err := s.xfer.Justify(person(r, p), r.PathValue("id"), req.Reason)
 	if err != nil {
 		return transferError(err)
 	}
-	writeJSON(w, http.StatusOK, t)
+	api.WriteJSON(w, http.StatusOK, t)
 	return nil
 }
 
@@ -123,14 +119,14 @@ func (s *Server) sendTransfer(w http.ResponseWriter, r *http.Request, p auth.Pri
 	var req struct {
 		Destination string `json:"destination"`
 	}
-	if err := decodeJSON(r, &req); err != nil {
+	if err := api.DecodeJSON(r, &req); err != nil {
 		return err
 	}
 	name, err := s.xfer.Send(r.Context(), person(r, p), r.PathValue("id"), req.Destination)
 	if err != nil {
 		return transferError(err)
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"destination": req.Destination, "file": name})
+	api.WriteJSON(w, http.StatusOK, map[string]string{"destination": req.Destination, "file": name})
 	return nil
 }
 
@@ -145,20 +141,20 @@ func (s *Server) listDestinations(w http.ResponseWriter, _ *http.Request, p auth
 			list[i].Dir, list[i].AddedBy = "", ""
 		}
 	}
-	writeJSON(w, http.StatusOK, list)
+	api.WriteJSON(w, http.StatusOK, list)
 	return nil
 }
 
 func (s *Server) addDestination(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
 	var req store.Destination
-	if err := decodeJSON(r, &req); err != nil {
+	if err := api.DecodeJSON(r, &req); err != nil {
 		return err
 	}
 	d, err := s.xfer.AddDestination(r.Context(), person(r, p), store.Destination{Name: req.Name, Description: req.Description, Dir: req.Dir})
 	if err != nil {
 		return transferError(err)
 	}
-	writeJSON(w, http.StatusCreated, d)
+	api.WriteJSON(w, http.StatusCreated, d)
 	return nil
 }
 
@@ -176,7 +172,7 @@ func (s *Server) removeDestination(w http.ResponseWriter, r *http.Request, p aut
 func (s *Server) postUpload(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
 	name, err := url.PathUnescape(r.Header.Get("X-Shoji-Filename"))
 	if err != nil || name == "" {
-		return errStatus(http.StatusBadRequest, "X-Shoji-Filename: the file's name, percent-encoded, is required")
+		return api.Status(http.StatusBadRequest, "X-Shoji-Filename: the file's name, percent-encoded, is required")
 	}
 	t, err := s.xfer.Upload(r.Context(), person(r, p), r.PathValue("chooser"), name, r.ContentLength, r.Body)
 	if err != nil {
@@ -188,12 +184,12 @@ func (s *Server) postUpload(w http.ResponseWriter, r *http.Request, p auth.Princ
 			} else if errors.Is(err, transfer.ErrInvalid) {
 				status = http.StatusBadRequest
 			}
-			writeJSON(w, status, map[string]any{"error": t.Reason, "transfer": t})
+			api.WriteJSON(w, status, map[string]any{"error": t.Reason, "transfer": t})
 			return nil
 		}
 		return transferError(err)
 	}
-	writeJSON(w, http.StatusCreated, t)
+	api.WriteJSON(w, http.StatusCreated, t)
 	return nil
 }
 
@@ -201,7 +197,7 @@ func (s *Server) answerChooser(w http.ResponseWriter, r *http.Request, p auth.Pr
 	var req struct {
 		Transfers []string `json:"transfers"`
 	}
-	if err := decodeJSON(r, &req); err != nil {
+	if err := api.DecodeJSON(r, &req); err != nil {
 		return err
 	}
 	if err := s.xfer.Answer(r.Context(), person(r, p), r.PathValue("chooser"), req.Transfers); err != nil {
@@ -220,12 +216,12 @@ func (s *Server) heldTransfers(w http.ResponseWriter, r *http.Request, _ auth.Pr
 	case "decided":
 		list, err = s.xfer.List(func(t *store.Transfer) bool { return t.Approver != "" })
 	default:
-		return errStatus(http.StatusBadRequest, fmt.Sprintf("state %q: want held or decided", state))
+		return api.Status(http.StatusBadRequest, fmt.Sprintf("state %q: want held or decided", state))
 	}
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, list)
+	api.WriteJSON(w, http.StatusOK, list)
 	return nil
 }
 
@@ -234,20 +230,20 @@ func (s *Server) decideTransfer(approve bool) func(w http.ResponseWriter, r *htt
 		var req struct {
 			Comment string `json:"comment"`
 		}
-		if err := decodeJSON(r, &req); err != nil {
+		if err := api.DecodeJSON(r, &req); err != nil {
 			return err
 		}
 		t, err := s.xfer.Decide(r.Context(), person(r, p), r.PathValue("id"), approve, req.Comment)
 		if err != nil {
 			return transferError(err)
 		}
-		writeJSON(w, http.StatusOK, t)
+		api.WriteJSON(w, http.StatusOK, t)
 		return nil
 	}
 }
 
 func (s *Server) getSuspension(w http.ResponseWriter, _ *http.Request, _ auth.Principal) error {
-	writeJSON(w, http.StatusOK, s.xfer.Suspended())
+	api.WriteJSON(w, http.StatusOK, s.xfer.Suspended())
 	return nil
 }
 
@@ -258,7 +254,7 @@ func (s *Server) putSuspension(w http.ResponseWriter, r *http.Request, p auth.Pr
 		On     bool   `json:"on"`
 		Reason string `json:"reason"`
 	}
-	if err := decodeJSON(r, &req); err != nil {
+	if err := api.DecodeJSON(r, &req); err != nil {
 		return err
 	}
 	sus, err := s.xfer.Suspend(r.Context(), person(r, p), req.On, req.Reason)
@@ -266,6 +262,6 @@ func (s *Server) putSuspension(w http.ResponseWriter, r *http.Request, p auth.Pr
 		return transferError(err)
 	}
 	s.log.Warn("transfer kill switch", "event", "kill_switch", "by", p.User, "on", sus.On, "reason", sus.Reason)
-	writeJSON(w, http.StatusOK, sus)
+	api.WriteJSON(w, http.StatusOK, sus)
 	return nil
 }

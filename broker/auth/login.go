@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/shoji-rbi/shoji/broker/audit"
+	"github.com/shoji-rbi/shoji/broker/record"
 	"github.com/shoji-rbi/shoji/broker/store"
 )
 
@@ -92,7 +93,7 @@ func (s *Service) checkPassword(ctx context.Context, name string, valid bool, pa
 		switch {
 		case err == nil:
 			exists = true
-		case !errors.Is(err, store.ErrNotFound):
+		case !errors.Is(err, record.ErrNotFound):
 			return store.User{}, false, err
 		}
 	}

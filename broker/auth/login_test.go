@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/shoji-rbi/shoji/broker/record"
 	"github.com/shoji-rbi/shoji/broker/store"
 )
 
@@ -275,7 +276,7 @@ func TestLoginPrunesExpiredSessions(t *testing.T) {
 	p1, _ := e.login(t, "bob", bobPW)
 	e.clock.Advance(2 * time.Hour)
 	e.login(t, "bob", bobPW)
-	if _, err := e.st.GetLogin(p1.SessionID); !errors.Is(err, store.ErrNotFound) {
+	if _, err := e.st.GetLogin(p1.SessionID); !errors.Is(err, record.ErrNotFound) {
 		t.Errorf("expired login session not pruned: %v", err)
 	}
 }

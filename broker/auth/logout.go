@@ -5,7 +5,7 @@ import (
 	"fmt"
 
 	"github.com/shoji-rbi/shoji/broker/audit"
-	"github.com/shoji-rbi/shoji/broker/store"
+	"github.com/shoji-rbi/shoji/broker/record"
 )
 
 // The causes a login ends for, as its logout record's reason says. They
@@ -56,7 +56,7 @@ func (s *Service) EndLogins(user, reason string) (int, error) {
 	role := ""
 	if u, err := s.st.GetUser(user); err == nil {
 		role = u.Role
-	} else if !errors.Is(err, store.ErrNotFound) {
+	} else if !errors.Is(err, record.ErrNotFound) {
 		s.cfg.Logger.Warn("logout: read the user's role", attrUser, user, attrError, err.Error())
 	}
 	now := s.cfg.Now()

@@ -7,6 +7,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/shoji-rbi/shoji/broker/record"
 	"github.com/shoji-rbi/shoji/broker/store"
 )
 
@@ -127,7 +128,7 @@ func (s *Service) Verify(tokenString string) (Principal, error) {
 // enabled, and returns a Principal without TokenExpires.
 func (s *Service) session(user, sid string) (Principal, error) {
 	login, err := s.st.GetLogin(sid)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, record.ErrNotFound) {
 		return Principal{}, fmt.Errorf("%w: login session ended", ErrInvalidToken)
 	}
 	if err != nil {
@@ -140,7 +141,7 @@ func (s *Service) session(user, sid string) (Principal, error) {
 		return Principal{}, fmt.Errorf("%w: login session expired", ErrInvalidToken)
 	}
 	u, err := s.st.GetUser(user)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, record.ErrNotFound) {
 		return Principal{}, fmt.Errorf("%w: user %q no longer exists", ErrInvalidToken, user)
 	}
 	if err != nil {

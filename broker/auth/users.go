@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/shoji-rbi/shoji/broker/audit"
+	"github.com/shoji-rbi/shoji/broker/record"
 	"github.com/shoji-rbi/shoji/broker/store"
 )
 
@@ -54,7 +55,7 @@ func (s *Service) AddUser(name string, role Role, password string) error {
 	}
 	now := s.cfg.Now().UTC()
 	err = s.st.CreateUser(store.User{Name: n, Role: string(role), PasswordHash: hash, CreatedAt: now, UpdatedAt: now})
-	if errors.Is(err, store.ErrExists) {
+	if errors.Is(err, record.ErrExists) {
 		return fmt.Errorf("%w: %q", ErrUserExists, n)
 	}
 	if err != nil {
@@ -72,7 +73,7 @@ func (s *Service) User(name string) (UserInfo, error) {
 		return UserInfo{}, err
 	}
 	u, err := s.st.GetUser(n)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, record.ErrNotFound) {
 		return UserInfo{}, fmt.Errorf("%w %q", ErrNoSuchUser, n)
 	}
 	if err != nil {
@@ -232,7 +233,7 @@ func (s *Service) change(name, verb string, fn func(*store.User) error) (string,
 		u.UpdatedAt = s.cfg.Now().UTC()
 		return nil
 	})
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, record.ErrNotFound) {
 		return "", fmt.Errorf("%w %q", ErrNoSuchUser, n)
 	}
 	if err != nil && !errors.Is(err, ErrLastAdmin) {

@@ -15,7 +15,7 @@ import (
 
 	"github.com/shoji-rbi/shoji/broker/audit"
 	"github.com/shoji-rbi/shoji/broker/crashpoint"
-	"github.com/shoji-rbi/shoji/broker/store"
+	"github.com/shoji-rbi/shoji/broker/record"
 	"github.com/shoji-rbi/shoji/isolation/policy"
 )
 
@@ -32,7 +32,7 @@ type Store interface {
 	Policy() ([]byte, int, error)
 	// PutPolicy stores data as the version after ifVersion, which must be
 	// the stored version, and returns the new version; otherwise it fails
-	// with store.ErrConflict.
+	// with record.ErrConflict.
 	PutPolicy(data []byte, ifVersion int) (int, error)
 }
 
@@ -133,7 +133,7 @@ func (s *Service) Change(by string, ifVersion int, mutate func(d *policy.Documen
 	v, err := s.store.PutPolicy(data, cur.Version)
 	if err != nil {
 		s.recordUnsaved(by, what, err)
-		if errors.Is(err, store.ErrConflict) {
+		if errors.Is(err, record.ErrConflict) {
 			return nil, ErrConflict
 		}
 		return nil, err

@@ -10,9 +10,9 @@ import "time"
 //
 // Shared rules for every method:
 //
-//   - Errors are classified with errors.Is only: ErrNotFound for a record
-//     that does not exist, ErrExists for a create whose key is taken,
-//     ErrConflict for a compare-and-set whose expected version is stale.
+//   - Errors are classified with errors.Is only: record.ErrNotFound for a record
+//     that does not exist, record.ErrExists for a create whose key is taken,
+//     record.ErrConflict for a compare-and-set whose expected version is stale.
 //     They may be wrapped with context.
 //   - Every write is atomic: it is either wholly visible to the next read,
 //     from any goroutine, or (when it returns an error) not at all. A write
@@ -27,17 +27,17 @@ import "time"
 
 // Users is the account table: one record per user name.
 type Users interface {
-	// CreateUser stores a new user under u.Name. It fails with ErrExists
+	// CreateUser stores a new user under u.Name. It fails with record.ErrExists
 	// when the name is taken (of concurrent creates of one name exactly one
 	// succeeds) and with an error when u.Name is empty.
 	CreateUser(u User) error
-	// GetUser returns the named user, or ErrNotFound.
+	// GetUser returns the named user, or record.ErrNotFound.
 	GetUser(name string) (User, error)
 	// UpdateUser is a read-modify-write of one user that no other write
 	// interleaves with: concurrent updates of one user are not lost. fn sees
 	// the stored user; when fn returns an error nothing is written (not even
 	// the fields fn already changed) and that error is returned as is. A
-	// missing user is ErrNotFound and fn is not called. fn must not rename
+	// missing user is record.ErrNotFound and fn is not called. fn must not rename
 	// the user (that fails and writes nothing) and must not call the
 	// backend. fn should only compute from its argument: a backend that
 	// retries on contention may call it again with the freshly read user.
@@ -57,7 +57,7 @@ type Logins interface {
 	// PutLogin stores l under l.ID, replacing a login with the same ID. It
 	// fails when l.ID or l.User is empty.
 	PutLogin(l Login) error
-	// GetLogin returns the login with the ID, or ErrNotFound (a revoked or
+	// GetLogin returns the login with the ID, or record.ErrNotFound (a revoked or
 	// expired-and-pruned login).
 	GetLogin(id string) (Login, error)
 	// DeleteLogin removes the login with the ID. Removing one that does not
@@ -105,7 +105,7 @@ type Policies interface {
 	// PutPolicy replaces the document if the stored version is ifVersion (0
 	// for a backend without a policy) and returns the new version,
 	// ifVersion+1, written together with the document. Otherwise it writes
-	// nothing and fails with ErrConflict: of concurrent puts with the same
+	// nothing and fails with record.ErrConflict: of concurrent puts with the same
 	// ifVersion exactly one succeeds. An empty document fails and writes
 	// nothing.
 	PutPolicy(doc []byte, ifVersion int) (newVersion int, err error)
@@ -118,12 +118,12 @@ type SiteRequests interface {
 	// unguessable ID with State RequestPending, whatever r.ID and r.State
 	// were, and returns the stored request.
 	CreateSiteRequest(r SiteRequest) (SiteRequest, error)
-	// SiteRequestByID returns one request, or ErrNotFound.
+	// SiteRequestByID returns one request, or record.ErrNotFound.
 	SiteRequestByID(id string) (SiteRequest, error)
 	// UpdateSiteRequest is a read-modify-write of one request that no other
 	// write interleaves with, with the rules of Users.UpdateUser: fn's error
 	// is returned as is and writes nothing; a missing request is
-	// ErrNotFound. The ID stays what it was whatever fn does. It returns the
+	// record.ErrNotFound. The ID stays what it was whatever fn does. It returns the
 	// request as stored. Of concurrent decisions whose fn refuses a request
 	// that is no longer pending, exactly one succeeds.
 	UpdateSiteRequest(id string, fn func(*SiteRequest) error) (SiteRequest, error)
@@ -138,13 +138,13 @@ type SiteRequests interface {
 // transfer channel, kept after the file itself is gone.
 type Transfers interface {
 	// CreateTransfer stores a new transfer under t.ID (see NewTransferID).
-	// It fails when t.ID is empty and with ErrExists when the ID is taken.
+	// It fails when t.ID is empty and with record.ErrExists when the ID is taken.
 	CreateTransfer(t Transfer) error
-	// Transfer returns one transfer, or ErrNotFound.
+	// Transfer returns one transfer, or record.ErrNotFound.
 	Transfer(id string) (Transfer, error)
 	// UpdateTransfer is a read-modify-write of one transfer, with the rules
 	// of SiteRequests.UpdateSiteRequest: concurrent updates are not lost,
-	// fn's error writes nothing, a missing transfer is ErrNotFound, the ID
+	// fn's error writes nothing, a missing transfer is record.ErrNotFound, the ID
 	// stays, and the stored transfer is returned.
 	UpdateTransfer(id string, fn func(*Transfer) error) (Transfer, error)
 	// ListTransfers returns the transfers for which match is true (all when
@@ -159,7 +159,7 @@ type Destinations interface {
 	// that name.
 	PutDestination(d Destination) error
 	// DeleteDestination removes the named destination, or returns
-	// ErrNotFound.
+	// record.ErrNotFound.
 	DeleteDestination(name string) error
 	// Destinations returns every destination sorted by name (byte order).
 	// None is an empty, non-nil list.

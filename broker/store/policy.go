@@ -6,11 +6,9 @@ import (
 	"strconv"
 
 	bolt "go.etcd.io/bbolt"
-)
 
-// ErrConflict is returned by PutPolicy when the stored policy's version is
-// not the one the caller read (an If-Match that no longer matches).
-var ErrConflict = errors.New("version conflict")
+	"github.com/shoji-rbi/shoji/broker/record"
+)
 
 var (
 	bucketPolicy      = []byte("policy")
@@ -43,7 +41,7 @@ func (s *Store) Policy() (doc []byte, version int, err error) {
 
 // PutPolicy replaces the policy document if the stored version is
 // ifVersion (0 for a store without a policy), and returns the new version,
-// ifVersion+1. Otherwise it writes nothing and fails with ErrConflict. The
+// ifVersion+1. Otherwise it writes nothing and fails with record.ErrConflict. The
 // document must not be empty.
 func (s *Store) PutPolicy(doc []byte, ifVersion int) (newVersion int, err error) {
 	if len(doc) == 0 {
@@ -59,7 +57,7 @@ func (s *Store) PutPolicy(doc []byte, ifVersion int) (newVersion int, err error)
 			return err
 		}
 		if cur != ifVersion {
-			return fmt.Errorf("policy is at version %d, not %d: %w", cur, ifVersion, ErrConflict)
+			return fmt.Errorf("policy is at version %d, not %d: %w", cur, ifVersion, record.ErrConflict)
 		}
 		newVersion = cur + 1
 		if err := b.Put(keyPolicyDocument, doc); err != nil {

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"sync"
 	"testing"
+
+	"github.com/shoji-rbi/shoji/broker/record"
 )
 
 func TestPolicy(t *testing.T) {
@@ -15,8 +17,8 @@ func TestPolicy(t *testing.T) {
 	if _, err := s.PutPolicy(nil, 0); err == nil {
 		t.Error("PutPolicy accepted an empty document")
 	}
-	if _, err := s.PutPolicy([]byte(`{"v":1}`), 1); !errors.Is(err, ErrConflict) {
-		t.Errorf("PutPolicy(ifVersion 1) on an empty store = %v, want ErrConflict", err)
+	if _, err := s.PutPolicy([]byte(`{"v":1}`), 1); !errors.Is(err, record.ErrConflict) {
+		t.Errorf("PutPolicy(ifVersion 1) on an empty store = %v, want record.ErrConflict", err)
 	}
 	v, err = s.PutPolicy([]byte(`{"v":1}`), 0)
 	if err != nil || v != 1 {
@@ -27,8 +29,8 @@ func TestPolicy(t *testing.T) {
 		t.Fatalf("PutPolicy = %d, %v; want 2", v, err)
 	}
 	// A writer that read version 1 loses and changes nothing.
-	if _, err := s.PutPolicy([]byte(`{"v":"stale"}`), 1); !errors.Is(err, ErrConflict) {
-		t.Errorf("stale PutPolicy = %v, want ErrConflict", err)
+	if _, err := s.PutPolicy([]byte(`{"v":"stale"}`), 1); !errors.Is(err, record.ErrConflict) {
+		t.Errorf("stale PutPolicy = %v, want record.ErrConflict", err)
 	}
 	doc, v, err = s.Policy()
 	if err != nil || string(doc) != `{"v":2}` || v != 2 {
@@ -72,7 +74,7 @@ func TestPolicyConcurrentPuts(t *testing.T) {
 		switch {
 		case err == nil:
 			won++
-		case !errors.Is(err, ErrConflict):
+		case !errors.Is(err, record.ErrConflict):
 			t.Errorf("PutPolicy: %v", err)
 		}
 	}

@@ -6,21 +6,23 @@ import (
 	"sort"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/shoji-rbi/shoji/broker/record"
 )
 
-// record is a JSON record kept under its ID in a bucket of its own (site
+// listed is a JSON record kept under its ID in a bucket of its own (site
 // requests, transfers), listed newest first.
-type record interface {
+type listed interface {
 	SiteRequest | Transfer
 }
 
-// getRecord reads the record id of kind from bucket, or ErrNotFound.
-func getRecord[T record](s *Store, bucket []byte, kind, id string) (T, error) {
+// getRecord reads the record id of kind from bucket, or record.ErrNotFound.
+func getRecord[T listed](s *Store, bucket []byte, kind, id string) (T, error) {
 	var r T
 	err := s.db.View(func(tx *bolt.Tx) error {
 		bk := tx.Bucket(bucket)
 		if bk == nil {
-			return fmt.Errorf("%s %q: %w", kind, id, ErrNotFound)
+			return fmt.Errorf("%s %q: %w", kind, id, record.ErrNotFound)
 		}
 		return getJSON(bk, kind, id, &r)
 	})
@@ -30,12 +32,12 @@ func getRecord[T record](s *Store, bucket []byte, kind, id string) (T, error) {
 // updateRecord changes one record in a single transaction: fn sees the
 // stored record and may refuse with an error, which is returned as is and
 // changes nothing. setID keeps the record's ID what it was.
-func updateRecord[T record](s *Store, bucket []byte, kind, id string, fn func(*T) error, setID func(*T)) (T, error) {
+func updateRecord[T listed](s *Store, bucket []byte, kind, id string, fn func(*T) error, setID func(*T)) (T, error) {
 	var r T
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		bk := tx.Bucket(bucket)
 		if bk == nil {
-			return fmt.Errorf("%s %q: %w", kind, id, ErrNotFound)
+			return fmt.Errorf("%s %q: %w", kind, id, record.ErrNotFound)
 		}
 		if err := getJSON(bk, kind, id, &r); err != nil {
 			return err
@@ -51,7 +53,7 @@ func updateRecord[T record](s *Store, bucket []byte, kind, id string, fn func(*T
 
 // listRecords returns the records of bucket that match (all when match is
 // nil), newest first by created.
-func listRecords[T record](s *Store, bucket []byte, kind string, match func(*T) bool, created func(*T) int64) ([]T, error) {
+func listRecords[T listed](s *Store, bucket []byte, kind string, match func(*T) bool, created func(*T) int64) ([]T, error) {
 	out := []T{}
 	err := s.db.View(func(tx *bolt.Tx) error {
 		bk := tx.Bucket(bucket)

@@ -56,7 +56,7 @@ func (s *Store) CreateSiteRequest(r SiteRequest) (SiteRequest, error) {
 	return r, nil
 }
 
-// SiteRequestByID returns one request, or ErrNotFound.
+// SiteRequestByID returns one request, or record.ErrNotFound.
 func (s *Store) SiteRequestByID(id string) (SiteRequest, error) {
 	return getRecord[SiteRequest](s, bucketRequests, "site request", id)
 }

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/shoji-rbi/shoji/broker/record"
 )
 
 func TestSiteRequests(t *testing.T) {
@@ -45,7 +47,7 @@ func TestSiteRequests(t *testing.T) {
 	if len(pending) != 1 || pending[0].ID != b.ID {
 		t.Fatalf("pending = %+v", pending)
 	}
-	if _, err := s.SiteRequestByID("nope"); !errors.Is(err, ErrNotFound) {
+	if _, err := s.SiteRequestByID("nope"); !errors.Is(err, record.ErrNotFound) {
 		t.Errorf("unknown id: %v", err)
 	}
 }

@@ -18,6 +18,8 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
+
+	"github.com/shoji-rbi/shoji/broker/record"
 )
 
 // FileName is the name of the database file inside the data directory.
@@ -29,10 +31,6 @@ const lockTimeout = 2 * time.Second
 
 // Sentinel errors. Classify with errors.Is.
 var (
-	// ErrNotFound is returned when the requested record does not exist.
-	ErrNotFound = errors.New("not found")
-	// ErrExists is returned when creating a record that already exists.
-	ErrExists = errors.New("already exists")
 	// ErrInUse is returned by Open when another process holds the database.
 	ErrInUse = errors.New("data directory is in use by another shoji process")
 	// ErrUnsafeDir is returned by Open when the data directory or the database
@@ -176,7 +174,7 @@ func (s *Store) Close() error {
 	return nil
 }
 
-// CreateUser stores a new user. It fails with ErrExists when a user of that
+// CreateUser stores a new user. It fails with record.ErrExists when a user of that
 // name exists.
 func (s *Store) CreateUser(u User) error {
 	if u.Name == "" {
@@ -185,13 +183,13 @@ func (s *Store) CreateUser(u User) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketUsers)
 		if b.Get([]byte(u.Name)) != nil {
-			return fmt.Errorf("user %q: %w", u.Name, ErrExists)
+			return fmt.Errorf("user %q: %w", u.Name, record.ErrExists)
 		}
 		return putJSON(b, u.Name, u)
 	})
 }
 
-// GetUser returns the named user, or ErrNotFound.
+// GetUser returns the named user, or record.ErrNotFound.
 func (s *Store) GetUser(name string) (User, error) {
 	var u User
 	err := s.db.View(func(tx *bolt.Tx) error {
@@ -313,7 +311,7 @@ func (s *Store) PutLogin(l Login) error {
 	})
 }
 
-// GetLogin returns the login session with the ID, or ErrNotFound.
+// GetLogin returns the login session with the ID, or record.ErrNotFound.
 func (s *Store) GetLogin(id string) (Login, error) {
 	var l Login
 	err := s.db.View(func(tx *bolt.Tx) error {
@@ -408,7 +406,7 @@ func putJSON(b *bolt.Bucket, key string, v any) error {
 func getJSON(b *bolt.Bucket, kind, key string, v any) error {
 	data := b.Get([]byte(key))
 	if data == nil {
-		return fmt.Errorf("%s %q: %w", kind, key, ErrNotFound)
+		return fmt.Errorf("%s %q: %w", kind, key, record.ErrNotFound)
 	}
 	if err := json.Unmarshal(data, v); err != nil {
 		return fmt.Errorf("decode %s %q: %w", kind, key, err)

@@ -12,6 +12,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/shoji-rbi/shoji/broker/record"
 )
 
 var t0 = time.Date(2026, 4, 1, 9, 0, 0, 0, time.UTC)
@@ -123,8 +125,8 @@ func TestUsers(t *testing.T) {
 			t.Fatalf("CreateUser(%s): %v", u.Name, err)
 		}
 	}
-	if err := s.CreateUser(alice); !errors.Is(err, ErrExists) {
-		t.Errorf("CreateUser duplicate: err = %v, want ErrExists", err)
+	if err := s.CreateUser(alice); !errors.Is(err, record.ErrExists) {
+		t.Errorf("CreateUser duplicate: err = %v, want record.ErrExists", err)
 	}
 	if err := s.CreateUser(User{}); err == nil {
 		t.Error("CreateUser with empty name succeeded")
@@ -137,8 +139,8 @@ func TestUsers(t *testing.T) {
 	if diff := cmp.Diff(alice, got); diff != "" {
 		t.Errorf("GetUser (-want +got):\n%s", diff)
 	}
-	if _, err := s.GetUser("nobody"); !errors.Is(err, ErrNotFound) {
-		t.Errorf("GetUser(nobody): err = %v, want ErrNotFound", err)
+	if _, err := s.GetUser("nobody"); !errors.Is(err, record.ErrNotFound) {
+		t.Errorf("GetUser(nobody): err = %v, want record.ErrNotFound", err)
 	}
 
 	list, err := s.ListUsers()
@@ -180,8 +182,8 @@ func TestUsers(t *testing.T) {
 	if err := s.UpdateUser("bob", func(u *User) error { u.Name = "robert"; return nil }); err == nil {
 		t.Error("UpdateUser rename succeeded, want error")
 	}
-	if err := s.UpdateUser("nobody", func(*User) error { return nil }); !errors.Is(err, ErrNotFound) {
-		t.Errorf("UpdateUser(nobody): err = %v, want ErrNotFound", err)
+	if err := s.UpdateUser("nobody", func(*User) error { return nil }); !errors.Is(err, record.ErrNotFound) {
+		t.Errorf("UpdateUser(nobody): err = %v, want record.ErrNotFound", err)
 	}
 }
 
@@ -264,14 +266,14 @@ func TestLogins(t *testing.T) {
 	if diff := cmp.Diff([]string{"a1", "a2"}, ids); diff != "" {
 		t.Errorf("DeleteLoginsOf (-want +got):\n%s", diff)
 	}
-	if _, err := s.GetLogin("a1"); !errors.Is(err, ErrNotFound) {
-		t.Errorf("GetLogin after DeleteLoginsOf: err = %v, want ErrNotFound", err)
+	if _, err := s.GetLogin("a1"); !errors.Is(err, record.ErrNotFound) {
+		t.Errorf("GetLogin after DeleteLoginsOf: err = %v, want record.ErrNotFound", err)
 	}
 
 	if err := s.PruneLogins(t0.Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.GetLogin("b1"); !errors.Is(err, ErrNotFound) {
+	if _, err := s.GetLogin("b1"); !errors.Is(err, record.ErrNotFound) {
 		t.Errorf("expired b1 survived PruneLogins: err = %v", err)
 	}
 	if _, err := s.GetLogin("b2"); err != nil {
@@ -284,8 +286,8 @@ func TestLogins(t *testing.T) {
 	if err := s.DeleteLogin("b2"); err != nil {
 		t.Errorf("DeleteLogin twice: %v", err)
 	}
-	if _, err := s.GetLogin("b2"); !errors.Is(err, ErrNotFound) {
-		t.Errorf("GetLogin after DeleteLogin: err = %v, want ErrNotFound", err)
+	if _, err := s.GetLogin("b2"); !errors.Is(err, record.ErrNotFound) {
+		t.Errorf("GetLogin after DeleteLogin: err = %v, want record.ErrNotFound", err)
 	}
 }
 

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/shoji-rbi/shoji/broker/record"
 )
 
 var (
@@ -120,7 +122,7 @@ func (s *Store) CreateTransfer(t Transfer) error {
 			return err
 		}
 		if bk.Get([]byte(t.ID)) != nil {
-			return fmt.Errorf("transfer %s: %w", t.ID, ErrExists)
+			return fmt.Errorf("transfer %s: %w", t.ID, record.ErrExists)
 		}
 		return putJSON(bk, t.ID, t)
 	})
@@ -130,7 +132,7 @@ func (s *Store) CreateTransfer(t Transfer) error {
 	return nil
 }
 
-// Transfer returns one transfer, or ErrNotFound.
+// Transfer returns one transfer, or record.ErrNotFound.
 func (s *Store) Transfer(id string) (Transfer, error) {
 	return getRecord[Transfer](s, bucketTransfers, "transfer", id)
 }
@@ -174,12 +176,12 @@ func (s *Store) PutDestination(d Destination) error {
 	return nil
 }
 
-// DeleteDestination removes a destination, or returns ErrNotFound.
+// DeleteDestination removes a destination, or returns record.ErrNotFound.
 func (s *Store) DeleteDestination(name string) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		bk := tx.Bucket(bucketDestinations)
 		if bk == nil || bk.Get([]byte(name)) == nil {
-			return fmt.Errorf("destination %q: %w", name, ErrNotFound)
+			return fmt.Errorf("destination %q: %w", name, record.ErrNotFound)
 		}
 		return bk.Delete([]byte(name))
 	})

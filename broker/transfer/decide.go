@@ -11,6 +11,7 @@ import (
 	"github.com/shoji-rbi/shoji/broker/approval"
 	"github.com/shoji-rbi/shoji/broker/audit"
 	"github.com/shoji-rbi/shoji/broker/crashpoint"
+	"github.com/shoji-rbi/shoji/broker/record"
 	"github.com/shoji-rbi/shoji/broker/store"
 )
 
@@ -179,7 +180,7 @@ func (m *Manager) Open(ctx context.Context, p Person, id string) (*os.File, stor
 
 // classify maps store errors to the package's.
 func classify(err error) error {
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, record.ErrNotFound) {
 		return ErrNotFound
 	}
 	return err

@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/shoji-rbi/shoji/broker/audit"
+	"github.com/shoji-rbi/shoji/broker/record"
 	"github.com/shoji-rbi/shoji/broker/store"
 	"github.com/shoji-rbi/shoji/broker/transfer/scan"
 	"github.com/shoji-rbi/shoji/isolation/policy"
@@ -268,7 +269,7 @@ func (m *Manager) filePath(id string) string {
 // sees only their own.
 func (m *Manager) Get(id string) (store.Transfer, error) {
 	t, err := m.cfg.Store.Transfer(id)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, record.ErrNotFound) {
 		return t, ErrNotFound
 	}
 	return t, err

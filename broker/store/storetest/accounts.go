@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
+	"github.com/shoji-rbi/shoji/broker/record"
 	"github.com/shoji-rbi/shoji/broker/store"
 )
 
@@ -77,8 +78,8 @@ func checkLifecycle(e *env) error {
 func checkUsersCRUD(e *env) error {
 	var f faults
 	b := e.b
-	if _, err := b.GetUser("nobody"); !errors.Is(err, store.ErrNotFound) {
-		f.addf("GetUser(missing): %v, want ErrNotFound", err)
+	if _, err := b.GetUser("nobody"); !errors.Is(err, record.ErrNotFound) {
+		f.addf("GetUser(missing): %v, want record.ErrNotFound", err)
 	}
 	if err := b.CreateUser(store.User{Role: "clinician"}); err == nil {
 		f.addf("CreateUser with an empty name succeeded")
@@ -91,8 +92,8 @@ func checkUsersCRUD(e *env) error {
 	if got, err := b.GetUser("alice"); err != nil || diff(alice, got) != "" {
 		f.addf("GetUser after CreateUser: %v, -want +got:\n%s", err, diff(alice, got))
 	}
-	if err := b.CreateUser(store.User{Name: "alice", Role: "admin"}); !errors.Is(err, store.ErrExists) {
-		f.addf("CreateUser(taken name): %v, want ErrExists", err)
+	if err := b.CreateUser(store.User{Name: "alice", Role: "admin"}); !errors.Is(err, record.ErrExists) {
+		f.addf("CreateUser(taken name): %v, want record.ErrExists", err)
 	}
 	if got, _ := b.GetUser("alice"); got.Role != "clinician" {
 		f.addf("a refused CreateUser changed the user: role %q", got.Role)
@@ -121,15 +122,15 @@ func checkUsersCRUD(e *env) error {
 	if err := b.UpdateUser("alice", func(u *store.User) error { u.Name = "mallory"; u.Role = "auditor"; return nil }); err == nil {
 		f.addf("UpdateUser that renames succeeded")
 	}
-	if _, err := b.GetUser("mallory"); !errors.Is(err, store.ErrNotFound) {
+	if _, err := b.GetUser("mallory"); !errors.Is(err, record.ErrNotFound) {
 		f.addf("a refused rename created the new name: %v", err)
 	}
 	if got, _ := b.GetUser("alice"); diff(want, got) != "" {
 		f.addf("a failed UpdateUser wrote, -want +got:\n%s", diff(want, got))
 	}
 	called := false
-	if err := b.UpdateUser("nobody", func(*store.User) error { called = true; return nil }); !errors.Is(err, store.ErrNotFound) {
-		f.addf("UpdateUser(missing): %v, want ErrNotFound", err)
+	if err := b.UpdateUser("nobody", func(*store.User) error { called = true; return nil }); !errors.Is(err, record.ErrNotFound) {
+		f.addf("UpdateUser(missing): %v, want record.ErrNotFound", err)
 	}
 	if called {
 		f.addf("UpdateUser(missing) called fn")
@@ -181,7 +182,7 @@ func checkUsersConcurrentCreate(e *env) error {
 		roles[i] = "role" + strings.Repeat("x", i)
 		return e.b.CreateUser(store.User{Name: "same", Role: roles[i]})
 	})
-	if n := winners(&f, "CreateUser", errs, store.ErrExists); n != 1 {
+	if n := winners(&f, "CreateUser", errs, record.ErrExists); n != 1 {
 		f.addf("%d of %d concurrent CreateUser of one name succeeded, want exactly 1", n, racers)
 	}
 	got, err := e.b.GetUser("same")
@@ -219,8 +220,8 @@ func checkUsersConcurrentUpdate(e *env) error {
 func checkLoginsCRUD(e *env) error {
 	var f faults
 	b := e.b
-	if _, err := b.GetLogin("nope"); !errors.Is(err, store.ErrNotFound) {
-		f.addf("GetLogin(missing): %v, want ErrNotFound", err)
+	if _, err := b.GetLogin("nope"); !errors.Is(err, record.ErrNotFound) {
+		f.addf("GetLogin(missing): %v, want record.ErrNotFound", err)
 	}
 	if err := b.PutLogin(store.Login{User: "alice"}); err == nil {
 		f.addf("PutLogin with an empty ID succeeded")
@@ -228,7 +229,7 @@ func checkLoginsCRUD(e *env) error {
 	if err := b.PutLogin(store.Login{ID: "l0"}); err == nil {
 		f.addf("PutLogin with an empty user succeeded")
 	}
-	if _, err := b.GetLogin("l0"); !errors.Is(err, store.ErrNotFound) {
+	if _, err := b.GetLogin("l0"); !errors.Is(err, record.ErrNotFound) {
 		f.addf("a refused PutLogin stored a login: %v", err)
 	}
 	l := store.Login{ID: "l1", User: "alice", Created: t0, Expires: t0.Add(8 * time.Hour), RemoteAddr: "192.0.2.7"}
@@ -249,8 +250,8 @@ func checkLoginsCRUD(e *env) error {
 	if err := b.DeleteLogin("l1"); err != nil {
 		f.addf("DeleteLogin: %v", err)
 	}
-	if _, err := b.GetLogin("l1"); !errors.Is(err, store.ErrNotFound) {
-		f.addf("GetLogin after DeleteLogin: %v, want ErrNotFound", err)
+	if _, err := b.GetLogin("l1"); !errors.Is(err, record.ErrNotFound) {
+		f.addf("GetLogin after DeleteLogin: %v, want record.ErrNotFound", err)
 	}
 	if err := b.DeleteLogin("l1"); err != nil {
 		f.addf("DeleteLogin(missing): %v, want nil", err)
@@ -282,8 +283,8 @@ func checkLoginsTake(e *env) error {
 		f.addf("TakeLoginsOf = %q, want a0 a1 a2 (oldest first)", ids)
 	}
 	for _, id := range []string{"a0", "a1", "a2"} {
-		if _, err := b.GetLogin(id); !errors.Is(err, store.ErrNotFound) {
-			f.addf("GetLogin(%s) after TakeLoginsOf: %v, want ErrNotFound", id, err)
+		if _, err := b.GetLogin(id); !errors.Is(err, record.ErrNotFound) {
+			f.addf("GetLogin(%s) after TakeLoginsOf: %v, want record.ErrNotFound", id, err)
 		}
 	}
 	if again, err := b.TakeLoginsOf("alice"); err != nil || len(again) != 0 {
@@ -368,7 +369,7 @@ func checkLoginsPrune(e *env) error {
 		switch {
 		case kept && err != nil:
 			f.addf("PruneLogins removed login %q expiring after now: %v", id, err)
-		case !kept && !errors.Is(err, store.ErrNotFound):
+		case !kept && !errors.Is(err, record.ErrNotFound):
 			f.addf("PruneLogins kept login %q expiring at or before now: %v", id, err)
 		}
 	}

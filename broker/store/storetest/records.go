@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/shoji-rbi/shoji/broker/record"
 	"github.com/shoji-rbi/shoji/broker/store"
 )
 
@@ -24,8 +25,8 @@ func checkPolicyCAS(e *env) error {
 		f.addf("first PutPolicy = %d, %v, want 1, nil", v, err)
 	}
 	for _, stale := range []int{0, 2, 7} {
-		if _, err := b.PutPolicy([]byte("stale"), stale); !errors.Is(err, store.ErrConflict) {
-			f.addf("PutPolicy(ifVersion %d) at version 1: %v, want ErrConflict", stale, err)
+		if _, err := b.PutPolicy([]byte("stale"), stale); !errors.Is(err, record.ErrConflict) {
+			f.addf("PutPolicy(ifVersion %d) at version 1: %v, want record.ErrConflict", stale, err)
 		}
 	}
 	if doc, v, err := b.Policy(); err != nil || string(doc) != "one" || v != 1 {
@@ -73,7 +74,7 @@ func checkPolicyConcurrentWriters(e *env) error {
 		versions[i], err = e.b.PutPolicy(fmt.Appendf(nil, "racer %d", i), 1)
 		return err
 	})
-	if n := winners(&f, "PutPolicy", errs, store.ErrConflict); n != 1 {
+	if n := winners(&f, "PutPolicy", errs, record.ErrConflict); n != 1 {
 		f.addf("%d of %d concurrent PutPolicy(ifVersion 1) succeeded, want exactly 1", n, racers)
 	}
 	doc, v, err := e.b.Policy()
@@ -126,8 +127,8 @@ func checkPolicyAtomic(e *env) error {
 func checkRequestsCRUD(e *env) error {
 	var f faults
 	b := e.b
-	if _, err := b.SiteRequestByID("nope"); !errors.Is(err, store.ErrNotFound) {
-		f.addf("SiteRequestByID(missing): %v, want ErrNotFound", err)
+	if _, err := b.SiteRequestByID("nope"); !errors.Is(err, record.ErrNotFound) {
+		f.addf("SiteRequestByID(missing): %v, want record.ErrNotFound", err)
 	}
 	in := store.SiteRequest{ID: "chosen", State: store.RequestApproved, User: "nurse", Host: "a.example", URL: "https://a.example/", Reason: "guideline", Created: t0}
 	r, err := b.CreateSiteRequest(in)
@@ -161,8 +162,8 @@ func checkRequestsCRUD(e *env) error {
 	if stored, _ := b.SiteRequestByID(r.ID); diff(want, stored) != "" {
 		f.addf("stored request after UpdateSiteRequest, -want +got:\n%s", diff(want, stored))
 	}
-	if _, err := b.UpdateSiteRequest("nope", func(*store.SiteRequest) error { return nil }); !errors.Is(err, store.ErrNotFound) {
-		f.addf("UpdateSiteRequest(missing): %v, want ErrNotFound", err)
+	if _, err := b.UpdateSiteRequest("nope", func(*store.SiteRequest) error { return nil }); !errors.Is(err, record.ErrNotFound) {
+		f.addf("UpdateSiteRequest(missing): %v, want record.ErrNotFound", err)
 	}
 	return f.err()
 }
@@ -235,8 +236,8 @@ func checkTransfersCRUD(e *env) error {
 	if err := b.CreateTransfer(store.Transfer{Name: "a.pdf"}); err == nil {
 		f.addf("CreateTransfer with an empty ID succeeded")
 	}
-	if _, err := b.Transfer("nope"); !errors.Is(err, store.ErrNotFound) {
-		f.addf("Transfer(missing): %v, want ErrNotFound", err)
+	if _, err := b.Transfer("nope"); !errors.Is(err, record.ErrNotFound) {
+		f.addf("Transfer(missing): %v, want record.ErrNotFound", err)
 	}
 	tr := store.Transfer{
 		ID: store.NewTransferID(), Direction: store.DirectionDownload, User: "nurse", Role: "clinician",
@@ -253,8 +254,8 @@ func checkTransfersCRUD(e *env) error {
 	if got, err := b.Transfer(tr.ID); err != nil || diff(want, got) != "" {
 		f.addf("Transfer after CreateTransfer: %v, -want +got:\n%s", err, diff(want, got))
 	}
-	if err := b.CreateTransfer(store.Transfer{ID: tr.ID, Name: "other"}); !errors.Is(err, store.ErrExists) {
-		f.addf("CreateTransfer(taken ID): %v, want ErrExists", err)
+	if err := b.CreateTransfer(store.Transfer{ID: tr.ID, Name: "other"}); !errors.Is(err, record.ErrExists) {
+		f.addf("CreateTransfer(taken ID): %v, want record.ErrExists", err)
 	}
 	refuse := errors.New("refused by fn")
 	if _, err := b.UpdateTransfer(tr.ID, func(x *store.Transfer) error { x.State = store.TransferReleased; return refuse }); !errors.Is(err, refuse) {
@@ -273,8 +274,8 @@ func checkTransfersCRUD(e *env) error {
 	if stored, _ := b.Transfer(tr.ID); diff(want, stored) != "" {
 		f.addf("stored transfer after UpdateTransfer, -want +got:\n%s", diff(want, stored))
 	}
-	if _, err := b.UpdateTransfer("nope", func(*store.Transfer) error { return nil }); !errors.Is(err, store.ErrNotFound) {
-		f.addf("UpdateTransfer(missing): %v, want ErrNotFound", err)
+	if _, err := b.UpdateTransfer("nope", func(*store.Transfer) error { return nil }); !errors.Is(err, record.ErrNotFound) {
+		f.addf("UpdateTransfer(missing): %v, want record.ErrNotFound", err)
 	}
 	return f.err()
 }
@@ -343,8 +344,8 @@ func checkDestinations(e *env) error {
 	if list, err := b.Destinations(); err != nil || list == nil || len(list) != 0 {
 		f.addf("Destinations on an empty backend = %#v, %v, want an empty non-nil list", list, err)
 	}
-	if err := b.DeleteDestination("nope"); !errors.Is(err, store.ErrNotFound) {
-		f.addf("DeleteDestination(missing): %v, want ErrNotFound", err)
+	if err := b.DeleteDestination("nope"); !errors.Is(err, record.ErrNotFound) {
+		f.addf("DeleteDestination(missing): %v, want record.ErrNotFound", err)
 	}
 	for _, n := range []string{"lab", "Ward", "archive"} {
 		if err := b.PutDestination(store.Destination{Name: n, Dir: "/srv/" + n, Added: t0}); err != nil {

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shoji-rbi/shoji/broker/record"
 	"github.com/shoji-rbi/shoji/broker/store"
 )
 
@@ -30,7 +31,7 @@ func (c casIgnored) PutPolicy(doc []byte, _ int) (int, error) {
 			return 0, err
 		}
 		n, err := c.Store.PutPolicy(doc, v)
-		if !errors.Is(err, store.ErrConflict) {
+		if !errors.Is(err, record.ErrConflict) {
 			return n, err
 		}
 	}
@@ -47,12 +48,12 @@ func (u unsortedUsers) ListUsers() ([]store.User, error) {
 	return list, err
 }
 
-// silentMissing returns a zero user instead of ErrNotFound.
+// silentMissing returns a zero user instead of record.ErrNotFound.
 type silentMissing struct{ *store.Store }
 
 func (s silentMissing) GetUser(name string) (store.User, error) {
 	u, err := s.Store.GetUser(name)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, record.ErrNotFound) {
 		return store.User{}, nil
 	}
 	return u, err
@@ -91,7 +92,7 @@ func TestChecksCatchBrokenBackends(t *testing.T) {
 			[]string{"policy/compare-and-set", "policy/concurrent-writers"}},
 		{"users not sorted", func(s *store.Store) store.Backend { return unsortedUsers{s} }, nil,
 			[]string{"users/list-and-count"}},
-		{"missing user not ErrNotFound", func(s *store.Store) store.Backend { return silentMissing{s} }, nil,
+		{"missing user not record.ErrNotFound", func(s *store.Store) store.Backend { return silentMissing{s} }, nil,
 			[]string{"users/crud"}},
 		{"prune keeps the boundary", func(s *store.Store) store.Backend { return pruneKeepsBoundary{s} }, nil,
 			[]string{"logins/prune"}},
