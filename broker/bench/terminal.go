@@ -322,36 +322,37 @@ func (t *terminal) measure(ctx context.Context, in gesture, ch Change) (time.Dur
 	return time.Duration((res.Paint - from) * float64(time.Millisecond)), nil
 }
 
-// press dispatches the timed input into the terminal page.
+// press dispatches the timed input into the terminal page: the mouse
+// button or key goes down, or an IME commit is inserted.
 func (t *terminal) press(ctx context.Context, in gesture, x, y float64) error {
-	ctx, cancel := derive(t.ctx, ctx)
-	defer cancel()
-	tgt := chromedp.FromContext(t.ctx).Target
-	var err error
-	switch in.kind {
-	case inClick:
-		_, err = cdp.Call(ctx, tgt, input.DispatchMouseEvent, mouseParams(input.DispatchMouseEventTypeMousePressed, x, y, 1))
-	case inKey:
-		_, err = cdp.Call(ctx, tgt, input.DispatchKeyEvent, keyParams(input.DispatchKeyEventTypeKeyDown, in.key))
-	case inIME:
-		_, err = cdp.Call(ctx, tgt, input.InsertText, input.InsertTextParams{Text: in.commit})
-	}
-	if err != nil {
+	if err := t.dispatch(ctx, in, x, y, true); err != nil {
 		return fmt.Errorf("%s: input: %w", t.name, err)
 	}
 	return nil
 }
 
+// release lets go of what press pressed (nothing for an IME commit).
 func (t *terminal) release(ctx context.Context, in gesture, x, y float64) error {
+	return t.dispatch(ctx, in, x, y, false)
+}
+
+// dispatch sends the down (press) or up (release) half of the gesture.
+func (t *terminal) dispatch(ctx context.Context, in gesture, x, y float64, down bool) error {
 	ctx, cancel := derive(t.ctx, ctx)
 	defer cancel()
 	tgt := chromedp.FromContext(t.ctx).Target
+	mouse, buttons, key := input.DispatchMouseEventTypeMouseReleased, int64(0), input.DispatchKeyEventTypeKeyUp
+	if down {
+		mouse, buttons, key = input.DispatchMouseEventTypeMousePressed, 1, input.DispatchKeyEventTypeKeyDown
+	}
 	var err error
-	switch in.kind {
-	case inClick:
-		_, err = cdp.Call(ctx, tgt, input.DispatchMouseEvent, mouseParams(input.DispatchMouseEventTypeMouseReleased, x, y, 0))
-	case inKey:
-		_, err = cdp.Call(ctx, tgt, input.DispatchKeyEvent, keyParams(input.DispatchKeyEventTypeKeyUp, in.key))
+	switch {
+	case in.kind == inClick:
+		_, err = cdp.Call(ctx, tgt, input.DispatchMouseEvent, mouseParams(mouse, x, y, buttons))
+	case in.kind == inKey:
+		_, err = cdp.Call(ctx, tgt, input.DispatchKeyEvent, keyParams(key, in.key))
+	case in.kind == inIME && down:
+		_, err = cdp.Call(ctx, tgt, input.InsertText, input.InsertTextParams{Text: in.commit})
 	}
 	return err
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/chromedp/cdproto/target"
 	"github.com/chromedp/chromedp"
 
+	"github.com/shoji-rbi/shoji/internal/cleanup"
 	"github.com/shoji-rbi/shoji/isolation"
 )
 
@@ -347,7 +348,7 @@ func (b *browser) teardown() {
 	}
 	b.wg.Wait()
 	b.endDownloads()
-	if err := removeAllRetry(b.profileDir, 5*time.Second); err != nil {
+	if err := cleanup.RemoveAll(b.profileDir, 5*time.Second); err != nil {
 		errs = append(errs, fmt.Errorf("remove profile dir: %w", err))
 	}
 	b.closeErr = errors.Join(errs...)

@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/shoji-rbi/shoji/internal/cleanup"
 	"github.com/shoji-rbi/shoji/internal/diskusage"
 )
 
@@ -328,7 +329,7 @@ func removeProfiles(root string, limit time.Duration) ([]LeftProfile, error) {
 	for _, e := range entries {
 		dir := filepath.Join(root, e.Name())
 		files, size := diskusage.Of(dir)
-		if err := removeAllRetry(dir, limit); err != nil {
+		if err := cleanup.RemoveAll(dir, limit); err != nil {
 			errs = append(errs, fmt.Errorf("remove left profile: %w", err))
 			continue
 		}

@@ -233,16 +233,3 @@ func reapCrashReporters() {
 		}
 	}
 }
-
-// removeAllRetry removes dir. A helper process that was killed a moment ago
-// can still have written into it, so it tries again for at most limit.
-func removeAllRetry(dir string, limit time.Duration) error {
-	deadline := time.Now().Add(limit)
-	for {
-		err := os.RemoveAll(dir)
-		if err == nil || time.Now().After(deadline) {
-			return err
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}

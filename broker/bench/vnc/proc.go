@@ -300,16 +300,3 @@ func removeXLock(n int, procs []*proc) {
 	_ = os.Remove("/tmp/.X11-unix/X" + strconv.Itoa(n))
 	_ = os.Remove(lock)
 }
-
-// removeAllRetry removes dir. A process killed a moment ago may still have
-// written into it, so it tries again for at most limit.
-func removeAllRetry(dir string, limit time.Duration) error {
-	deadline := time.Now().Add(limit)
-	for {
-		err := os.RemoveAll(dir)
-		if err == nil || time.Now().After(deadline) {
-			return err
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}

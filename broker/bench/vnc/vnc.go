@@ -20,6 +20,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/shoji-rbi/shoji/internal/cleanup"
 )
 
 // Paths of the programs and files from Debian's packages.
@@ -211,7 +213,7 @@ func (p *Peer) cleanup() error {
 		errs = append(errs, err)
 	}
 	removeXLock(p.display, p.procs)
-	if err := removeAllRetry(p.dir, 5*time.Second); err != nil {
+	if err := cleanup.RemoveAll(p.dir, 5*time.Second); err != nil {
 		errs = append(errs, fmt.Errorf("vnc: remove %s: %w", p.dir, err))
 	}
 	return errors.Join(errs...)
