@@ -192,29 +192,29 @@ func event(at time.Time, t Type, a Actor) Event {
 	return Event{Time: at.UTC(), Type: t, Actor: a}
 }
 
+// because is e with its reason.
+func because(e Event, reason string) Event {
+	e.Reason = reason
+	return e
+}
+
 // Login records a successful login.
 func Login(at time.Time, a Actor) Event { return event(at, TypeLogin, a) }
 
 // LoginFailed records a refused login; a.User is the name that was tried.
 func LoginFailed(at time.Time, a Actor, reason string) Event {
-	e := event(at, TypeLoginFailed, a)
-	e.Reason = reason
-	return e
+	return because(event(at, TypeLoginFailed, a), reason)
 }
 
 // Lockout records that an account was locked after failed logins.
 func Lockout(at time.Time, a Actor, reason string) Event {
-	e := event(at, TypeLockout, a)
-	e.Reason = reason
-	return e
+	return because(event(at, TypeLockout, a), reason)
 }
 
 // Logout records the end of a login session: by the user, idle timeout,
 // expiry or an admin.
 func Logout(at time.Time, a Actor, reason string) Event {
-	e := event(at, TypeLogout, a)
-	e.Reason = reason
-	return e
+	return because(event(at, TypeLogout, a), reason)
 }
 
 // SessionStart records that a remote browser was started for a.Session.
@@ -222,9 +222,7 @@ func SessionStart(at time.Time, a Actor) Event { return event(at, TypeSessionSta
 
 // SessionEnd records that a remote browser ended, and why.
 func SessionEnd(at time.Time, a Actor, reason string) Event {
-	e := event(at, TypeSessionEnd, a)
-	e.Reason = reason
-	return e
+	return because(event(at, TypeSessionEnd, a), reason)
 }
 
 // Navigation records a top-level page the remote browser loaded.

@@ -13,7 +13,7 @@
 //   settings.js     login banner and pledge
 //   pledgegate.js   the pledge, when the broker asks for it (403 pledgeRequired)
 
-import { request, UNREACHABLE } from './api.js';
+import { pageSession } from './api.js';
 import { PolicyStore } from './policystore.js';
 import { Profiles } from './profiles.js';
 import { Groups } from './groups.js';
@@ -42,9 +42,10 @@ const sections = {
   notices: new Settings(),
 };
 
-function refuse(text) {
+/** refuse shows why the page does not open, with the login link if login. */
+function refuse(text, login = true) {
   message.textContent = text;
-  loginLink.hidden = false;
+  loginLink.hidden = !login;
   main.hidden = true;
 }
 
@@ -70,19 +71,11 @@ function showTab() {
 }
 
 async function load() {
-  let resp;
-  try {
-    resp = await request('GET', '/api/session');
-  } catch {
-    message.textContent = UNREACHABLE;
-    return;
-  }
-  if (resp.status === 401) {
-    refuse('管理者としてログインしてください。 Please log in as an administrator.');
-    return;
-  }
-  if (resp.status !== 200 || resp.data.role !== 'admin') {
-    refuse('このページは管理者専用です。 This page is for administrators only.');
+  const session = await pageSession(['admin'], {
+    login: '管理者としてログインしてください。 Please log in as an administrator.',
+    role: 'このページは管理者専用です。 This page is for administrators only.',
+  }, refuse);
+  if (session === null) {
     return;
   }
   const err = await store.load();

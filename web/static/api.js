@@ -103,3 +103,34 @@ export function errorText(resp, fallback) {
 
 /** UNREACHABLE is the message shown when the broker cannot be reached. */
 export const UNREACHABLE = 'サーバーに接続できません。 Cannot reach the server.';
+
+/**
+ * pageSession reads the caller's session for a staff page (admin,
+ * approvals, audit) and returns it when its role is one of roles. Otherwise
+ * it returns null after calling refuse(text, login) with why: the broker is
+ * unreachable (login false), nobody is logged in (texts.login) or the role
+ * does not fit (texts.role). The page only decides what to show: the broker
+ * refuses the page's APIs to any other role whatever this says.
+ *
+ * @param {string[]} roles
+ * @param {{login: string, role: string}} texts
+ * @param {(text: string, login: boolean) => void} refuse
+ */
+export async function pageSession(roles, texts, refuse) {
+  let resp;
+  try {
+    resp = await request('GET', '/api/session');
+  } catch {
+    refuse(UNREACHABLE, false);
+    return null;
+  }
+  if (resp.status === 401) {
+    refuse(texts.login, true);
+    return null;
+  }
+  if (resp.status !== 200 || !roles.includes(resp.data.role)) {
+    refuse(texts.role, true);
+    return null;
+  }
+  return resp.data;
+}

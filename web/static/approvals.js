@@ -5,7 +5,7 @@
 // released or rejected with a comment, and the recent decisions (XFER-2,
 // XFER-5).
 
-import { request, errorText, UNREACHABLE } from './api.js';
+import { request, errorText, pageSession, UNREACHABLE } from './api.js';
 import { el, option, str, list } from './dom.js';
 import { formatSize } from './size.js';
 import * as when from './when.js';
@@ -39,9 +39,10 @@ let approver = false; // files are decided by approvers only (XFER-5)
 let profiles = []; // names offered in each request's profile list
 let defaultProfile = '';
 
-function refuse(text) {
+/** refuse shows why the page does not open, with the login link if login. */
+function refuse(text, login = true) {
   message.textContent = text;
-  $('approvals-login').hidden = false;
+  $('approvals-login').hidden = !login;
   main.hidden = true;
 }
 
@@ -397,21 +398,15 @@ queue.addEventListener('click', (ev) => {
 $('requests-refresh').addEventListener('click', refreshRequests);
 
 async function load() {
-  const resp = await get('/api/session');
-  if (!resp) {
-    message.textContent = UNREACHABLE;
+  const session = await pageSession(['approver', 'admin'], {
+    login: '承認者としてログインしてください。 Please log in as an approver.',
+    role: 'このページは承認者と管理者専用です。 This page is for approvers and administrators only.',
+  }, refuse);
+  if (session === null) {
     return;
   }
-  if (resp.status === 401) {
-    refuse('承認者としてログインしてください。 Please log in as an approver.');
-    return;
-  }
-  const role = str(resp.data.role);
-  if (resp.status !== 200 || (role !== 'approver' && role !== 'admin')) {
-    refuse('このページは承認者と管理者専用です。 This page is for approvers and administrators only.');
-    return;
-  }
-  me = str(resp.data.user);
+  const role = str(session.role);
+  me = str(session.user);
   $('admin-link').hidden = role !== 'admin';
   approver = role === 'approver';
   held.hidden = !approver;

@@ -8,7 +8,7 @@
 // and every field, including those this page does not know, in the record's
 // details.
 
-import { request, errorText, UNREACHABLE } from './api.js';
+import { request, errorText, pageSession, UNREACHABLE } from './api.js';
 import { el, str, list, fillSelect } from './dom.js';
 import { formatSize } from './size.js';
 import * as when from './when.js';
@@ -64,9 +64,10 @@ async function get(path) {
   }
 }
 
-function refuse(text) {
+/** refuse shows why the page does not open, with the login link if login. */
+function refuse(text, login = true) {
   message.textContent = text;
-  $('audit-login').hidden = false;
+  $('audit-login').hidden = !login;
   main.hidden = true;
 }
 
@@ -407,17 +408,11 @@ more.addEventListener('click', () => loadEvents());
 $('audit-verify').addEventListener('click', loadStatus);
 
 async function load() {
-  const resp = await get('/api/session');
-  if (!resp) {
-    message.textContent = UNREACHABLE;
-    return;
-  }
-  if (resp.status === 401) {
-    refuse('監査担当者としてログインしてください。 Please log in as an auditor.');
-    return;
-  }
-  if (resp.status !== 200 || resp.data.role !== 'auditor') {
-    refuse('このページは監査担当者専用です。 This page is for auditors only.');
+  const session = await pageSession(['auditor'], {
+    login: '監査担当者としてログインしてください。 Please log in as an auditor.',
+    role: 'このページは監査担当者専用です。 This page is for auditors only.',
+  }, refuse);
+  if (session === null) {
     return;
   }
   fillSelect(filter.elements.type, TYPES, '', 'すべて All');
