@@ -64,6 +64,12 @@ type Policy interface {
 
 // Service is the site-request workflow. Store and Policy are required;
 // the other fields may be left zero.
+//
+// A step refused for what was asked returns an error whose text is for the
+// person who asked and which errors.Is matches to ErrInvalid, ErrDecided,
+// approval.ErrOwnRequest or record.ErrNotFound; an approval's policy change
+// may also fail as sitepolicy.Service.Change does (a policy that no longer
+// validates is policy.ErrInvalid). Anything else is the storage's failure.
 type Service struct {
 	Store  Store
 	Policy Policy
