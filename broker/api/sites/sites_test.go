@@ -8,8 +8,8 @@ import (
 
 	"github.com/shoji-rbi/shoji/broker/api"
 	"github.com/shoji-rbi/shoji/broker/audit"
-	"github.com/shoji-rbi/shoji/broker/siterequest"
 	"github.com/shoji-rbi/shoji/broker/sitepolicy"
+	"github.com/shoji-rbi/shoji/broker/siterequest"
 	"github.com/shoji-rbi/shoji/isolation/policy"
 )
 
