@@ -53,7 +53,7 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("PUT /api/admin/settings", s.guard.Role(auth.Admin, s.putSettings))
 	mux.Handle("GET /api/admin/sessions", s.guard.Role(auth.Admin, s.getSessions))
 	mux.Handle("DELETE /api/admin/sessions/{user}", s.guard.Role(auth.Admin, s.deleteSession))
-	s.policyRoutes(mux)
+	s.siteHandlers().Register(mux)
 	s.transferRoutes(mux)
 	s.auditRoutes(mux)
 	mux.Handle("/api/", s.guard.Handle(func(http.ResponseWriter, *http.Request) error {

@@ -25,7 +25,9 @@ var ErrConflict = errors.New("the policy was changed by someone else")
 // CommitTimeout bounds the wait for the audit record of a change.
 const CommitTimeout = 30 * time.Second
 
-// Store holds the policy document. *store.Store implements it.
+// Store holds the policy document. It is broker/store's Policies contract
+// (broker/store/contract.go), which *store.Store implements and the contract
+// suite broker/store/storetest checks.
 type Store interface {
 	// Policy returns the stored document (nil when there is none) and its
 	// version (0 when there is none).

@@ -1,6 +1,10 @@
 package store
 
-import "time"
+import (
+	"time"
+
+	"github.com/shoji-rbi/shoji/broker/siterequest"
+)
 
 // The interfaces below are the storage contract: what the broker, the auth
 // and transfer packages and the CLI rely on from durable state, area by
@@ -111,29 +115,6 @@ type Policies interface {
 	PutPolicy(doc []byte, ifVersion int) (newVersion int, err error)
 }
 
-// SiteRequests holds clinicians' requests for access to a site and their
-// decisions.
-type SiteRequests interface {
-	// CreateSiteRequest stores r as a new request under a fresh, unique,
-	// unguessable ID with State RequestPending, whatever r.ID and r.State
-	// were, and returns the stored request.
-	CreateSiteRequest(r SiteRequest) (SiteRequest, error)
-	// SiteRequestByID returns one request, or record.ErrNotFound.
-	SiteRequestByID(id string) (SiteRequest, error)
-	// UpdateSiteRequest is a read-modify-write of one request that no other
-	// write interleaves with, with the rules of Users.UpdateUser: fn's error
-	// is returned as is and writes nothing; a missing request is
-	// record.ErrNotFound. The ID stays what it was whatever fn does. It returns the
-	// request as stored. Of concurrent decisions whose fn refuses a request
-	// that is no longer pending, exactly one succeeds.
-	UpdateSiteRequest(id string, fn func(*SiteRequest) error) (SiteRequest, error)
-	// ListSiteRequests returns the requests for which match is true (all
-	// when match is nil), newest first by Created; the order of requests
-	// created at the same instant is unspecified. None is an empty, non-nil
-	// list. match must not call the backend.
-	ListSiteRequests(match func(SiteRequest) bool) ([]SiteRequest, error)
-}
-
 // Transfers is the transfer ledger: one record per file that crossed the
 // transfer channel, kept after the file itself is gone.
 type Transfers interface {
@@ -189,7 +170,7 @@ type Backend interface {
 	Logins
 	Settings
 	Policies
-	SiteRequests
+	siterequest.Store
 	Transfers
 	Destinations
 	Journal

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/shoji-rbi/shoji/broker/record"
+	"github.com/shoji-rbi/shoji/broker/siterequest"
 	"github.com/shoji-rbi/shoji/broker/store"
 )
 
@@ -130,13 +131,13 @@ func checkRequestsCRUD(e *env) error {
 	if _, err := b.SiteRequestByID("nope"); !errors.Is(err, record.ErrNotFound) {
 		f.addf("SiteRequestByID(missing): %v, want record.ErrNotFound", err)
 	}
-	in := store.SiteRequest{ID: "chosen", State: store.RequestApproved, User: "nurse", Host: "a.example", URL: "https://a.example/", Reason: "guideline", Created: t0}
+	in := siterequest.Request{ID: "chosen", State: siterequest.Approved, User: "nurse", Host: "a.example", URL: "https://a.example/", Reason: "guideline", Created: t0}
 	r, err := b.CreateSiteRequest(in)
 	if err != nil {
 		f.addf("CreateSiteRequest: %v", err)
 		return f.err()
 	}
-	if r.ID == "" || r.ID == "chosen" || r.State != store.RequestPending {
+	if r.ID == "" || r.ID == "chosen" || r.State != siterequest.Pending {
 		f.addf("CreateSiteRequest returned ID %q state %q, want a fresh ID and pending", r.ID, r.State)
 	}
 	if got, err := b.SiteRequestByID(r.ID); err != nil || diff(r, got) != "" {
@@ -146,23 +147,23 @@ func checkRequestsCRUD(e *env) error {
 		f.addf("second CreateSiteRequest = ID %q, %v, want another fresh ID", r2.ID, err)
 	}
 	refuse := errors.New("refused by fn")
-	if _, err := b.UpdateSiteRequest(r.ID, func(x *store.SiteRequest) error { x.State = store.RequestRejected; return refuse }); !errors.Is(err, refuse) {
+	if _, err := b.UpdateSiteRequest(r.ID, func(x *siterequest.Request) error { x.State = siterequest.Rejected; return refuse }); !errors.Is(err, refuse) {
 		f.addf("UpdateSiteRequest whose fn fails: %v, want fn's error", err)
 	}
 	decided := t0.Add(time.Hour)
-	got, err := b.UpdateSiteRequest(r.ID, func(x *store.SiteRequest) error {
-		x.ID, x.State, x.DecidedBy, x.Decided = "renamed", store.RequestApproved, "boss", decided
+	got, err := b.UpdateSiteRequest(r.ID, func(x *siterequest.Request) error {
+		x.ID, x.State, x.DecidedBy, x.Decided = "renamed", siterequest.Approved, "boss", decided
 		return nil
 	})
 	want := r
-	want.State, want.DecidedBy, want.Decided = store.RequestApproved, "boss", decided
+	want.State, want.DecidedBy, want.Decided = siterequest.Approved, "boss", decided
 	if err != nil || diff(want, got) != "" {
 		f.addf("UpdateSiteRequest returned %v, -want +got:\n%s", err, diff(want, got))
 	}
 	if stored, _ := b.SiteRequestByID(r.ID); diff(want, stored) != "" {
 		f.addf("stored request after UpdateSiteRequest, -want +got:\n%s", diff(want, stored))
 	}
-	if _, err := b.UpdateSiteRequest("nope", func(*store.SiteRequest) error { return nil }); !errors.Is(err, record.ErrNotFound) {
+	if _, err := b.UpdateSiteRequest("nope", func(*siterequest.Request) error { return nil }); !errors.Is(err, record.ErrNotFound) {
 		f.addf("UpdateSiteRequest(missing): %v, want record.ErrNotFound", err)
 	}
 	return f.err()
@@ -179,7 +180,7 @@ func checkRequestsList(e *env) error {
 		if i == 0 {
 			user = "doctor"
 		}
-		if _, err := b.CreateSiteRequest(store.SiteRequest{User: user, Host: fmt.Sprintf("h%d.example", h), Created: t0.Add(h * time.Hour)}); err != nil {
+		if _, err := b.CreateSiteRequest(siterequest.Request{User: user, Host: fmt.Sprintf("h%d.example", h), Created: t0.Add(h * time.Hour)}); err != nil {
 			f.addf("CreateSiteRequest: %v", err)
 			return f.err()
 		}
@@ -188,17 +189,17 @@ func checkRequestsList(e *env) error {
 	if hosts := requestHosts(list); err != nil || !slices.Equal(hosts, []string{"h2.example", "h1.example", "h0.example"}) {
 		f.addf("ListSiteRequests(nil) = %q, %v, want newest first", hosts, err)
 	}
-	list, err = b.ListSiteRequests(func(r store.SiteRequest) bool { return r.User == "nurse" })
+	list, err = b.ListSiteRequests(func(r siterequest.Request) bool { return r.User == "nurse" })
 	if hosts := requestHosts(list); err != nil || !slices.Equal(hosts, []string{"h1.example", "h0.example"}) {
 		f.addf("ListSiteRequests(nurse) = %q, %v, want h1 h0", hosts, err)
 	}
-	if list, err := b.ListSiteRequests(func(store.SiteRequest) bool { return false }); err != nil || list == nil || len(list) != 0 {
+	if list, err := b.ListSiteRequests(func(siterequest.Request) bool { return false }); err != nil || list == nil || len(list) != 0 {
 		f.addf("ListSiteRequests matching none = %#v, %v, want an empty non-nil list", list, err)
 	}
 	return f.err()
 }
 
-func requestHosts(rs []store.SiteRequest) []string {
+func requestHosts(rs []siterequest.Request) []string {
 	out := []string{}
 	for _, r := range rs {
 		out = append(out, r.Host)
@@ -208,18 +209,18 @@ func requestHosts(rs []store.SiteRequest) []string {
 
 func checkRequestsConcurrentDecide(e *env) error {
 	var f faults
-	r, err := e.b.CreateSiteRequest(store.SiteRequest{User: "nurse", Host: "a.example", Created: t0})
+	r, err := e.b.CreateSiteRequest(siterequest.Request{User: "nurse", Host: "a.example", Created: t0})
 	if err != nil {
 		f.addf("CreateSiteRequest: %v", err)
 		return f.err()
 	}
 	decided := errors.New("already decided")
 	errs := race(racers, func(i int) error {
-		_, err := e.b.UpdateSiteRequest(r.ID, func(x *store.SiteRequest) error {
-			if x.State != store.RequestPending {
+		_, err := e.b.UpdateSiteRequest(r.ID, func(x *siterequest.Request) error {
+			if x.State != siterequest.Pending {
 				return decided
 			}
-			x.State, x.DecidedBy = store.RequestApproved, fmt.Sprintf("approver %d", i)
+			x.State, x.DecidedBy = siterequest.Approved, fmt.Sprintf("approver %d", i)
 			return nil
 		})
 		return err
@@ -460,7 +461,7 @@ func checkPersistence(e *env) error {
 	if _, err := b.PutPolicy([]byte("doc"), 0); err != nil {
 		steps = append(steps, err)
 	}
-	r, err := b.CreateSiteRequest(store.SiteRequest{User: "alice", Host: "a.example", Created: t0})
+	r, err := b.CreateSiteRequest(siterequest.Request{User: "alice", Host: "a.example", Created: t0})
 	steps = append(steps, err)
 	if err := errors.Join(steps...); err != nil {
 		f.addf("writing before reopen: %v", err)
