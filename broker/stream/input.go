@@ -48,8 +48,8 @@ type (
 	}
 )
 
-// onMouse dispatches a pointer event. A move alone does not count as
-// activity: a mouse resting on a moving page is no clinician.
+// onMouse dispatches a pointer event. A move alone does not reset the
+// session's idle timer; a press or a release does.
 func (c *conn_) onMouse(_ context.Context, m *mouseMsg) error {
 	ev, err := m.event(*c.vp.Load())
 	if err != nil {
