@@ -351,6 +351,11 @@ type KeyEvent struct {
 
 // Browser is one live isolated browser. All methods are safe for concurrent
 // use and return ErrClosed once the browser has ended.
+//
+// Input (Mouse, Wheel, Key, Compose, InsertText, DropFiles, Copy) reaches
+// the page in the order of the calls, and a Browser does not order
+// concurrent calls: a caller that needs an order makes its calls one after
+// another. For a viewer that caller is broker/stream's input queue.
 type Browser interface {
 	// Navigate opens url in the active tab.
 	Navigate(ctx context.Context, url string) error

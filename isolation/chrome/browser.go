@@ -94,8 +94,6 @@ type browser struct {
 	// switchMu serializes what starts and stops screencasts: tab
 	// activation, key frames and viewport changes.
 	switchMu sync.Mutex
-	// inputMu keeps input events in the order they were given.
-	inputMu sync.Mutex
 
 	mu       sync.Mutex
 	tabs     []*tab // open tabs in the order they appeared

@@ -222,7 +222,8 @@ var copyKeys = []isolation.KeyEvent{
 }
 
 // pressCopy presses Ctrl+C in the active tab, in order with the other
-// input.
+// input: Copy's caller (the viewer's input queue) makes no other input
+// call until Copy returns.
 func (b *browser) pressCopy(ctx context.Context) error {
 	for _, k := range copyKeys {
 		if err := b.Key(ctx, k); err != nil {

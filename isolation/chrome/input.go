@@ -192,12 +192,17 @@ func (b *browser) InsertText(ctx context.Context, text string) error {
 	})
 }
 
-// input runs fn on the active tab, one input at a time and in order. Input
-// to a tab that shows a dialog is dropped, as a desktop browser ignores the
-// page while a modal dialog is up.
+// input runs fn on the active tab. Input to a tab that shows a dialog is
+// dropped, as a desktop browser ignores the page while a modal dialog is
+// up.
+//
+// The order of input is the caller's, and no lock here makes one: each
+// event goes to the page when its call is made and has reached it when the
+// call returns, so calls made one after another arrive in that order.
+// broker/stream's input queue is the one owner of a viewer's order (it
+// makes one call at a time, in the order the viewer sent them);
+// concurrent calls are safe, but not ordered against each other.
 func (b *browser) input(ctx context.Context, fn func(context.Context, *tab) error) error {
-	b.inputMu.Lock()
-	defer b.inputMu.Unlock()
 	return b.onActive(ctx, func(ctx context.Context, t *tab) error {
 		b.mu.Lock()
 		blocked := t.dialog != nil
