@@ -3,7 +3,7 @@
 // JWTs bound to a revocable login session, and the one-time set-up token for
 // the first admin. There are no default accounts.
 //
-// A successful Login creates a login session (a store.Login, "sid") and a
+// A successful Login creates a login session (a Login, "sid") and a
 // short-lived token for it. Verify accepts a token only while its login
 // session exists, is within its absolute lifetime and belongs to an enabled
 // user; Logout, DisableUser and SetPassword delete login sessions, which
@@ -23,7 +23,6 @@ import (
 	"time"
 
 	"github.com/shoji-rbi/shoji/broker/audit"
-	"github.com/shoji-rbi/shoji/broker/store"
 )
 
 // Sentinel errors. Classify with errors.Is.
@@ -189,7 +188,7 @@ func (c *Config) CheckAndSetDefaults() error {
 // safe for concurrent use.
 type Service struct {
 	cfg Config
-	st  *store.Store
+	st  Store
 
 	keyPath string
 	keyMu   sync.Mutex // serializes RotateKey
@@ -216,7 +215,7 @@ type Service struct {
 
 // New returns a Service that keeps users and login sessions in st and its
 // signing keys in cfg.DataDir, creating the key file on first start.
-func New(cfg Config, st *store.Store) (*Service, error) {
+func New(cfg Config, st Store) (*Service, error) {
 	if st == nil {
 		return nil, errors.New("auth: store is nil")
 	}
