@@ -8,6 +8,12 @@
 // session exists, is within its absolute lifetime and belongs to an enabled
 // user; Logout, DisableUser and SetPassword delete login sessions, which
 // revokes every token issued for them at once, across restarts.
+//
+// Notices hold the login banner and the usage pledge, with the pledge rule:
+// a user browses only after accepting the pledge text in force.
+//
+// The package declares the storage it uses (Users, Logins, Settings) next
+// to its types; broker/store implements it on bbolt.
 package auth
 
 import (
