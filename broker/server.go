@@ -41,11 +41,13 @@ import (
 
 // Server is a running broker.
 type Server struct {
-	cfg     Config
-	log     *slog.Logger
-	out     io.Writer
-	store   *store.Store
-	auth    *auth.Service
+	cfg   Config
+	log   *slog.Logger
+	out   io.Writer
+	store *store.Store
+	auth  *auth.Service
+	// notices are the login banner and the usage pledge.
+	notices *auth.Notices
 	proxy   *egress.Proxy
 	policy  *sitePolicy
 	audit   *audit.File
@@ -293,6 +295,16 @@ func New(ctx context.Context, cfg Config, opts Options) (*Server, error) {
 	}, st)
 	if err != nil {
 		return nil, err
+	}
+	s.notices = &auth.Notices{
+		Settings:      st,
+		Accounts:      s.auth,
+		DefaultBanner: cfg.LoginBanner,
+		Audit:         s.audit,
+		CommitTimeout: sitepolicy.CommitTimeout,
+		Viewers:       pledgeViewers{s.sess},
+		Now:           s.now,
+		Logger:        s.log,
 	}
 	s.handler = s.routes()
 	ok = true

@@ -3,11 +3,17 @@
 // JWTs bound to a revocable login session, and the one-time set-up token for
 // the first admin. There are no default accounts.
 //
-// A successful Login creates a login session (a store.Login, "sid") and a
+// A successful Login creates a login session (a Login, "sid") and a
 // short-lived token for it. Verify accepts a token only while its login
 // session exists, is within its absolute lifetime and belongs to an enabled
 // user; Logout, DisableUser and SetPassword delete login sessions, which
 // revokes every token issued for them at once, across restarts.
+//
+// Notices hold the login banner and the usage pledge, with the pledge rule:
+// a user browses only after accepting the pledge text in force.
+//
+// The package declares the storage it uses (Users, Logins, Settings) next
+// to its types; broker/store implements it on bbolt.
 package auth
 
 import (
@@ -23,7 +29,6 @@ import (
 	"time"
 
 	"github.com/shoji-rbi/shoji/broker/audit"
-	"github.com/shoji-rbi/shoji/broker/store"
 )
 
 // Sentinel errors. Classify with errors.Is.
@@ -189,7 +194,7 @@ func (c *Config) CheckAndSetDefaults() error {
 // safe for concurrent use.
 type Service struct {
 	cfg Config
-	st  *store.Store
+	st  Store
 
 	keyPath string
 	keyMu   sync.Mutex // serializes RotateKey
@@ -216,7 +221,7 @@ type Service struct {
 
 // New returns a Service that keeps users and login sessions in st and its
 // signing keys in cfg.DataDir, creating the key file on first start.
-func New(cfg Config, st *store.Store) (*Service, error) {
+func New(cfg Config, st Store) (*Service, error) {
 	if st == nil {
 		return nil, errors.New("auth: store is nil")
 	}

@@ -7,8 +7,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/shoji-rbi/shoji/broker/store"
 )
 
 // cheapParams keep tests fast; production uses DefaultParams.
@@ -56,22 +54,18 @@ func (b *syncBuffer) String() string {
 
 type env struct {
 	svc   *Service
-	st    *store.Store
+	st    *memStore
 	clock *fakeClock
 	dir   string
 	logs  *syncBuffer
 }
 
-// newEnv returns a Service on a fresh store and data directory. mod may
+// newEnv returns a Service on a fresh in-memory store and data directory. mod may
 // change the config before New.
 func newEnv(t *testing.T, mod func(*Config)) *env {
 	t.Helper()
 	dir := t.TempDir()
-	st, err := store.Open(dir)
-	if err != nil {
-		t.Fatalf("store.Open: %v", err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
+	st := newMemStore()
 	e := &env{st: st, clock: newClock(), dir: dir, logs: &syncBuffer{}}
 	cfg := Config{
 		DataDir: dir,
@@ -82,6 +76,7 @@ func newEnv(t *testing.T, mod func(*Config)) *env {
 	if mod != nil {
 		mod(&cfg)
 	}
+	var err error
 	e.svc, err = New(cfg, st)
 	if err != nil {
 		t.Fatalf("New: %v", err)

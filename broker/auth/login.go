@@ -9,7 +9,6 @@ import (
 
 	"github.com/shoji-rbi/shoji/broker/audit"
 	"github.com/shoji-rbi/shoji/broker/record"
-	"github.com/shoji-rbi/shoji/broker/store"
 )
 
 // Login outcomes, as logged.
@@ -86,7 +85,7 @@ func (s *Service) login(ctx context.Context, username, password, remote string) 
 // checkPassword verifies password against the user's hash. For a name that
 // is invalid or unknown, it verifies against a dummy hash so every failure
 // costs the same. ok is false for a wrong password or a disabled user.
-func (s *Service) checkPassword(ctx context.Context, name string, valid bool, password string) (u store.User, ok bool, err error) {
+func (s *Service) checkPassword(ctx context.Context, name string, valid bool, password string) (u User, ok bool, err error) {
 	exists := false
 	if valid {
 		u, err = s.st.GetUser(name)
@@ -94,7 +93,7 @@ func (s *Service) checkPassword(ctx context.Context, name string, valid bool, pa
 		case err == nil:
 			exists = true
 		case !errors.Is(err, record.ErrNotFound):
-			return store.User{}, false, err
+			return User{}, false, err
 		}
 	}
 	hash := s.dummyHash
@@ -102,12 +101,12 @@ func (s *Service) checkPassword(ctx context.Context, name string, valid bool, pa
 		hash = u.PasswordHash
 	}
 	if err := s.acquireHash(ctx); err != nil {
-		return store.User{}, false, err
+		return User{}, false, err
 	}
 	match, err := VerifyPassword(password, hash)
 	s.releaseHash()
 	if err != nil {
-		return store.User{}, false, fmt.Errorf("user %q: %w", name, err)
+		return User{}, false, fmt.Errorf("user %q: %w", name, err)
 	}
 	return u, exists && match && !u.Disabled, nil
 }
@@ -115,14 +114,14 @@ func (s *Service) checkPassword(ctx context.Context, name string, valid bool, pa
 // upgradeHash rehashes the password with the configured Params when the
 // stored hash used others. A failure is logged, not returned: the login has
 // succeeded.
-func (s *Service) upgradeHash(ctx context.Context, u store.User, password string) {
+func (s *Service) upgradeHash(ctx context.Context, u User, password string) {
 	h, err := parseHash(u.PasswordHash)
 	if err != nil || h.params == s.cfg.Params {
 		return
 	}
 	newHash, err := s.hash(ctx, password)
 	if err == nil {
-		err = s.st.UpdateUser(u.Name, func(cur *store.User) error {
+		err = s.st.UpdateUser(u.Name, func(cur *User) error {
 			if cur.PasswordHash != u.PasswordHash {
 				return nil // changed meanwhile: keep the newer one
 			}
@@ -136,7 +135,7 @@ func (s *Service) upgradeHash(ctx context.Context, u store.User, password string
 }
 
 // startSession creates a login session for u and its first token.
-func (s *Service) startSession(u store.User, remote string) (Principal, Token, error) {
+func (s *Service) startSession(u User, remote string) (Principal, Token, error) {
 	role, err := ParseRole(u.Role)
 	if err != nil {
 		return Principal{}, Token{}, fmt.Errorf("user %q: %w", u.Name, err)
@@ -146,7 +145,7 @@ func (s *Service) startSession(u store.User, remote string) (Principal, Token, e
 		return Principal{}, Token{}, err
 	}
 	now := s.cfg.Now()
-	login := store.Login{
+	login := Login{
 		ID:         sid,
 		User:       u.Name,
 		Created:    now.UTC(),

@@ -12,7 +12,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/shoji-rbi/shoji/broker/record"
-	"github.com/shoji-rbi/shoji/broker/store"
 )
 
 func TestLoginOutcomes(t *testing.T) {
@@ -259,7 +258,7 @@ func TestLoginUpgradesHash(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := e.st.CreateUser(store.User{Name: "bob", Role: "clinician", PasswordHash: old}); err != nil {
+	if err := e.st.CreateUser(User{Name: "bob", Role: "clinician", PasswordHash: old}); err != nil {
 		t.Fatal(err)
 	}
 	e.login(t, "bob", bobPW)

@@ -8,7 +8,6 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/shoji-rbi/shoji/broker/record"
-	"github.com/shoji-rbi/shoji/broker/store"
 )
 
 // JWT issuer and audience.
@@ -50,7 +49,7 @@ type claims struct {
 
 // issue signs a token for the login session, expiring after TokenTTL but
 // never after the session's end.
-func (s *Service) issue(user string, role Role, login store.Login) (Token, error) {
+func (s *Service) issue(user string, role Role, login Login) (Token, error) {
 	now := s.cfg.Now().Truncate(jwt.TimePrecision)
 	exp := now.Add(s.cfg.TokenTTL)
 	if login.Expires.Before(exp) {
@@ -171,7 +170,7 @@ func (s *Service) Renew(p Principal) (Token, error) {
 	if err != nil {
 		return Token{}, err
 	}
-	return s.issue(cur.User, cur.Role, store.Login{ID: cur.SessionID, User: cur.User, Expires: cur.LoginExpires})
+	return s.issue(cur.User, cur.Role, Login{ID: cur.SessionID, User: cur.User, Expires: cur.LoginExpires})
 }
 
 // ShouldRenew reports whether p's token has less than half of TokenTTL left

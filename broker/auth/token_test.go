@@ -13,8 +13,6 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/go-cmp/cmp"
-
-	"github.com/shoji-rbi/shoji/broker/store"
 )
 
 // claimsOf decodes a token's claims without verifying it.
@@ -168,7 +166,7 @@ func TestSessionRevocation(t *testing.T) {
 		{"disable user", func(e *env, p Principal) error { return e.svc.DisableUser("bob") }, "login session ended"},
 		{"set password", func(e *env, p Principal) error { return e.svc.SetPassword("bob", "the new password") }, "login session ended"},
 		{"disabled without ending sessions", func(e *env, p Principal) error {
-			return e.st.UpdateUser("bob", func(u *store.User) error { u.Disabled = true; return nil })
+			return e.st.UpdateUser("bob", func(u *User) error { u.Disabled = true; return nil })
 		}, "disabled"},
 		{"user deleted", func(e *env, p Principal) error {
 			// The store has no delete; simulate a user that vanished by

@@ -8,7 +8,6 @@ import (
 
 	"github.com/shoji-rbi/shoji/broker/audit"
 	"github.com/shoji-rbi/shoji/broker/record"
-	"github.com/shoji-rbi/shoji/broker/store"
 )
 
 // UserInfo is what may be shown about a user: never the password hash.
@@ -23,7 +22,7 @@ type UserInfo struct {
 	PledgeVersion string
 }
 
-func userInfo(u store.User) UserInfo {
+func userInfo(u User) UserInfo {
 	return UserInfo{
 		Name:          u.Name,
 		Role:          Role(u.Role),
@@ -54,7 +53,7 @@ func (s *Service) AddUser(name string, role Role, password string) error {
 		return err
 	}
 	now := s.cfg.Now().UTC()
-	err = s.st.CreateUser(store.User{Name: n, Role: string(role), PasswordHash: hash, CreatedAt: now, UpdatedAt: now})
+	err = s.st.CreateUser(User{Name: n, Role: string(role), PasswordHash: hash, CreatedAt: now, UpdatedAt: now})
 	if errors.Is(err, record.ErrExists) {
 		return fmt.Errorf("%w: %q", ErrUserExists, n)
 	}
@@ -99,7 +98,7 @@ func (s *Service) ListUsers() ([]UserInfo, error) {
 // calls Config.OnUserDisabled and Config.OnLoginsEnded. Disabling the last
 // enabled admin is refused with ErrLastAdmin.
 func (s *Service) DisableUser(name string) error {
-	n, err := s.change(name, "disable", func(u *store.User) error {
+	n, err := s.change(name, "disable", func(u *User) error {
 		u.Disabled = true
 		return nil
 	})
@@ -121,7 +120,7 @@ func (s *Service) DisableUser(name string) error {
 
 // EnableUser enables the user again and lifts any lockout of the name.
 func (s *Service) EnableUser(name string) error {
-	n, err := s.change(name, "enable", func(u *store.User) error {
+	n, err := s.change(name, "enable", func(u *User) error {
 		u.Disabled = false
 		return nil
 	})
@@ -142,7 +141,7 @@ func (s *Service) SetRole(name string, role Role) error {
 			return err
 		}
 	}
-	n, err := s.change(name, "set role of", func(u *store.User) error {
+	n, err := s.change(name, "set role of", func(u *User) error {
 		u.Role = string(role)
 		return nil
 	})
@@ -165,7 +164,7 @@ func (s *Service) SetPassword(name, password string) error {
 	if err != nil {
 		return err
 	}
-	n, err := s.change(name, "set password of", func(u *store.User) error {
+	n, err := s.change(name, "set password of", func(u *User) error {
 		u.PasswordHash = hash
 		return nil
 	})
@@ -193,7 +192,7 @@ func (s *Service) AcceptPledge(name, version string) error {
 	}
 	now := s.cfg.Now().UTC()
 	var before string
-	n, err := s.change(name, "accept pledge of", func(u *store.User) error {
+	n, err := s.change(name, "accept pledge of", func(u *User) error {
 		before = u.PledgeVersion
 		u.PledgeAcceptedAt = now
 		u.PledgeVersion = version
@@ -210,7 +209,7 @@ func (s *Service) AcceptPledge(name, version string) error {
 // change applies fn to the named user in one store transaction, stamps
 // UpdatedAt, and refuses a change that would leave no enabled admin. It
 // returns the normalized name.
-func (s *Service) change(name, verb string, fn func(*store.User) error) (string, error) {
+func (s *Service) change(name, verb string, fn func(*User) error) (string, error) {
 	n, err := NormalizeUsername(name)
 	if err != nil {
 		return "", err
@@ -221,7 +220,7 @@ func (s *Service) change(name, verb string, fn func(*store.User) error) (string,
 	if err != nil {
 		return "", fmt.Errorf("%s user %q: %w", verb, n, err)
 	}
-	err = s.st.UpdateUser(n, func(u *store.User) error {
+	err = s.st.UpdateUser(n, func(u *User) error {
 		wasAdmin := u.Role == string(Admin) && !u.Disabled
 		if err := fn(u); err != nil {
 			return err

@@ -3,14 +3,16 @@ package store
 import (
 	"time"
 
+	"github.com/shoji-rbi/shoji/broker/auth"
 	"github.com/shoji-rbi/shoji/broker/siterequest"
 )
 
-// The interfaces below are the storage contract: what the broker, the auth
-// and transfer packages and the CLI rely on from durable state, area by
-// area, written down so that a second backend (the cluster issue's Redis)
-// can be built against it and checked by the same suite,
-// broker/store/storetest. *Store, the bbolt file, implements all of them.
+// The interfaces below and those Backend takes from the domain packages
+// (auth.Users, auth.Logins, auth.Settings, siterequest.Store) are the storage contract: what
+// the broker, the auth and transfer packages and the CLI rely on from
+// durable state, area by area, written down so that a second backend (the
+// cluster issue's Redis) can be built against it and checked by the same
+// suite, broker/store/storetest. *Store, the bbolt file, implements all of them.
 //
 // Shared rules for every method:
 //
@@ -29,72 +31,14 @@ import (
 //     *time.Location pointer need not. A zero time stays zero.
 //   - Every method is safe for concurrent use.
 
-// Users is the account table: one record per user name.
-type Users interface {
-	// CreateUser stores a new user under u.Name. It fails with record.ErrExists
-	// when the name is taken (of concurrent creates of one name exactly one
-	// succeeds) and with an error when u.Name is empty.
-	CreateUser(u User) error
-	// GetUser returns the named user, or record.ErrNotFound.
-	GetUser(name string) (User, error)
-	// UpdateUser is a read-modify-write of one user that no other write
-	// interleaves with: concurrent updates of one user are not lost. fn sees
-	// the stored user; when fn returns an error nothing is written (not even
-	// the fields fn already changed) and that error is returned as is. A
-	// missing user is record.ErrNotFound and fn is not called. fn must not rename
-	// the user (that fails and writes nothing) and must not call the
-	// backend. fn should only compute from its argument: a backend that
-	// retries on contention may call it again with the freshly read user.
-	UpdateUser(name string, fn func(*User) error) error
-	// ListUsers returns every user sorted by name (byte order), or an empty
-	// list when there are none.
-	ListUsers() ([]User, error)
-	// CountUsersWithRole returns how many users that are not Disabled have
-	// the role. The auth package uses it to refuse removing the last admin.
-	CountUsersWithRole(role string) (int, error)
-}
-
-// Logins is the table of login sessions, keyed by Login.ID. Deleting a
-// login revokes every token issued for it, so deletion is the revocation
-// list: there is no separate revocation or lockout record in the store.
-type Logins interface {
-	// PutLogin stores l under l.ID, replacing a login with the same ID. It
-	// fails when l.ID or l.User is empty.
-	PutLogin(l Login) error
-	// GetLogin returns the login with the ID, or record.ErrNotFound (a revoked or
-	// expired-and-pruned login).
-	GetLogin(id string) (Login, error)
-	// DeleteLogin removes the login with the ID. Removing one that does not
-	// exist is not an error.
-	DeleteLogin(id string) error
-	// DeleteLoginsOf removes every login of the user, in one atomic step,
-	// and returns their IDs oldest first (by Created). Other users' logins
-	// are untouched; a user without logins gives an empty list.
-	DeleteLoginsOf(user string) ([]string, error)
-	// TakeLoginsOf removes every login of the user in one atomic step and
-	// returns them oldest first (by Created). Two calls, even concurrent
-	// ones, never return the same login.
-	TakeLoginsOf(user string) ([]Login, error)
-	// PruneLogins removes every login whose Expires is not after now (a
-	// login expiring exactly at now is removed).
-	PruneLogins(now time.Time) error
-}
-
-// Settings is a small key-value table of admin settings (the login banner,
-// the usage pledge, transfer suspension).
+// Settings is the key-value table of admin settings: the login banner and
+// the usage pledge (auth.Settings, whose methods state their contract) and
+// the transfer suspension.
 type Settings interface {
-	// Setting returns the value stored under key and whether it exists. A
-	// missing key is ("", false, nil), not an error; a key set to the empty
-	// string exists ("", true, nil), so an admin can clear a value that
-	// otherwise falls back to a default.
-	Setting(key string) (value string, ok bool, err error)
+	auth.Settings
 	// SetSetting stores value under key, replacing any earlier value. It
 	// fails when key is empty.
 	SetSetting(key, value string) error
-	// SetSettings stores every key of values at once: all of them or, on
-	// any error (an empty key included), none. The admin's banner and
-	// pledge change is one such write.
-	SetSettings(values map[string]string) error
 }
 
 // Policies holds the site-policy document, an opaque byte string that the
@@ -166,8 +110,8 @@ type Journal interface {
 // Backend is the whole of shoji's durable state: every area above, plus
 // the health check and the release of the backend.
 type Backend interface {
-	Users
-	Logins
+	auth.Users
+	auth.Logins
 	Settings
 	Policies
 	siterequest.Store

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/shoji-rbi/shoji/broker/auth"
 )
 
 func TestJournal(t *testing.T) {
@@ -84,7 +86,7 @@ func TestJournalRefusesIncompleteEntries(t *testing.T) {
 // oldest first, once; other users' logins stay.
 func TestTakeLoginsOf(t *testing.T) {
 	s, _ := openTemp(t)
-	logins := []Login{
+	logins := []auth.Login{
 		{ID: "a2", User: "alice", Created: t0.Add(time.Minute), Expires: t0.Add(time.Hour), RemoteAddr: "10.0.0.2"},
 		{ID: "a1", User: "alice", Created: t0, Expires: t0.Add(time.Hour), RemoteAddr: "10.0.0.1"},
 		{ID: "b1", User: "bob", Created: t0, Expires: t0.Add(time.Hour), RemoteAddr: "10.0.0.3"},
@@ -98,7 +100,7 @@ func TestTakeLoginsOf(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := cmp.Diff([]Login{logins[1], logins[0]}, got); d != "" {
+	if d := cmp.Diff([]auth.Login{logins[1], logins[0]}, got); d != "" {
 		t.Errorf("TakeLoginsOf (-want +got):\n%s", d)
 	}
 	if again, err := s.TakeLoginsOf("alice"); err != nil || len(again) != 0 {

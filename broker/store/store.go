@@ -19,6 +19,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
 
+	"github.com/shoji-rbi/shoji/broker/auth"
 	"github.com/shoji-rbi/shoji/broker/record"
 )
 
@@ -50,34 +51,9 @@ type Store struct {
 	path string
 }
 
-// User is one account as stored. PasswordHash is an encoded password hash
-// (the auth package decides its format); Role is a role name the auth package
-// validates. The zero PledgeAcceptedAt means the user has not yet accepted the
-// usage pledge. PledgeVersion names the text of the pledge the user accepted
-// last (the broker uses the hex SHA-256 of the text); it is empty for an
-// acceptance stored before versions were recorded, which counts as no
-// acceptance of the current text.
-type User struct {
-	Name             string    `json:"name"`
-	Role             string    `json:"role"`
-	PasswordHash     string    `json:"password_hash"`
-	Disabled         bool      `json:"disabled"`
-	CreatedAt        time.Time `json:"created_at"`
-	UpdatedAt        time.Time `json:"updated_at"`
-	PledgeAcceptedAt time.Time `json:"pledge_accepted_at,omitzero"`
-	PledgeVersion    string    `json:"pledge_version,omitempty"`
-}
-
-// Login is one login session: what a successful password login creates and
-// what every token issued for it refers to. Deleting it revokes those tokens.
-// Expires is the session's absolute end, however often its tokens are renewed.
-type Login struct {
-	ID         string    `json:"id"`
-	User       string    `json:"user"`
-	Created    time.Time `json:"created"`
-	Expires    time.Time `json:"expires"`
-	RemoteAddr string    `json:"remote_addr"`
-}
+// User is the account record, auth.User, under the name older callers
+// (the broker's end-to-end tests among them) use.
+type User = auth.User
 
 // Open opens or creates dir/shoji.db. It creates dir with mode 0700 when it
 // is missing, and refuses a dir that is world-writable or a database file
@@ -176,7 +152,7 @@ func (s *Store) Close() error {
 
 // CreateUser stores a new user. It fails with record.ErrExists when a user of that
 // name exists.
-func (s *Store) CreateUser(u User) error {
+func (s *Store) CreateUser(u auth.User) error {
 	if u.Name == "" {
 		return errors.New("create user: name is empty")
 	}
@@ -190,8 +166,8 @@ func (s *Store) CreateUser(u User) error {
 }
 
 // GetUser returns the named user, or record.ErrNotFound.
-func (s *Store) GetUser(name string) (User, error) {
-	var u User
+func (s *Store) GetUser(name string) (auth.User, error) {
+	var u auth.User
 	err := s.db.View(func(tx *bolt.Tx) error {
 		return getJSON(tx.Bucket(bucketUsers), "user", name, &u)
 	})
@@ -201,10 +177,10 @@ func (s *Store) GetUser(name string) (User, error) {
 // UpdateUser reads the named user, lets fn change it and writes it back, all
 // in one transaction. When fn returns an error nothing is written and that
 // error is returned. fn must not rename the user or call other Store methods.
-func (s *Store) UpdateUser(name string, fn func(*User) error) error {
+func (s *Store) UpdateUser(name string, fn func(*auth.User) error) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketUsers)
-		var u User
+		var u auth.User
 		if err := getJSON(b, "user", name, &u); err != nil {
 			return err
 		}
@@ -219,11 +195,11 @@ func (s *Store) UpdateUser(name string, fn func(*User) error) error {
 }
 
 // ListUsers returns every user, sorted by name.
-func (s *Store) ListUsers() ([]User, error) {
-	var users []User
+func (s *Store) ListUsers() ([]auth.User, error) {
+	var users []auth.User
 	err := s.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketUsers).ForEach(func(k, v []byte) error {
-			var u User
+			var u auth.User
 			if err := json.Unmarshal(v, &u); err != nil {
 				return fmt.Errorf("decode user %q: %w", k, err)
 			}
@@ -299,7 +275,7 @@ func (s *Store) SetSettings(values map[string]string) error {
 }
 
 // PutLogin stores a login session, replacing one with the same ID.
-func (s *Store) PutLogin(l Login) error {
+func (s *Store) PutLogin(l auth.Login) error {
 	if l.ID == "" {
 		return errors.New("put login: id is empty")
 	}
@@ -312,8 +288,8 @@ func (s *Store) PutLogin(l Login) error {
 }
 
 // GetLogin returns the login session with the ID, or record.ErrNotFound.
-func (s *Store) GetLogin(id string) (Login, error) {
-	var l Login
+func (s *Store) GetLogin(id string) (auth.Login, error) {
+	var l auth.Login
 	err := s.db.View(func(tx *bolt.Tx) error {
 		return getJSON(tx.Bucket(bucketLogins), "login", id, &l)
 	})
@@ -344,26 +320,26 @@ func (s *Store) DeleteLoginsOf(user string) ([]string, error) {
 
 // TakeLoginsOf removes every login session of the user in one transaction
 // and returns them, oldest first: two calls never return the same login.
-func (s *Store) TakeLoginsOf(user string) ([]Login, error) {
-	logins, err := s.deleteLoginsWhere(func(l Login) bool { return l.User == user })
+func (s *Store) TakeLoginsOf(user string) ([]auth.Login, error) {
+	logins, err := s.deleteLoginsWhere(func(l auth.Login) bool { return l.User == user })
 	sort.SliceStable(logins, func(i, j int) bool { return logins[i].Created.Before(logins[j].Created) })
 	return logins, err
 }
 
 // PruneLogins removes every login session whose Expires is not after now.
 func (s *Store) PruneLogins(now time.Time) error {
-	_, err := s.deleteLoginsWhere(func(l Login) bool { return !l.Expires.After(now) })
+	_, err := s.deleteLoginsWhere(func(l auth.Login) bool { return !l.Expires.After(now) })
 	return err
 }
 
-func (s *Store) deleteLoginsWhere(match func(Login) bool) ([]Login, error) {
-	var out []Login
+func (s *Store) deleteLoginsWhere(match func(auth.Login) bool) ([]auth.Login, error) {
+	var out []auth.Login
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketLogins)
 		var keys [][]byte
-		var logins []Login
+		var logins []auth.Login
 		err := b.ForEach(func(k, v []byte) error {
-			var l Login
+			var l auth.Login
 			if err := json.Unmarshal(v, &l); err != nil {
 				return fmt.Errorf("decode login %q: %w", k, err)
 			}

@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/shoji-rbi/shoji/broker/auth"
 	"github.com/shoji-rbi/shoji/broker/record"
 )
 
@@ -117,10 +118,10 @@ func TestOpenLockedByAnother(t *testing.T) {
 
 func TestUsers(t *testing.T) {
 	s, _ := openTemp(t)
-	alice := User{Name: "alice", Role: "admin", PasswordHash: "h1", CreatedAt: t0, UpdatedAt: t0}
-	bob := User{Name: "bob", Role: "clinician", PasswordHash: "h2", CreatedAt: t0, UpdatedAt: t0}
-	carol := User{Name: "carol", Role: "admin", PasswordHash: "h3", CreatedAt: t0, UpdatedAt: t0, Disabled: true}
-	for _, u := range []User{bob, carol, alice} {
+	alice := auth.User{Name: "alice", Role: "admin", PasswordHash: "h1", CreatedAt: t0, UpdatedAt: t0}
+	bob := auth.User{Name: "bob", Role: "clinician", PasswordHash: "h2", CreatedAt: t0, UpdatedAt: t0}
+	carol := auth.User{Name: "carol", Role: "admin", PasswordHash: "h3", CreatedAt: t0, UpdatedAt: t0, Disabled: true}
+	for _, u := range []auth.User{bob, carol, alice} {
 		if err := s.CreateUser(u); err != nil {
 			t.Fatalf("CreateUser(%s): %v", u.Name, err)
 		}
@@ -128,7 +129,7 @@ func TestUsers(t *testing.T) {
 	if err := s.CreateUser(alice); !errors.Is(err, record.ErrExists) {
 		t.Errorf("CreateUser duplicate: err = %v, want record.ErrExists", err)
 	}
-	if err := s.CreateUser(User{}); err == nil {
+	if err := s.CreateUser(auth.User{}); err == nil {
 		t.Error("CreateUser with empty name succeeded")
 	}
 
@@ -147,7 +148,7 @@ func TestUsers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff([]User{alice, bob, carol}, list); diff != "" {
+	if diff := cmp.Diff([]auth.User{alice, bob, carol}, list); diff != "" {
 		t.Errorf("ListUsers (-want +got):\n%s", diff)
 	}
 
@@ -157,7 +158,7 @@ func TestUsers(t *testing.T) {
 	}
 
 	pledge := t0.Add(time.Hour)
-	if err := s.UpdateUser("bob", func(u *User) error {
+	if err := s.UpdateUser("bob", func(u *auth.User) error {
 		u.PledgeAcceptedAt = pledge
 		u.PledgeVersion = "v1"
 		return nil
@@ -170,7 +171,7 @@ func TestUsers(t *testing.T) {
 	}
 
 	errAbort := errors.New("abort")
-	if err := s.UpdateUser("bob", func(u *User) error {
+	if err := s.UpdateUser("bob", func(u *auth.User) error {
 		u.Role = "admin"
 		return errAbort
 	}); !errors.Is(err, errAbort) {
@@ -179,10 +180,10 @@ func TestUsers(t *testing.T) {
 	if got, _ := s.GetUser("bob"); got.Role != "clinician" {
 		t.Errorf("failed UpdateUser wrote role %q", got.Role)
 	}
-	if err := s.UpdateUser("bob", func(u *User) error { u.Name = "robert"; return nil }); err == nil {
+	if err := s.UpdateUser("bob", func(u *auth.User) error { u.Name = "robert"; return nil }); err == nil {
 		t.Error("UpdateUser rename succeeded, want error")
 	}
-	if err := s.UpdateUser("nobody", func(*User) error { return nil }); !errors.Is(err, record.ErrNotFound) {
+	if err := s.UpdateUser("nobody", func(*auth.User) error { return nil }); !errors.Is(err, record.ErrNotFound) {
 		t.Errorf("UpdateUser(nobody): err = %v, want record.ErrNotFound", err)
 	}
 }
@@ -237,7 +238,7 @@ func TestSetSettingsAtomic(t *testing.T) {
 
 func TestLogins(t *testing.T) {
 	s, _ := openTemp(t)
-	logins := []Login{
+	logins := []auth.Login{
 		{ID: "a1", User: "alice", Created: t0, Expires: t0.Add(12 * time.Hour), RemoteAddr: "10.0.0.1"},
 		{ID: "a2", User: "alice", Created: t0, Expires: t0.Add(time.Hour), RemoteAddr: "10.0.0.2"},
 		{ID: "b1", User: "bob", Created: t0, Expires: t0.Add(time.Hour), RemoteAddr: "10.0.0.3"},
@@ -248,7 +249,7 @@ func TestLogins(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := s.PutLogin(Login{User: "x"}); err == nil {
+	if err := s.PutLogin(auth.Login{User: "x"}); err == nil {
 		t.Error("PutLogin without ID succeeded")
 	}
 	got, err := s.GetLogin("a1")
@@ -297,8 +298,8 @@ func TestPersistsAcrossReopen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	u := User{Name: "alice", Role: "admin", PasswordHash: "h", CreatedAt: t0, UpdatedAt: t0}
-	l := Login{ID: "sid", User: "alice", Created: t0, Expires: t0.Add(time.Hour)}
+	u := auth.User{Name: "alice", Role: "admin", PasswordHash: "h", CreatedAt: t0, UpdatedAt: t0}
+	l := auth.Login{ID: "sid", User: "alice", Created: t0, Expires: t0.Add(time.Hour)}
 	if err := s.CreateUser(u); err != nil {
 		t.Fatal(err)
 	}
@@ -330,7 +331,7 @@ func TestPersistsAcrossReopen(t *testing.T) {
 
 func TestConcurrentAccess(t *testing.T) {
 	s, _ := openTemp(t)
-	if err := s.CreateUser(User{Name: "counter", Role: "clinician"}); err != nil {
+	if err := s.CreateUser(auth.User{Name: "counter", Role: "clinician"}); err != nil {
 		t.Fatal(err)
 	}
 	const workers, each = 8, 20
@@ -343,14 +344,14 @@ func TestConcurrentAccess(t *testing.T) {
 			for i := range each {
 				// Each increment is a read-modify-write; a lost update
 				// would show in the final count.
-				if err := s.UpdateUser("counter", func(u *User) error {
+				if err := s.UpdateUser("counter", func(u *auth.User) error {
 					u.PasswordHash += "x"
 					return nil
 				}); err != nil {
 					errs <- err
 				}
 				id := fmt.Sprintf("w%d-%d", w, i)
-				if err := s.PutLogin(Login{ID: id, User: "counter", Expires: t0}); err != nil {
+				if err := s.PutLogin(auth.Login{ID: id, User: "counter", Expires: t0}); err != nil {
 					errs <- err
 				}
 				if _, err := s.ListUsers(); err != nil {

@@ -10,8 +10,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
+	"github.com/shoji-rbi/shoji/broker/auth"
 	"github.com/shoji-rbi/shoji/broker/record"
-	"github.com/shoji-rbi/shoji/broker/store"
 )
 
 // racers is how many goroutines the concurrency checks start at once.
@@ -81,10 +81,10 @@ func checkUsersCRUD(e *env) error {
 	if _, err := b.GetUser("nobody"); !errors.Is(err, record.ErrNotFound) {
 		f.addf("GetUser(missing): %v, want record.ErrNotFound", err)
 	}
-	if err := b.CreateUser(store.User{Role: "clinician"}); err == nil {
+	if err := b.CreateUser(auth.User{Role: "clinician"}); err == nil {
 		f.addf("CreateUser with an empty name succeeded")
 	}
-	alice := store.User{Name: "alice", Role: "clinician", PasswordHash: "h1", CreatedAt: t0, UpdatedAt: t0}
+	alice := auth.User{Name: "alice", Role: "clinician", PasswordHash: "h1", CreatedAt: t0, UpdatedAt: t0}
 	if err := b.CreateUser(alice); err != nil {
 		f.addf("CreateUser: %v", err)
 		return f.err()
@@ -92,7 +92,7 @@ func checkUsersCRUD(e *env) error {
 	if got, err := b.GetUser("alice"); err != nil || diff(alice, got) != "" {
 		f.addf("GetUser after CreateUser: %v, -want +got:\n%s", err, diff(alice, got))
 	}
-	if err := b.CreateUser(store.User{Name: "alice", Role: "admin"}); !errors.Is(err, record.ErrExists) {
+	if err := b.CreateUser(auth.User{Name: "alice", Role: "admin"}); !errors.Is(err, record.ErrExists) {
 		f.addf("CreateUser(taken name): %v, want record.ErrExists", err)
 	}
 	if got, _ := b.GetUser("alice"); got.Role != "clinician" {
@@ -100,7 +100,7 @@ func checkUsersCRUD(e *env) error {
 	}
 
 	later := t0.Add(time.Hour)
-	if err := b.UpdateUser("alice", func(u *store.User) error {
+	if err := b.UpdateUser("alice", func(u *auth.User) error {
 		u.Role, u.PledgeAcceptedAt, u.PledgeVersion, u.UpdatedAt = "admin", later, "v1", later
 		return nil
 	}); err != nil {
@@ -113,13 +113,13 @@ func checkUsersCRUD(e *env) error {
 	}
 
 	refuse := errors.New("refused by fn")
-	if err := b.UpdateUser("alice", func(u *store.User) error {
+	if err := b.UpdateUser("alice", func(u *auth.User) error {
 		u.Role, u.Disabled = "auditor", true
 		return refuse
 	}); !errors.Is(err, refuse) {
 		f.addf("UpdateUser whose fn fails: %v, want fn's error", err)
 	}
-	if err := b.UpdateUser("alice", func(u *store.User) error { u.Name = "mallory"; u.Role = "auditor"; return nil }); err == nil {
+	if err := b.UpdateUser("alice", func(u *auth.User) error { u.Name = "mallory"; u.Role = "auditor"; return nil }); err == nil {
 		f.addf("UpdateUser that renames succeeded")
 	}
 	if _, err := b.GetUser("mallory"); !errors.Is(err, record.ErrNotFound) {
@@ -129,7 +129,7 @@ func checkUsersCRUD(e *env) error {
 		f.addf("a failed UpdateUser wrote, -want +got:\n%s", diff(want, got))
 	}
 	called := false
-	if err := b.UpdateUser("nobody", func(*store.User) error { called = true; return nil }); !errors.Is(err, record.ErrNotFound) {
+	if err := b.UpdateUser("nobody", func(*auth.User) error { called = true; return nil }); !errors.Is(err, record.ErrNotFound) {
 		f.addf("UpdateUser(missing): %v, want record.ErrNotFound", err)
 	}
 	if called {
@@ -144,7 +144,7 @@ func checkUsersList(e *env) error {
 	if list, err := b.ListUsers(); err != nil || len(list) != 0 {
 		f.addf("ListUsers on an empty backend: %v %v", list, err)
 	}
-	users := []store.User{
+	users := []auth.User{
 		{Name: "carol", Role: "admin"},
 		{Name: "Zed", Role: "admin", Disabled: true},
 		{Name: "alice", Role: "clinician"},
@@ -180,7 +180,7 @@ func checkUsersConcurrentCreate(e *env) error {
 	roles := make([]string, racers)
 	errs := race(racers, func(i int) error {
 		roles[i] = "role" + strings.Repeat("x", i)
-		return e.b.CreateUser(store.User{Name: "same", Role: roles[i]})
+		return e.b.CreateUser(auth.User{Name: "same", Role: roles[i]})
 	})
 	if n := winners(&f, "CreateUser", errs, record.ErrExists); n != 1 {
 		f.addf("%d of %d concurrent CreateUser of one name succeeded, want exactly 1", n, racers)
@@ -199,12 +199,12 @@ func checkUsersConcurrentCreate(e *env) error {
 
 func checkUsersConcurrentUpdate(e *env) error {
 	var f faults
-	if err := e.b.CreateUser(store.User{Name: "counter", Role: "clinician"}); err != nil {
+	if err := e.b.CreateUser(auth.User{Name: "counter", Role: "clinician"}); err != nil {
 		f.addf("CreateUser: %v", err)
 		return f.err()
 	}
 	errs := race(racers, func(int) error {
-		return e.b.UpdateUser("counter", func(u *store.User) error { u.PasswordHash += "x"; return nil })
+		return e.b.UpdateUser("counter", func(u *auth.User) error { u.PasswordHash += "x"; return nil })
 	})
 	for i, err := range errs {
 		if err != nil {
@@ -223,16 +223,16 @@ func checkLoginsCRUD(e *env) error {
 	if _, err := b.GetLogin("nope"); !errors.Is(err, record.ErrNotFound) {
 		f.addf("GetLogin(missing): %v, want record.ErrNotFound", err)
 	}
-	if err := b.PutLogin(store.Login{User: "alice"}); err == nil {
+	if err := b.PutLogin(auth.Login{User: "alice"}); err == nil {
 		f.addf("PutLogin with an empty ID succeeded")
 	}
-	if err := b.PutLogin(store.Login{ID: "l0"}); err == nil {
+	if err := b.PutLogin(auth.Login{ID: "l0"}); err == nil {
 		f.addf("PutLogin with an empty user succeeded")
 	}
 	if _, err := b.GetLogin("l0"); !errors.Is(err, record.ErrNotFound) {
 		f.addf("a refused PutLogin stored a login: %v", err)
 	}
-	l := store.Login{ID: "l1", User: "alice", Created: t0, Expires: t0.Add(8 * time.Hour), RemoteAddr: "192.0.2.7"}
+	l := auth.Login{ID: "l1", User: "alice", Created: t0, Expires: t0.Add(8 * time.Hour), RemoteAddr: "192.0.2.7"}
 	if err := b.PutLogin(l); err != nil {
 		f.addf("PutLogin: %v", err)
 		return f.err()
@@ -262,7 +262,7 @@ func checkLoginsCRUD(e *env) error {
 func checkLoginsTake(e *env) error {
 	var f faults
 	b := e.b
-	logins := []store.Login{
+	logins := []auth.Login{
 		{ID: "a2", User: "alice", Created: t0.Add(2 * time.Minute)},
 		{ID: "a0", User: "alice", Created: t0},
 		{ID: "b0", User: "bob", Created: t0},
@@ -303,7 +303,7 @@ func checkLoginsTake(e *env) error {
 	return f.err()
 }
 
-func loginIDs(ls []store.Login) []string {
+func loginIDs(ls []auth.Login) []string {
 	ids := []string{}
 	for _, l := range ls {
 		ids = append(ids, l.ID)
@@ -315,13 +315,13 @@ func checkLoginsConcurrentTake(e *env) error {
 	var f faults
 	const n = 20
 	for i := range n {
-		l := store.Login{ID: "l" + strings.Repeat("i", i+1), User: "alice", Created: t0.Add(time.Duration(i) * time.Second)}
+		l := auth.Login{ID: "l" + strings.Repeat("i", i+1), User: "alice", Created: t0.Add(time.Duration(i) * time.Second)}
 		if err := e.b.PutLogin(l); err != nil {
 			f.addf("PutLogin: %v", err)
 			return f.err()
 		}
 	}
-	got := make([][]store.Login, racers)
+	got := make([][]auth.Login, racers)
 	errs := race(racers, func(i int) error {
 		var err error
 		got[i], err = e.b.TakeLoginsOf("alice")
@@ -350,7 +350,7 @@ func checkLoginsConcurrentTake(e *env) error {
 func checkLoginsPrune(e *env) error {
 	var f faults
 	now := t0.Add(time.Hour).UTC() // the same instants in another zone
-	logins := []store.Login{
+	logins := []auth.Login{
 		{ID: "past", User: "alice", Expires: now.Add(-time.Nanosecond)},
 		{ID: "now", User: "alice", Expires: now.In(jst)},
 		{ID: "future", User: "alice", Expires: now.Add(time.Nanosecond)},

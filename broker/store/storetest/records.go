@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/shoji-rbi/shoji/broker/auth"
 	"github.com/shoji-rbi/shoji/broker/record"
 	"github.com/shoji-rbi/shoji/broker/siterequest"
 	"github.com/shoji-rbi/shoji/broker/store"
@@ -425,7 +426,7 @@ func checkJournal(e *env) error {
 func checkTime(e *env) error {
 	var f faults
 	now := time.Now() // carries a monotonic reading, which is not kept
-	u := store.User{Name: "t", Role: "clinician", CreatedAt: now, UpdatedAt: t0}
+	u := auth.User{Name: "t", Role: "clinician", CreatedAt: now, UpdatedAt: t0}
 	if err := e.b.CreateUser(u); err != nil {
 		f.addf("CreateUser: %v", err)
 		return f.err()
@@ -449,8 +450,8 @@ func checkPersistence(e *env) error {
 	}
 	var f faults
 	b := e.b
-	u := store.User{Name: "alice", Role: "admin", CreatedAt: t0}
-	l := store.Login{ID: "l1", User: "alice", Created: t0, Expires: t0.Add(time.Hour)}
+	u := auth.User{Name: "alice", Role: "admin", CreatedAt: t0}
+	l := auth.Login{ID: "l1", User: "alice", Created: t0, Expires: t0.Add(time.Hour)}
 	tr := store.Transfer{ID: "t1", Name: "a.pdf", State: store.TransferHeld, Created: t0}
 	d := store.Destination{Name: "lab", Dir: "/srv/lab"}
 	je := store.JournalEntry{Session: "s1", User: "alice", Started: t0}

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shoji-rbi/shoji/broker/auth"
 	"github.com/shoji-rbi/shoji/broker/record"
 	"github.com/shoji-rbi/shoji/broker/store"
 )
@@ -40,7 +41,7 @@ func (c casIgnored) PutPolicy(doc []byte, _ int) (int, error) {
 // unsortedUsers lists users in reverse name order.
 type unsortedUsers struct{ *store.Store }
 
-func (u unsortedUsers) ListUsers() ([]store.User, error) {
+func (u unsortedUsers) ListUsers() ([]auth.User, error) {
 	list, err := u.Store.ListUsers()
 	for i, j := 0, len(list)-1; i < j; i, j = i+1, j-1 {
 		list[i], list[j] = list[j], list[i]
@@ -51,10 +52,10 @@ func (u unsortedUsers) ListUsers() ([]store.User, error) {
 // silentMissing returns a zero user instead of record.ErrNotFound.
 type silentMissing struct{ *store.Store }
 
-func (s silentMissing) GetUser(name string) (store.User, error) {
+func (s silentMissing) GetUser(name string) (auth.User, error) {
 	u, err := s.Store.GetUser(name)
 	if errors.Is(err, record.ErrNotFound) {
-		return store.User{}, nil
+		return auth.User{}, nil
 	}
 	return u, err
 }
