@@ -1,8 +1,6 @@
 package store
 
 import (
-	"time"
-
 	"github.com/shoji-rbi/shoji/broker/auth"
 	"github.com/shoji-rbi/shoji/broker/siterequest"
 )
