@@ -36,7 +36,6 @@ import (
 	"github.com/shoji-rbi/shoji/broker/audit"
 	"github.com/shoji-rbi/shoji/broker/auth"
 	"github.com/shoji-rbi/shoji/broker/session"
-	"github.com/shoji-rbi/shoji/broker/store"
 	"github.com/shoji-rbi/shoji/isolation"
 	"github.com/shoji-rbi/shoji/isolation/isolationtest"
 )
@@ -521,7 +520,7 @@ func TestPledgeSkippedByRawClient(t *testing.T) {
 	// What a login may do before the pledge.
 	resp, m := f.do(clients["nurse"], "GET", "/api/session", "")
 	version, _ := m["pledgeVersion"].(string)
-	if resp.StatusCode != http.StatusOK || m["pledgeAccepted"] != false || m["pledge"] != defaultPledge || version != pledgeVersion(defaultPledge) {
+	if resp.StatusCode != http.StatusOK || m["pledgeAccepted"] != false || m["pledge"] != auth.DefaultPledge || version != auth.PledgeVersion(auth.DefaultPledge) {
 		t.Fatalf("session before the pledge: %d %v", resp.StatusCode, m)
 	}
 	for _, path := range []string{"/api/banner", "/", "/admin", "/static/viewer.js"} {
@@ -590,7 +589,7 @@ func TestPledgeSkippedByRawClient(t *testing.T) {
 
 	// Logging out needs no pledge either.
 	fresh := f.loginOnly("nurse")
-	if err := f.srv.store.UpdateUser("nurse", func(u *store.User) error { u.PledgeVersion = ""; return nil }); err != nil {
+	if err := f.srv.store.UpdateUser("nurse", func(u *auth.User) error { u.PledgeVersion = ""; return nil }); err != nil {
 		t.Fatal(err)
 	}
 	if resp, m := f.do(fresh, "POST", "/api/logout", `{}`); resp.StatusCode != http.StatusOK {
@@ -615,7 +614,7 @@ func TestSettingsRecordedBeforeSaved(t *testing.T) {
 	if _, m := f.do(f.client(), "GET", "/api/banner", ""); m["banner"] != was["banner"] {
 		t.Errorf("banner after a refused change = %v, want %v", m["banner"], was["banner"])
 	}
-	if text, ok, err := f.srv.store.Setting(settingPledge); err != nil || ok && text == "unrecorded" {
+	if text, ok, err := f.srv.store.Setting(auth.SettingPledge); err != nil || ok && text == "unrecorded" {
 		t.Errorf("the pledge changed without its record: %q, %v, %v", text, ok, err)
 	}
 }
@@ -673,7 +672,7 @@ func TestPledgeChangeAsksAgain(t *testing.T) {
 	wantPledgeRefusal(t, "stream after the pledge changed", resp, err)
 	_, m = f.do(nurse, "GET", "/api/session", "")
 	newVersion, _ := m["pledgeVersion"].(string)
-	if m["pledgeAccepted"] != false || m["pledge"] != newPledge || newVersion != pledgeVersion(newPledge) || newVersion == oldVersion {
+	if m["pledgeAccepted"] != false || m["pledge"] != newPledge || newVersion != auth.PledgeVersion(newPledge) || newVersion == oldVersion {
 		t.Errorf("session after the pledge changed: %v", m)
 	}
 	// The text the viewer showed before is no longer the one in force.
@@ -702,7 +701,7 @@ func TestPledgeChangeAsksAgain(t *testing.T) {
 func TestPledgeAcceptedBeforeVersions(t *testing.T) {
 	f := newAPI(t, nil)
 	f.addUser("veteran", auth.Clinician)
-	if err := f.srv.store.UpdateUser("veteran", func(u *store.User) error {
+	if err := f.srv.store.UpdateUser("veteran", func(u *auth.User) error {
 		u.PledgeAcceptedAt = time.Now().Add(-24 * time.Hour)
 		return nil
 	}); err != nil {

@@ -51,10 +51,6 @@ type Store struct {
 	path string
 }
 
-// User is the account record, auth.User, under the name older callers
-// (the broker's end-to-end tests among them) use.
-type User = auth.User
-
 // Open opens or creates dir/shoji.db. It creates dir with mode 0700 when it
 // is missing, and refuses a dir that is world-writable or a database file
 // that other users may read. It fails with ErrInUse when another process
