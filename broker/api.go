@@ -9,15 +9,18 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/shoji-rbi/shoji/broker/api"
+	"github.com/shoji-rbi/shoji/broker/api/audittrail"
 	"github.com/shoji-rbi/shoji/broker/audit"
 	"github.com/shoji-rbi/shoji/broker/auth"
 	"github.com/shoji-rbi/shoji/broker/session"
 	"github.com/shoji-rbi/shoji/broker/sitepolicy"
 	"github.com/shoji-rbi/shoji/broker/stream"
+	"github.com/shoji-rbi/shoji/broker/transfer"
 	"github.com/shoji-rbi/shoji/web"
 )
 
@@ -55,7 +58,10 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("DELETE /api/admin/sessions/{user}", s.guard.Role(auth.Admin, s.deleteSession))
 	s.policyRoutes(mux)
 	s.transferRoutes(mux)
-	s.auditRoutes(mux)
+	(&audittrail.Handlers{
+		Guard: s.guard, Dir: filepath.Join(s.cfg.Data, "audit"), Audit: s.audit, Log: s.log, Now: s.now,
+		Ledger: transfer.EvidenceLedger{List: s.store.ListTransfers, Dir: filepath.Join(s.cfg.Data, "quarantine")},
+	}).Register(mux)
 	mux.Handle("/api/", s.guard.Handle(func(http.ResponseWriter, *http.Request) error {
 		return api.Status(http.StatusNotFound, "no such API")
 	}))
