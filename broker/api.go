@@ -3,13 +3,16 @@ package broker
 import (
 	"io"
 	"net/http"
+	"path/filepath"
 	"strings"
 
 	"github.com/shoji-rbi/shoji/broker/api"
 	"github.com/shoji-rbi/shoji/broker/api/admin"
+	"github.com/shoji-rbi/shoji/broker/api/audittrail"
 	"github.com/shoji-rbi/shoji/broker/api/login"
 	"github.com/shoji-rbi/shoji/broker/session"
 	"github.com/shoji-rbi/shoji/broker/stream"
+	"github.com/shoji-rbi/shoji/broker/transfer"
 	"github.com/shoji-rbi/shoji/web"
 )
 
@@ -27,7 +30,10 @@ func (s *Server) routes() http.Handler {
 	s.accountRoutes(mux)
 	s.siteHandlers().Register(mux)
 	s.transferRoutes(mux)
-	s.auditRoutes(mux)
+	(&audittrail.Handlers{
+		Guard: s.guard, Dir: filepath.Join(s.cfg.Data, "audit"), Audit: s.audit, Log: s.log, Now: s.now,
+		Ledger: transfer.EvidenceLedger{List: s.store.ListTransfers, Dir: filepath.Join(s.cfg.Data, "quarantine")},
+	}).Register(mux)
 	mux.Handle("/api/", s.guard.Handle(func(http.ResponseWriter, *http.Request) error {
 		return api.Status(http.StatusNotFound, "no such API")
 	}))

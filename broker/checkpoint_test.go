@@ -3,10 +3,8 @@ package broker
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"io"
 	"log/slog"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,7 +12,6 @@ import (
 	"time"
 
 	"github.com/shoji-rbi/shoji/broker/audit"
-	"github.com/shoji-rbi/shoji/broker/auth"
 	"github.com/shoji-rbi/shoji/isolation/isolationtest"
 )
 
@@ -136,40 +133,6 @@ func genKey(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return path
-}
-
-// TestAuditStatusCheckpoints checks that the auditor's status shows the
-// checkpoints.
-func TestAuditStatusCheckpoints(t *testing.T) {
-	root := t.TempDir()
-	cfg := DefaultConfig()
-	cfg.Data, cfg.Listen = filepath.Join(root, "data"), "127.0.0.1:0"
-	cfg.Audit.CheckpointKey = genKey(t, filepath.Join(root, "etc", "audit-checkpoint.key"))
-	srv, err := New(context.Background(), cfg, Options{Logger: slog.New(slog.DiscardHandler), Out: io.Discard, Launcher: &isolationtest.Launcher{}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	rec := httptest.NewRecorder()
-	if err := srv.auditStatus(rec, httptest.NewRequest("GET", "/api/audit/status", nil), auth.Principal{}); err != nil {
-		t.Fatal(err)
-	}
-	var got struct {
-		OK             bool   `json:"ok"`
-		Checkpoints    int    `json:"checkpoints"`
-		Unsigned       uint64 `json:"unsigned"`
-		LastCheckpoint struct {
-			Seq    uint64 `json:"seq"`
-			Reason string `json:"reason"`
-			KeyID  string `json:"key_id"`
-		} `json:"last_checkpoint"`
-	}
-	if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil {
-		t.Fatal(err)
-	}
-	if !got.OK || got.Checkpoints != 1 || got.LastCheckpoint.Reason != audit.CheckpointOpen || got.LastCheckpoint.KeyID == "" {
-		t.Errorf("status %s: want the open checkpoint", rec.Body)
-	}
 }
 
 // TestStartOnAuditTrailOverTailBuffer starts the broker on a data

@@ -40,12 +40,16 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 // MarshalYAML writes the duration as a string.
 func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
 
-// EgressConfig is the static egress allowlist of this release. The policy
-// engine (profiles per terminal group) replaces it in a later release.
+// EgressConfig is the egress proxy's configuration, with the static allows
+// that form the site policy's read-only layer.
 type EgressConfig struct {
-	// Allow lists the hosts the remote browsers may reach: "example.jp",
-	// "example.jp:8443" or "*.example.jp". Empty means nothing but the
-	// demo site (in demo mode).
+	// Allow lists the hosts the remote browsers may reach in every
+	// profile, whatever the admins' site policy says, unless a host is
+	// blocked everywhere: "example.jp", "example.jp:8443" or
+	// "*.example.jp". The site policy shows them as its read-only layer
+	// (rule "config file egress.allow: ENTRY"); the admin pages and
+	// `shoji allow` cannot change them. Empty means none (in demo mode,
+	// the demo site is allowed the same way).
 	Allow []string `yaml:"allow"`
 	// AllowAddrs lists exact non-public "ip:port" addresses that may be
 	// reached, e.g. an intranet guideline server. Never a range.

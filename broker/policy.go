@@ -3,24 +3,20 @@ package broker
 import (
 	"fmt"
 	"net/netip"
-	"strings"
 	"sync/atomic"
 
 	"github.com/shoji-rbi/shoji/broker/session"
 	"github.com/shoji-rbi/shoji/broker/sitepolicy"
 	"github.com/shoji-rbi/shoji/isolation"
 	"github.com/shoji-rbi/shoji/isolation/egress"
-	"github.com/shoji-rbi/shoji/isolation/policy"
 )
 
 // sitePolicy is the site policy in force: the admins' document, which the
-// site-policy service loads, changes and compiles, plus the static allows of
-// the config file and the demo site, which every profile gets.
+// site-policy service loads, changes and compiles, with its read-only layer
+// of the config file's egress.allow and the demo site, which every profile
+// gets (sitepolicy.Options.Static).
 type sitePolicy struct {
 	*sitepolicy.Service
-	// base allows what the config file's egress.allow (and demo mode)
-	// lists, for every profile, unless the host is blocked everywhere.
-	base egress.Policy
 }
 
 // sessionPolicy is one session's view of the site policy. Its profile is
@@ -80,21 +76,14 @@ func (p *sessionPolicy) Profile() string {
 }
 
 // Decide is the proxy's host decision: the profile's, or else the static
-// allows, unless the host is blocked everywhere.
+// allows, unless the host is blocked everywhere (policy.Set.Decide).
 func (p *sessionPolicy) Decide(host string, port int) egress.Decision {
 	o := p.owner.Load()
 	if o == nil {
 		return unclaimed
 	}
 	set := p.sp.Current()
-	d := set.Decide(set.ProfileFor(o.user, o.role, o.terminal), host, port)
-	if d.Allow || strings.HasPrefix(d.Rule, policy.RuleBlockedPrefix) {
-		return d
-	}
-	if b := p.sp.base.Decide(host, port); b.Allow {
-		return b
-	}
-	return d
+	return set.Decide(set.ProfileFor(o.user, o.role, o.terminal), host, port)
 }
 
 // AllowAddr lets the profile's CIDR rules allow internal addresses.
@@ -116,11 +105,6 @@ func (p *sessionPolicy) CheckURL(raw string) isolation.NavDecision {
 	}
 	set := p.sp.Current()
 	r := set.CheckURL(set.ProfileFor(o.user, o.role, o.terminal), raw)
-	if !r.Allow && !strings.HasPrefix(r.Rule, policy.RuleBlockedPrefix) && r.Host != "" {
-		if b := p.sp.base.Decide(r.Host, r.Port); b.Allow {
-			return isolation.NavDecision{Allow: true, Host: r.Host, Rule: b.Rule}
-		}
-	}
 	return isolation.NavDecision{Allow: r.Allow, Host: r.Host, Rule: r.Rule, Reason: r.Reason, Trusted: r.Trusted}
 }
 

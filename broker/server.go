@@ -37,6 +37,7 @@ import (
 	"github.com/shoji-rbi/shoji/isolation"
 	"github.com/shoji-rbi/shoji/isolation/chrome"
 	"github.com/shoji-rbi/shoji/isolation/egress"
+	"github.com/shoji-rbi/shoji/isolation/policy"
 )
 
 // Server is a running broker.
@@ -347,10 +348,15 @@ func (s *Server) startEgress() error {
 	for _, a := range cfg.AllowAddrs {
 		addrs = append(addrs, netip.MustParseAddrPort(a)) // validated
 	}
+	var static []policy.StaticRule
+	for _, a := range cfg.Allow {
+		static = append(static, policy.StaticRule{Pattern: a, Source: sitepolicy.SourceConfig})
+	}
 	if s.demoAddr != nil {
 		ap := netip.MustParseAddrPort(s.demoAddr.String())
 		_, port, _ := net.SplitHostPort(s.demoAddr.String())
 		allow = append(allow, demoHost+":"+port)
+		static = append(static, policy.StaticRule{Pattern: demoHost + ":" + port, Source: sitepolicy.SourceDemo})
 		hosts[demoHost] = ap.Addr()
 		addrs = append(addrs, ap)
 	}
@@ -358,10 +364,9 @@ func (s *Server) startEgress() error {
 	if err != nil {
 		return fmt.Errorf("config: egress.allow: %w", err)
 	}
-	s.policy = &sitePolicy{
-		Service: sitepolicy.New(sitepolicy.Options{Store: s.store, Audit: s.audit, Logger: s.log, Now: s.now}),
-		base:    base,
-	}
+	s.policy = &sitePolicy{Service: sitepolicy.New(sitepolicy.Options{
+		Store: s.store, Audit: s.audit, Logger: s.log, Now: s.now, Static: static,
+	})}
 	var resolver egress.Resolver
 	if cfg.DNS != "" {
 		resolver = dnsResolver(cfg.DNS)

@@ -264,7 +264,7 @@ func TestTransferAPI(t *testing.T) {
 			files[zf.Name], _ = io.ReadAll(rc)
 			rc.Close()
 		}
-		var m EvidenceManifest
+		var m audit.EvidenceManifest
 		if err := json.Unmarshal(files["manifest.json"], &m); err != nil {
 			t.Fatal(err)
 		}

@@ -3,6 +3,13 @@
 // recorded in the audit trail before it is saved, saved only if nobody
 // changed it in between, then put in force. The broker's admin API and the
 // offline `shoji allow` command both change the policy through it.
+//
+// The policy it serves has a read-only layer besides the admins' document:
+// the sites the broker's configuration allows in every profile (Static:
+// the config file's egress.allow, and the demo site in demo mode). The
+// layer is shown with the document (policy.Document.Static) and decides
+// like any rule, naming its source, but it is never stored, and a change
+// that would alter it is refused.
 package sitepolicy
 
 import (
@@ -10,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -49,7 +57,20 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock of records and of rule expiry. Nil means time.Now.
 	Now func() time.Time
+	// Static is the read-only layer, each rule with its Source (see
+	// SourceConfig and SourceDemo); ReadOnly is set whatever it says. The
+	// layer is compiled with the document at Load: an invalid rule makes
+	// Load fail, naming it.
+	Static []policy.StaticRule
 }
+
+// Sources of the read-only layer's rules, which decisions name.
+const (
+	// SourceConfig is the config file's egress.allow.
+	SourceConfig = "config file egress.allow"
+	// SourceDemo is the demo site that demo mode serves and allows.
+	SourceDemo = "demo mode"
+)
 
 // Service owns the site policy: the document in force and its changes.
 type Service struct {
@@ -58,6 +79,7 @@ type Service struct {
 	audit  audit.Sink
 	log    *slog.Logger
 	now    func() time.Time
+	static []policy.StaticRule // nil when there is none
 
 	mu sync.Mutex // serialises changes: read, change, validate, record, save, swap
 }
@@ -70,8 +92,16 @@ func New(o Options) *Service {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Service{engine: policy.NewEngine(o.Now), store: o.Store, audit: o.Audit, log: o.Logger, now: o.Now}
+	var static []policy.StaticRule
+	for _, r := range o.Static {
+		r.ReadOnly = true
+		static = append(static, r)
+	}
+	return &Service{engine: policy.NewEngine(o.Now), store: o.Store, audit: o.Audit, log: o.Logger, now: o.Now, static: static}
 }
+
+// Static returns the read-only layer.
+func (s *Service) Static() []policy.StaticRule { return slices.Clone(s.static) }
 
 // Engine is the compiled policy in force, for sessions to decide by.
 func (s *Service) Engine() *policy.Engine { return s.engine }
@@ -93,6 +123,7 @@ func (s *Service) Load() error {
 		}
 	}
 	doc.Version = version
+	doc.Static = s.static // a stored document has none: it is never stored
 	if err := s.engine.Swap(doc); err != nil {
 		return fmt.Errorf("stored site policy: %w", err)
 	}
@@ -102,8 +133,10 @@ func (s *Service) Load() error {
 // Change applies mutate to a copy of the current document, validates the
 // whole result, commits its audit record, saves it and puts it in force;
 // by names who changed it. ifVersion, when not negative, must be the
-// current version (If-Match), else the error is ErrConflict. On any error
-// nothing changes.
+// current version (If-Match), else the error is ErrConflict. The read-only
+// layer stays as it is: mutate may leave it, or set it to nil (a document
+// sent without it); any other change to it is refused with a
+// *policy.ValidationError naming the rule. On any error nothing changes.
 func (s *Service) Change(by string, ifVersion int, mutate func(d *policy.Document) error) (*policy.Document, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -115,18 +148,23 @@ func (s *Service) Change(by string, ifVersion int, mutate func(d *policy.Documen
 	if err := mutate(next); err != nil {
 		return nil, err
 	}
+	if next.Static == nil {
+		next.Static = s.static
+	} else if err := s.sameStatic(next.Static); err != nil {
+		return nil, err
+	}
 	if err := next.Validate(); err != nil {
 		return nil, err
 	}
 	// The store makes the next version cur.Version+1: s.mu serialises
 	// every change, and the store refuses any other.
 	next.Version = cur.Version + 1
-	data, err := next.JSON()
+	data, err := stored(next).JSON()
 	if err != nil {
 		return nil, err
 	}
-	before, _ := cur.YAML()
-	after, _ := next.YAML()
+	before, _ := stored(cur).YAML()
+	after, _ := stored(next).YAML()
 	what := fmt.Sprintf("site policy version %d", next.Version)
 	if err := s.commit(by, what, before, after); err != nil {
 		return nil, err
@@ -178,4 +216,32 @@ func (s *Service) recordUnsaved(by, what string, cause error) {
 	e := audit.PolicyChange(s.now(), audit.Actor{User: by}, what+" not saved", "", "")
 	e.Outcome, e.Reason = "failed", cause.Error()
 	s.audit.Record(e)
+}
+
+// stored is d as it is stored and recorded: without the read-only layer.
+func stored(d *policy.Document) *policy.Document {
+	c := *d
+	c.Static = nil
+	return &c
+}
+
+// sameStatic refuses a read-only layer that differs from the service's,
+// naming the first rule added, removed or changed.
+func (s *Service) sameStatic(got []policy.StaticRule) error {
+	refuse := func(format string, args ...any) error {
+		return &policy.ValidationError{Problems: []string{fmt.Sprintf(format, args...)}}
+	}
+	for i := range max(len(got), len(s.static)) {
+		switch {
+		case i >= len(got):
+			r := s.static[i]
+			return refuse("static rule %q is read-only (%s) and cannot be removed here: remove it there and restart the broker", r.Pattern, r.Source)
+		case i >= len(s.static):
+			return refuse("static rule %q cannot be added: static rules are read-only, set in the broker's configuration; add the site to a profile instead", got[i].Pattern)
+		case got[i] != s.static[i]:
+			r := s.static[i]
+			return refuse("static rule %q is read-only (%s) and cannot be changed here: change it there and restart the broker", r.Pattern, r.Source)
+		}
+	}
+	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/shoji-rbi/shoji/broker"
 	"github.com/shoji-rbi/shoji/broker/audit"
 	"github.com/shoji-rbi/shoji/broker/sitepolicy"
 	"github.com/shoji-rbi/shoji/broker/store"
@@ -44,11 +45,17 @@ Every command takes --data DIR (default: $SHOJI_DATA, else ./data) and
 --profile NAME (default: the policy's default profile; when the policy has
 no profiles yet, add creates an allowlist profile "default" and makes it the
 default). list without --profile lists every profile.
+
+--config FILE (default: $SHOJI_CONFIG) reads the broker's config file for
+its egress.allow: the static rules every profile gets. list shows them as
+PROFILE "*" with the flag read-only, export writes them under "static", and
+import keeps them; they change only in the config file (rm refuses them).
 `
 
 // allowCall is one parsed `shoji allow` invocation.
 type allowCall struct {
 	data, profile string
+	config        string   // the broker's config file, for its static rules
 	args          []string // positional arguments after the command
 	// Flags of add.
 	note, expires    string
@@ -89,6 +96,7 @@ func runAllow(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	fs.SetOutput(io.Discard) // errors are returned; usage is printed below
 	fs.StringVar(&c.data, "data", defaultDataDir(), "`DIR` holding the store (defaults to $SHOJI_DATA if set)")
 	fs.StringVar(&c.profile, "profile", "", "the `NAME` of the profile (default: the policy's default profile)")
+	fs.StringVar(&c.config, "config", os.Getenv("SHOJI_CONFIG"), "the broker's YAML config `file`, for its egress.allow (read-only static rules)")
 	if cmd.add {
 		fs.StringVar(&c.note, "note", "", "a note on why the rule exists")
 		fs.StringVar(&c.expires, "expires", "", "when the rule stops matching: an RFC 3339 `TIME` or a duration from now such as 720h")
@@ -97,7 +105,7 @@ func runAllow(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	}
 	pos, err := parseInterspersed(fs, args[1:])
 	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintf(stdout, "Usage: shoji allow %s [--data DIR] [--profile NAME]\n\nFlags:\n", cmd.usage)
+		fmt.Fprintf(stdout, "Usage: shoji allow %s [--data DIR] [--profile NAME] [--config FILE]\n\nFlags:\n", cmd.usage)
 		fs.SetOutput(stdout)
 		fs.PrintDefaults()
 		return nil
@@ -119,17 +127,41 @@ func runAllow(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 }
 
 // policyStore is the store opened for one command, with the policy the
-// site-policy service read from it.
+// site-policy service read from it and its read-only layer.
 type policyStore struct {
 	dir     string
 	st      *store.Store
+	static  []policy.StaticRule
 	doc     *policy.Document
 	version int
 }
 
-// openPolicy opens the store in dir and reads its policy: the zero Document
-// at version 0 when it has none. Close the store when done.
-func openPolicy(dir string) (*policyStore, error) {
+// staticRules reads the static rules of the broker's config file: none
+// without one.
+func staticRules(configFile string) ([]policy.StaticRule, error) {
+	if configFile == "" {
+		return nil, nil
+	}
+	cfg := broker.DefaultConfig()
+	if err := cfg.LoadConfigFile(configFile); err != nil {
+		return nil, err
+	}
+	var static []policy.StaticRule
+	for _, a := range cfg.Egress.Allow {
+		static = append(static, policy.StaticRule{Pattern: a, Source: sitepolicy.SourceConfig})
+	}
+	return static, nil
+}
+
+// openPolicy opens the store in the call's data directory and reads its
+// policy, with the config file's static rules: the zero Document at
+// version 0 when it has none. Close the store when done.
+func (c *allowCall) openPolicy() (*policyStore, error) {
+	dir := c.data
+	static, err := staticRules(c.config)
+	if err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
@@ -137,13 +169,13 @@ func openPolicy(dir string) (*policyStore, error) {
 	if err != nil {
 		return nil, err
 	}
-	svc := sitepolicy.New(sitepolicy.Options{Store: st})
+	svc := sitepolicy.New(sitepolicy.Options{Store: st, Static: static})
 	if err := svc.Load(); err != nil {
 		_ = st.Close()
 		return nil, err
 	}
 	doc := svc.Current().Document()
-	return &policyStore{dir: dir, st: st, doc: doc, version: doc.Version}, nil
+	return &policyStore{dir: dir, st: st, static: static, doc: doc, version: doc.Version}, nil
 }
 
 // close closes the store.
@@ -159,7 +191,7 @@ func (ps *policyStore) save(doc *policy.Document) (int, error) {
 		return 0, fmt.Errorf("the audit trail could not be opened, the policy was not changed: %w", err)
 	}
 	defer sink.Close()
-	svc := sitepolicy.New(sitepolicy.Options{Store: ps.st, Audit: sink})
+	svc := sitepolicy.New(sitepolicy.Options{Store: ps.st, Audit: sink, Static: ps.static})
 	if err := svc.Load(); err != nil {
 		return 0, err
 	}
@@ -266,7 +298,7 @@ func allowAdd(c *allowCall) error {
 	if err != nil {
 		return err
 	}
-	ps, err := openPolicy(c.data)
+	ps, err := c.openPolicy()
 	if err != nil {
 		return err
 	}
@@ -301,7 +333,7 @@ func allowAdd(c *allowCall) error {
 
 func allowRemove(c *allowCall) error {
 	pattern := c.args[0]
-	ps, err := openPolicy(c.data)
+	ps, err := c.openPolicy()
 	if err != nil {
 		return err
 	}
@@ -313,6 +345,9 @@ func allowRemove(c *allowCall) error {
 	}
 	i := findRule(p, pattern)
 	if i < 0 {
+		if r, ok := findStatic(ps.static, pattern); ok {
+			return fmt.Errorf("pattern %q is a static rule, read-only here (%s): remove it from the config file", pattern, r.Source)
+		}
 		return fmt.Errorf("pattern %q is not in profile %q", pattern, p.Name)
 	}
 	removed, name := p.Rules[i].Pattern, p.Name
@@ -326,7 +361,7 @@ func allowRemove(c *allowCall) error {
 }
 
 func allowList(c *allowCall) error {
-	ps, err := openPolicy(c.data)
+	ps, err := c.openPolicy()
 	if err != nil {
 		return err
 	}
@@ -339,12 +374,23 @@ func allowList(c *allowCall) error {
 		}
 		profiles = []policy.Profile{*p}
 	}
-	return printRules(c.stdout, profiles, time.Now())
+	return printRules(c.stdout, profiles, ps.static, time.Now())
 }
 
-// printRules writes the rules of profiles as a table. A profile without
-// rules gets one row saying so.
-func printRules(w io.Writer, profiles []policy.Profile, now time.Time) error {
+// findStatic returns the static rule whose pattern is pattern.
+func findStatic(static []policy.StaticRule, pattern string) (policy.StaticRule, bool) {
+	for _, r := range static {
+		if strings.EqualFold(r.Pattern, pattern) {
+			return r, true
+		}
+	}
+	return policy.StaticRule{}, false
+}
+
+// printRules writes the rules of profiles as a table, then the static
+// rules, which every profile has: profile "*", flag read-only, their
+// source as the note. A profile without rules gets one row saying so.
+func printRules(w io.Writer, profiles []policy.Profile, static []policy.StaticRule, now time.Time) error {
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "PROFILE\tPATTERN\tFLAGS\tEXPIRES\tNOTE")
 	for _, p := range profiles {
@@ -358,6 +404,9 @@ func printRules(w io.Writer, profiles []policy.Profile, now time.Time) error {
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", p.Name, r.Pattern, ruleFlags(p, r, now), expires, oneLine(r.Note))
 		}
+	}
+	for _, r := range static {
+		fmt.Fprintf(tw, "*\t%s\tread-only\tnever\t%s\n", r.Pattern, r.Source)
 	}
 	return tw.Flush()
 }
@@ -390,7 +439,7 @@ func oneLine(s string) string {
 }
 
 func allowExport(c *allowCall) error {
-	ps, err := openPolicy(c.data)
+	ps, err := c.openPolicy()
 	if err != nil {
 		return err
 	}
@@ -424,7 +473,7 @@ func allowImport(c *allowCall) error {
 	if err := doc.Validate(); err != nil {
 		return fmt.Errorf("%s: %w", file, err)
 	}
-	ps, err := openPolicy(c.data)
+	ps, err := c.openPolicy()
 	if err != nil {
 		return err
 	}

@@ -16,9 +16,9 @@ import (
 	"time"
 	"unicode"
 
-	"github.com/shoji-rbi/shoji/broker"
 	"github.com/shoji-rbi/shoji/broker/audit"
 	"github.com/shoji-rbi/shoji/broker/store"
+	"github.com/shoji-rbi/shoji/broker/transfer"
 )
 
 const auditUsage = `Usage: shoji audit COMMAND [flags]
@@ -431,7 +431,8 @@ func auditExport(c *auditCall) error {
 	}
 	defer os.Remove(tmp.Name())
 	filter := audit.Filter{From: c.filter.From, To: c.filter.To, User: c.filter.User}
-	if err := broker.WriteEvidence(tmp, c.data, st, filter, op, time.Now()); err != nil {
+	ledger := transfer.EvidenceLedger{List: st.ListTransfers, Dir: filepath.Join(c.data, "quarantine")}
+	if err := audit.WriteEvidence(tmp, c.dir, ledger, filter, op, time.Now()); err != nil {
 		tmp.Close()
 		return err
 	}

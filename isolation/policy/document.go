@@ -68,6 +68,27 @@ type Document struct {
 	// whatever allows them (IR-1 kill switch). A blocked host blocks every
 	// name under it too.
 	Blocked []BlockedHost `yaml:"blocked,omitempty" json:"blocked,omitempty"`
+	// Static is the read-only layer: sites the broker's own configuration
+	// allows in every profile (the config file's egress.allow, and the
+	// demo site in demo mode), unless the host is blocked everywhere. It
+	// is not stored with the document: the site-policy service supplies it
+	// and refuses any change to it, so a document sent back with it
+	// unchanged, or without it, keeps it as it is.
+	Static []StaticRule `yaml:"static,omitempty" json:"static,omitempty"`
+}
+
+// StaticRule is one rule of the read-only layer. A decision it makes names
+// the rule as Source + ": " + the entry ("config file egress.allow:
+// example.jp").
+type StaticRule struct {
+	// Pattern is an egress allowlist entry (egress.NewStaticPolicy):
+	// "example.jp", "*.example.jp", "example.jp:8443" or an IP address.
+	Pattern string `yaml:"pattern" json:"pattern"`
+	// Source says where the rule is set, e.g. "config file egress.allow".
+	Source string `yaml:"source" json:"source"`
+	// ReadOnly is always true: the policy API and `shoji allow` cannot
+	// change the rule; it changes where Source says.
+	ReadOnly bool `yaml:"read_only" json:"read_only"`
 }
 
 // Group is a terminal group: the terminals whose address lies in one of its
@@ -239,6 +260,9 @@ func (d *Document) Clone() *Document {
 	}
 	c.Emergencies = append([]Emergency(nil), d.Emergencies...)
 	c.Blocked = append([]BlockedHost(nil), d.Blocked...)
+	if d.Static != nil {
+		c.Static = append([]StaticRule{}, d.Static...)
+	}
 	return &c
 }
 

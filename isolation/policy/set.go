@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/shoji-rbi/shoji/isolation/egress"
@@ -67,6 +68,13 @@ type Set struct {
 	def         string
 	emergencies map[string]emergency // by group
 	blocked     []blocked
+	static      []staticRule
+}
+
+// staticRule is a compiled StaticRule.
+type staticRule struct {
+	source string
+	allow  *egress.StaticPolicy
 }
 
 // profile is a compiled Profile.
@@ -236,8 +244,24 @@ func (s *Set) blockedHost(host string) (blocked, bool) {
 }
 
 // evaluate decides a target. withPath says the path is known (CheckURL);
-// without it path rules decide at host level.
+// without it path rules decide at host level. What the profile does not
+// allow, the read-only layer (Document.Static) may, unless the host is
+// blocked everywhere.
 func (s *Set) evaluate(profileName string, t target, withPath bool) Result {
+	r := s.evaluateProfile(profileName, t, withPath)
+	if r.Allow || strings.HasPrefix(r.Rule, RuleBlockedPrefix) {
+		return r
+	}
+	for _, st := range s.static {
+		if d := st.allow.Decide(t.host, t.port); d.Allow {
+			return Result{Allow: true, Rule: st.source + ": " + d.Rule, Host: t.host, Port: t.port}
+		}
+	}
+	return r
+}
+
+// evaluateProfile decides a target by the blocked hosts and the profile.
+func (s *Set) evaluateProfile(profileName string, t target, withPath bool) Result {
 	res := func(r Result) Result {
 		r.Host, r.Port = t.host, t.port
 		return r

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/shoji-rbi/shoji/isolation/egress"
 )
 
 // ErrInvalid is matched (errors.Is) by the errors of Validate, Compile and
@@ -82,6 +84,7 @@ func build(d *Document) (*Set, error) {
 	}
 	b.emergencies(d.Emergencies)
 	b.blocked(d.Blocked)
+	b.static(d.Static)
 	if len(b.problems) > 0 {
 		return nil, &ValidationError{Problems: b.problems}
 	}
@@ -481,4 +484,22 @@ func mimeToken(s string) bool {
 		}
 	}
 	return true
+}
+
+// static compiles the read-only layer: each rule an egress allowlist entry
+// with its source.
+func (b *builder) static(rules []StaticRule) {
+	for i, r := range rules {
+		l := fmt.Sprintf("static rule %d %q", i+1, r.Pattern)
+		sp, err := egress.NewStaticPolicy([]string{r.Pattern})
+		if err != nil {
+			b.addf("%s: %v", l, errors.Unwrap(err))
+			continue
+		}
+		if strings.TrimSpace(r.Source) == "" {
+			b.addf("%s: source is empty: say where the rule is set", l)
+			continue
+		}
+		b.set.static = append(b.set.static, staticRule{source: r.Source, allow: sp})
+	}
 }

@@ -4,7 +4,7 @@
 // If-Match (policystore.js); the broker's message for a bad rule is shown
 // next to the form that made the change.
 
-import { el, fillSelect, str, confirmAction, busy } from './dom.js';
+import { el, fillSelect, list, str, confirmAction, busy } from './dom.js';
 import * as when from './when.js';
 import { renderTransferPolicy } from './transferpolicy.js';
 
@@ -48,6 +48,8 @@ export class Profiles {
       transfers: $('profile-transfers'),
       transfersTitle: $('profile-transfers-title'),
       transfersBody: $('profile-transfers-body'),
+      staticBox: $('static-box'),
+      staticRules: $('static-rules'),
     };
     const e = this.el;
 
@@ -110,10 +112,25 @@ export class Profiles {
       this.resetRuleForm();
     }
     this.renderList(doc);
+    this.renderStatic(doc);
     fillSelect(this.el.defaultSelect, doc.profiles.map((p) => p.name), doc.default);
     this.el.defaultSelect.value = doc.default;
     this.renderProfileForm(doc);
     this.renderRules();
+  }
+
+  /**
+   * renderStatic shows the policy's read-only layer: the config file's
+   * egress.allow (and the demo site), which every profile gets. The page
+   * sends it back unchanged with every save; the broker refuses a change.
+   */
+  renderStatic(doc) {
+    const rules = list(doc.static);
+    const body = this.el.staticRules.tBodies[0];
+    body.replaceChildren(...rules.map((r) => el('tr', {},
+      el('td', { text: str(r.pattern) }),
+      el('td', { text: str(r.source) }))));
+    this.el.staticBox.hidden = rules.length === 0;
   }
 
   renderList(doc) {
