@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/shoji-rbi/shoji/broker/api"
+	"github.com/shoji-rbi/shoji/broker/api/transfers"
 	"github.com/shoji-rbi/shoji/broker/audit"
 	"github.com/shoji-rbi/shoji/broker/auth"
 	"github.com/shoji-rbi/shoji/broker/session"
@@ -54,7 +55,7 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET /api/admin/sessions", s.guard.Role(auth.Admin, s.getSessions))
 	mux.Handle("DELETE /api/admin/sessions/{user}", s.guard.Role(auth.Admin, s.deleteSession))
 	s.policyRoutes(mux)
-	s.transferRoutes(mux)
+	(&transfers.Handlers{Transfers: s.xfer, Guard: s.guard, Log: s.log}).Register(mux)
 	s.auditRoutes(mux)
 	mux.Handle("/api/", s.guard.Handle(func(http.ResponseWriter, *http.Request) error {
 		return api.Status(http.StatusNotFound, "no such API")

@@ -18,6 +18,7 @@ import (
 	"github.com/shoji-rbi/shoji/broker/audit"
 	"github.com/shoji-rbi/shoji/broker/auth"
 	"github.com/shoji-rbi/shoji/broker/store"
+	"github.com/shoji-rbi/shoji/broker/transfer"
 )
 
 // auditRoutes adds the auditor's API (docs/audit.md). Auditors only: the
@@ -158,8 +159,8 @@ func (s *Server) auditStatus(w http.ResponseWriter, _ *http.Request, _ auth.Prin
 }
 
 // ledgerMatch selects the transfers of the filter's period, user and hash.
-func ledgerMatch(f audit.Filter) func(*store.Transfer) bool {
-	return func(t *store.Transfer) bool {
+func ledgerMatch(f audit.Filter) func(*transfer.Transfer) bool {
+	return func(t *transfer.Transfer) bool {
 		return (f.User == "" || t.User == f.User) &&
 			(f.From.IsZero() || !t.Created.Before(f.From)) &&
 			(f.To.IsZero() || t.Created.Before(f.To)) &&
@@ -264,7 +265,7 @@ func WriteEvidence(w io.Writer, dataDir string, st *store.Store, f audit.Filter,
 			return err
 		}
 	}
-	var ledger []store.Transfer
+	var ledger []transfer.Transfer
 	if st != nil {
 		ledger, err = st.ListTransfers(ledgerMatch(f))
 		if err != nil {
@@ -281,11 +282,11 @@ func WriteEvidence(w io.Writer, dataDir string, st *store.Store, f audit.Filter,
 	}
 	for _, t := range ledger {
 		path := filepath.Join(dataDir, "quarantine", "files", t.ID)
-		if t.Direction == store.DirectionUpload {
+		if t.Direction == transfer.Upload {
 			path = filepath.Join(dataDir, "quarantine", "uploads", t.ID, t.Name)
 		}
 		if _, err := os.Stat(path); err != nil {
-			if t.Expired.IsZero() && t.State != store.TransferRejected && t.State != store.TransferCanceled {
+			if t.Expired.IsZero() && t.State != transfer.Rejected && t.State != transfer.Canceled {
 				m.Missing = append(m.Missing, t.ID)
 			}
 			continue

@@ -8,7 +8,6 @@ import (
 
 	"github.com/shoji-rbi/shoji/broker/protocol"
 	"github.com/shoji-rbi/shoji/broker/session"
-	"github.com/shoji-rbi/shoji/broker/store"
 	"github.com/shoji-rbi/shoji/broker/transfer"
 	"github.com/shoji-rbi/shoji/isolation"
 	"github.com/shoji-rbi/shoji/isolation/policy"
@@ -141,7 +140,7 @@ func (st sessionTransfers) Print(ctx context.Context, s *session.Session, b isol
 // notifyTransfer tells the owner's viewer that a transfer changed. A user
 // without a session, or a broker whose session manager is not up yet or
 // any more, is told nothing.
-func (s *Server) notifyTransfer(user string, t store.Transfer) {
+func (s *Server) notifyTransfer(user string, t transfer.Transfer) {
 	if s.sess == nil {
 		return
 	}

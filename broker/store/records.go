@@ -8,12 +8,13 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/shoji-rbi/shoji/broker/record"
+	"github.com/shoji-rbi/shoji/broker/transfer"
 )
 
 // listed is a JSON record kept under its ID in a bucket of its own (site
 // requests, transfers), listed newest first.
 type listed interface {
-	SiteRequest | Transfer
+	SiteRequest | transfer.Transfer
 }
 
 // getRecord reads the record id of kind from bucket, or record.ErrNotFound.

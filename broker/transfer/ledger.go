@@ -5,7 +5,6 @@ import (
 	"iter"
 
 	"github.com/shoji-rbi/shoji/broker/audit"
-	"github.com/shoji-rbi/shoji/broker/store"
 )
 
 // StateSteps maps each ledger state to the audit steps (audit.Transfer
@@ -13,13 +12,13 @@ import (
 // written after its step is durable, so the trail has the step of every
 // entry's current state; it may have later steps too (a crash between the
 // two writes), which the next start or Run carries out.
-var StateSteps = map[string][]string{
-	store.TransferReceiving: {"started"},
-	store.TransferChecking:  {"received"},
-	store.TransferHeld:      {"held"},
-	store.TransferReleased:  {"released", "approved"},
-	store.TransferRejected:  {"rejected"},
-	store.TransferCanceled:  {"canceled"},
+var StateSteps = map[State][]string{
+	Receiving: {"started"},
+	Checking:  {"received"},
+	Held:      {"held"},
+	Released:  {"released", "approved"},
+	Rejected:  {"rejected"},
+	Canceled:  {"canceled"},
 }
 
 // Disagreement is one way the transfer ledger and the audit trail differ.
@@ -28,7 +27,7 @@ type Disagreement struct {
 	Transfer string
 	// State is the ledger's state of the transfer; empty when the ledger
 	// has no entry for it.
-	State string
+	State State
 	// Problem says what the trail lacks, or that the ledger lacks the
 	// transfer.
 	Problem string
@@ -46,7 +45,7 @@ func (d Disagreement) String() string {
 // agree. See CompareLedger for what is compared. The error is for a ledger
 // or a trail that cannot be read. It reads only; st must be open, so the
 // broker must not be running on the data directory.
-func CheckLedger(st *store.Store, auditDir string) ([]Disagreement, error) {
+func CheckLedger(st Ledger, auditDir string) ([]Disagreement, error) {
 	ledger, err := st.ListTransfers(nil)
 	if err != nil {
 		return nil, fmt.Errorf("check ledger: %w", err)
@@ -74,7 +73,7 @@ type trailSteps struct {
 //   - each transfer ID the trail records that the ledger has no entry for.
 //
 // A record of the trail that cannot be read is an error.
-func CompareLedger(ledger []store.Transfer, trail iter.Seq2[audit.Event, error]) ([]Disagreement, error) {
+func CompareLedger(ledger []Transfer, trail iter.Seq2[audit.Event, error]) ([]Disagreement, error) {
 	byID := map[string]*trailSteps{}
 	var order []string
 	for e, err := range trail {
@@ -115,7 +114,7 @@ func CompareLedger(ledger []store.Transfer, trail iter.Seq2[audit.Event, error])
 }
 
 // compareEntry lists how one ledger entry disagrees with its steps.
-func compareEntry(t store.Transfer, ts *trailSteps) []Disagreement {
+func compareEntry(t Transfer, ts *trailSteps) []Disagreement {
 	var out []Disagreement
 	miss := func(format string, args ...any) {
 		out = append(out, Disagreement{Transfer: t.ID, State: t.State, Problem: fmt.Sprintf(format, args...)})
