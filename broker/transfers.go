@@ -41,17 +41,7 @@ func owner(info session.Info) transfer.Owner {
 type sessionTransfers struct{ s *Server }
 
 func (st sessionTransfers) Quarantine(info session.Info) (string, int64, error) {
-	dir, err := st.s.xfer.SessionDir(info.ID)
-	if err != nil {
-		return "", 0, err
-	}
-	if info.User == "" {
-		// A pooled browser: its owner's profile, and so its cap, is not
-		// known until it is claimed. The browser gets no cap of its own;
-		// Browse cancels a download past its owner's cap as it grows.
-		return dir, 0, nil
-	}
-	return dir, st.s.xfer.MaxDownload(info.Profile), nil
+	return st.s.xfer.Quarantine(owner(info))
 }
 
 // Release removes the quarantine of a pooled browser closed unclaimed.

@@ -119,9 +119,9 @@ func compareEntry(t Transfer, ts *trailSteps) []Disagreement {
 	miss := func(format string, args ...any) {
 		out = append(out, Disagreement{Transfer: t.ID, State: t.State, Problem: fmt.Sprintf(format, args...)})
 	}
-	want, known := StateSteps[t.State]
+	want := StateSteps[t.State]
 	switch {
-	case !known:
+	case !t.State.Valid():
 		miss("the ledger state %q is not one the broker writes", t.State)
 	case !hasAny(ts.steps, want):
 		miss("the trail has no %s step", quoteOr(want))

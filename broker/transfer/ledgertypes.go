@@ -17,15 +17,6 @@ const (
 	Print    Direction = "print"    // a page as PDF → terminal
 )
 
-// Valid reports whether d is one of the directions the broker writes.
-func (d Direction) Valid() bool {
-	switch d {
-	case Download, Upload, Print:
-		return true
-	}
-	return false
-}
-
 // State is where a transfer stands. A transfer moves forward only:
 // receiving → checking → released | held | rejected; held → released |
 // rejected; receiving → canceled. A transfer whose quarantined file

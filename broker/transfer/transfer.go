@@ -239,6 +239,19 @@ func (m *Manager) RemoveSessionDir(sessionID string) {
 	m.mu.Unlock()
 }
 
+// Quarantine returns the directory a session's browser downloads into
+// (SessionDir) and the largest file it may download (MaxDownload). A
+// pooled browser, whose owner (o.User) is not known until it is claimed,
+// gets no cap of its own: Browse cancels a download past its owner's cap
+// as it grows.
+func (m *Manager) Quarantine(o Owner) (dir string, maxSize int64, err error) {
+	dir, err = m.SessionDir(o.Session)
+	if err != nil || o.User == "" {
+		return dir, 0, err
+	}
+	return dir, m.MaxDownload(o.Profile), nil
+}
+
 // MaxDownload is the largest file a browser of profile may download or
 // print; a larger one is canceled while it downloads.
 func (m *Manager) MaxDownload(profile string) int64 {
