@@ -75,7 +75,7 @@ func (m *Manager) Justify(p Person, id, reason string) (Transfer, error) {
 		return Transfer{}, classify(err)
 	}
 	t.Justification, t.Updated = reason, m.cfg.Now().UTC()
-	if err := m.commit(context.Background(), t, p.actor(), "justified"); err != nil {
+	if err := m.commit(context.Background(), t, p.actor(), StepJustified); err != nil {
 		return Transfer{}, fmt.Errorf("the audit trail is unavailable, the reason was not stored: %w", err)
 	}
 	t, err = m.cfg.Store.UpdateTransfer(id, func(s *Transfer) error {
@@ -121,7 +121,7 @@ func (m *Manager) Decide(ctx context.Context, p Person, id string, approve bool,
 		}
 		t.State = Released
 		t.Reason = "approved by " + p.User
-		if err := m.commit(ctx, t, p.actor(), "approved"); err != nil {
+		if err := m.commit(ctx, t, p.actor(), StepApproved); err != nil {
 			return t, fmt.Errorf("the audit trail is unavailable, nothing was released: %w", err)
 		}
 	} else {
@@ -130,7 +130,7 @@ func (m *Manager) Decide(ctx context.Context, p Person, id string, approve bool,
 		if comment != "" {
 			t.Reason += ": " + comment
 		}
-		if err := m.commit(ctx, t, p.actor(), "rejected"); err != nil {
+		if err := m.commit(ctx, t, p.actor(), StepRejected); err != nil {
 			return t, fmt.Errorf("the audit trail is unavailable: %w", err)
 		}
 	}
@@ -162,7 +162,7 @@ func (m *Manager) Open(ctx context.Context, p Person, id string) (*os.File, Tran
 	if err != nil {
 		return nil, t, err
 	}
-	if err := m.commit(ctx, t, p.actor(), "saved"); err != nil {
+	if err := m.commit(ctx, t, p.actor(), StepSaved); err != nil {
 		f.Close()
 		return nil, t, fmt.Errorf("the audit trail is unavailable, nothing was delivered: %w", err)
 	}

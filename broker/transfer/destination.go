@@ -103,7 +103,7 @@ func (m *Manager) Send(ctx context.Context, p Person, id, destination string) (s
 		m.log.Error("transfer: a send to an unsafe destination was refused", "destination", dest.Name, "dir", dest.Dir, "transfer", id, "err", err)
 		refused := t
 		refused.Destination, refused.Reason = dest.Name, "refused: "+err.Error()
-		if err := m.commit(ctx, refused, p.actor(), "refused"); err != nil {
+		if err := m.commit(ctx, refused, p.actor(), StepRefused); err != nil {
 			m.log.Error("transfer: the audit trail did not take a refused send", "transfer", id, "err", err)
 		}
 		if errors.Is(err, errUnsafeDestination) {
@@ -118,7 +118,7 @@ func (m *Manager) Send(ctx context.Context, p Person, id, destination string) (s
 		return "", fmt.Errorf("send to %s: %w", dest.Name, writeHint(dest.Dir, err))
 	}
 	t.Destination = dest.Name + ":" + name
-	if err := m.commit(ctx, t, p.actor(), "sent"); err != nil {
+	if err := m.commit(ctx, t, p.actor(), StepSent); err != nil {
 		// The record is what makes a delivery legitimate: take it back.
 		_ = root.Remove(name)
 		return "", fmt.Errorf("the audit trail is unavailable, nothing was sent: %w", err)

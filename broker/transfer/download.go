@@ -98,7 +98,7 @@ func (m *Manager) started(o Owner, d isolation.Download) {
 	m.mu.Lock()
 	m.receiving[d.ID] = receiving{transfer: t.ID, session: o.Session}
 	m.mu.Unlock()
-	if err := m.commit(context.Background(), t, o.actor(), "started"); err != nil {
+	if err := m.commit(context.Background(), t, o.actor(), StepStarted); err != nil {
 		// Nothing is lost: the download goes on, and the later steps are
 		// recorded (and wait for the trail) as usual.
 		m.log.Error("transfer: the audit trail did not take the start of a download", "transfer", t.ID, "err", err)
@@ -245,7 +245,7 @@ func (m *Manager) received(ctx context.Context, id string) error {
 		return fmt.Errorf("transfer %s: %w: it is %s, not receiving", id, ErrState, t.State)
 	}
 	t.State, t.Updated = Checking, m.cfg.Now().UTC()
-	if err := m.commit(ctx, t, ownerActor(t), "received"); err != nil {
+	if err := m.commit(ctx, t, ownerActor(t), StepReceived); err != nil {
 		return err
 	}
 	_, err = m.cfg.Store.UpdateTransfer(id, func(s *Transfer) error {
@@ -378,11 +378,13 @@ func (m *Manager) finish(ctx context.Context, id string, state State, reason str
 	if mod != nil {
 		mod(&t)
 	}
-	err = m.commit(ctx, t, ownerActor(t), string(state))
+	// The step that moves a transfer to a state of the checks' verdict
+	// bears the state's name (TestStates).
+	err = m.commit(ctx, t, ownerActor(t), Step(state))
 	if err != nil && state == Released && t.Direction != Upload {
 		m.log.Error("transfer: the audit trail did not take the release; the file is held", "transfer", id, "err", err)
 		t.State, t.Reason = Held, "the audit trail did not take the release; an approver must decide"
-		err = m.commit(ctx, t, ownerActor(t), string(t.State))
+		err = m.commit(ctx, t, ownerActor(t), Step(t.State))
 	}
 	if err != nil {
 		m.log.Error("transfer: the audit trail did not take a step; the transfer stays where it was and is retried",

@@ -12,13 +12,13 @@ import (
 // written after its step is durable, so the trail has the step of every
 // entry's current state; it may have later steps too (a crash between the
 // two writes), which the next start or Run carries out.
-var StateSteps = map[State][]string{
-	Receiving: {"started"},
-	Checking:  {"received"},
-	Held:      {"held"},
-	Released:  {"released", "approved"},
-	Rejected:  {"rejected"},
-	Canceled:  {"canceled"},
+var StateSteps = map[State][]Step{
+	Receiving: {StepStarted},
+	Checking:  {StepReceived},
+	Held:      {StepHeld},
+	Released:  {StepReleased, StepApproved},
+	Rejected:  {StepRejected},
+	Canceled:  {StepCanceled},
 }
 
 // Disagreement is one way the transfer ledger and the audit trail differ.
@@ -43,8 +43,9 @@ func (d Disagreement) String() string {
 // CheckLedger compares the transfer ledger in st with the audit trail in
 // auditDir (DATA/audit) and returns every disagreement; none means they
 // agree. See CompareLedger for what is compared. The error is for a ledger
-// or a trail that cannot be read. It reads only; st must be open, so the
-// broker must not be running on the data directory.
+// or a trail that cannot be read. It reads only; st must be open (for the
+// bbolt store, that means the broker is not running on the data
+// directory).
 func CheckLedger(st Ledger, auditDir string) ([]Disagreement, error) {
 	ledger, err := st.ListTransfers(nil)
 	if err != nil {
@@ -55,7 +56,7 @@ func CheckLedger(st Ledger, auditDir string) ([]Disagreement, error) {
 
 // trailSteps is what the trail says about one transfer.
 type trailSteps struct {
-	steps map[string]int // step → how many records
+	steps map[Step]int   // step → how many records
 	sent  map[string]int // "destination:file" of "sent" steps → how many
 	first string         // the first step, for a transfer the ledger lacks
 }
@@ -86,12 +87,12 @@ func CompareLedger(ledger []Transfer, trail iter.Seq2[audit.Event, error]) ([]Di
 		}
 		ts := byID[t.ID]
 		if ts == nil {
-			ts = &trailSteps{steps: map[string]int{}, sent: map[string]int{}, first: t.State}
+			ts = &trailSteps{steps: map[Step]int{}, sent: map[string]int{}, first: t.State}
 			byID[t.ID] = ts
 			order = append(order, t.ID)
 		}
-		ts.steps[t.State]++
-		if t.State == "sent" {
+		ts.steps[Step(t.State)]++
+		if Step(t.State) == StepSent {
 			ts.sent[t.Destination]++
 		}
 	}
@@ -101,7 +102,7 @@ func CompareLedger(ledger []Transfer, trail iter.Seq2[audit.Event, error]) ([]Di
 		inLedger[t.ID] = true
 		ts := byID[t.ID]
 		if ts == nil {
-			ts = &trailSteps{steps: map[string]int{}, sent: map[string]int{}}
+			ts = &trailSteps{steps: map[Step]int{}, sent: map[string]int{}}
 		}
 		out = append(out, compareEntry(t, ts)...)
 	}
@@ -126,10 +127,10 @@ func compareEntry(t Transfer, ts *trailSteps) []Disagreement {
 	case !hasAny(ts.steps, want):
 		miss("the trail has no %s step", quoteOr(want))
 	}
-	if !t.Expired.IsZero() && ts.steps["deleted"] == 0 {
+	if !t.Expired.IsZero() && ts.steps[StepDeleted] == 0 {
 		miss(`the ledger says the file was deleted, the trail has no "deleted" step`)
 	}
-	if t.Justification != "" && ts.steps["justified"] == 0 {
+	if t.Justification != "" && ts.steps[StepJustified] == 0 {
 		miss(`the ledger holds a justification, the trail has no "justified" step`)
 	}
 	sent := map[string]int{}
@@ -140,13 +141,13 @@ func compareEntry(t Transfer, ts *trailSteps) []Disagreement {
 			miss(`the ledger says it was sent to %s, the trail has no "sent" step for it`, where)
 		}
 	}
-	if t.Saved > ts.steps["saved"] {
-		miss(`the ledger counts %d saves, the trail has %d "saved" steps`, t.Saved, ts.steps["saved"])
+	if t.Saved > ts.steps[StepSaved] {
+		miss(`the ledger counts %d saves, the trail has %d "saved" steps`, t.Saved, ts.steps[StepSaved])
 	}
 	return out
 }
 
-func hasAny(steps map[string]int, want []string) bool {
+func hasAny(steps map[Step]int, want []Step) bool {
 	for _, w := range want {
 		if steps[w] > 0 {
 			return true
@@ -155,7 +156,7 @@ func hasAny(steps map[string]int, want []string) bool {
 	return false
 }
 
-func quoteOr(steps []string) string {
+func quoteOr(steps []Step) string {
 	s := ""
 	for i, w := range steps {
 		if i > 0 {

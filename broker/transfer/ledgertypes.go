@@ -52,6 +52,38 @@ func (s State) InProgress() bool { return s == Receiving || s == Checking }
 // is deleted, and the transfer never moves on.
 func (s State) Stopped() bool { return s == Rejected || s == Canceled }
 
+// Step is one step of a transfer as the audit trail names it: the State
+// of its audit.Transfer records (docs/transfer.md, "The ledger and the
+// audit trail"). A step that moves the ledger to a state is recorded before
+// the ledger changes (StateSteps); the others note what happened to a
+// transfer. The values are in every trail written: they never change.
+type Step string
+
+// Transfer steps.
+const (
+	StepStarted  Step = "started"  // the browser began writing a file; an upload arrived
+	StepReceived Step = "received" // the file is complete in the quarantine
+	StepHeld     Step = "held"
+	StepReleased Step = "released" // released by the checks
+	StepApproved Step = "approved" // released by an approver
+	StepRejected Step = "rejected"
+	StepCanceled Step = "canceled"
+	// StepJustified is a clinician's reason for needing a held file.
+	StepJustified Step = "justified"
+	// StepSaved is a delivery to the terminal; StepSent one to a
+	// departmental destination (its destination is "NAME:FILE").
+	StepSaved Step = "saved"
+	StepSent  Step = "sent"
+	// StepDeleted is the deletion of the quarantined file: retention, or
+	// recovery finding it missing.
+	StepDeleted Step = "deleted"
+	// StepHanded is an upload given to the page; StepRefused a send to an
+	// unsafe destination or an upload to a page that takes none. Neither
+	// changes the ledger.
+	StepHanded  Step = "handed"
+	StepRefused Step = "refused"
+)
+
 // Transfer is one file crossing the transfer channel: the ledger entry of
 // XFER-3 (who, terminal, direction, file name and type, size, SHA-256,
 // reason, destination, time, approver). Its JSON is what the ledger stores

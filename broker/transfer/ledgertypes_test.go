@@ -2,6 +2,7 @@ package transfer
 
 import (
 	"regexp"
+	"slices"
 	"testing"
 )
 
@@ -24,6 +25,12 @@ func TestStates(t *testing.T) {
 	for _, c := range cases {
 		if string(c.s) != c.value || !c.s.Valid() || c.s.InProgress() != c.inProgress || c.s.Stopped() != c.stops {
 			t.Errorf("%q: valid %v, in progress %v, stopped %v", c.s, c.s.Valid(), c.s.InProgress(), c.s.Stopped())
+		}
+	}
+	// finish records a verdict under the step named as its state.
+	for _, s := range []State{Released, Held, Rejected, Canceled} {
+		if !slices.Contains(StateSteps[s], Step(s)) {
+			t.Errorf("state %q is not recorded by the step of its name", s)
 		}
 	}
 	for _, bad := range []State{"", "teleported", "Held"} {

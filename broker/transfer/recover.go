@@ -169,7 +169,7 @@ func (m *Manager) markMissing(ctx context.Context, t Transfer) error {
 	gone.Expired, gone.Updated = now, now
 	step := gone
 	step.Reason = strings.TrimSpace(reasonFileMissing + "; " + t.Reason)
-	if err := m.commit(ctx, step, ownerActor(t), "deleted"); err != nil {
+	if err := m.commit(ctx, step, ownerActor(t), StepDeleted); err != nil {
 		return fmt.Errorf("recover: transfer %s: %w", t.ID, err)
 	}
 	if _, err := m.cfg.Store.UpdateTransfer(t.ID, func(s *Transfer) error {

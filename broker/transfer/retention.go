@@ -27,7 +27,7 @@ func (m *Manager) Sweep(ctx context.Context) int {
 		}
 		gone := t
 		gone.Expired, gone.Updated = now, now
-		if err := m.commit(ctx, gone, ownerActor(gone), "deleted"); err != nil {
+		if err := m.commit(ctx, gone, ownerActor(gone), StepDeleted); err != nil {
 			// The file stays until the trail takes its deletion.
 			m.log.Error("transfer: retention: the audit trail did not take a deletion; retried at the next sweep", "transfer", t.ID, "err", err)
 			continue

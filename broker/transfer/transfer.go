@@ -7,7 +7,7 @@
 // reach a page, delivers released files to registered departmental
 // destinations, and deletes quarantined files after the retention period.
 //
-// Every step is an audit record, and the ledger (the store's transfers)
+// Every step is an audit record, and the ledger (Ledger, kept by the store)
 // changes only after the record of the step is durable (write-ahead), so
 // that the ledger and the trail agree after any crash (CheckLedger). A file
 // is released only after the record of its release is durable (fail
@@ -57,7 +57,8 @@ func (o Owner) actor() audit.Actor {
 
 // Config configures a Manager.
 type Config struct {
-	// Store keeps the ledger and the destinations. Required.
+	// Store keeps the ledger, the destinations and the kill switch
+	// (broker/store's bbolt file in the broker). Required.
 	Store Store
 	// Dir is the quarantine root, e.g. DATA/quarantine. Required.
 	Dir string
@@ -322,7 +323,7 @@ func (m *Manager) notify(t Transfer) {
 
 // record writes an audit record of a transfer step without waiting, for
 // steps that change nothing in the ledger.
-func (m *Manager) record(t Transfer, a audit.Actor, step string) {
+func (m *Manager) record(t Transfer, a audit.Actor, step Step) {
 	m.cfg.Audit.Record(audit.TransferStep(m.cfg.Now(), a, auditTransfer(t, step)))
 }
 
@@ -334,7 +335,7 @@ const commitTimeout = 30 * time.Second
 // commit writes an audit record of a transfer step and waits until it is
 // durable. Every change of the ledger comes after the commit of its step
 // (write-ahead): when the commit fails the ledger keeps its previous state.
-func (m *Manager) commit(ctx context.Context, t Transfer, a audit.Actor, step string) error {
+func (m *Manager) commit(ctx context.Context, t Transfer, a audit.Actor, step Step) error {
 	ctx, cancel := context.WithTimeout(ctx, commitTimeout)
 	defer cancel()
 	if _, err := m.cfg.Audit.Commit(ctx, audit.TransferStep(m.cfg.Now(), a, auditTransfer(t, step))); err != nil {
@@ -349,7 +350,7 @@ func ownerActor(t Transfer) audit.Actor {
 
 // auditTransfer is the audit view of a ledger entry at one step: the step
 // is the record's state.
-func auditTransfer(t Transfer, step string) audit.Transfer {
+func auditTransfer(t Transfer, step Step) audit.Transfer {
 	reason := t.Reason
 	if t.Comment != "" {
 		reason += " (comment: " + t.Comment + ")"
@@ -366,7 +367,7 @@ func auditTransfer(t Transfer, step string) audit.Transfer {
 		ContentType: t.MIME,
 		Source:      t.Source,
 		Destination: t.Destination,
-		State:       step,
+		State:       string(step),
 		Verdict:     t.Scan,
 		Approver:    t.Approver,
 		Reason:      strings.TrimSpace(reason),

@@ -91,7 +91,7 @@ func (m *Manager) ChooserOpened(o Owner, c isolation.FileChooser, answer func(ct
 	}
 	if !view.Allowed {
 		m.cfg.Audit.Record(audit.TransferStep(m.cfg.Now(), o.actor(), audit.Transfer{
-			Direction: string(Upload), Destination: c.URL, State: "refused", Reason: view.Reason,
+			Direction: string(Upload), Destination: c.URL, State: string(StepRefused), Reason: view.Reason,
 		}))
 		go func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -184,7 +184,7 @@ func (m *Manager) Upload(ctx context.Context, p Person, chooserID, name string, 
 	if err := m.cfg.Store.CreateTransfer(t); err != nil {
 		return t, err
 	}
-	if err := m.commit(ctx, t, p.actor(), "started"); err != nil {
+	if err := m.commit(ctx, t, p.actor(), StepStarted); err != nil {
 		m.log.Error("transfer: the audit trail did not take the start of an upload; refused", "transfer", t.ID, "err", err)
 		return t, fmt.Errorf("the audit trail is unavailable, nothing was uploaded: %w", err)
 	}
@@ -289,7 +289,7 @@ func (m *Manager) Answer(ctx context.Context, p Person, chooserID string, transf
 		return fmt.Errorf("%w: the page's file chooser is gone (it navigated or closed); choose the file again on the page", ErrNotFound)
 	}
 	for _, t := range handed {
-		m.record(t, p.actor(), "handed")
+		m.record(t, p.actor(), StepHanded)
 	}
 	return nil
 }
