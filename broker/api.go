@@ -10,6 +10,7 @@ import (
 	"github.com/shoji-rbi/shoji/broker/api/admin"
 	"github.com/shoji-rbi/shoji/broker/api/audittrail"
 	"github.com/shoji-rbi/shoji/broker/api/login"
+	"github.com/shoji-rbi/shoji/broker/api/transfers"
 	"github.com/shoji-rbi/shoji/broker/session"
 	"github.com/shoji-rbi/shoji/broker/stream"
 	"github.com/shoji-rbi/shoji/broker/transfer"
@@ -29,7 +30,7 @@ func (s *Server) routes() http.Handler {
 
 	s.accountRoutes(mux)
 	s.siteHandlers().Register(mux)
-	s.transferRoutes(mux)
+	(&transfers.Handlers{Transfers: s.xfer, Guard: s.guard, Log: s.log}).Register(mux)
 	(&audittrail.Handlers{
 		Guard: s.guard, Dir: filepath.Join(s.cfg.Data, "audit"), Audit: s.audit, Log: s.log, Now: s.now,
 		Ledger: transfer.EvidenceLedger{List: s.store.ListTransfers, Dir: filepath.Join(s.cfg.Data, "quarantine")},

@@ -20,14 +20,14 @@ import (
 	"github.com/shoji-rbi/shoji/broker/audit"
 	"github.com/shoji-rbi/shoji/broker/auth"
 	"github.com/shoji-rbi/shoji/broker/session"
-	"github.com/shoji-rbi/shoji/broker/store"
+	"github.com/shoji-rbi/shoji/broker/transfer"
 	"github.com/shoji-rbi/shoji/isolation"
 	"github.com/shoji-rbi/shoji/isolation/isolationtest"
 )
 
 // fakeDownload makes user's fake browser download content as name and
 // waits until the broker decided it.
-func (f *apiFixture) fakeDownload(user, name string, content []byte) store.Transfer {
+func (f *apiFixture) fakeDownload(user, name string, content []byte) transfer.Transfer {
 	f.t.Helper()
 	s, ok := f.srv.Sessions().Get(user)
 	if !ok {
@@ -41,7 +41,7 @@ func (f *apiFixture) fakeDownload(user, name string, content []byte) store.Trans
 	if fb.Opts.DownloadDir == "" || fb.Opts.MaxDownloadBytes == 0 {
 		f.t.Fatalf("the browser was launched without a quarantine: %+v", fb.Opts)
 	}
-	guid := store.NewTransferID()
+	guid := transfer.NewID()
 	path := filepath.Join(fb.Opts.DownloadDir, guid)
 	if err := os.WriteFile(path, content, 0o600); err != nil {
 		f.t.Fatal(err)
@@ -60,7 +60,7 @@ func (f *apiFixture) fakeDownload(user, name string, content []byte) store.Trans
 		}
 	}
 	f.t.Fatalf("no transfer named %q", name)
-	return store.Transfer{}
+	return transfer.Transfer{}
 }
 
 func (f *apiFixture) post(c *http.Client, path, body string) (*http.Response, map[string]any) {
@@ -80,7 +80,7 @@ func TestTransferAPI(t *testing.T) {
 	nurse, other, boss, root, eye := f.login("nurse"), f.login("other"), f.login("boss"), f.login("root"), f.login("eye")
 
 	released := f.fakeDownload("nurse", "../Drug notice.pdf", testPDF)
-	if released.State != store.TransferReleased {
+	if released.State != transfer.Released {
 		t.Fatalf("PDF: %+v", released)
 	}
 
@@ -118,7 +118,7 @@ func TestTransferAPI(t *testing.T) {
 	})
 
 	held := f.fakeDownload("nurse", "stock.bin", []byte{0, 1, 2, 3, 4, 5, 6, 7})
-	if held.State != store.TransferHeld {
+	if held.State != transfer.Held {
 		t.Fatalf("binary: %+v", held)
 	}
 
@@ -194,7 +194,7 @@ func TestTransferAPI(t *testing.T) {
 			t.Errorf("delivered while suspended: %d", resp.StatusCode)
 		}
 		suspended := f.fakeDownload("nurse", "during.pdf", testPDF)
-		if suspended.State != store.TransferHeld {
+		if suspended.State != transfer.Held {
 			t.Errorf("released while suspended: %+v", suspended)
 		}
 		if resp, _ := f.do(root, "PUT", "/api/admin/transfers/suspend", `{"on":false}`); resp.StatusCode != 200 {

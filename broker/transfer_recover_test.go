@@ -30,15 +30,15 @@ func TestStartAfterInterruptedTransfers(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.Now().UTC()
-	entry := func(state string) store.Transfer {
-		tr := store.Transfer{ID: store.NewTransferID(), Direction: store.DirectionDownload, User: "nurse", Role: "clinician",
+	entry := func(state transfer.State) transfer.Transfer {
+		tr := transfer.Transfer{ID: transfer.NewID(), Direction: transfer.Download, User: "nurse", Role: "clinician",
 			Session: "dead", Name: "a.pdf", PageName: "a.pdf", State: state, Created: now, Updated: now}
 		if err := st.CreateTransfer(tr); err != nil {
 			t.Fatal(err)
 		}
 		return tr
 	}
-	receiving, checking, held := entry(store.TransferReceiving), entry(store.TransferChecking), entry(store.TransferHeld)
+	receiving, checking, held := entry(transfer.Receiving), entry(transfer.Checking), entry(transfer.Held)
 	st.Close()
 	// The killed broker had recorded the hold.
 	sink, err := audit.OpenFile(filepath.Join(data, "audit"), audit.FileOptions{})
@@ -71,9 +71,9 @@ func TestStartAfterInterruptedTransfers(t *testing.T) {
 	}
 	srv.Transfers().Wait()
 	for _, c := range []struct {
-		tr    store.Transfer
-		state string
-	}{{receiving, store.TransferCanceled}, {checking, store.TransferReleased}, {held, store.TransferHeld}} {
+		tr    transfer.Transfer
+		state transfer.State
+	}{{receiving, transfer.Canceled}, {checking, transfer.Released}, {held, transfer.Held}} {
 		got, err := srv.Transfers().Get(c.tr.ID)
 		if err != nil || got.State != c.state {
 			t.Errorf("transfer %s: %s %v, want %s", c.tr.State, got.State, err, c.state)

@@ -8,7 +8,6 @@ import (
 
 	"github.com/shoji-rbi/shoji/broker/protocol"
 	"github.com/shoji-rbi/shoji/broker/session"
-	"github.com/shoji-rbi/shoji/broker/store"
 	"github.com/shoji-rbi/shoji/broker/transfer"
 	"github.com/shoji-rbi/shoji/isolation"
 	"github.com/shoji-rbi/shoji/isolation/policy"
@@ -42,17 +41,7 @@ func owner(info session.Info) transfer.Owner {
 type sessionTransfers struct{ s *Server }
 
 func (st sessionTransfers) Quarantine(info session.Info) (string, int64, error) {
-	dir, err := st.s.xfer.SessionDir(info.ID)
-	if err != nil {
-		return "", 0, err
-	}
-	if info.User == "" {
-		// A pooled browser: its owner's profile, and so its cap, is not
-		// known until it is claimed. The browser gets no cap of its own;
-		// Browse cancels a download past its owner's cap as it grows.
-		return dir, 0, nil
-	}
-	return dir, st.s.xfer.MaxDownload(info.Profile), nil
+	return st.s.xfer.Quarantine(owner(info))
 }
 
 // Release removes the quarantine of a pooled browser closed unclaimed.
@@ -141,7 +130,7 @@ func (st sessionTransfers) Print(ctx context.Context, s *session.Session, b isol
 // notifyTransfer tells the owner's viewer that a transfer changed. A user
 // without a session, or a broker whose session manager is not up yet or
 // any more, is told nothing.
-func (s *Server) notifyTransfer(user string, t store.Transfer) {
+func (s *Server) notifyTransfer(user string, t transfer.Transfer) {
 	if s.sess == nil {
 		return
 	}

@@ -560,7 +560,7 @@ func TestViewerMessages(t *testing.T) {
 }
 
 // TestAPIPaths checks that the modules call the broker's transfer and
-// audit API at the paths it serves (broker/transfer_api.go,
+// audit API at the paths it serves (broker/api/transfers,
 // broker/audit_api.go).
 func TestAPIPaths(t *testing.T) {
 	tests := map[string][]string{

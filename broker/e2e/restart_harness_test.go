@@ -33,6 +33,7 @@ import (
 	"github.com/shoji-rbi/shoji/broker/audit"
 	"github.com/shoji-rbi/shoji/broker/crashpoint"
 	"github.com/shoji-rbi/shoji/broker/store"
+	"github.com/shoji-rbi/shoji/broker/transfer"
 )
 
 // The restart suite runs the real shoji binary, built with the crashpoints
@@ -514,20 +515,20 @@ func (c *client) call(method, path, body string, hdr map[string]string, want int
 }
 
 // transfers returns the user's ledger entries, newest first.
-func (c *client) transfers() ([]store.Transfer, error) {
+func (c *client) transfers() ([]transfer.Transfer, error) {
 	data, err := c.call("GET", "/api/transfers", "", nil, http.StatusOK)
 	if err != nil {
 		return nil, err
 	}
-	var list []store.Transfer
+	var list []transfer.Transfer
 	return list, json.Unmarshal(data, &list)
 }
 
 // waitTransfer polls the user's ledger until the newest entry whose page
 // name contains name is in one of states, and returns it.
-func (c *client) waitTransfer(name string, states ...string) (store.Transfer, error) {
+func (c *client) waitTransfer(name string, states ...transfer.State) (transfer.Transfer, error) {
 	deadline := time.Now().Add(stepDeadline)
-	var last store.Transfer
+	var last transfer.Transfer
 	for {
 		list, err := c.transfers()
 		if err != nil {
@@ -576,12 +577,12 @@ func (c *client) putPolicy(host string, ifMatch int) (int, error) {
 }
 
 // decide approves or rejects a held transfer (approvers).
-func (c *client) decide(id string, approve bool) (store.Transfer, error) {
+func (c *client) decide(id string, approve bool) (transfer.Transfer, error) {
 	verb := "reject"
 	if approve {
 		verb = "approve"
 	}
-	var tr store.Transfer
+	var tr transfer.Transfer
 	data, err := c.call("POST", "/api/approvals/transfers/"+id+"/"+verb, `{"comment":"restart suite"}`, nil, http.StatusOK)
 	if err != nil {
 		return tr, err
@@ -1117,18 +1118,18 @@ func (e *restartEnv) checkLedger(trail []audit.Event) {
 		e.t.Fatalf("open the store of the stopped broker: %v", err)
 	}
 	defer st.Close()
-	list, err := st.ListTransfers(func(*store.Transfer) bool { return true })
+	list, err := st.ListTransfers(func(*transfer.Transfer) bool { return true })
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	for _, tr := range list {
 		got := steps[tr.ID]
 		switch {
-		case tr.State == store.TransferReceiving || tr.State == store.TransferChecking:
+		case tr.State == transfer.Receiving || tr.State == transfer.Checking:
 			e.t.Errorf("ledger: transfer %s (%s) is still %s after a clean stop; trail steps %v", tr.ID, tr.PageName, tr.State, got)
 		case len(got) == 0:
 			e.t.Errorf("ledger: transfer %s (%s, %s) has no record in the trail", tr.ID, tr.PageName, tr.State)
-		case !slices.Contains(got, tr.State) && !(tr.State == store.TransferReleased && slices.Contains(got, "approved")):
+		case !slices.Contains(got, string(tr.State)) && !(tr.State == transfer.Released && slices.Contains(got, "approved")):
 			e.t.Errorf("ledger: transfer %s (%s) is %s, but the trail has only the steps %v", tr.ID, tr.PageName, tr.State, got)
 		}
 	}

@@ -20,7 +20,7 @@ import (
 
 	"github.com/shoji-rbi/shoji/broker/audit"
 	"github.com/shoji-rbi/shoji/broker/crashpoint"
-	"github.com/shoji-rbi/shoji/broker/store"
+	"github.com/shoji-rbi/shoji/broker/transfer"
 	"github.com/shoji-rbi/shoji/broker/transfer/scan/clamdtest"
 )
 
@@ -95,13 +95,13 @@ func TestRestartAfterKillDuringDownload(t *testing.T) {
 	must(t, s.navigate(e.site.url("/")))
 	must(t, s.download(e.site.url("/slow.bin")))
 	e.site.waitStalled(t)
-	if _, err := c.waitTransfer("slow.bin", store.TransferReceiving); err != nil {
+	if _, err := c.waitTransfer("slow.bin", transfer.Receiving); err != nil {
 		t.Fatal(err)
 	}
 	waitPartialFile(t, filepath.Join(e.data, "quarantine", "sessions", s.session))
 	run.kill9()
 	e.restartAndCheck(liveSessions(s), func(r *shojiRun) {
-		tr, err := r.mustLogin(nurseUser).waitTransfer("slow.bin", store.TransferCanceled)
+		tr, err := r.mustLogin(nurseUser).waitTransfer("slow.bin", transfer.Canceled)
 		if err != nil {
 			t.Errorf("the interrupted download after the restart: %v", err)
 		} else if tr.Reason == "" {
@@ -143,13 +143,13 @@ func TestRestartAfterKillDuringScan(t *testing.T) {
 	must(t, s.navigate(e.site.url("/")))
 	must(t, s.download(e.site.url("/report.pdf")))
 	proxy.waitStalled(t)
-	if _, err := c.waitTransfer("report.pdf", store.TransferChecking); err != nil {
+	if _, err := c.waitTransfer("report.pdf", transfer.Checking); err != nil {
 		t.Fatal(err)
 	}
 	run.kill9()
 	proxy.release()
 	e.restartAndCheck(liveSessions(s), func(r *shojiRun) {
-		tr, err := r.mustLogin(nurseUser).waitTransfer("report.pdf", store.TransferReleased)
+		tr, err := r.mustLogin(nurseUser).waitTransfer("report.pdf", transfer.Released)
 		if err != nil {
 			t.Errorf("the file whose scan was interrupted: %v", err)
 		} else if !strings.HasPrefix(tr.Scan, "clean") {
@@ -167,11 +167,11 @@ func TestRestartAfterKillDuringScan(t *testing.T) {
 func TestRestartDuringDownloadChecks(t *testing.T) {
 	for _, tc := range []struct {
 		point, file string
-		want        []string
+		want        []transfer.State
 	}{
-		{crashpoint.DownloadQuarantined, "report.pdf", []string{store.TransferReleased, store.TransferCanceled}},
-		{crashpoint.FinishBeforeLedger, "report.pdf", []string{store.TransferReleased}},
-		{crashpoint.FinishAfterLedger, "stock.csv", []string{store.TransferHeld}},
+		{crashpoint.DownloadQuarantined, "report.pdf", []transfer.State{transfer.Released, transfer.Canceled}},
+		{crashpoint.FinishBeforeLedger, "report.pdf", []transfer.State{transfer.Released}},
+		{crashpoint.FinishAfterLedger, "stock.csv", []transfer.State{transfer.Held}},
 	} {
 		t.Run(tc.point, func(t *testing.T) {
 			e := newRestartEnv(t, restartOptions{})
@@ -204,7 +204,7 @@ func TestRestartDuringApproval(t *testing.T) {
 	s := c.mustStream()
 	must(t, s.navigate(e.site.url("/")))
 	must(t, s.download(e.site.url("/stock.csv")))
-	held, err := c.waitTransfer("stock.csv", store.TransferHeld)
+	held, err := c.waitTransfer("stock.csv", transfer.Held)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,17 +214,17 @@ func TestRestartDuringApproval(t *testing.T) {
 	run.waitCrashed(crashpoint.DecideBeforeLedger)
 	e.restartAndCheck(liveSessions(s), func(r *shojiRun) {
 		nurse := r.mustLogin(nurseUser)
-		tr, err := nurse.waitTransfer("stock.csv", store.TransferHeld, store.TransferReleased)
+		tr, err := nurse.waitTransfer("stock.csv", transfer.Held, transfer.Released)
 		if err != nil {
 			t.Errorf("the file being approved at the crash: %v", err)
 			return
 		}
-		if tr.State == store.TransferHeld {
+		if tr.State == transfer.Held {
 			if _, err := r.mustLogin(approverUser).decide(tr.ID, true); err != nil {
 				t.Errorf("approve again after the restart: %v", err)
 			}
 		}
-		if _, err := nurse.waitTransfer("stock.csv", store.TransferReleased); err != nil {
+		if _, err := nurse.waitTransfer("stock.csv", transfer.Released); err != nil {
 			t.Error(err)
 		}
 	})
@@ -306,7 +306,7 @@ func TestRestartAfterFullDisk(t *testing.T) {
 	fillDisk(t, filler)
 	if err := s.download(e.site.url("/report.pdf")); err != nil {
 		t.Logf("download on a full disk: %v", err)
-	} else if tr, err := c.waitTransfer("report.pdf", store.TransferReleased, store.TransferHeld, store.TransferRejected, store.TransferCanceled); err != nil {
+	} else if tr, err := c.waitTransfer("report.pdf", transfer.Released, transfer.Held, transfer.Rejected, transfer.Canceled); err != nil {
 		t.Logf("download on a full disk: %v", err)
 	} else {
 		t.Logf("download on a full disk: %s (%s)", tr.State, tr.Reason)
@@ -674,7 +674,7 @@ func (w *soakWorkload) approveOne() error {
 	if err != nil {
 		return err
 	}
-	var held []store.Transfer
+	var held []transfer.Transfer
 	if err := json.Unmarshal(data, &held); err != nil {
 		return fmt.Errorf("held transfers: %w", err)
 	}

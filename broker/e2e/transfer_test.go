@@ -26,7 +26,7 @@ import (
 
 	"github.com/shoji-rbi/shoji/broker"
 	"github.com/shoji-rbi/shoji/broker/auth"
-	"github.com/shoji-rbi/shoji/broker/store"
+	"github.com/shoji-rbi/shoji/broker/transfer"
 	"github.com/shoji-rbi/shoji/broker/transfer/scan/clamdtest"
 )
 
@@ -112,7 +112,7 @@ func panelItem(name string) string {
 }
 
 // transferNamed returns the user's newest transfer whose page name contains s.
-func transferNamed(t *testing.T, b *brokerUnderTest, user, s string) store.Transfer {
+func transferNamed(t *testing.T, b *brokerUnderTest, user, s string) transfer.Transfer {
 	t.Helper()
 	list, err := b.srv.Transfers().Mine(user)
 	if err != nil {
@@ -124,7 +124,7 @@ func transferNamed(t *testing.T, b *brokerUnderTest, user, s string) store.Trans
 		}
 	}
 	t.Fatalf("no transfer named %q among %d", s, len(list))
-	return store.Transfer{}
+	return transfer.Transfer{}
 }
 
 // clickRemoteID clicks the element id of the remote page through the viewer.
@@ -277,7 +277,7 @@ func TestTransfers(t *testing.T) {
 		list, _ := b.srv.Transfers().Mine(b.user)
 		found := false
 		for _, tr := range list {
-			found = found || (tr.Direction == store.DirectionPrint && tr.Class == "pdf" && tr.State == store.TransferReleased)
+			found = found || (tr.Direction == transfer.Print && tr.Class == "pdf" && tr.State == transfer.Released)
 		}
 		if !found {
 			t.Fatal("no released print in the ledger")
@@ -315,10 +315,10 @@ func TestTransfers(t *testing.T) {
 		navigateURL(t, v, b, base)
 		clickRemoteID(t, v, b, "pdf")
 		v.waitFor("the PDF held", `[...document.querySelectorAll('#transfers .transfer')].some(e => e.querySelector('.name').textContent.includes('report') && e.dataset.state === 'held')`)
-		var held store.Transfer
+		var held transfer.Transfer
 		list, _ := b.srv.Transfers().Mine(b.user)
 		for _, tr := range list {
-			if tr.State == store.TransferHeld && strings.Contains(tr.PageName, "report") {
+			if tr.State == transfer.Held && strings.Contains(tr.PageName, "report") {
 				held = tr
 				break
 			}
@@ -366,7 +366,7 @@ func TestTransfers(t *testing.T) {
 		clickRemoteID(t, boss, b.as("boss"), "csv")
 		waitFor(t, "the approver's own held file", func() bool {
 			list, _ := b.srv.Transfers().Mine("boss")
-			return len(list) > 0 && list[0].State == store.TransferHeld
+			return len(list) > 0 && list[0].State == transfer.Held
 		})
 		list, _ := b.srv.Transfers().Mine("boss")
 		own := list[0]
@@ -376,7 +376,7 @@ func TestTransfers(t *testing.T) {
 		appr.waitFor("the own file in the queue", `!!`+row)
 		appr.do(chromedp.Evaluate[chromedp.Void](row + `.querySelector('.approve').click()`))
 		appr.waitFor("the refusal", row+`.querySelector('.error').textContent.includes('own')`)
-		if tr, _ := b.srv.Transfers().Get(own.ID); tr.State != store.TransferHeld {
+		if tr, _ := b.srv.Transfers().Get(own.ID); tr.State != transfer.Held {
 			t.Errorf("self-approved: %+v", tr)
 		}
 	})
@@ -473,7 +473,7 @@ func TestUploads(t *testing.T) {
 			"紹介状.txt|"+fmt.Sprint(len(letter))+"|"+letter))
 		v.waitFor("the dialog to close", `!document.getElementById('upload-dialog').open`)
 		tr := transferNamed(t, b, b.user, "紹介状")
-		if tr.Direction != store.DirectionUpload || tr.State != store.TransferReleased || tr.SHA256 != hexSum([]byte(letter)) ||
+		if tr.Direction != transfer.Upload || tr.State != transfer.Released || tr.SHA256 != hexSum([]byte(letter)) ||
 			!strings.HasPrefix(tr.Destination, "https://upload.test") || !strings.HasPrefix(tr.Scan, "clean") {
 			t.Errorf("ledger: %+v", tr)
 		}

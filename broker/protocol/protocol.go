@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"fmt"
 
-	"github.com/shoji-rbi/shoji/broker/store"
 	"github.com/shoji-rbi/shoji/broker/transfer"
 	"github.com/shoji-rbi/shoji/isolation"
 )
@@ -175,7 +174,7 @@ type Clipboard struct {
 // Transfer is a ledger entry of this clinician's download, print or upload
 // that changed.
 type Transfer struct {
-	store.Transfer
+	transfer.Transfer
 }
 
 // FileChooser is a file chooser a page opened (or files dropped on the

@@ -7,7 +7,6 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/shoji-rbi/shoji/broker/store"
 	"github.com/shoji-rbi/shoji/broker/transfer"
 	"github.com/shoji-rbi/shoji/isolation"
 )
@@ -24,7 +23,7 @@ var samples = []Message{
 	AccessRequest{Host: "a.example", URL: "https://a.example/"},
 	SiteRequest{ID: "r1", Host: "a.example", State: "approved", Comment: "c"},
 	Clipboard{Text: "日本語"},
-	Transfer{Transfer: store.Transfer{ID: "x1", Direction: "download", Name: "a.pdf", Size: 10, State: "released"}},
+	Transfer{Transfer: transfer.Transfer{ID: "x1", Direction: "download", Name: "a.pdf", Size: 10, State: "released"}},
 	FileChooser{Chooser: transfer.Chooser{ID: "c1", URL: "https://a.example/", Host: "a.example", Allowed: true, Drop: true}},
 }
 

@@ -3,10 +3,12 @@ package store
 import (
 	"github.com/shoji-rbi/shoji/broker/auth"
 	"github.com/shoji-rbi/shoji/broker/siterequest"
+	"github.com/shoji-rbi/shoji/broker/transfer"
 )
 
 // The interfaces below and those Backend takes from the domain packages
-// (auth.Users, auth.Logins, auth.Settings, siterequest.Store) are the storage contract: what
+// (auth.Users, auth.Logins, auth.Settings, siterequest.Store,
+// transfer.Ledger, transfer.Destinations) are the storage contract: what
 // the broker, the auth and transfer packages and the CLI rely on from
 // durable state, area by area, written down so that a second backend (the
 // cluster issue's Redis) can be built against it and checked by the same
@@ -57,38 +59,6 @@ type Policies interface {
 	PutPolicy(doc []byte, ifVersion int) (newVersion int, err error)
 }
 
-// Transfers is the transfer ledger: one record per file that crossed the
-// transfer channel, kept after the file itself is gone.
-type Transfers interface {
-	// CreateTransfer stores a new transfer under t.ID (see NewTransferID).
-	// It fails when t.ID is empty and with record.ErrExists when the ID is taken.
-	CreateTransfer(t Transfer) error
-	// Transfer returns one transfer, or record.ErrNotFound.
-	Transfer(id string) (Transfer, error)
-	// UpdateTransfer is a read-modify-write of one transfer, with the rules
-	// of SiteRequests.UpdateSiteRequest: concurrent updates are not lost,
-	// fn's error writes nothing, a missing transfer is record.ErrNotFound, the ID
-	// stays, and the stored transfer is returned.
-	UpdateTransfer(id string, fn func(*Transfer) error) (Transfer, error)
-	// ListTransfers returns the transfers for which match is true (all when
-	// match is nil), newest first by Created; ties are unspecified. None is
-	// an empty, non-nil list. match must not call the backend.
-	ListTransfers(match func(*Transfer) bool) ([]Transfer, error)
-}
-
-// Destinations holds the departmental destinations admins registered.
-type Destinations interface {
-	// PutDestination adds d under d.Name or replaces the destination of
-	// that name.
-	PutDestination(d Destination) error
-	// DeleteDestination removes the named destination, or returns
-	// record.ErrNotFound.
-	DeleteDestination(name string) error
-	// Destinations returns every destination sorted by name (byte order).
-	// None is an empty, non-nil list.
-	Destinations() ([]Destination, error)
-}
-
 // Journal is the session journal: one entry per live browsing session,
 // written when it starts and deleted once its end is in the audit trail.
 type Journal interface {
@@ -113,8 +83,8 @@ type Backend interface {
 	Settings
 	Policies
 	siterequest.Store
-	Transfers
-	Destinations
+	transfer.Ledger
+	transfer.Destinations
 	Journal
 
 	// Check returns nil while the backend can be read; it is cheap enough

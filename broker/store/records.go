@@ -9,12 +9,13 @@ import (
 
 	"github.com/shoji-rbi/shoji/broker/record"
 	"github.com/shoji-rbi/shoji/broker/siterequest"
+	"github.com/shoji-rbi/shoji/broker/transfer"
 )
 
 // listed is a JSON record kept under its ID in a bucket of its own (site
 // requests, transfers), listed newest first.
 type listed interface {
-	siterequest.Request | Transfer
+	siterequest.Request | transfer.Transfer
 }
 
 // getRecord reads the record id of kind from bucket, or record.ErrNotFound.

@@ -4,7 +4,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/shoji-rbi/shoji/broker/store"
 	"github.com/shoji-rbi/shoji/broker/transfer/scan"
 	"github.com/shoji-rbi/shoji/broker/transfer/scan/clamdtest"
 )
@@ -22,16 +21,16 @@ func TestWithRealClamd(t *testing.T) {
 	h := newHarness(t, func(c *Config) { c.Scanner = sc })
 
 	clean := h.download(t, alice, "clean.pdf", pdf, false)
-	if clean.State != store.TransferReleased || !strings.Contains(clean.Scan, "ClamAV") {
+	if clean.State != Released || !strings.Contains(clean.Scan, "ClamAV") {
 		t.Errorf("clean file: %s, scan %q", clean.State, clean.Scan)
 	}
 	infected := h.download(t, alice, "infected.pdf", append(append([]byte{}, pdf...), clamdtest.TestMarker...), false)
-	if infected.State != store.TransferRejected || !strings.Contains(infected.Reason, clamdtest.TestSignatureName) {
+	if infected.State != Rejected || !strings.Contains(infected.Reason, clamdtest.TestSignatureName) {
 		t.Errorf("infected file: %s, reason %q", infected.State, infected.Reason)
 	}
 	d.Stop()
 	down := h.download(t, alice, "later.pdf", pdf, false)
-	if down.State != store.TransferHeld || !strings.HasPrefix(down.Scan, "not scanned") {
+	if down.State != Held || !strings.HasPrefix(down.Scan, "not scanned") {
 		t.Errorf("with clamd down: %s, scan %q", down.State, down.Scan)
 	}
 }

@@ -12,7 +12,6 @@ import (
 	"github.com/shoji-rbi/shoji/broker/audit"
 	"github.com/shoji-rbi/shoji/broker/crashpoint"
 	"github.com/shoji-rbi/shoji/broker/record"
-	"github.com/shoji-rbi/shoji/broker/store"
 )
 
 // Limits on free text.
@@ -51,19 +50,19 @@ func cleanText(what, s string, limit int) (string, error) {
 
 // Justify stores the clinician's reason for needing a held file, which the
 // approver sees.
-func (m *Manager) Justify(p Person, id, reason string) (store.Transfer, error) {
+func (m *Manager) Justify(p Person, id, reason string) (Transfer, error) {
 	reason, err := cleanText("reason", reason, maxJustification)
 	if err != nil {
-		return store.Transfer{}, err
+		return Transfer{}, err
 	}
 	if reason == "" {
-		return store.Transfer{}, fmt.Errorf("%w: say why you need the file", ErrInvalid)
+		return Transfer{}, fmt.Errorf("%w: say why you need the file", ErrInvalid)
 	}
-	ok := func(t *store.Transfer) error {
+	ok := func(t *Transfer) error {
 		if t.User != p.User {
 			return ErrNotFound
 		}
-		if t.State != store.TransferHeld {
+		if t.State != Held {
 			return fmt.Errorf("%w: the file is %s, not held", ErrState, t.State)
 		}
 		return nil
@@ -73,13 +72,13 @@ func (m *Manager) Justify(p Person, id, reason string) (store.Transfer, error) {
 		err = ok(&t)
 	}
 	if err != nil {
-		return store.Transfer{}, classify(err)
+		return Transfer{}, classify(err)
 	}
 	t.Justification, t.Updated = reason, m.cfg.Now().UTC()
-	if err := m.commit(context.Background(), t, p.actor(), "justified"); err != nil {
-		return store.Transfer{}, fmt.Errorf("the audit trail is unavailable, the reason was not stored: %w", err)
+	if err := m.commit(context.Background(), t, p.actor(), StepJustified); err != nil {
+		return Transfer{}, fmt.Errorf("the audit trail is unavailable, the reason was not stored: %w", err)
 	}
-	t, err = m.cfg.Store.UpdateTransfer(id, func(s *store.Transfer) error {
+	t, err = m.cfg.Store.UpdateTransfer(id, func(s *Transfer) error {
 		if err := ok(s); err != nil {
 			return err
 		}
@@ -97,10 +96,10 @@ func (m *Manager) Justify(p Person, id, reason string) (store.Transfer, error) {
 // file, otherwise it is rejected and deleted. Nobody decides on their own
 // transfer (XFER-5). The decision is durable in the audit trail before the
 // file is released.
-func (m *Manager) Decide(ctx context.Context, p Person, id string, approve bool, comment string) (store.Transfer, error) {
+func (m *Manager) Decide(ctx context.Context, p Person, id string, approve bool, comment string) (Transfer, error) {
 	comment, err := cleanText("comment", comment, maxComment)
 	if err != nil {
-		return store.Transfer{}, err
+		return Transfer{}, err
 	}
 	t, err := m.cfg.Store.Transfer(id)
 	if err != nil {
@@ -109,7 +108,7 @@ func (m *Manager) Decide(ctx context.Context, p Person, id string, approve bool,
 	switch {
 	case approval.CheckDecider(t.User, p.User) != nil:
 		return t, fmt.Errorf("%w: nobody approves their own transfer", ErrForbidden)
-	case t.State != store.TransferHeld:
+	case t.State != Held:
 		return t, fmt.Errorf("%w: the file is %s, not held", ErrState, t.State)
 	case !t.Expired.IsZero():
 		return t, fmt.Errorf("%w: the file was deleted after the retention period", ErrState)
@@ -120,24 +119,24 @@ func (m *Manager) Decide(ctx context.Context, p Person, id string, approve bool,
 		if err := m.suspendedErr(); err != nil {
 			return t, err
 		}
-		t.State = store.TransferReleased
+		t.State = Released
 		t.Reason = "approved by " + p.User
-		if err := m.commit(ctx, t, p.actor(), "approved"); err != nil {
+		if err := m.commit(ctx, t, p.actor(), StepApproved); err != nil {
 			return t, fmt.Errorf("the audit trail is unavailable, nothing was released: %w", err)
 		}
 	} else {
-		t.State = store.TransferRejected
+		t.State = Rejected
 		t.Reason = "rejected by " + p.User
 		if comment != "" {
 			t.Reason += ": " + comment
 		}
-		if err := m.commit(ctx, t, p.actor(), "rejected"); err != nil {
+		if err := m.commit(ctx, t, p.actor(), StepRejected); err != nil {
 			return t, fmt.Errorf("the audit trail is unavailable: %w", err)
 		}
 	}
 	crashpoint.Hit(crashpoint.DecideBeforeLedger)
-	saved, err := m.cfg.Store.UpdateTransfer(id, func(s *store.Transfer) error {
-		if s.State != store.TransferHeld {
+	saved, err := m.cfg.Store.UpdateTransfer(id, func(s *Transfer) error {
+		if s.State != Held {
 			return fmt.Errorf("%w: someone else decided first: the file is %s", ErrState, s.State)
 		}
 		*s = t
@@ -156,18 +155,18 @@ func (m *Manager) Decide(ctx context.Context, p Person, id string, approve bool,
 // Open opens a released file for its owner to save on the terminal. The
 // delivery is durable in the audit trail before the ledger counts it and
 // before the file is handed out.
-func (m *Manager) Open(ctx context.Context, p Person, id string) (*os.File, store.Transfer, error) {
+func (m *Manager) Open(ctx context.Context, p Person, id string) (*os.File, Transfer, error) {
 	// Someone else's transfer gets the same answer as one that does not
 	// exist: an ID reveals nothing (XFER-6).
 	f, t, err := m.openReleased(p, id)
 	if err != nil {
 		return nil, t, err
 	}
-	if err := m.commit(ctx, t, p.actor(), "saved"); err != nil {
+	if err := m.commit(ctx, t, p.actor(), StepSaved); err != nil {
 		f.Close()
 		return nil, t, fmt.Errorf("the audit trail is unavailable, nothing was delivered: %w", err)
 	}
-	t, err = m.cfg.Store.UpdateTransfer(id, func(s *store.Transfer) error {
+	t, err = m.cfg.Store.UpdateTransfer(id, func(s *Transfer) error {
 		s.Saved++
 		return nil
 	})

@@ -13,7 +13,6 @@ import (
 	"strings"
 
 	"github.com/shoji-rbi/shoji/broker/audit"
-	"github.com/shoji-rbi/shoji/broker/store"
 )
 
 var destinationName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
@@ -22,7 +21,7 @@ var destinationName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 // on the broker host that exists and that the broker can write, and that
 // is, with its symbolic links resolved, neither the quarantine nor any
 // directory of Config.Protected or of the system, nor inside or above one.
-func (m *Manager) AddDestination(ctx context.Context, p Person, d store.Destination) (store.Destination, error) {
+func (m *Manager) AddDestination(ctx context.Context, p Person, d Destination) (Destination, error) {
 	if !destinationName.MatchString(d.Name) {
 		return d, fmt.Errorf("%w: destination name %q: use 1–64 letters, digits, '.', '_' or '-'", ErrInvalid, d.Name)
 	}
@@ -71,13 +70,13 @@ func (m *Manager) RemoveDestination(ctx context.Context, p Person, name string) 
 }
 
 // Destinations lists the registered destinations.
-func (m *Manager) Destinations() ([]store.Destination, error) { return m.cfg.Store.Destinations() }
+func (m *Manager) Destinations() ([]Destination, error) { return m.cfg.Store.Destinations() }
 
 // Send writes a released file of p's into a registered destination,
 // atomically (a temporary file in the destination, then a link to a name
 // that no other file has) and records it. It returns the file's name there.
 func (m *Manager) Send(ctx context.Context, p Person, id, destination string) (string, error) {
-	var dest *store.Destination
+	var dest *Destination
 	list, err := m.cfg.Store.Destinations()
 	if err != nil {
 		return "", err
@@ -104,7 +103,7 @@ func (m *Manager) Send(ctx context.Context, p Person, id, destination string) (s
 		m.log.Error("transfer: a send to an unsafe destination was refused", "destination", dest.Name, "dir", dest.Dir, "transfer", id, "err", err)
 		refused := t
 		refused.Destination, refused.Reason = dest.Name, "refused: "+err.Error()
-		if err := m.commit(ctx, refused, p.actor(), "refused"); err != nil {
+		if err := m.commit(ctx, refused, p.actor(), StepRefused); err != nil {
 			m.log.Error("transfer: the audit trail did not take a refused send", "transfer", id, "err", err)
 		}
 		if errors.Is(err, errUnsafeDestination) {
@@ -119,13 +118,13 @@ func (m *Manager) Send(ctx context.Context, p Person, id, destination string) (s
 		return "", fmt.Errorf("send to %s: %w", dest.Name, writeHint(dest.Dir, err))
 	}
 	t.Destination = dest.Name + ":" + name
-	if err := m.commit(ctx, t, p.actor(), "sent"); err != nil {
+	if err := m.commit(ctx, t, p.actor(), StepSent); err != nil {
 		// The record is what makes a delivery legitimate: take it back.
 		_ = root.Remove(name)
 		return "", fmt.Errorf("the audit trail is unavailable, nothing was sent: %w", err)
 	}
-	saved, err := m.cfg.Store.UpdateTransfer(id, func(s *store.Transfer) error {
-		s.Sent = append(s.Sent, store.Sent{Destination: dest.Name, File: name, By: p.User, At: m.cfg.Now().UTC()})
+	saved, err := m.cfg.Store.UpdateTransfer(id, func(s *Transfer) error {
+		s.Sent = append(s.Sent, Sent{Destination: dest.Name, File: name, By: p.User, At: m.cfg.Now().UTC()})
 		return nil
 	})
 	if err == nil {
@@ -135,12 +134,12 @@ func (m *Manager) Send(ctx context.Context, p Person, id, destination string) (s
 }
 
 // openReleased opens p's released download.
-func (m *Manager) openReleased(p Person, id string) (*os.File, store.Transfer, error) {
+func (m *Manager) openReleased(p Person, id string) (*os.File, Transfer, error) {
 	if err := m.suspendedErr(); err != nil {
-		return nil, store.Transfer{}, err
+		return nil, Transfer{}, err
 	}
 	if !safeID(id) {
-		return nil, store.Transfer{}, ErrNotFound
+		return nil, Transfer{}, ErrNotFound
 	}
 	t, err := m.cfg.Store.Transfer(id)
 	if err != nil {
@@ -149,9 +148,9 @@ func (m *Manager) openReleased(p Person, id string) (*os.File, store.Transfer, e
 	switch {
 	case t.User != p.User:
 		return nil, t, ErrNotFound
-	case t.Direction == store.DirectionUpload:
+	case t.Direction == Upload:
 		return nil, t, fmt.Errorf("%w: uploads are not delivered", ErrState)
-	case t.State != store.TransferReleased:
+	case t.State != Released:
 		return nil, t, fmt.Errorf("%w: the file is %s, not released", ErrState, t.State)
 	case !t.Expired.IsZero():
 		return nil, t, fmt.Errorf("%w: the file was deleted after the retention period", ErrState)

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/shoji-rbi/shoji/broker/crashpoint"
-	"github.com/shoji-rbi/shoji/broker/store"
 	"github.com/shoji-rbi/shoji/broker/transfer/inspect"
 	"github.com/shoji-rbi/shoji/isolation"
 	"github.com/shoji-rbi/shoji/isolation/policy"
@@ -52,15 +51,15 @@ func (m *Manager) Browse(o Owner, d isolation.Download, cancel func(ctx context.
 		if reason == "" {
 			reason = "the download did not complete"
 		}
-		_, _ = m.finish(context.Background(), id, store.TransferCanceled, reason, nil)
+		_, _ = m.finish(context.Background(), id, Canceled, reason, nil)
 	}
 }
 
-func direction(d isolation.Download) string {
+func direction(d isolation.Download) Direction {
 	if d.Print {
-		return store.DirectionPrint
+		return Print
 	}
-	return store.DirectionDownload
+	return Download
 }
 
 func (m *Manager) started(o Owner, d isolation.Download) {
@@ -69,8 +68,8 @@ func (m *Manager) started(o Owner, d isolation.Download) {
 	if name == "" && d.Print {
 		name = "page.pdf"
 	}
-	t := store.Transfer{
-		ID:        store.NewTransferID(),
+	t := Transfer{
+		ID:        NewID(),
 		Direction: direction(d),
 		User:      o.User,
 		Role:      o.Role,
@@ -82,7 +81,7 @@ func (m *Manager) started(o Owner, d isolation.Download) {
 		Source:    d.URL,
 		Size:      d.Total,
 		Received:  d.Received,
-		State:     store.TransferReceiving,
+		State:     Receiving,
 		Created:   now,
 		Updated:   now,
 	}
@@ -99,7 +98,7 @@ func (m *Manager) started(o Owner, d isolation.Download) {
 	m.mu.Lock()
 	m.receiving[d.ID] = receiving{transfer: t.ID, session: o.Session}
 	m.mu.Unlock()
-	if err := m.commit(context.Background(), t, o.actor(), "started"); err != nil {
+	if err := m.commit(context.Background(), t, o.actor(), StepStarted); err != nil {
 		// Nothing is lost: the download goes on, and the later steps are
 		// recorded (and wait for the trail) as usual.
 		m.log.Error("transfer: the audit trail did not take the start of a download", "transfer", t.ID, "err", err)
@@ -177,7 +176,7 @@ func (m *Manager) endDownloads(sessionID string) {
 	}
 	m.mu.Unlock()
 	for _, id := range ids {
-		_, _ = m.finish(context.Background(), id, store.TransferCanceled, "the session ended while the file was downloading", nil)
+		_, _ = m.finish(context.Background(), id, Canceled, "the session ended while the file was downloading", nil)
 		m.release(id)
 	}
 }
@@ -206,18 +205,18 @@ func (m *Manager) done(o Owner, d isolation.Download) {
 				m.log.Error("transfer: remove an over-size download", "transfer", id, "err", err)
 			}
 		}
-		_, _ = m.finish(context.Background(), id, store.TransferCanceled, capped, nil)
+		_, _ = m.finish(context.Background(), id, Canceled, capped, nil)
 		m.release(id)
 		return
 	}
 	if !inQuarantine {
-		_, _ = m.finish(context.Background(), id, store.TransferCanceled, "the browser reported a file outside the quarantine", nil)
+		_, _ = m.finish(context.Background(), id, Canceled, "the browser reported a file outside the quarantine", nil)
 		m.release(id)
 		return
 	}
 	if err := os.Rename(d.Path, m.filePath(id)); err != nil {
 		m.log.Error("transfer: move a download into the quarantine", "transfer", id, "err", err)
-		_, _ = m.finish(context.Background(), id, store.TransferCanceled, "the downloaded file could not be quarantined", nil)
+		_, _ = m.finish(context.Background(), id, Canceled, "the downloaded file could not be quarantined", nil)
 		m.release(id)
 		return
 	}
@@ -242,15 +241,15 @@ func (m *Manager) received(ctx context.Context, id string) error {
 	if err != nil {
 		return fmt.Errorf("transfer %s: %w", id, err)
 	}
-	if t.State != store.TransferReceiving {
+	if t.State != Receiving {
 		return fmt.Errorf("transfer %s: %w: it is %s, not receiving", id, ErrState, t.State)
 	}
-	t.State, t.Updated = store.TransferChecking, m.cfg.Now().UTC()
-	if err := m.commit(ctx, t, ownerActor(t), "received"); err != nil {
+	t.State, t.Updated = Checking, m.cfg.Now().UTC()
+	if err := m.commit(ctx, t, ownerActor(t), StepReceived); err != nil {
 		return err
 	}
-	_, err = m.cfg.Store.UpdateTransfer(id, func(s *store.Transfer) error {
-		if s.State != store.TransferReceiving {
+	_, err = m.cfg.Store.UpdateTransfer(id, func(s *Transfer) error {
+		if s.State != Receiving {
 			return fmt.Errorf("%w: it is %s, not receiving", ErrState, s.State)
 		}
 		s.State, s.Updated = t.State, t.Updated
@@ -273,22 +272,22 @@ func (m *Manager) check(ctx context.Context, id string) {
 	path := m.filePath(id)
 	sum, size, err := hashFile(path)
 	if err != nil {
-		_, _ = m.finish(ctx, id, store.TransferRejected, "the file could not be read in the quarantine", nil)
+		_, _ = m.finish(ctx, id, Rejected, "the file could not be read in the quarantine", nil)
 		m.log.Error("transfer: hash", "transfer", id, "err", err)
 		return
 	}
 	info, err := inspect.Inspect(path, t.PageName)
 	if err != nil {
-		_, _ = m.finish(ctx, id, store.TransferRejected, "the file could not be inspected", nil)
+		_, _ = m.finish(ctx, id, Rejected, "the file could not be inspected", nil)
 		m.log.Error("transfer: inspect", "transfer", id, "err", err)
 		return
 	}
 	dir := policy.DirDownload
-	if t.Direction == store.DirectionPrint {
+	if t.Direction == Print {
 		dir = policy.DirPrint
 	}
 	dec := m.cfg.Policy.Transfers(t.Profile).DecideFile(dir, info.Class, info.MIME, size)
-	t, err = m.cfg.Store.UpdateTransfer(id, func(t *store.Transfer) error {
+	t, err = m.cfg.Store.UpdateTransfer(id, func(t *Transfer) error {
 		t.SHA256, t.Size, t.Received, t.MIME, t.Class = sum, size, size, info.MIME, info.Class
 		t.Rule, t.Inspection = dec.Rule, info.Detail
 		t.Updated = m.cfg.Now().UTC()
@@ -299,30 +298,31 @@ func (m *Manager) check(ctx context.Context, id string) {
 		return
 	}
 	if dec.Action == policy.ActionOff {
-		_, _ = m.finish(ctx, id, store.TransferRejected, dec.Reason, nil)
+		_, _ = m.finish(ctx, id, Rejected, dec.Reason, nil)
 		return
 	}
 	verdict, infected, scanned := m.scan(ctx, path)
-	set := func(t *store.Transfer) { t.Scan = verdict }
-	var state, reason string
+	set := func(t *Transfer) { t.Scan = verdict }
+	var state State
+	var reason string
 	switch {
 	case infected:
-		state, reason = store.TransferRejected, "malware was found: "+strings.TrimPrefix(verdict, "infected: ")
+		state, reason = Rejected, "malware was found: "+strings.TrimPrefix(verdict, "infected: ")
 	case !scanned:
-		state, reason = store.TransferHeld, "the file could not be scanned for malware ("+strings.TrimPrefix(verdict, "not scanned: ")+"); an approver must decide"
+		state, reason = Held, "the file could not be scanned for malware ("+strings.TrimPrefix(verdict, "not scanned: ")+"); an approver must decide"
 	case info.Encrypted:
-		state, reason = store.TransferHeld, "the file is password-protected, so it cannot be scanned; an approver must decide"
+		state, reason = Held, "the file is password-protected, so it cannot be scanned; an approver must decide"
 	case info.Macros:
-		state, reason = store.TransferHeld, "the document contains macros; an approver must decide"
+		state, reason = Held, "the document contains macros; an approver must decide"
 	case m.Suspended().On:
-		state, reason = store.TransferHeld, "all file transfers are suspended by an administrator ("+m.Suspended().Reason+")"
+		state, reason = Held, "all file transfers are suspended by an administrator ("+m.Suspended().Reason+")"
 	case dec.Action == policy.ActionApprove:
-		state, reason = store.TransferHeld, dec.Reason
+		state, reason = Held, dec.Reason
 		if reason == "" {
 			reason = fmt.Sprintf("files of type %s need an approver", info.Class)
 		}
 	default:
-		state = store.TransferReleased
+		state = Released
 	}
 	_, _ = m.finish(ctx, id, state, reason, set)
 }
@@ -364,13 +364,13 @@ func (m *Manager) scan(ctx context.Context, path string) (verdict string, infect
 // the transfer where it was (nothing released, nothing lost) and Run or
 // Recover moves it on later. Rejected and canceled files are deleted once
 // the ledger says so. It returns the entry as stored.
-func (m *Manager) finish(ctx context.Context, id, state, reason string, mod func(*store.Transfer)) (store.Transfer, error) {
+func (m *Manager) finish(ctx context.Context, id string, state State, reason string, mod func(*Transfer)) (Transfer, error) {
 	prev, err := m.cfg.Store.Transfer(id)
 	if err != nil {
 		m.log.Error("transfer: finish", "transfer", id, "err", err)
 		return prev, fmt.Errorf("transfer %s: %w", id, err)
 	}
-	if prev.State != store.TransferReceiving && prev.State != store.TransferChecking {
+	if !prev.State.InProgress() {
 		return prev, fmt.Errorf("transfer %s: %w: it is %s already", id, ErrState, prev.State)
 	}
 	t := prev
@@ -378,11 +378,13 @@ func (m *Manager) finish(ctx context.Context, id, state, reason string, mod func
 	if mod != nil {
 		mod(&t)
 	}
-	err = m.commit(ctx, t, ownerActor(t), state)
-	if err != nil && state == store.TransferReleased && t.Direction != store.DirectionUpload {
+	// The step that moves a transfer to a state of the checks' verdict
+	// bears the state's name (TestStates).
+	err = m.commit(ctx, t, ownerActor(t), Step(state))
+	if err != nil && state == Released && t.Direction != Upload {
 		m.log.Error("transfer: the audit trail did not take the release; the file is held", "transfer", id, "err", err)
-		t.State, t.Reason = store.TransferHeld, "the audit trail did not take the release; an approver must decide"
-		err = m.commit(ctx, t, ownerActor(t), t.State)
+		t.State, t.Reason = Held, "the audit trail did not take the release; an approver must decide"
+		err = m.commit(ctx, t, ownerActor(t), Step(t.State))
 	}
 	if err != nil {
 		m.log.Error("transfer: the audit trail did not take a step; the transfer stays where it was and is retried",
@@ -390,7 +392,7 @@ func (m *Manager) finish(ctx context.Context, id, state, reason string, mod func
 		return prev, err
 	}
 	crashpoint.Hit(crashpoint.FinishBeforeLedger)
-	saved, err := m.cfg.Store.UpdateTransfer(id, func(s *store.Transfer) error {
+	saved, err := m.cfg.Store.UpdateTransfer(id, func(s *Transfer) error {
 		if s.State != prev.State {
 			return fmt.Errorf("%w: it is %s, not %s", ErrState, s.State, prev.State)
 		}
@@ -402,7 +404,7 @@ func (m *Manager) finish(ctx context.Context, id, state, reason string, mod func
 		return prev, fmt.Errorf("transfer %s: record %s: %w", id, t.State, err)
 	}
 	crashpoint.Hit(crashpoint.FinishAfterLedger)
-	if saved.State == store.TransferRejected || saved.State == store.TransferCanceled {
+	if saved.State.Stopped() {
 		m.removeFile(saved)
 	}
 	m.notify(saved)
@@ -410,12 +412,12 @@ func (m *Manager) finish(ctx context.Context, id, state, reason string, mod func
 }
 
 // removeFile deletes a transfer's quarantined file, if any.
-func (m *Manager) removeFile(t store.Transfer) {
+func (m *Manager) removeFile(t Transfer) {
 	if !safeID(t.ID) {
 		return
 	}
 	var err error
-	if t.Direction == store.DirectionUpload {
+	if t.Direction == Upload {
 		err = os.RemoveAll(filepath.Join(m.cfg.Dir, "uploads", t.ID))
 	} else {
 		err = os.Remove(m.filePath(t.ID))

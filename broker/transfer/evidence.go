@@ -5,7 +5,6 @@ import (
 	"path/filepath"
 
 	"github.com/shoji-rbi/shoji/broker/audit"
-	"github.com/shoji-rbi/shoji/broker/store"
 )
 
 // EvidenceLedger is the transfer ledger as the audit trail's evidence
@@ -13,7 +12,7 @@ import (
 type EvidenceLedger struct {
 	// List returns the ledger's entries that match selects, oldest first
 	// (the store's ListTransfers).
-	List func(match func(*store.Transfer) bool) ([]store.Transfer, error)
+	List func(match func(*Transfer) bool) ([]Transfer, error)
 	// Dir is the quarantine directory (Config.Dir: DATA/quarantine).
 	Dir string
 }
@@ -30,10 +29,10 @@ func (l EvidenceLedger) Extract(f audit.Filter) (audit.LedgerExtract, error) {
 	files := make([]audit.LedgerFile, len(list))
 	for i, t := range list {
 		path := filepath.Join(l.Dir, "files", t.ID)
-		if t.Direction == store.DirectionUpload {
+		if t.Direction == Upload {
 			path = filepath.Join(l.Dir, "uploads", t.ID, t.Name)
 		}
-		kept := t.Expired.IsZero() && t.State != store.TransferRejected && t.State != store.TransferCanceled
+		kept := t.Expired.IsZero() && !t.State.Stopped()
 		files[i] = audit.LedgerFile{ID: t.ID, Path: path, Kept: kept}
 	}
 	return audit.LedgerExtract{Transfers: list, Files: files}, nil
@@ -42,8 +41,8 @@ func (l EvidenceLedger) Extract(f audit.Filter) (audit.LedgerExtract, error) {
 // Matching selects the transfers of an audit filter's period (by when
 // they were created), user and file hash; the filter's type and host do
 // not apply to the ledger.
-func Matching(f audit.Filter) func(*store.Transfer) bool {
-	return func(t *store.Transfer) bool {
+func Matching(f audit.Filter) func(*Transfer) bool {
+	return func(t *Transfer) bool {
 		return (f.User == "" || t.User == f.User) &&
 			(f.From.IsZero() || !t.Created.Before(f.From)) &&
 			(f.To.IsZero() || t.Created.Before(f.To)) &&

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/shoji-rbi/shoji/broker/audit"
-	"github.com/shoji-rbi/shoji/broker/store"
 )
 
 // TestEvidenceLedger checks which transfers an audit filter selects for an
@@ -15,14 +14,14 @@ import (
 // the ledger expects to be kept.
 func TestEvidenceLedger(t *testing.T) {
 	at := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
-	ledger := []store.Transfer{
-		{ID: "d1", User: "nurse", Direction: store.DirectionDownload, State: store.TransferReleased, Created: at, SHA256: "aa"},
-		{ID: "u1", User: "nurse", Direction: store.DirectionUpload, Name: "form.pdf", State: store.TransferReleased, Created: at.Add(time.Hour), SHA256: "bb"},
-		{ID: "d2", User: "nurse", Direction: store.DirectionDownload, State: store.TransferRejected, Created: at.Add(2 * time.Hour)},
-		{ID: "d3", User: "doctor", Direction: store.DirectionDownload, State: store.TransferHeld, Created: at.Add(3 * time.Hour), Expired: at.Add(4 * time.Hour)},
+	ledger := []Transfer{
+		{ID: "d1", User: "nurse", Direction: Download, State: Released, Created: at, SHA256: "aa"},
+		{ID: "u1", User: "nurse", Direction: Upload, Name: "form.pdf", State: Released, Created: at.Add(time.Hour), SHA256: "bb"},
+		{ID: "d2", User: "nurse", Direction: Download, State: Rejected, Created: at.Add(2 * time.Hour)},
+		{ID: "d3", User: "doctor", Direction: Download, State: Held, Created: at.Add(3 * time.Hour), Expired: at.Add(4 * time.Hour)},
 	}
-	l := EvidenceLedger{Dir: "/q", List: func(match func(*store.Transfer) bool) ([]store.Transfer, error) {
-		var out []store.Transfer
+	l := EvidenceLedger{Dir: "/q", List: func(match func(*Transfer) bool) ([]Transfer, error) {
+		var out []Transfer
 		for _, t := range ledger {
 			if match(&t) {
 				out = append(out, t)
@@ -50,7 +49,7 @@ func TestEvidenceLedger(t *testing.T) {
 		for _, lf := range part.Files {
 			ids = append(ids, lf.ID)
 		}
-		if !slices.Equal(ids, tc.want) || len(part.Transfers.([]store.Transfer)) != len(tc.want) {
+		if !slices.Equal(ids, tc.want) || len(part.Transfers.([]Transfer)) != len(tc.want) {
 			t.Errorf("%s: selected %v (transfers %v); want %v", tc.name, ids, part.Transfers, tc.want)
 		}
 	}

@@ -5,7 +5,6 @@ import (
 	"iter"
 
 	"github.com/shoji-rbi/shoji/broker/audit"
-	"github.com/shoji-rbi/shoji/broker/store"
 )
 
 // StateSteps maps each ledger state to the audit steps (audit.Transfer
@@ -13,13 +12,13 @@ import (
 // written after its step is durable, so the trail has the step of every
 // entry's current state; it may have later steps too (a crash between the
 // two writes), which the next start or Run carries out.
-var StateSteps = map[string][]string{
-	store.TransferReceiving: {"started"},
-	store.TransferChecking:  {"received"},
-	store.TransferHeld:      {"held"},
-	store.TransferReleased:  {"released", "approved"},
-	store.TransferRejected:  {"rejected"},
-	store.TransferCanceled:  {"canceled"},
+var StateSteps = map[State][]Step{
+	Receiving: {StepStarted},
+	Checking:  {StepReceived},
+	Held:      {StepHeld},
+	Released:  {StepReleased, StepApproved},
+	Rejected:  {StepRejected},
+	Canceled:  {StepCanceled},
 }
 
 // Disagreement is one way the transfer ledger and the audit trail differ.
@@ -28,7 +27,7 @@ type Disagreement struct {
 	Transfer string
 	// State is the ledger's state of the transfer; empty when the ledger
 	// has no entry for it.
-	State string
+	State State
 	// Problem says what the trail lacks, or that the ledger lacks the
 	// transfer.
 	Problem string
@@ -44,9 +43,10 @@ func (d Disagreement) String() string {
 // CheckLedger compares the transfer ledger in st with the audit trail in
 // auditDir (DATA/audit) and returns every disagreement; none means they
 // agree. See CompareLedger for what is compared. The error is for a ledger
-// or a trail that cannot be read. It reads only; st must be open, so the
-// broker must not be running on the data directory.
-func CheckLedger(st *store.Store, auditDir string) ([]Disagreement, error) {
+// or a trail that cannot be read. It reads only; st must be open (for the
+// bbolt store, that means the broker is not running on the data
+// directory).
+func CheckLedger(st Ledger, auditDir string) ([]Disagreement, error) {
 	ledger, err := st.ListTransfers(nil)
 	if err != nil {
 		return nil, fmt.Errorf("check ledger: %w", err)
@@ -56,7 +56,7 @@ func CheckLedger(st *store.Store, auditDir string) ([]Disagreement, error) {
 
 // trailSteps is what the trail says about one transfer.
 type trailSteps struct {
-	steps map[string]int // step → how many records
+	steps map[Step]int   // step → how many records
 	sent  map[string]int // "destination:file" of "sent" steps → how many
 	first string         // the first step, for a transfer the ledger lacks
 }
@@ -74,7 +74,7 @@ type trailSteps struct {
 //   - each transfer ID the trail records that the ledger has no entry for.
 //
 // A record of the trail that cannot be read is an error.
-func CompareLedger(ledger []store.Transfer, trail iter.Seq2[audit.Event, error]) ([]Disagreement, error) {
+func CompareLedger(ledger []Transfer, trail iter.Seq2[audit.Event, error]) ([]Disagreement, error) {
 	byID := map[string]*trailSteps{}
 	var order []string
 	for e, err := range trail {
@@ -87,12 +87,12 @@ func CompareLedger(ledger []store.Transfer, trail iter.Seq2[audit.Event, error])
 		}
 		ts := byID[t.ID]
 		if ts == nil {
-			ts = &trailSteps{steps: map[string]int{}, sent: map[string]int{}, first: t.State}
+			ts = &trailSteps{steps: map[Step]int{}, sent: map[string]int{}, first: t.State}
 			byID[t.ID] = ts
 			order = append(order, t.ID)
 		}
-		ts.steps[t.State]++
-		if t.State == "sent" {
+		ts.steps[Step(t.State)]++
+		if Step(t.State) == StepSent {
 			ts.sent[t.Destination]++
 		}
 	}
@@ -102,7 +102,7 @@ func CompareLedger(ledger []store.Transfer, trail iter.Seq2[audit.Event, error])
 		inLedger[t.ID] = true
 		ts := byID[t.ID]
 		if ts == nil {
-			ts = &trailSteps{steps: map[string]int{}, sent: map[string]int{}}
+			ts = &trailSteps{steps: map[Step]int{}, sent: map[string]int{}}
 		}
 		out = append(out, compareEntry(t, ts)...)
 	}
@@ -115,22 +115,22 @@ func CompareLedger(ledger []store.Transfer, trail iter.Seq2[audit.Event, error])
 }
 
 // compareEntry lists how one ledger entry disagrees with its steps.
-func compareEntry(t store.Transfer, ts *trailSteps) []Disagreement {
+func compareEntry(t Transfer, ts *trailSteps) []Disagreement {
 	var out []Disagreement
 	miss := func(format string, args ...any) {
 		out = append(out, Disagreement{Transfer: t.ID, State: t.State, Problem: fmt.Sprintf(format, args...)})
 	}
-	want, known := StateSteps[t.State]
+	want := StateSteps[t.State]
 	switch {
-	case !known:
+	case !t.State.Valid():
 		miss("the ledger state %q is not one the broker writes", t.State)
 	case !hasAny(ts.steps, want):
 		miss("the trail has no %s step", quoteOr(want))
 	}
-	if !t.Expired.IsZero() && ts.steps["deleted"] == 0 {
+	if !t.Expired.IsZero() && ts.steps[StepDeleted] == 0 {
 		miss(`the ledger says the file was deleted, the trail has no "deleted" step`)
 	}
-	if t.Justification != "" && ts.steps["justified"] == 0 {
+	if t.Justification != "" && ts.steps[StepJustified] == 0 {
 		miss(`the ledger holds a justification, the trail has no "justified" step`)
 	}
 	sent := map[string]int{}
@@ -141,13 +141,13 @@ func compareEntry(t store.Transfer, ts *trailSteps) []Disagreement {
 			miss(`the ledger says it was sent to %s, the trail has no "sent" step for it`, where)
 		}
 	}
-	if t.Saved > ts.steps["saved"] {
-		miss(`the ledger counts %d saves, the trail has %d "saved" steps`, t.Saved, ts.steps["saved"])
+	if t.Saved > ts.steps[StepSaved] {
+		miss(`the ledger counts %d saves, the trail has %d "saved" steps`, t.Saved, ts.steps[StepSaved])
 	}
 	return out
 }
 
-func hasAny(steps map[string]int, want []string) bool {
+func hasAny(steps map[Step]int, want []Step) bool {
 	for _, w := range want {
 		if steps[w] > 0 {
 			return true
@@ -156,7 +156,7 @@ func hasAny(steps map[string]int, want []string) bool {
 	return false
 }
 
-func quoteOr(steps []string) string {
+func quoteOr(steps []Step) string {
 	s := ""
 	for i, w := range steps {
 		if i > 0 {

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/shoji-rbi/shoji/broker/audit"
-	"github.com/shoji-rbi/shoji/broker/store"
 )
 
 // trailOf yields events as audit.Scan does.
@@ -36,8 +35,8 @@ func sentOf(id, where string) audit.Event {
 
 func TestCompareLedger(t *testing.T) {
 	at := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
-	entry := func(state string, mod ...func(*store.Transfer)) store.Transfer {
-		tr := store.Transfer{ID: "t1", State: state}
+	entry := func(state State, mod ...func(*Transfer)) Transfer {
+		tr := Transfer{ID: "t1", State: state}
 		for _, f := range mod {
 			f(&tr)
 		}
@@ -45,48 +44,48 @@ func TestCompareLedger(t *testing.T) {
 	}
 	cases := []struct {
 		name   string
-		ledger []store.Transfer
+		ledger []Transfer
 		trail  []audit.Event
 		want   []string // a word of each disagreement, in order
 	}{
 		{name: "empty"},
-		{name: "receiving", ledger: []store.Transfer{entry(store.TransferReceiving)}, trail: []audit.Event{stepOf("t1", "started")}},
-		{name: "receiving unrecorded", ledger: []store.Transfer{entry(store.TransferReceiving)}, want: []string{`"started"`}},
-		{name: "checking", ledger: []store.Transfer{entry(store.TransferChecking)}, trail: []audit.Event{stepOf("t1", "started"), stepOf("t1", "received")}},
-		{name: "checking unrecorded", ledger: []store.Transfer{entry(store.TransferChecking)}, trail: []audit.Event{stepOf("t1", "started")}, want: []string{`"received"`}},
-		{name: "held", ledger: []store.Transfer{entry(store.TransferHeld)}, trail: []audit.Event{stepOf("t1", "held")}},
-		{name: "held unrecorded (the crash of issue 9)", ledger: []store.Transfer{entry(store.TransferHeld)}, trail: []audit.Event{stepOf("t1", "started")}, want: []string{`"held"`}},
-		{name: "released", ledger: []store.Transfer{entry(store.TransferReleased)}, trail: []audit.Event{stepOf("t1", "released")}},
-		{name: "approved", ledger: []store.Transfer{entry(store.TransferReleased)}, trail: []audit.Event{stepOf("t1", "held"), stepOf("t1", "approved")}},
-		{name: "released unrecorded", ledger: []store.Transfer{entry(store.TransferReleased)}, trail: []audit.Event{stepOf("t1", "held")}, want: []string{`"released" or "approved"`}},
-		{name: "rejected", ledger: []store.Transfer{entry(store.TransferRejected)}, trail: []audit.Event{stepOf("t1", "rejected")}},
-		{name: "canceled unrecorded", ledger: []store.Transfer{entry(store.TransferCanceled)}, want: []string{`"canceled"`}},
-		{name: "trail ahead of the ledger", ledger: []store.Transfer{entry(store.TransferHeld)}, trail: []audit.Event{stepOf("t1", "held"), stepOf("t1", "approved")}},
-		{name: "unknown state", ledger: []store.Transfer{entry("teleported")}, trail: []audit.Event{stepOf("t1", "teleported")}, want: []string{"not one the broker writes"}},
+		{name: "receiving", ledger: []Transfer{entry(Receiving)}, trail: []audit.Event{stepOf("t1", "started")}},
+		{name: "receiving unrecorded", ledger: []Transfer{entry(Receiving)}, want: []string{`"started"`}},
+		{name: "checking", ledger: []Transfer{entry(Checking)}, trail: []audit.Event{stepOf("t1", "started"), stepOf("t1", "received")}},
+		{name: "checking unrecorded", ledger: []Transfer{entry(Checking)}, trail: []audit.Event{stepOf("t1", "started")}, want: []string{`"received"`}},
+		{name: "held", ledger: []Transfer{entry(Held)}, trail: []audit.Event{stepOf("t1", "held")}},
+		{name: "held unrecorded (the crash of issue 9)", ledger: []Transfer{entry(Held)}, trail: []audit.Event{stepOf("t1", "started")}, want: []string{`"held"`}},
+		{name: "released", ledger: []Transfer{entry(Released)}, trail: []audit.Event{stepOf("t1", "released")}},
+		{name: "approved", ledger: []Transfer{entry(Released)}, trail: []audit.Event{stepOf("t1", "held"), stepOf("t1", "approved")}},
+		{name: "released unrecorded", ledger: []Transfer{entry(Released)}, trail: []audit.Event{stepOf("t1", "held")}, want: []string{`"released" or "approved"`}},
+		{name: "rejected", ledger: []Transfer{entry(Rejected)}, trail: []audit.Event{stepOf("t1", "rejected")}},
+		{name: "canceled unrecorded", ledger: []Transfer{entry(Canceled)}, want: []string{`"canceled"`}},
+		{name: "trail ahead of the ledger", ledger: []Transfer{entry(Held)}, trail: []audit.Event{stepOf("t1", "held"), stepOf("t1", "approved")}},
+		{name: "unknown state", ledger: []Transfer{entry("teleported")}, trail: []audit.Event{stepOf("t1", "teleported")}, want: []string{"not one the broker writes"}},
 		{name: "expired",
-			ledger: []store.Transfer{entry(store.TransferReleased, func(t *store.Transfer) { t.Expired = at })},
+			ledger: []Transfer{entry(Released, func(t *Transfer) { t.Expired = at })},
 			trail:  []audit.Event{stepOf("t1", "released"), stepOf("t1", "deleted")}},
 		{name: "expired unrecorded",
-			ledger: []store.Transfer{entry(store.TransferReleased, func(t *store.Transfer) { t.Expired = at })},
+			ledger: []Transfer{entry(Released, func(t *Transfer) { t.Expired = at })},
 			trail:  []audit.Event{stepOf("t1", "released")}, want: []string{`"deleted"`}},
 		{name: "justified unrecorded",
-			ledger: []store.Transfer{entry(store.TransferHeld, func(t *store.Transfer) { t.Justification = "why" })},
+			ledger: []Transfer{entry(Held, func(t *Transfer) { t.Justification = "why" })},
 			trail:  []audit.Event{stepOf("t1", "held")}, want: []string{`"justified"`}},
 		{name: "sent twice",
-			ledger: []store.Transfer{entry(store.TransferReleased, func(t *store.Transfer) {
-				t.Sent = []store.Sent{{Destination: "ikyoku", File: "a.pdf"}, {Destination: "ikyoku", File: "a (2).pdf"}}
+			ledger: []Transfer{entry(Released, func(t *Transfer) {
+				t.Sent = []Sent{{Destination: "ikyoku", File: "a.pdf"}, {Destination: "ikyoku", File: "a (2).pdf"}}
 			})},
 			trail: []audit.Event{stepOf("t1", "released"), sentOf("t1", "ikyoku:a.pdf"), sentOf("t1", "ikyoku:a (2).pdf")}},
 		{name: "sent unrecorded",
-			ledger: []store.Transfer{entry(store.TransferReleased, func(t *store.Transfer) {
-				t.Sent = []store.Sent{{Destination: "ikyoku", File: "a.pdf"}, {Destination: "ikyoku", File: "a (2).pdf"}}
+			ledger: []Transfer{entry(Released, func(t *Transfer) {
+				t.Sent = []Sent{{Destination: "ikyoku", File: "a.pdf"}, {Destination: "ikyoku", File: "a (2).pdf"}}
 			})},
 			trail: []audit.Event{stepOf("t1", "released"), sentOf("t1", "ikyoku:a.pdf")}, want: []string{"ikyoku:a (2).pdf"}},
 		{name: "saved more than recorded",
-			ledger: []store.Transfer{entry(store.TransferReleased, func(t *store.Transfer) { t.Saved = 2 })},
+			ledger: []Transfer{entry(Released, func(t *Transfer) { t.Saved = 2 })},
 			trail:  []audit.Event{stepOf("t1", "released"), stepOf("t1", "saved")}, want: []string{"2 saves"}},
 		{name: "saved less than recorded",
-			ledger: []store.Transfer{entry(store.TransferReleased, func(t *store.Transfer) { t.Saved = 1 })},
+			ledger: []Transfer{entry(Released, func(t *Transfer) { t.Saved = 1 })},
 			trail:  []audit.Event{stepOf("t1", "released"), stepOf("t1", "saved"), stepOf("t1", "saved")}},
 		{name: "trail only", trail: []audit.Event{stepOf("t9", "started")}, want: []string{"no entry"}},
 		{name: "refusal without an ID", trail: []audit.Event{stepOf("", "refused")}},
@@ -119,7 +118,7 @@ func TestCompareLedgerTrailError(t *testing.T) {
 
 // TestStateStepsCoverStates: every state the ledger knows has its steps.
 func TestStateStepsCoverStates(t *testing.T) {
-	for _, s := range []string{store.TransferReceiving, store.TransferChecking, store.TransferHeld, store.TransferReleased, store.TransferRejected, store.TransferCanceled} {
+	for _, s := range []State{Receiving, Checking, Held, Released, Rejected, Canceled} {
 		if len(StateSteps[s]) == 0 || slices.Contains(StateSteps[s], "") {
 			t.Errorf("state %s has no step", s)
 		}

@@ -11,7 +11,6 @@ import (
 	"testing"
 
 	"github.com/shoji-rbi/shoji/broker/audit"
-	"github.com/shoji-rbi/shoji/broker/store"
 )
 
 func TestWithin(t *testing.T) {
@@ -75,7 +74,7 @@ func TestDestinationRefused(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := h.m.AddDestination(ctx, admin, store.Destination{Name: "bad", Dir: c.dir})
+			_, err := h.m.AddDestination(ctx, admin, Destination{Name: "bad", Dir: c.dir})
 			if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), c.why) {
 				t.Fatalf("destination %s: %v, want ErrInvalid saying %q", c.dir, err, c.why)
 			}
@@ -84,7 +83,7 @@ func TestDestinationRefused(t *testing.T) {
 	if list, _ := h.m.Destinations(); len(list) != 0 {
 		t.Errorf("registered: %+v", list)
 	}
-	if _, err := h.m.AddDestination(ctx, admin, store.Destination{Name: "ikyoku", Dir: share}); err != nil {
+	if _, err := h.m.AddDestination(ctx, admin, Destination{Name: "ikyoku", Dir: share}); err != nil {
 		t.Fatalf("an ordinary share: %v", err)
 	}
 	if left, _ := os.ReadDir(share); len(left) != 2 {
@@ -105,7 +104,7 @@ func TestDestinationSwappedForLink(t *testing.T) {
 	if err := os.Mkdir(share, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.m.AddDestination(ctx, Person{User: "root"}, store.Destination{Name: "ikyoku", Dir: share}); err != nil {
+	if _, err := h.m.AddDestination(ctx, Person{User: "root"}, Destination{Name: "ikyoku", Dir: share}); err != nil {
 		t.Fatal(err)
 	}
 	tr := h.download(t, alice, "a.pdf", pdf, false)
@@ -153,7 +152,7 @@ func TestDestinationSwappedForLink(t *testing.T) {
 func TestUnsafeDestinationAtStart(t *testing.T) {
 	var logs bytes.Buffer
 	h := newHarness(t, nil)
-	if err := h.st.PutDestination(store.Destination{Name: "old", Dir: h.data}); err != nil {
+	if err := h.st.PutDestination(Destination{Name: "old", Dir: h.data}); err != nil {
 		t.Fatal(err)
 	}
 	h.cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))

@@ -11,8 +11,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-
-	"github.com/shoji-rbi/shoji/broker/store"
 )
 
 // mountTmpfs mounts a tmpfs at a new directory with the mount options
@@ -50,13 +48,13 @@ func TestReadOnlyDestination(t *testing.T) {
 	}
 
 	ro := mountTmpfs(t, "ro,mode=0700")
-	_, err := h.m.AddDestination(ctx, admin, store.Destination{Name: "ro", Dir: ro})
+	_, err := h.m.AddDestination(ctx, admin, Destination{Name: "ro", Dir: ro})
 	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), hint(ro)) {
 		t.Errorf("add a read-only destination: %v; want it refused saying %q", err, hint(ro))
 	}
 
 	share := mountTmpfs(t, "rw,mode=0700")
-	if _, err := h.m.AddDestination(ctx, admin, store.Destination{Name: "ikyoku", Dir: share}); err != nil {
+	if _, err := h.m.AddDestination(ctx, admin, Destination{Name: "ikyoku", Dir: share}); err != nil {
 		t.Fatal(err)
 	}
 	if out, err := exec.Command("mount", "-o", "remount,ro", share).CombinedOutput(); err != nil {

@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	"github.com/shoji-rbi/shoji/broker/audit"
-	"github.com/shoji-rbi/shoji/broker/store"
 	"github.com/shoji-rbi/shoji/internal/diskusage"
 )
 
@@ -54,7 +53,7 @@ func (m *Manager) Recover(ctx context.Context) error {
 		m.log.Error("transfer: recover: the ledger cannot be read; quarantined files are left alone", "err", err)
 		errs = append(errs, fmt.Errorf("recover: read the ledger: %w", err))
 	} else {
-		owned := make(map[string]store.Transfer, len(list))
+		owned := make(map[string]Transfer, len(list))
 		for _, t := range list {
 			if !safeID(t.ID) {
 				m.log.Error("transfer: recover: a ledger entry has an ID that cannot name a file; left alone", "transfer", t.ID)
@@ -75,9 +74,9 @@ func (m *Manager) Recover(ctx context.Context) error {
 }
 
 // recoverEntry deals with one ledger entry at start.
-func (m *Manager) recoverEntry(ctx context.Context, t store.Transfer) error {
+func (m *Manager) recoverEntry(ctx context.Context, t Transfer) error {
 	switch t.State {
-	case store.TransferReceiving, store.TransferChecking:
+	case Receiving, Checking:
 		if !m.claim(t.ID) {
 			return nil
 		}
@@ -86,7 +85,7 @@ func (m *Manager) recoverEntry(ctx context.Context, t store.Transfer) error {
 			m.resume(context.WithoutCancel(ctx), t, reasonStopped)
 		})
 		return nil
-	case store.TransferHeld, store.TransferReleased:
+	case Held, Released:
 		if !t.Expired.IsZero() {
 			return m.removeLeftFile(ctx, t)
 		}
@@ -94,7 +93,7 @@ func (m *Manager) recoverEntry(ctx context.Context, t store.Transfer) error {
 			return m.markMissing(ctx, t)
 		}
 		return nil
-	case store.TransferRejected, store.TransferCanceled:
+	case Rejected, Canceled:
 		return m.removeLeftFile(ctx, t)
 	default:
 		m.log.Error("transfer: recover: a ledger entry has an unknown state; left alone", "transfer", t.ID, "state", t.State)
@@ -108,8 +107,8 @@ func (m *Manager) recoverEntry(ctx context.Context, t store.Transfer) error {
 // quarantine is checked, one whose file is not is canceled, and one in
 // checking is checked again. Run calls it every interval.
 func (m *Manager) Retry(ctx context.Context) {
-	list, err := m.cfg.Store.ListTransfers(func(t *store.Transfer) bool {
-		return t.State == store.TransferReceiving || t.State == store.TransferChecking
+	list, err := m.cfg.Store.ListTransfers(func(t *Transfer) bool {
+		return t.State.InProgress()
 	})
 	if err != nil {
 		m.log.Error("transfer: retry unfinished transfers", "err", err)
@@ -129,10 +128,10 @@ func (m *Manager) Retry(ctx context.Context) {
 
 // resume moves on a claimed transfer in receiving or checking; reason says
 // why a download that did not complete is canceled.
-func (m *Manager) resume(ctx context.Context, t store.Transfer, reason string) {
+func (m *Manager) resume(ctx context.Context, t Transfer, reason string) {
 	switch t.State {
-	case store.TransferReceiving:
-		if t.Direction != store.DirectionUpload && fileExists(m.filePath(t.ID)) {
+	case Receiving:
+		if t.Direction != Upload && fileExists(m.filePath(t.ID)) {
 			if err := m.received(ctx, t.ID); err != nil {
 				m.log.Error("transfer: record a finished download", "transfer", t.ID, "err", err)
 				return
@@ -140,8 +139,8 @@ func (m *Manager) resume(ctx context.Context, t store.Transfer, reason string) {
 			m.check(ctx, t.ID)
 			return
 		}
-		_, _ = m.finish(ctx, t.ID, store.TransferCanceled, reason, nil)
-	case store.TransferChecking:
+		_, _ = m.finish(ctx, t.ID, Canceled, reason, nil)
+	case Checking:
 		m.check(ctx, t.ID)
 	}
 }
@@ -154,8 +153,8 @@ func fileExists(path string) bool {
 
 // ownedPath is where a transfer's file is kept: a file for downloads and
 // prints, a directory for uploads.
-func (m *Manager) ownedPath(t store.Transfer) string {
-	if t.Direction == store.DirectionUpload {
+func (m *Manager) ownedPath(t Transfer) string {
+	if t.Direction == Upload {
 		return filepath.Join(m.cfg.Dir, "uploads", t.ID)
 	}
 	return m.filePath(t.ID)
@@ -164,16 +163,16 @@ func (m *Manager) ownedPath(t store.Transfer) string {
 // markMissing records that a held or released file is gone from the
 // quarantine and marks its entry expired, so that nobody is offered a file
 // that is not there.
-func (m *Manager) markMissing(ctx context.Context, t store.Transfer) error {
+func (m *Manager) markMissing(ctx context.Context, t Transfer) error {
 	now := m.cfg.Now().UTC()
 	gone := t
 	gone.Expired, gone.Updated = now, now
 	step := gone
 	step.Reason = strings.TrimSpace(reasonFileMissing + "; " + t.Reason)
-	if err := m.commit(ctx, step, ownerActor(t), "deleted"); err != nil {
+	if err := m.commit(ctx, step, ownerActor(t), StepDeleted); err != nil {
 		return fmt.Errorf("recover: transfer %s: %w", t.ID, err)
 	}
-	if _, err := m.cfg.Store.UpdateTransfer(t.ID, func(s *store.Transfer) error {
+	if _, err := m.cfg.Store.UpdateTransfer(t.ID, func(s *Transfer) error {
 		s.Expired, s.Updated = now, now
 		return nil
 	}); err != nil {
@@ -185,7 +184,7 @@ func (m *Manager) markMissing(ctx context.Context, t store.Transfer) error {
 
 // removeLeftFile deletes the file of a transfer that should have none
 // (rejected, canceled, expired), with a recovery record.
-func (m *Manager) removeLeftFile(ctx context.Context, t store.Transfer) error {
+func (m *Manager) removeLeftFile(ctx context.Context, t Transfer) error {
 	path := m.ownedPath(t)
 	if _, err := os.Lstat(path); err != nil {
 		return nil
@@ -195,7 +194,7 @@ func (m *Manager) removeLeftFile(ctx context.Context, t store.Transfer) error {
 
 // removeUnowned deletes the entries of quarantine/sub that no ledger entry
 // owns; dirs says whether the owned entries are directories (uploads).
-func (m *Manager) removeUnowned(ctx context.Context, sub string, owned map[string]store.Transfer, dirs bool) []error {
+func (m *Manager) removeUnowned(ctx context.Context, sub string, owned map[string]Transfer, dirs bool) []error {
 	parent := filepath.Join(m.cfg.Dir, sub)
 	entries, err := os.ReadDir(parent)
 	if err != nil {
@@ -204,7 +203,7 @@ func (m *Manager) removeUnowned(ctx context.Context, sub string, owned map[strin
 	var errs []error
 	for _, e := range entries {
 		t, ok := owned[e.Name()]
-		if ok && (t.Direction == store.DirectionUpload) == dirs {
+		if ok && (t.Direction == Upload) == dirs {
 			continue
 		}
 		if err := m.removeRecovered(ctx, filepath.Join(parent, e.Name()), e.Name(), reasonUnowned); err != nil {

@@ -3,8 +3,6 @@ package transfer
 import (
 	"context"
 	"time"
-
-	"github.com/shoji-rbi/shoji/broker/store"
 )
 
 // Sweep deletes the quarantined files of transfers older than the
@@ -14,9 +12,9 @@ import (
 func (m *Manager) Sweep(ctx context.Context) int {
 	now := m.cfg.Now().UTC()
 	cutoff := now.Add(-m.cfg.Retention)
-	list, err := m.cfg.Store.ListTransfers(func(t *store.Transfer) bool {
+	list, err := m.cfg.Store.ListTransfers(func(t *Transfer) bool {
 		return t.Expired.IsZero() && t.Created.Before(cutoff) &&
-			t.State != store.TransferReceiving && t.State != store.TransferChecking
+			!t.State.InProgress()
 	})
 	if err != nil {
 		m.log.Error("transfer: retention", "err", err)
@@ -29,13 +27,13 @@ func (m *Manager) Sweep(ctx context.Context) int {
 		}
 		gone := t
 		gone.Expired, gone.Updated = now, now
-		if err := m.commit(ctx, gone, ownerActor(gone), "deleted"); err != nil {
+		if err := m.commit(ctx, gone, ownerActor(gone), StepDeleted); err != nil {
 			// The file stays until the trail takes its deletion.
 			m.log.Error("transfer: retention: the audit trail did not take a deletion; retried at the next sweep", "transfer", t.ID, "err", err)
 			continue
 		}
 		m.removeFile(t)
-		if _, err := m.cfg.Store.UpdateTransfer(t.ID, func(s *store.Transfer) error {
+		if _, err := m.cfg.Store.UpdateTransfer(t.ID, func(s *Transfer) error {
 			s.Expired, s.Updated = now, now
 			return nil
 		}); err != nil {

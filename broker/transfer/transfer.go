@@ -7,7 +7,7 @@
 // reach a page, delivers released files to registered departmental
 // destinations, and deletes quarantined files after the retention period.
 //
-// Every step is an audit record, and the ledger (the store's transfers)
+// Every step is an audit record, and the ledger (Ledger, kept by the store)
 // changes only after the record of the step is durable (write-ahead), so
 // that the ledger and the trail agree after any crash (CheckLedger). A file
 // is released only after the record of its release is durable (fail
@@ -29,7 +29,6 @@ import (
 
 	"github.com/shoji-rbi/shoji/broker/audit"
 	"github.com/shoji-rbi/shoji/broker/record"
-	"github.com/shoji-rbi/shoji/broker/store"
 	"github.com/shoji-rbi/shoji/broker/transfer/scan"
 	"github.com/shoji-rbi/shoji/isolation/policy"
 )
@@ -58,8 +57,9 @@ func (o Owner) actor() audit.Actor {
 
 // Config configures a Manager.
 type Config struct {
-	// Store keeps the ledger and the destinations. Required.
-	Store *store.Store
+	// Store keeps the ledger, the destinations and the kill switch
+	// (broker/store's bbolt file in the broker). Required.
+	Store Store
 	// Dir is the quarantine root, e.g. DATA/quarantine. Required.
 	Dir string
 	// Policy decides. Required.
@@ -77,7 +77,7 @@ type Config struct {
 	// Notify, when set, tells a user's viewer that one of their transfers
 	// changed. It must not block, and it must do nothing for a user who has
 	// no session or viewer.
-	Notify func(user string, t store.Transfer)
+	Notify func(user string, t Transfer)
 	// Protected lists directories no departmental destination may be
 	// in, equal to or above: the data directory, the configuration file's
 	// directory, the profile root. The quarantine (Dir) and the system
@@ -240,6 +240,19 @@ func (m *Manager) RemoveSessionDir(sessionID string) {
 	m.mu.Unlock()
 }
 
+// Quarantine returns the directory a session's browser downloads into
+// (SessionDir) and the largest file it may download (MaxDownload). A
+// pooled browser, whose owner (o.User) is not known until it is claimed,
+// gets no cap of its own: Browse cancels a download past its owner's cap
+// as it grows.
+func (m *Manager) Quarantine(o Owner) (dir string, maxSize int64, err error) {
+	dir, err = m.SessionDir(o.Session)
+	if err != nil || o.User == "" {
+		return dir, 0, err
+	}
+	return dir, m.MaxDownload(o.Profile), nil
+}
+
 // MaxDownload is the largest file a browser of profile may download or
 // print; a larger one is canceled while it downloads.
 func (m *Manager) MaxDownload(profile string) int64 {
@@ -267,7 +280,7 @@ func (m *Manager) filePath(id string) string {
 
 // Get returns a transfer. A user who is not an approver, admin or auditor
 // sees only their own.
-func (m *Manager) Get(id string) (store.Transfer, error) {
+func (m *Manager) Get(id string) (Transfer, error) {
 	t, err := m.cfg.Store.Transfer(id)
 	if errors.Is(err, record.ErrNotFound) {
 		return t, ErrNotFound
@@ -276,27 +289,33 @@ func (m *Manager) Get(id string) (store.Transfer, error) {
 }
 
 // Mine returns a user's transfers, newest first.
-func (m *Manager) Mine(user string) ([]store.Transfer, error) {
-	return m.cfg.Store.ListTransfers(func(t *store.Transfer) bool { return t.User == user })
+func (m *Manager) Mine(user string) ([]Transfer, error) {
+	return m.cfg.Store.ListTransfers(func(t *Transfer) bool { return t.User == user })
 }
 
 // Held returns the transfers waiting for an approver, oldest first.
-func (m *Manager) Held() ([]store.Transfer, error) {
-	list, err := m.cfg.Store.ListTransfers(func(t *store.Transfer) bool { return t.State == store.TransferHeld })
+func (m *Manager) Held() ([]Transfer, error) {
+	list, err := m.cfg.Store.ListTransfers(func(t *Transfer) bool { return t.State == Held })
 	for i, j := 0, len(list)-1; i < j; i, j = i+1, j-1 {
 		list[i], list[j] = list[j], list[i]
 	}
 	return list, err
 }
 
+// Decided returns the transfers an approver approved or rejected, newest
+// first.
+func (m *Manager) Decided() ([]Transfer, error) {
+	return m.cfg.Store.ListTransfers(func(t *Transfer) bool { return t.Approver != "" })
+}
+
 // List returns the transfers that match, newest first (approvers, auditors).
-func (m *Manager) List(match func(*store.Transfer) bool) ([]store.Transfer, error) {
+func (m *Manager) List(match func(*Transfer) bool) ([]Transfer, error) {
 	return m.cfg.Store.ListTransfers(match)
 }
 
 // notify tells the owner's viewer, if Notify is set. Notify must cope with
 // a user who has no session or viewer.
-func (m *Manager) notify(t store.Transfer) {
+func (m *Manager) notify(t Transfer) {
 	if m.cfg.Notify != nil {
 		m.cfg.Notify(t.User, t)
 	}
@@ -304,7 +323,7 @@ func (m *Manager) notify(t store.Transfer) {
 
 // record writes an audit record of a transfer step without waiting, for
 // steps that change nothing in the ledger.
-func (m *Manager) record(t store.Transfer, a audit.Actor, step string) {
+func (m *Manager) record(t Transfer, a audit.Actor, step Step) {
 	m.cfg.Audit.Record(audit.TransferStep(m.cfg.Now(), a, auditTransfer(t, step)))
 }
 
@@ -316,7 +335,7 @@ const commitTimeout = 30 * time.Second
 // commit writes an audit record of a transfer step and waits until it is
 // durable. Every change of the ledger comes after the commit of its step
 // (write-ahead): when the commit fails the ledger keeps its previous state.
-func (m *Manager) commit(ctx context.Context, t store.Transfer, a audit.Actor, step string) error {
+func (m *Manager) commit(ctx context.Context, t Transfer, a audit.Actor, step Step) error {
 	ctx, cancel := context.WithTimeout(ctx, commitTimeout)
 	defer cancel()
 	if _, err := m.cfg.Audit.Commit(ctx, audit.TransferStep(m.cfg.Now(), a, auditTransfer(t, step))); err != nil {
@@ -325,13 +344,13 @@ func (m *Manager) commit(ctx context.Context, t store.Transfer, a audit.Actor, s
 	return nil
 }
 
-func ownerActor(t store.Transfer) audit.Actor {
+func ownerActor(t Transfer) audit.Actor {
 	return audit.Actor{User: t.User, Role: t.Role, Terminal: t.Terminal, Session: t.Session}
 }
 
 // auditTransfer is the audit view of a ledger entry at one step: the step
 // is the record's state.
-func auditTransfer(t store.Transfer, step string) audit.Transfer {
+func auditTransfer(t Transfer, step Step) audit.Transfer {
 	reason := t.Reason
 	if t.Comment != "" {
 		reason += " (comment: " + t.Comment + ")"
@@ -341,14 +360,14 @@ func auditTransfer(t store.Transfer, step string) audit.Transfer {
 	}
 	return audit.Transfer{
 		ID:          t.ID,
-		Direction:   t.Direction,
+		Direction:   string(t.Direction),
 		Name:        t.Name,
 		Size:        t.Size,
 		SHA256:      t.SHA256,
 		ContentType: t.MIME,
 		Source:      t.Source,
 		Destination: t.Destination,
-		State:       step,
+		State:       string(step),
 		Verdict:     t.Scan,
 		Approver:    t.Approver,
 		Reason:      strings.TrimSpace(reason),

@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"github.com/shoji-rbi/shoji/broker/audit"
-	"github.com/shoji-rbi/shoji/broker/store"
 	"github.com/shoji-rbi/shoji/broker/transfer/scan"
 	"github.com/shoji-rbi/shoji/isolation"
 	"github.com/shoji-rbi/shoji/isolation/policy"
@@ -116,7 +115,7 @@ func step(steps ...string) func(audit.Event) bool {
 type harness struct {
 	m       *Manager
 	cfg     Config
-	st      *store.Store
+	st      *memStore
 	sink    *audit.File
 	flaky   *flakySink
 	scanner *fakeScanner
@@ -126,17 +125,13 @@ type harness struct {
 	nowMu   sync.Mutex
 
 	mu       sync.Mutex
-	notified []store.Transfer
+	notified []Transfer
 }
 
 func newHarness(t *testing.T, mod func(*Config)) *harness {
 	t.Helper()
 	data := t.TempDir()
-	st, err := store.Open(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := newMemStore()
 	sink, err := audit.OpenFile(filepath.Join(data, "audit"), audit.FileOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -158,7 +153,7 @@ func newHarness(t *testing.T, mod func(*Config)) *harness {
 		Protected: []string{data},
 		Scanner:   h.scanner,
 		Now:       h.clock,
-		Notify: func(_ string, tr store.Transfer) {
+		Notify: func(_ string, tr Transfer) {
 			h.mu.Lock()
 			h.notified = append(h.notified, tr)
 			h.mu.Unlock()
@@ -242,14 +237,14 @@ var alice = Owner{User: "alice", Role: "clinician", Terminal: "10.0.0.5", Sessio
 
 // download plays a browser download of content through the manager and
 // returns the transfer once it is decided.
-func (h *harness) download(t *testing.T, o Owner, name string, content []byte, print bool) store.Transfer {
+func (h *harness) download(t *testing.T, o Owner, name string, content []byte, print bool) Transfer {
 	t.Helper()
 	h.advance(time.Second) // the newest transfer is the one made here
 	dir, err := h.m.SessionDir(o.Session)
 	if err != nil {
 		t.Fatal(err)
 	}
-	guid := store.NewTransferID()
+	guid := NewID()
 	path := filepath.Join(dir, guid)
 	if err := os.WriteFile(path, content, 0o600); err != nil {
 		t.Fatal(err)
@@ -279,7 +274,7 @@ func sum(b []byte) string {
 func TestDownloadPDFReleased(t *testing.T) {
 	h := newHarness(t, nil)
 	tr := h.download(t, alice, "report.pdf", pdf, false)
-	if tr.State != store.TransferReleased || tr.SHA256 != sum(pdf) || tr.Class != policy.ClassPDF || tr.Size != int64(len(pdf)) {
+	if tr.State != Released || tr.SHA256 != sum(pdf) || tr.Class != policy.ClassPDF || tr.Size != int64(len(pdf)) {
 		t.Fatalf("transfer %+v", tr)
 	}
 	if !strings.HasPrefix(tr.Scan, "clean") {
@@ -331,14 +326,14 @@ func TestDownloadOutcomes(t *testing.T) {
 		content []byte
 		owner   Owner
 		down    bool
-		state   string
+		state   State
 		reason  string
 	}{
-		{"executable", "setup.exe", exe, alice, false, store.TransferRejected, "executable"},
-		{"other type held", "notes.bin", []byte{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}, alice, false, store.TransferHeld, "approver"},
-		{"infected", "x.pdf", append(append([]byte{}, pdf...), "EVIL"...), alice, false, store.TransferRejected, "Test.Evil"},
-		{"scanner down", "y.pdf", pdf, alice, true, store.TransferHeld, "could not be scanned"},
-		{"profile off", "z.pdf", pdf, Owner{User: "carol", Session: "s9", Profile: "strict"}, false, store.TransferRejected, ""},
+		{"executable", "setup.exe", exe, alice, false, Rejected, "executable"},
+		{"other type held", "notes.bin", []byte{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}, alice, false, Held, "approver"},
+		{"infected", "x.pdf", append(append([]byte{}, pdf...), "EVIL"...), alice, false, Rejected, "Test.Evil"},
+		{"scanner down", "y.pdf", pdf, alice, true, Held, "could not be scanned"},
+		{"profile off", "z.pdf", pdf, Owner{User: "carol", Session: "s9", Profile: "strict"}, false, Rejected, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -349,7 +344,7 @@ func TestDownloadOutcomes(t *testing.T) {
 				t.Fatalf("state %s reason %q, want %s with %q", tr.State, tr.Reason, c.state, c.reason)
 			}
 			_, err := os.Stat(h.m.filePath(tr.ID))
-			if kept := err == nil; kept != (c.state == store.TransferHeld) {
+			if kept := err == nil; kept != (c.state == Held) {
 				t.Errorf("quarantined file kept=%v for state %s", kept, c.state)
 			}
 			h.agree(t)
@@ -362,7 +357,7 @@ func TestHeldApproveAndReject(t *testing.T) {
 	ctx := context.Background()
 	h.scanner.down = true
 	tr := h.download(t, alice, "a.pdf", pdf, false)
-	if tr.State != store.TransferHeld {
+	if tr.State != Held {
 		t.Fatalf("state %s", tr.State)
 	}
 	if _, _, err := h.m.Open(ctx, Person{User: "alice"}, tr.ID); !errors.Is(err, ErrState) {
@@ -378,7 +373,7 @@ func TestHeldApproveAndReject(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.State != store.TransferReleased || got.Approver != "bob" || got.Justification == "" {
+	if got.State != Released || got.Approver != "bob" || got.Justification == "" {
 		t.Fatalf("after approval: %+v", got)
 	}
 	if _, err := h.m.Decide(ctx, Person{User: "dave"}, tr.ID, false, ""); !errors.Is(err, ErrState) {
@@ -392,7 +387,7 @@ func TestHeldApproveAndReject(t *testing.T) {
 
 	second := h.download(t, alice, "b.pdf", pdf, false)
 	got, err = h.m.Decide(ctx, Person{User: "bob"}, second.ID, false, "not needed")
-	if err != nil || got.State != store.TransferRejected || !strings.Contains(got.Reason, "not needed") {
+	if err != nil || got.State != Rejected || !strings.Contains(got.Reason, "not needed") {
 		t.Fatalf("reject: %+v %v", got, err)
 	}
 	if _, err := os.Stat(h.m.filePath(second.ID)); !errors.Is(err, os.ErrNotExist) {
@@ -407,7 +402,7 @@ func TestReleaseWaitsForAudit(t *testing.T) {
 	h := newHarness(t, nil)
 	h.flaky.failWhen(step("released"))
 	tr := h.download(t, alice, "a.pdf", pdf, false)
-	if tr.State != store.TransferHeld || !strings.Contains(tr.Reason, "audit") {
+	if tr.State != Held || !strings.Contains(tr.Reason, "audit") {
 		t.Fatalf("released without a durable record: %+v", tr)
 	}
 	h.agree(t)
@@ -421,7 +416,7 @@ func TestTrailDownKeepsLedger(t *testing.T) {
 	h := newHarness(t, nil)
 	h.flaky.failWhen(always)
 	tr := h.download(t, alice, "a.pdf", pdf, false)
-	if tr.State != store.TransferReceiving {
+	if tr.State != Receiving {
 		t.Fatalf("state %s with the trail down, want receiving", tr.State)
 	}
 	if _, err := os.Stat(h.m.filePath(tr.ID)); err != nil {
@@ -431,13 +426,13 @@ func TestTrailDownKeepsLedger(t *testing.T) {
 		t.Fatalf("delivered with the trail down: %v", err)
 	}
 	h.m.Retry(context.Background()) // still down: nothing changes
-	if got, _ := h.m.Get(tr.ID); got.State != store.TransferReceiving {
+	if got, _ := h.m.Get(tr.ID); got.State != Receiving {
 		t.Fatalf("state %s after a retry with the trail down", got.State)
 	}
 	h.flaky.failWhen(nil)
 	h.m.Retry(context.Background())
 	got, _ := h.m.Get(tr.ID)
-	if got.State != store.TransferReleased {
+	if got.State != Released {
 		t.Fatalf("state %s after the trail came back, want released", got.State)
 	}
 	if s := h.steps(t, tr.ID); !slices.Equal(s, []string{"received", "released"}) {
@@ -453,7 +448,7 @@ func TestCanceledDownload(t *testing.T) {
 	d.State, d.Reason = isolation.DownloadCanceled, "the file is over the 100 MiB limit"
 	h.m.Browse(alice, d, nil)
 	list, _ := h.m.Mine("alice")
-	if len(list) != 1 || list[0].State != store.TransferCanceled || list[0].Reason != d.Reason {
+	if len(list) != 1 || list[0].State != Canceled || list[0].Reason != d.Reason {
 		t.Fatalf("%+v", list)
 	}
 	h.agree(t)
@@ -476,7 +471,7 @@ func TestHostileNames(t *testing.T) {
 func TestPrintDecidedAsPrint(t *testing.T) {
 	h := newHarness(t, nil)
 	tr := h.download(t, alice, "Guideline.pdf", pdf, true)
-	if tr.Direction != store.DirectionPrint || tr.State != store.TransferReleased {
+	if tr.Direction != Print || tr.State != Released {
 		t.Fatalf("%+v", tr)
 	}
 	if err := h.m.Print(context.Background(), Owner{User: "carol", Profile: "strict"}, "https://plain.test/"); !errors.Is(err, ErrForbidden) {
@@ -512,10 +507,10 @@ func TestSendToDestination(t *testing.T) {
 	ctx := context.Background()
 	share := t.TempDir()
 	admin := Person{User: "root", Role: "admin"}
-	if _, err := h.m.AddDestination(ctx, admin, store.Destination{Name: "ikyoku", Dir: share}); err != nil {
+	if _, err := h.m.AddDestination(ctx, admin, Destination{Name: "ikyoku", Dir: share}); err != nil {
 		t.Fatal(err)
 	}
-	for _, bad := range []store.Destination{{Name: "../x", Dir: share}, {Name: "a", Dir: "relative"}, {Name: "b", Dir: filepath.Join(share, "missing")}, {Name: "c", Dir: h.dir}} {
+	for _, bad := range []Destination{{Name: "../x", Dir: share}, {Name: "a", Dir: "relative"}, {Name: "b", Dir: filepath.Join(share, "missing")}, {Name: "c", Dir: h.dir}} {
 		if _, err := h.m.AddDestination(ctx, admin, bad); !errors.Is(err, ErrInvalid) {
 			t.Errorf("destination %+v accepted: %v", bad, err)
 		}
@@ -579,7 +574,7 @@ func TestUploads(t *testing.T) {
 	}
 	text := []byte("referral letter, no identifiers\n")
 	tr, err := h.m.Upload(ctx, alicePerson, "c2", "letter.txt", int64(len(text)), bytes.NewReader(text))
-	if err != nil || tr.State != store.TransferReleased || tr.SHA256 != sum(text) {
+	if err != nil || tr.State != Released || tr.SHA256 != sum(text) {
 		t.Fatalf("upload: %+v %v", tr, err)
 	}
 	if _, err := h.m.Upload(ctx, Person{User: "bob"}, "c2", "x.txt", 1, strings.NewReader("x")); !errors.Is(err, ErrNotFound) {
@@ -674,7 +669,7 @@ func TestOverSizeDownloadCanceled(t *testing.T) {
 	d.State, d.Reason = isolation.DownloadCanceled, "canceled"
 	h.m.Browse(alice, d, cancel)
 	list, _ := h.m.Mine("alice")
-	if len(list) != 1 || list[0].State != store.TransferCanceled || !strings.Contains(list[0].Reason, "100MiB") {
+	if len(list) != 1 || list[0].State != Canceled || !strings.Contains(list[0].Reason, "100MiB") {
 		t.Fatalf("%+v", list)
 	}
 	if len(canceled) != 0 {
@@ -713,7 +708,7 @@ func TestOverSizeDownloadDoneBeforeCancel(t *testing.T) {
 	h.m.Browse(alice, d, cancel)
 	h.m.Wait()
 	list, _ := h.m.Mine("alice")
-	if len(list) != 1 || list[0].State != store.TransferCanceled || !strings.Contains(list[0].Reason, "100MiB") {
+	if len(list) != 1 || list[0].State != Canceled || !strings.Contains(list[0].Reason, "100MiB") {
 		t.Fatalf("%+v", list)
 	}
 	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
@@ -751,11 +746,11 @@ func zipOf(t *testing.T, encrypted bool, entries ...string) []byte {
 func TestUnscannableHeld(t *testing.T) {
 	h := newHarness(t, nil)
 	enc := h.download(t, alice, "results.zip", zipOf(t, true, "results.csv"), false)
-	if enc.State != store.TransferHeld || !strings.Contains(enc.Reason, "password") {
+	if enc.State != Held || !strings.Contains(enc.Reason, "password") {
 		t.Errorf("encrypted archive: %s %q", enc.State, enc.Reason)
 	}
 	docm := h.download(t, alice, "order.docm", zipOf(t, false, "[Content_Types].xml", "word/document.xml", "word/vbaProject.bin"), false)
-	if docm.State != store.TransferHeld || !strings.Contains(docm.Reason, "macros") {
+	if docm.State != Held || !strings.Contains(docm.Reason, "macros") {
 		t.Errorf("macro document: %s %q (class %s)", docm.State, docm.Reason, docm.Class)
 	}
 	h.agree(t)

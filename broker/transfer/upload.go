@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/shoji-rbi/shoji/broker/audit"
-	"github.com/shoji-rbi/shoji/broker/store"
 	"github.com/shoji-rbi/shoji/broker/transfer/inspect"
 	"github.com/shoji-rbi/shoji/isolation"
 	"github.com/shoji-rbi/shoji/isolation/policy"
@@ -55,7 +54,7 @@ type Chooser struct {
 // like a file chooser that takes several files, answered by dropping them
 // (isolation.Browser.DropFiles).
 func (m *Manager) DropOpened(o Owner, pageURL string, answer func(ctx context.Context, paths []string) error) Chooser {
-	id := "drop-" + store.NewTransferID()
+	id := "drop-" + NewID()
 	view := m.ChooserOpened(o, isolation.FileChooser{ID: id, URL: pageURL, Multiple: true}, answer)
 	view.Drop = true
 	m.mu.Lock()
@@ -92,7 +91,7 @@ func (m *Manager) ChooserOpened(o Owner, c isolation.FileChooser, answer func(ct
 	}
 	if !view.Allowed {
 		m.cfg.Audit.Record(audit.TransferStep(m.cfg.Now(), o.actor(), audit.Transfer{
-			Direction: store.DirectionUpload, Destination: c.URL, State: "refused", Reason: view.Reason,
+			Direction: string(Upload), Destination: c.URL, State: string(StepRefused), Reason: view.Reason,
 		}))
 		go func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -150,21 +149,21 @@ func (m *Manager) chooserOf(p Person, id string) (*chooser, error) {
 // destination, size, type, scan. A file that passes is kept in the
 // quarantine, ready for Answer; one that does not is deleted and the
 // returned error says why. size is the announced length, or -1.
-func (m *Manager) Upload(ctx context.Context, p Person, chooserID, name string, size int64, body io.Reader) (store.Transfer, error) {
+func (m *Manager) Upload(ctx context.Context, p Person, chooserID, name string, size int64, body io.Reader) (Transfer, error) {
 	if err := m.suspendedErr(); err != nil {
-		return store.Transfer{}, err
+		return Transfer{}, err
 	}
 	ch, err := m.chooserOf(p, chooserID)
 	if err != nil {
-		return store.Transfer{}, err
+		return Transfer{}, err
 	}
 	o := ch.owner
 	tp := m.cfg.Policy.Transfers(o.Profile)
 	limit := int64(tp.Upload.MaxSize)
 	now := m.cfg.Now().UTC()
-	t := store.Transfer{
-		ID:          store.NewTransferID(),
-		Direction:   store.DirectionUpload,
+	t := Transfer{
+		ID:          NewID(),
+		Direction:   Upload,
 		User:        o.User,
 		Role:        o.Role,
 		Terminal:    p.Terminal,
@@ -174,7 +173,7 @@ func (m *Manager) Upload(ctx context.Context, p Person, chooserID, name string, 
 		PageName:    name,
 		Destination: ch.URL,
 		Size:        max(size, 0),
-		State:       store.TransferReceiving,
+		State:       Receiving,
 		Created:     now,
 		Updated:     now,
 	}
@@ -185,12 +184,12 @@ func (m *Manager) Upload(ctx context.Context, p Person, chooserID, name string, 
 	if err := m.cfg.Store.CreateTransfer(t); err != nil {
 		return t, err
 	}
-	if err := m.commit(ctx, t, p.actor(), "started"); err != nil {
+	if err := m.commit(ctx, t, p.actor(), StepStarted); err != nil {
 		m.log.Error("transfer: the audit trail did not take the start of an upload; refused", "transfer", t.ID, "err", err)
 		return t, fmt.Errorf("the audit trail is unavailable, nothing was uploaded: %w", err)
 	}
-	refuse := func(reason string, cause error) (store.Transfer, error) {
-		saved, err := m.finish(ctx, t.ID, store.TransferRejected, reason, func(s *store.Transfer) {
+	refuse := func(reason string, cause error) (Transfer, error) {
+		saved, err := m.finish(ctx, t.ID, Rejected, reason, func(s *Transfer) {
 			if t.SHA256 != "" {
 				s.SHA256, s.Size, s.MIME, s.Class, s.Scan, s.Rule = t.SHA256, t.Size, t.MIME, t.Class, t.Scan, t.Rule
 			}
@@ -245,7 +244,7 @@ func (m *Manager) Upload(ctx context.Context, p Person, chooserID, name string, 
 	case !scanned:
 		return refuse("the file could not be scanned for malware, so it was not uploaded", ErrForbidden)
 	}
-	saved, err := m.finish(ctx, t.ID, store.TransferReleased, "", func(s *store.Transfer) {
+	saved, err := m.finish(ctx, t.ID, Released, "", func(s *Transfer) {
 		s.SHA256, s.Size, s.MIME, s.Class, s.Scan, s.Rule, s.Inspection = t.SHA256, t.Size, t.MIME, t.Class, t.Scan, t.Rule, info.Detail
 	})
 	if err != nil {
@@ -268,7 +267,7 @@ func (m *Manager) Answer(ctx context.Context, p Person, chooserID string, transf
 		return fmt.Errorf("%w: the page accepts one file", ErrInvalid)
 	}
 	var paths []string
-	var handed []store.Transfer
+	var handed []Transfer
 	for _, id := range transferIDs {
 		m.mu.Lock()
 		ok := false
@@ -277,7 +276,7 @@ func (m *Manager) Answer(ctx context.Context, p Person, chooserID string, transf
 		}
 		m.mu.Unlock()
 		t, err := m.cfg.Store.Transfer(id)
-		if err != nil || !ok || t.State != store.TransferReleased {
+		if err != nil || !ok || t.State != Released {
 			return fmt.Errorf("%w: file %q was not uploaded for this page", ErrInvalid, id)
 		}
 		paths = append(paths, filepath.Join(m.cfg.Dir, "uploads", t.ID, t.Name))
@@ -290,7 +289,7 @@ func (m *Manager) Answer(ctx context.Context, p Person, chooserID string, transf
 		return fmt.Errorf("%w: the page's file chooser is gone (it navigated or closed); choose the file again on the page", ErrNotFound)
 	}
 	for _, t := range handed {
-		m.record(t, p.actor(), "handed")
+		m.record(t, p.actor(), StepHanded)
 	}
 	return nil
 }

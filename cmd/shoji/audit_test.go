@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/shoji-rbi/shoji/broker/audit"
-	"github.com/shoji-rbi/shoji/broker/store"
+	"github.com/shoji-rbi/shoji/broker/transfer"
 )
 
 // auditData writes a small trail into DATA/audit and returns DATA.
@@ -174,7 +174,7 @@ func TestParseAuditTime(t *testing.T) {
 
 func TestRunAuditExport(t *testing.T) {
 	data := auditData(t)
-	addLedger(t, data, store.Transfer{ID: "t1", Direction: store.DirectionDownload, User: "bob", State: store.TransferReleased})
+	addLedger(t, data, transfer.Transfer{ID: "t1", Direction: transfer.Download, User: "bob", State: transfer.Released})
 	out := filepath.Join(t.TempDir(), "evidence.zip")
 	if _, _, err := runCmd("audit", "export", "--data", data); err == nil || !strings.Contains(err.Error(), "--out") {
 		t.Fatalf("export without --out: %v", err)

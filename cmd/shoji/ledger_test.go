@@ -8,10 +8,11 @@ import (
 
 	"github.com/shoji-rbi/shoji/broker/audit"
 	"github.com/shoji-rbi/shoji/broker/store"
+	"github.com/shoji-rbi/shoji/broker/transfer"
 )
 
 // addLedger stores transfers in DATA's ledger, as the broker would have.
-func addLedger(t *testing.T, data string, list ...store.Transfer) {
+func addLedger(t *testing.T, data string, list ...transfer.Transfer) {
 	t.Helper()
 	st, err := store.Open(data)
 	if err != nil {
@@ -35,7 +36,7 @@ func addLedger(t *testing.T, data string, list ...store.Transfer) {
 func TestRunAuditVerifyLedger(t *testing.T) {
 	t.Run("agree", func(t *testing.T) {
 		data := auditData(t)
-		addLedger(t, data, store.Transfer{ID: "t1", Direction: store.DirectionDownload, User: "bob", State: store.TransferReleased})
+		addLedger(t, data, transfer.Transfer{ID: "t1", Direction: transfer.Download, User: "bob", State: transfer.Released})
 		out, _, err := runCmd("audit", "verify", "--data", data)
 		if err != nil || !strings.Contains(out, "ledger: 1 transfers agree with the trail") {
 			t.Fatalf("verify = %q, %v", out, err)
@@ -44,8 +45,8 @@ func TestRunAuditVerifyLedger(t *testing.T) {
 	t.Run("held without its step", func(t *testing.T) {
 		data := auditData(t)
 		addLedger(t, data,
-			store.Transfer{ID: "t1", Direction: store.DirectionDownload, User: "bob", State: store.TransferReleased},
-			store.Transfer{ID: "t2", Direction: store.DirectionDownload, User: "bob", State: store.TransferHeld})
+			transfer.Transfer{ID: "t1", Direction: transfer.Download, User: "bob", State: transfer.Released},
+			transfer.Transfer{ID: "t2", Direction: transfer.Download, User: "bob", State: transfer.Held})
 		out, _, err := runCmd("audit", "verify", "--data", data)
 		if err == nil || !strings.Contains(err.Error(), "disagree") {
 			t.Fatalf("verify of a ledger ahead of the trail: %v", err)
@@ -77,7 +78,7 @@ func TestRunAuditVerifyLedger(t *testing.T) {
 	})
 	t.Run("trail ahead of the ledger", func(t *testing.T) {
 		data := auditData(t)
-		addLedger(t, data, store.Transfer{ID: "t1", Direction: store.DirectionDownload, User: "bob", State: store.TransferReleased})
+		addLedger(t, data, transfer.Transfer{ID: "t1", Direction: transfer.Download, User: "bob", State: transfer.Released})
 		f, err := audit.OpenFile(data+"/audit", audit.FileOptions{})
 		if err != nil {
 			t.Fatal(err)

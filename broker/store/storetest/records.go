@@ -12,6 +12,7 @@ import (
 	"github.com/shoji-rbi/shoji/broker/record"
 	"github.com/shoji-rbi/shoji/broker/siterequest"
 	"github.com/shoji-rbi/shoji/broker/store"
+	"github.com/shoji-rbi/shoji/broker/transfer"
 )
 
 func checkPolicyCAS(e *env) error {
@@ -235,16 +236,16 @@ func checkRequestsConcurrentDecide(e *env) error {
 func checkTransfersCRUD(e *env) error {
 	var f faults
 	b := e.b
-	if err := b.CreateTransfer(store.Transfer{Name: "a.pdf"}); err == nil {
+	if err := b.CreateTransfer(transfer.Transfer{Name: "a.pdf"}); err == nil {
 		f.addf("CreateTransfer with an empty ID succeeded")
 	}
 	if _, err := b.Transfer("nope"); !errors.Is(err, record.ErrNotFound) {
 		f.addf("Transfer(missing): %v, want record.ErrNotFound", err)
 	}
-	tr := store.Transfer{
-		ID: store.NewTransferID(), Direction: store.DirectionDownload, User: "nurse", Role: "clinician",
-		Name: "検査結果.pdf", Size: 1234, State: store.TransferReceiving, Created: t0, Updated: t0,
-		Sent: []store.Sent{{Destination: "lab", File: "x.pdf", By: "boss", At: t0}},
+	tr := transfer.Transfer{
+		ID: transfer.NewID(), Direction: transfer.Download, User: "nurse", Role: "clinician",
+		Name: "検査結果.pdf", Size: 1234, State: transfer.Receiving, Created: t0, Updated: t0,
+		Sent: []transfer.Sent{{Destination: "lab", File: "x.pdf", By: "boss", At: t0}},
 	}
 	if err := b.CreateTransfer(tr); err != nil {
 		f.addf("CreateTransfer: %v", err)
@@ -252,31 +253,31 @@ func checkTransfersCRUD(e *env) error {
 	}
 	tr.Sent[0].By = "changed after the write"
 	want := tr
-	want.Sent = []store.Sent{{Destination: "lab", File: "x.pdf", By: "boss", At: t0}}
+	want.Sent = []transfer.Sent{{Destination: "lab", File: "x.pdf", By: "boss", At: t0}}
 	if got, err := b.Transfer(tr.ID); err != nil || diff(want, got) != "" {
 		f.addf("Transfer after CreateTransfer: %v, -want +got:\n%s", err, diff(want, got))
 	}
-	if err := b.CreateTransfer(store.Transfer{ID: tr.ID, Name: "other"}); !errors.Is(err, record.ErrExists) {
+	if err := b.CreateTransfer(transfer.Transfer{ID: tr.ID, Name: "other"}); !errors.Is(err, record.ErrExists) {
 		f.addf("CreateTransfer(taken ID): %v, want record.ErrExists", err)
 	}
 	refuse := errors.New("refused by fn")
-	if _, err := b.UpdateTransfer(tr.ID, func(x *store.Transfer) error { x.State = store.TransferReleased; return refuse }); !errors.Is(err, refuse) {
+	if _, err := b.UpdateTransfer(tr.ID, func(x *transfer.Transfer) error { x.State = transfer.Released; return refuse }); !errors.Is(err, refuse) {
 		f.addf("UpdateTransfer whose fn fails: %v, want fn's error", err)
 	}
-	got, err := b.UpdateTransfer(tr.ID, func(x *store.Transfer) error {
-		x.ID, x.State, x.SHA256 = "renamed", store.TransferReleased, "abc"
-		x.Sent = append(x.Sent, store.Sent{Destination: "ward", By: "boss", At: t0.Add(time.Hour)})
+	got, err := b.UpdateTransfer(tr.ID, func(x *transfer.Transfer) error {
+		x.ID, x.State, x.SHA256 = "renamed", transfer.Released, "abc"
+		x.Sent = append(x.Sent, transfer.Sent{Destination: "ward", By: "boss", At: t0.Add(time.Hour)})
 		return nil
 	})
-	want.State, want.SHA256 = store.TransferReleased, "abc"
-	want.Sent = append(want.Sent, store.Sent{Destination: "ward", By: "boss", At: t0.Add(time.Hour)})
+	want.State, want.SHA256 = transfer.Released, "abc"
+	want.Sent = append(want.Sent, transfer.Sent{Destination: "ward", By: "boss", At: t0.Add(time.Hour)})
 	if err != nil || diff(want, got) != "" {
 		f.addf("UpdateTransfer returned %v, -want +got:\n%s", err, diff(want, got))
 	}
 	if stored, _ := b.Transfer(tr.ID); diff(want, stored) != "" {
 		f.addf("stored transfer after UpdateTransfer, -want +got:\n%s", diff(want, stored))
 	}
-	if _, err := b.UpdateTransfer("nope", func(*store.Transfer) error { return nil }); !errors.Is(err, record.ErrNotFound) {
+	if _, err := b.UpdateTransfer("nope", func(*transfer.Transfer) error { return nil }); !errors.Is(err, record.ErrNotFound) {
 		f.addf("UpdateTransfer(missing): %v, want record.ErrNotFound", err)
 	}
 	return f.err()
@@ -289,11 +290,11 @@ func checkTransfersList(e *env) error {
 		f.addf("ListTransfers on an empty backend = %#v, %v, want an empty non-nil list", list, err)
 	}
 	for _, h := range []int{1, 3, 0, 2} {
-		state := store.TransferReleased
+		state := transfer.Released
 		if h%2 == 1 {
-			state = store.TransferHeld
+			state = transfer.Held
 		}
-		tr := store.Transfer{ID: fmt.Sprintf("t%d", h), State: state, Created: t0.Add(time.Duration(h) * time.Hour)}
+		tr := transfer.Transfer{ID: fmt.Sprintf("t%d", h), State: state, Created: t0.Add(time.Duration(h) * time.Hour)}
 		if err := b.CreateTransfer(tr); err != nil {
 			f.addf("CreateTransfer: %v", err)
 			return f.err()
@@ -303,14 +304,14 @@ func checkTransfersList(e *env) error {
 	if ids := transferIDs(list); err != nil || !slices.Equal(ids, []string{"t3", "t2", "t1", "t0"}) {
 		f.addf("ListTransfers(nil) = %q, %v, want newest first", ids, err)
 	}
-	list, err = b.ListTransfers(func(t *store.Transfer) bool { return t.State == store.TransferHeld })
+	list, err = b.ListTransfers(func(t *transfer.Transfer) bool { return t.State == transfer.Held })
 	if ids := transferIDs(list); err != nil || !slices.Equal(ids, []string{"t3", "t1"}) {
 		f.addf("ListTransfers(held) = %q, %v, want t3 t1", ids, err)
 	}
 	return f.err()
 }
 
-func transferIDs(ts []store.Transfer) []string {
+func transferIDs(ts []transfer.Transfer) []string {
 	out := []string{}
 	for _, t := range ts {
 		out = append(out, t.ID)
@@ -320,13 +321,13 @@ func transferIDs(ts []store.Transfer) []string {
 
 func checkTransfersConcurrentUpdate(e *env) error {
 	var f faults
-	id := store.NewTransferID()
-	if err := e.b.CreateTransfer(store.Transfer{ID: id, State: store.TransferReleased, Created: t0}); err != nil {
+	id := transfer.NewID()
+	if err := e.b.CreateTransfer(transfer.Transfer{ID: id, State: transfer.Released, Created: t0}); err != nil {
 		f.addf("CreateTransfer: %v", err)
 		return f.err()
 	}
 	errs := race(racers, func(int) error {
-		_, err := e.b.UpdateTransfer(id, func(t *store.Transfer) error { t.Saved++; return nil })
+		_, err := e.b.UpdateTransfer(id, func(t *transfer.Transfer) error { t.Saved++; return nil })
 		return err
 	})
 	for i, err := range errs {
@@ -350,12 +351,12 @@ func checkDestinations(e *env) error {
 		f.addf("DeleteDestination(missing): %v, want record.ErrNotFound", err)
 	}
 	for _, n := range []string{"lab", "Ward", "archive"} {
-		if err := b.PutDestination(store.Destination{Name: n, Dir: "/srv/" + n, Added: t0}); err != nil {
+		if err := b.PutDestination(transfer.Destination{Name: n, Dir: "/srv/" + n, Added: t0}); err != nil {
 			f.addf("PutDestination(%s): %v", n, err)
 			return f.err()
 		}
 	}
-	replaced := store.Destination{Name: "lab", Dir: "/srv/lab2", Description: "新しい", AddedBy: "boss", Added: t0.Add(time.Hour)}
+	replaced := transfer.Destination{Name: "lab", Dir: "/srv/lab2", Description: "新しい", AddedBy: "boss", Added: t0.Add(time.Hour)}
 	if err := b.PutDestination(replaced); err != nil {
 		f.addf("PutDestination replacing: %v", err)
 	}
@@ -452,8 +453,8 @@ func checkPersistence(e *env) error {
 	b := e.b
 	u := auth.User{Name: "alice", Role: "admin", CreatedAt: t0}
 	l := auth.Login{ID: "l1", User: "alice", Created: t0, Expires: t0.Add(time.Hour)}
-	tr := store.Transfer{ID: "t1", Name: "a.pdf", State: store.TransferHeld, Created: t0}
-	d := store.Destination{Name: "lab", Dir: "/srv/lab"}
+	tr := transfer.Transfer{ID: "t1", Name: "a.pdf", State: transfer.Held, Created: t0}
+	d := transfer.Destination{Name: "lab", Dir: "/srv/lab"}
 	je := store.JournalEntry{Session: "s1", User: "alice", Started: t0}
 	steps := []error{
 		b.CreateUser(u), b.PutLogin(l), b.SetSetting("banner", "hello"), b.CreateTransfer(tr),
@@ -488,8 +489,8 @@ func checkPersistence(e *env) error {
 	if got, err := b.Transfer("t1"); err != nil || diff(tr, got) != "" {
 		f.addf("transfer after reopen: %v %s", err, diff(tr, got))
 	}
-	if got, err := b.Destinations(); err != nil || diff([]store.Destination{d}, got) != "" {
-		f.addf("destinations after reopen: %v %s", err, diff([]store.Destination{d}, got))
+	if got, err := b.Destinations(); err != nil || diff([]transfer.Destination{d}, got) != "" {
+		f.addf("destinations after reopen: %v %s", err, diff([]transfer.Destination{d}, got))
 	}
 	if got, err := b.JournalEntries(); err != nil || diff([]store.JournalEntry{je}, got) != "" {
 		f.addf("journal after reopen: %v %s", err, diff([]store.JournalEntry{je}, got))
