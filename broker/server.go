@@ -45,7 +45,9 @@ type Server struct {
 	cfg   Config
 	log   *slog.Logger
 	out   io.Writer
-	store *store.Store
+	// store is the durable state. New opens the bbolt file (broker/store);
+	// the broker relies only on the contract, store.Backend.
+	store store.Backend
 	auth  *auth.Service
 	// notices are the login banner and the usage pledge.
 	notices *auth.Notices
