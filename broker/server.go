@@ -42,9 +42,9 @@ import (
 
 // Server is a running broker.
 type Server struct {
-	cfg   Config
-	log   *slog.Logger
-	out   io.Writer
+	cfg Config
+	log *slog.Logger
+	out io.Writer
 	// store is the durable state. New opens the bbolt file (broker/store);
 	// the broker relies only on the contract, store.Backend.
 	store store.Backend
