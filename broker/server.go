@@ -103,9 +103,12 @@ type Options struct {
 	NodeStats session.NodeStats
 }
 
-// New builds a broker from a validated Config: it opens the store, loads or
-// creates the signing keys, starts the egress proxy (and the demo site in
-// demo mode). Call Run to serve, or Close to release it all.
+// New builds a broker from a validated Config, in the order its parts
+// need one another: the durable state (data directory, store, audit trail)
+// and what a previous run left, the network side (demo site, egress proxy,
+// site policy), the transfer channel, the sessions and their browsers, the
+// accounts, and last the HTTP routes. Call Run to serve, or Close to
+// release it all; a failed New releases what it built.
 func New(ctx context.Context, cfg Config, opts Options) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -114,7 +117,55 @@ func New(ctx context.Context, cfg Config, opts Options) (*Server, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
-	s.metrics = newMetrics(liveStats{
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if s.out == nil {
+		s.out = os.Stdout
+	}
+	s.metrics = s.newMetrics()
+	ok := false
+	defer func() {
+		if !ok {
+			if s.sess != nil {
+				_ = s.sess.Shutdown(context.Background()) // the warm pool's browsers
+			}
+			s.closeParts(context.Background())
+		}
+	}()
+	var err error
+	if s.metricsAccess, err = newMetricsAccess(cfg.Metrics, s.log); err != nil {
+		return nil, err
+	}
+	if err := s.openState(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.startNetwork(ctx); err != nil {
+		return nil, err
+	}
+	scanner, err := s.scanner()
+	if err != nil {
+		return nil, err
+	}
+	s.warnAtStart(ctx)
+	if err := s.startTransfers(scanner); err != nil {
+		return nil, err
+	}
+	if err := s.startSessions(ctx, opts); err != nil {
+		return nil, err
+	}
+	if err := s.startAccounts(); err != nil {
+		return nil, err
+	}
+	s.handler = s.routes()
+	ok = true
+	return s, nil
+}
+
+// newMetrics builds the broker's metrics; the live figures read the
+// session manager once it exists.
+func (s *Server) newMetrics() *metrics {
+	return newMetrics(liveStats{
 		sessions: func() int {
 			if s.sess == nil {
 				return 0
@@ -134,121 +185,125 @@ func New(ctx context.Context, cfg Config, opts Options) (*Server, error) {
 			return s.sess.StartHealth()
 		},
 	})
-	if s.log == nil {
-		s.log = slog.Default()
+}
+
+// openState opens the durable state: the data directory (tightened), the
+// store, the audit trail with its checkpoint key and syslog forwarding;
+// then it deals with what a previous run left.
+func (s *Server) openState(ctx context.Context) error {
+	if err := os.MkdirAll(s.cfg.Data, 0o700); err != nil {
+		return fmt.Errorf("create data directory: %w", err)
 	}
-	if s.out == nil {
-		s.out = os.Stdout
-	}
-	ok := false
-	defer func() {
-		if !ok {
-			if s.sess != nil {
-				_ = s.sess.Shutdown(context.Background()) // the warm pool's browsers
-			}
-			s.closeParts(context.Background())
-		}
-	}()
-	var err error
-	if s.metricsAccess, err = newMetricsAccess(cfg.Metrics, s.log); err != nil {
-		return nil, err
-	}
-	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
-		return nil, fmt.Errorf("create data directory: %w", err)
-	}
-	tightened, err := tightenDataDir(cfg.Data)
+	tightened, err := tightenDataDir(s.cfg.Data)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if len(tightened) > 0 {
 		s.log.Warn("data directory: removed group access (as Kubernetes' fsGroup leaves it) from entries the broker owns",
-			"dir", cfg.Data, "entries", len(tightened), "first", tightened[:min(len(tightened), 5)])
+			"dir", s.cfg.Data, "entries", len(tightened), "first", tightened[:min(len(tightened), 5)])
 	}
-	st, err := store.Open(cfg.Data)
+	st, err := store.Open(s.cfg.Data)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	s.store = st
 	key, err := s.checkpointKey()
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if s.audit, err = audit.OpenFile(filepath.Join(cfg.Data, "audit"), audit.FileOptions{
-		MaxBytes: int64(cfg.Audit.MaxFileSize) << 20, Logger: s.log, CheckpointKey: key,
-		CheckpointEvery: cfg.Audit.CheckpointEvery, CheckpointInterval: time.Duration(cfg.Audit.CheckpointInterval),
+	if s.audit, err = audit.OpenFile(filepath.Join(s.cfg.Data, "audit"), audit.FileOptions{
+		MaxBytes: int64(s.cfg.Audit.MaxFileSize) << 20, Logger: s.log, CheckpointKey: key,
+		CheckpointEvery: s.cfg.Audit.CheckpointEvery, CheckpointInterval: time.Duration(s.cfg.Audit.CheckpointInterval),
 	}); err != nil {
-		return nil, fmt.Errorf("open audit trail: %w", err)
+		return fmt.Errorf("open audit trail: %w", err)
 	}
-	if cfg.Audit.Syslog != "" {
-		if s.fwd, err = audit.NewForwarder(s.audit, cfg.Audit.Syslog, audit.ForwarderOptions{Logger: s.log}); err != nil {
-			return nil, fmt.Errorf("audit syslog forwarding: %w", err)
+	if s.cfg.Audit.Syslog != "" {
+		if s.fwd, err = audit.NewForwarder(s.audit, s.cfg.Audit.Syslog, audit.ForwarderOptions{Logger: s.log}); err != nil {
+			return fmt.Errorf("audit syslog forwarding: %w", err)
 		}
 	}
 	s.recoverPreviousRun(ctx)
+	return nil
+}
 
-	if cfg.Demo {
+// startNetwork starts the demo site in demo mode and the egress proxy, and
+// loads the site policy.
+func (s *Server) startNetwork(ctx context.Context) error {
+	if s.cfg.Demo {
 		addr, shutdown, err := demo.Serve(ctx, "127.0.0.1:0", s.log)
 		if err != nil {
-			return nil, fmt.Errorf("start demo site: %w", err)
+			return fmt.Errorf("start demo site: %w", err)
 		}
 		s.demoAddr, s.demoShutdown = addr, shutdown
 	}
 	if err := s.startEgress(); err != nil {
-		return nil, err
+		return err
 	}
-	if err := s.policy.Load(); err != nil {
-		return nil, err
+	return s.policy.Load()
+}
+
+// scanner is the malware scanner transfer.clamd names; nil without one.
+func (s *Server) scanner() (scan.Scanner, error) {
+	if s.cfg.Transfer.Clamd == "" {
+		return nil, nil
 	}
-	var scanner scan.Scanner
-	if cfg.Transfer.Clamd != "" {
-		if scanner, err = scan.NewClamd(cfg.Transfer.Clamd, scan.ClamdOptions{Timeout: time.Duration(cfg.Transfer.ScanTimeout)}); err != nil {
-			return nil, fmt.Errorf("config: transfer.clamd: %w", err)
-		}
+	c, err := scan.NewClamd(s.cfg.Transfer.Clamd, scan.ClamdOptions{Timeout: time.Duration(s.cfg.Transfer.ScanTimeout)})
+	if err != nil {
+		return nil, fmt.Errorf("config: transfer.clamd: %w", err)
 	}
-	s.warnAtStart(ctx)
+	return c, nil
+}
+
+// startTransfers builds the transfer channel.
+func (s *Server) startTransfers(scanner scan.Scanner) error {
+	var err error
 	s.xfer, err = transfer.New(transfer.Config{
-		Store:       st,
-		Dir:         filepath.Join(cfg.Data, "quarantine"),
+		Store:       s.store,
+		Dir:         filepath.Join(s.cfg.Data, "quarantine"),
 		Policy:      s.policy,
 		Audit:       s.audit,
 		Scanner:     scanner,
-		ScanTimeout: time.Duration(cfg.Transfer.ScanTimeout),
-		Retention:   time.Duration(cfg.Transfer.Retention),
+		ScanTimeout: time.Duration(s.cfg.Transfer.ScanTimeout),
+		Retention:   time.Duration(s.cfg.Transfer.Retention),
 		Notify:      s.notifyTransfer,
-		Protected:   cfg.protectedDirs(),
+		Protected:   s.cfg.protectedDirs(),
 		Logger:      s.log,
 	})
-	if err != nil {
-		return nil, err
-	}
+	return err
+}
 
+// startSessions builds the browsers' launcher and the session manager,
+// with the hooks that journal, audit and count sessions; then it recovers
+// the transfers a previous run left.
+func (s *Server) startSessions(ctx context.Context, opts Options) error {
+	var err error
 	var opener session.EgressOpener = egressOpener{p: s.proxy, sp: s.policy}
 	var prefix func(string) []string
-	if cfg.NetNS {
+	if s.cfg.NetNS {
 		if s.netns, err = newNamespaces(s.log); err != nil {
-			return nil, err
+			return err
 		}
 		opener, prefix = netnsOpener{egressOpener{p: s.proxy, sp: s.policy}, s.netns}, s.netns.commandPrefix
 	}
 	s.launch = opts.Launcher
 	if s.launch == nil {
-		if s.launch, err = chromeLauncher(cfg, s.log, prefix, opts.ChromiumFlags); err != nil {
-			return nil, err
+		if s.launch, err = chromeLauncher(s.cfg, s.log, prefix, opts.ChromiumFlags); err != nil {
+			return err
 		}
 	}
 	s.sess, err = session.NewManager(session.Config{
 		Launcher:    s.launch,
 		Egress:      opener,
-		IdleTimeout: time.Duration(cfg.IdleTimeout),
-		MaxLifetime: time.Duration(cfg.MaxLifetime),
-		MaxSessions: cfg.MaxSessions,
+		IdleTimeout: time.Duration(s.cfg.IdleTimeout),
+		MaxLifetime: time.Duration(s.cfg.MaxLifetime),
+		MaxSessions: s.cfg.MaxSessions,
 		StartURL:    s.startURL(),
 		Logger:      s.log,
 
-		PoolSize:      cfg.PoolSize,
-		PoolMaxAge:    time.Duration(cfg.PoolMaxAge),
-		MinFreeMemory: int64(cfg.MinFreeMemoryMiB) << 20,
-		MaxLoadPerCPU: cfg.MaxLoadPerCore,
+		PoolSize:      s.cfg.PoolSize,
+		PoolMaxAge:    time.Duration(s.cfg.PoolMaxAge),
+		MinFreeMemory: int64(s.cfg.MinFreeMemoryMiB) << 20,
+		MaxLoadPerCPU: s.cfg.MaxLoadPerCore,
 		Stats:         opts.NodeStats,
 
 		OnStart: func(info session.Info) {
@@ -274,44 +329,49 @@ func New(ctx context.Context, cfg Config, opts Options) (*Server, error) {
 		Transfers: sessionTransfers{s},
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	// What a previous run left is dealt with once the session manager,
 	// which the transfer notifications need, exists.
 	if err := s.xfer.Recover(ctx); err != nil {
 		s.log.Error("transfer recovery at start left something for the next start", "err", err)
 	}
+	return nil
 
+}
+
+// startAccounts builds the account service and the login notices (banner
+// and usage pledge).
+func (s *Server) startAccounts() error {
+	var err error
 	s.auth, err = auth.New(auth.Config{
-		DataDir:          cfg.Data,
-		LockoutThreshold: cfg.LockoutThreshold,
-		LockoutWindow:    time.Duration(cfg.LockoutWindow),
+		DataDir:          s.cfg.Data,
+		LockoutThreshold: s.cfg.LockoutThreshold,
+		LockoutWindow:    time.Duration(s.cfg.LockoutWindow),
 		TokenTTL:         15 * time.Minute,
-		LoginLifetime:    time.Duration(cfg.MaxLifetime),
+		LoginLifetime:    time.Duration(s.cfg.MaxLifetime),
 		Logger:           s.log,
 		Audit:            s.audit,
 		Operator:         "broker",
-		Now:              opts.Now,
+		Now:              s.now,
 		OnUserDisabled: func(user string) {
 			go s.sess.End(user, session.ReasonAdmin)
 		},
-	}, st)
+	}, s.store)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	s.notices = &auth.Notices{
-		Settings:      st,
+		Settings:      s.store,
 		Accounts:      s.auth,
-		DefaultBanner: cfg.LoginBanner,
+		DefaultBanner: s.cfg.LoginBanner,
 		Audit:         s.audit,
 		CommitTimeout: sitepolicy.CommitTimeout,
 		Viewers:       pledgeViewers{s.sess},
 		Now:           s.now,
 		Logger:        s.log,
 	}
-	s.handler = s.routes()
-	ok = true
-	return s, nil
+	return nil
 }
 
 // startURL is the page a new browser opens: the configured one, else the
