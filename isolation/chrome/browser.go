@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -38,25 +37,12 @@ const (
 // workers started by spawn for DevTools calls that events ask for. All but
 // monitor are in wg and end when life is canceled.
 type browser struct {
-	cfg        Config
-	obs        isolation.Observer
-	log        *slog.Logger
+	core
 	profileDir string
 
-	// life is canceled when the browser starts to end; every DevTools call
-	// and every goroutine of the browser derives from it.
-	life       context.Context
-	lifeCancel context.CancelFunc
-	// bctx is the chromedp context that owns the Chromium process and is
-	// attached to its first tab. It has no deadline.
-	bctx        context.Context
 	bcancel     context.CancelFunc
 	allocCancel context.CancelFunc
-	// session is the browser-level DevTools session.
-	session *chromedp.Browser
-	pid     int
-
-	wg sync.WaitGroup
+	pid         int
 
 	// guard checks navigations and refuses certificate errors.
 	guard guard
@@ -73,10 +59,6 @@ type browser struct {
 	// clip is the state of Copy.
 	clip clipboard
 
-	// events carries target and page events from the chromedp listeners,
-	// and internal messages, to loop. Unbounded: a listener must never
-	// block. Only a filtered set of low-rate events is queued.
-	events queue[any]
 	// quality is the screencast's JPEG quality (SetQuality).
 	quality atomic.Int64
 	// sharp is the settle refresh (sharpen.go).
@@ -103,7 +85,6 @@ type browser struct {
 	viewport isolation.Viewport
 	// sized is set once SetViewport applied viewport to the tabs.
 	sized   bool
-	ending  bool // set before wg.Wait; spawn refuses afterwards
 	closing bool // the browser is closing or died: no tab is reopened
 	// choosers are the open file choosers by ID.
 	choosers   map[string]*chooser
@@ -118,6 +99,14 @@ type browser struct {
 
 var _ isolation.Browser = (*browser)(nil)
 
+// The browser's methods below hand each call to the part that owns it.
+
+// CancelDownload stops download id and removes its file. See
+// downloads.Cancel.
+func (b *browser) CancelDownload(ctx context.Context, id string) error {
+	return b.dl.Cancel(ctx, id)
+}
+
 // launch starts a browser. See Launcher.Launch.
 func launch(ctx context.Context, cfg Config, opts isolation.LaunchOptions, startURL string) (*browser, error) {
 	dir, err := os.MkdirTemp(cfg.ProfileRoot, "s-"+safeName(opts.SessionID)+"-")
@@ -130,9 +119,11 @@ func launch(ctx context.Context, cfg Config, opts isolation.LaunchOptions, start
 		return nil, err
 	}
 	b := &browser{
-		cfg:        cfg,
-		obs:        fillObserver(opts.Observer),
-		log:        cfg.Logger.With(logSession, opts.SessionID),
+		core: core{
+			cfg: cfg,
+			obs: fillObserver(opts.Observer),
+			log: cfg.Logger.With(logSession, opts.SessionID),
+		},
 		profileDir: dir,
 		viewport:   opts.Viewport,
 		closeReq:   make(chan struct{}),
@@ -145,6 +136,8 @@ func launch(ctx context.Context, cfg Config, opts isolation.LaunchOptions, start
 		printBinding: newPrintBinding(),
 		choosers:     map[string]*chooser{},
 	}
+	b.dl.core = &b.core
+	b.dl.tabOf = b.tabOfFrame
 	b.quality.Store(int64(cfg.JPEGQuality))
 	b.events.init()
 	b.frames.init()
@@ -264,7 +257,7 @@ func (b *browser) start(startURL string) error {
 
 	ctx, cancel := context.WithTimeout(b.life, b.cfg.CallTimeout)
 	defer cancel()
-	if err := b.downloadBehavior(ctx); err != nil {
+	if err := b.dl.setBehavior(ctx); err != nil {
 		return err
 	}
 	if err := b.startGuard(ctx); err != nil {
@@ -314,8 +307,8 @@ func (b *browser) monitor(lost <-chan struct{}) {
 // goroutines and removes the profile directory. It runs once, on every path
 // by which a browser ends.
 func (b *browser) teardown() {
+	b.stopSpawning()
 	b.mu.Lock()
-	b.ending = true
 	for _, t := range b.tabs {
 		if t.dialog != nil {
 			t.dialog.timer.Stop()
@@ -346,7 +339,7 @@ func (b *browser) teardown() {
 		b.tap.close()
 	}
 	b.wg.Wait()
-	b.endDownloads()
+	b.dl.endAll()
 	if err := removeAllRetry(b.profileDir, 5*time.Second); err != nil {
 		errs = append(errs, fmt.Errorf("remove profile dir: %w", err))
 	}
@@ -386,41 +379,6 @@ func (b *browser) Err() error {
 // PID returns the browser's main process ID, which is also the ID of its
 // process group and session.
 func (b *browser) PID() int { return b.pid }
-
-// spawn runs fn on a new goroutine of the browser, unless the browser is
-// ending. fn must return soon after life is canceled.
-func (b *browser) spawn(fn func()) bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.ending {
-		return false
-	}
-	b.wg.Go(fn)
-	return true
-}
-
-// callCtx derives the context of one DevTools call from the caller's: it
-// ends with the browser and, when the caller set no deadline, after
-// Config.CallTimeout.
-func (b *browser) callCtx(ctx context.Context) (context.Context, context.CancelFunc) {
-	var cancel context.CancelFunc
-	if _, ok := ctx.Deadline(); ok {
-		ctx, cancel = context.WithCancel(ctx)
-	} else {
-		ctx, cancel = context.WithTimeout(ctx, b.cfg.CallTimeout)
-	}
-	stop := context.AfterFunc(b.life, cancel)
-	return ctx, func() { stop(); cancel() }
-}
-
-// closedErr returns isolation.ErrClosed once the browser is ending, and err
-// otherwise.
-func (b *browser) closedErr(err error) error {
-	if err != nil && b.life.Err() != nil {
-		return isolation.ErrClosed
-	}
-	return err
-}
 
 // onActive runs fn with the active tab, once the browser runs. A call whose
 // handling opens a JavaScript dialog (a click on a button that calls alert,
@@ -579,12 +537,6 @@ func fillObserver(o isolation.Observer) isolation.Observer {
 		o.FileChooser = func(isolation.FileChooser) {}
 	}
 	return o
-}
-
-// closeTarget closes the target id through the browser session.
-func (b *browser) closeTarget(ctx context.Context, id target.ID) error {
-	_, err := cdp.Call(ctx, b.session, target.CloseTarget, target.CloseTargetParams{TargetID: id})
-	return err
 }
 
 // queue is an unbounded FIFO with one consumer. push never blocks.

@@ -96,9 +96,9 @@ func (b *browser) handle(ev any) {
 	case *target.EventTargetCrashed:
 		b.rendererCrashed(ev)
 	case *cdpbrowser.EventDownloadWillBegin:
-		b.downloadBegins(ev)
+		b.dl.begins(ev)
 	case *cdpbrowser.EventDownloadProgress:
-		b.downloadProgress(ev)
+		b.dl.progress(ev)
 	case chooserResolved:
 		b.chooserReady(ev)
 	}

@@ -460,6 +460,19 @@ func (b *browser) tabByID(id target.ID) *tab {
 	return nil
 }
 
+// tabOfFrame returns the tab of frame f, or "" when it is not known.
+func (b *browser) tabOfFrame(f cdp.FrameID) string {
+	b.mu.Lock()
+	t := b.tabByID(target.ID(f))
+	b.mu.Unlock()
+	if t != nil {
+		return string(t.id)
+	}
+	b.guard.mu.Lock()
+	defer b.guard.mu.Unlock()
+	return string(b.guard.frameTab[f])
+}
+
 // State returns the current visible state.
 func (b *browser) State() isolation.State {
 	b.mu.Lock()
