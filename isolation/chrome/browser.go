@@ -101,6 +101,10 @@ var _ isolation.Browser = (*browser)(nil)
 
 // The browser's methods below hand each call to the part that owns it.
 
+// Copy does the clinician's copy shortcut in the active tab and returns
+// what it copied. See clipboard.Copy.
+func (b *browser) Copy(ctx context.Context) (string, error) { return b.clip.Copy(ctx) }
+
 // CancelDownload stops download id and removes its file. See
 // downloads.Cancel.
 func (b *browser) CancelDownload(ctx context.Context, id string) error {
@@ -138,6 +142,8 @@ func launch(ctx context.Context, cfg Config, opts isolation.LaunchOptions, start
 	}
 	b.dl.core = &b.core
 	b.dl.tabOf = b.tabOfFrame
+	b.clip.core = &b.core
+	b.clip.key = b.Key
 	b.quality.Store(int64(cfg.JPEGQuality))
 	b.events.init()
 	b.frames.init()

@@ -498,7 +498,7 @@ func TestDownloads(t *testing.T) {
 		started := rec.waitDownload(t, "the held download", n, func(d isolation.Download) bool {
 			return d.State == isolation.DownloadStarted && strings.HasSuffix(d.URL, "/hold")
 		})
-		if err := b.dl.Cancel(testCtx(t), started.ID); err != nil {
+		if err := b.CancelDownload(testCtx(t), started.ID); err != nil {
 			t.Fatal(err)
 		}
 		// CancelDownload returns after the last report.
@@ -507,11 +507,11 @@ func TestDownloads(t *testing.T) {
 			t.Fatalf("end = %+v", end)
 		}
 		checkGone(t, dir, started.ID)
-		err := b.dl.Cancel(testCtx(t), started.ID)
+		err := b.CancelDownload(testCtx(t), started.ID)
 		if !errors.Is(err, ErrNoDownload) || !strings.Contains(err.Error(), started.ID) {
 			t.Fatalf("cancel an ended download: %v", err)
 		}
-		if err := b.dl.Cancel(testCtx(t), "nope"); !errors.Is(err, ErrNoDownload) || !strings.Contains(err.Error(), "nope") {
+		if err := b.CancelDownload(testCtx(t), "nope"); !errors.Is(err, ErrNoDownload) || !strings.Contains(err.Error(), "nope") {
 			t.Fatalf("cancel an unknown download: %v", err)
 		}
 	})
@@ -576,7 +576,7 @@ func TestDownloads(t *testing.T) {
 				t.Errorf("left after close: %s", name)
 			}
 		}
-		if err := b.dl.Cancel(testCtx(t), started.ID); !errors.Is(err, isolation.ErrClosed) {
+		if err := b.CancelDownload(testCtx(t), started.ID); !errors.Is(err, isolation.ErrClosed) {
 			t.Fatalf("cancel after close: %v", err)
 		}
 	})
