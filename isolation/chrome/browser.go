@@ -78,17 +78,11 @@ type browser struct {
 	// inputMu keeps input events in the order they were given.
 	inputMu sync.Mutex
 
-	mu       sync.Mutex
-	tabs     []*tab // open tabs in the order they appeared
-	active   *tab
-	seq      int64 // activation counter, for "most recently active"
-	viewport isolation.Viewport
-	// sized is set once SetViewport applied viewport to the tabs.
-	sized   bool
-	closing bool // the browser is closing or died: no tab is reopened
-	// choosers are the open file choosers by ID.
-	choosers   map[string]*chooser
-	chooserSeq int64
+	// tabs are the open tabs.
+	tabs tabSet
+
+	// up gives files to the pages: file choosers and drops.
+	up uploads
 
 	closeOnce sync.Once
 	closeReq  chan struct{}
@@ -100,6 +94,23 @@ type browser struct {
 var _ isolation.Browser = (*browser)(nil)
 
 // The browser's methods below hand each call to the part that owns it.
+
+// State returns the current visible state. See tabSet.State.
+func (b *browser) State() isolation.State { return b.tabs.State() }
+
+// PendingDialogs returns the dialogs still waiting for an answer. See
+// tabSet.PendingDialogs.
+func (b *browser) PendingDialogs() []isolation.Dialog { return b.tabs.PendingDialogs() }
+
+// SetFiles answers a file chooser. See uploads.SetFiles.
+func (b *browser) SetFiles(ctx context.Context, id string, paths []string) error {
+	return b.up.SetFiles(ctx, id, paths)
+}
+
+// DropFiles drops files onto the active tab. See uploads.DropFiles.
+func (b *browser) DropFiles(ctx context.Context, pageURL string, x, y float64, paths []string) error {
+	return b.up.DropFiles(ctx, pageURL, x, y, paths)
+}
 
 // Copy does the clinician's copy shortcut in the active tab and returns
 // what it copied. See clipboard.Copy.
@@ -129,7 +140,7 @@ func launch(ctx context.Context, cfg Config, opts isolation.LaunchOptions, start
 			log: cfg.Logger.With(logSession, opts.SessionID),
 		},
 		profileDir: dir,
-		viewport:   opts.Viewport,
+		tabs:       tabSet{viewport: opts.Viewport},
 		closeReq:   make(chan struct{}),
 		done:       make(chan struct{}),
 		dl: downloads{
@@ -138,11 +149,12 @@ func launch(ctx context.Context, cfg Config, opts isolation.LaunchOptions, start
 			active: map[string]*download{},
 		},
 		printBinding: newPrintBinding(),
-		choosers:     map[string]*chooser{},
+		up:           uploads{open: map[string]*chooser{}},
 	}
 	b.dl.core = &b.core
 	b.dl.tabOf = b.tabOfFrame
 	b.clip.core = &b.core
+	b.up.core, b.up.tabs, b.up.input = &b.core, &b.tabs, b.input
 	b.clip.key = b.Key
 	b.quality.Store(int64(cfg.JPEGQuality))
 	b.events.init()
@@ -238,7 +250,7 @@ func (b *browser) start(startURL string) error {
 	}
 	first := b.newTab(c.Target.TargetID, "")
 	first.sess = c.Target
-	b.tabs = []*tab{first}
+	b.tabs.list = []*tab{first}
 	ictx, icancel := context.WithTimeout(b.life, b.cfg.CallTimeout)
 	info, err := cdp.Call(ictx, b.session, target.GetTargetInfo, target.GetTargetInfoParams{TargetID: first.id})
 	icancel()
@@ -290,13 +302,13 @@ func (b *browser) monitor(lost <-chan struct{}) {
 	case <-lost:
 		crashed = fmt.Errorf("chromium (pid %d) exited unexpectedly: %w", b.pid, isolation.ErrCrashed)
 		b.log.Warn("browser crashed", logPID, b.pid)
-		b.mu.Lock()
-		b.closing = true
-		b.mu.Unlock()
+		b.tabs.mu.Lock()
+		b.tabs.closing = true
+		b.tabs.mu.Unlock()
 	case <-b.closeReq:
-		b.mu.Lock()
-		b.closing = true
-		b.mu.Unlock()
+		b.tabs.mu.Lock()
+		b.tabs.closing = true
+		b.tabs.mu.Unlock()
 		ctx, cancel := context.WithTimeout(b.bctx, b.cfg.CloseTimeout)
 		if err := chromedp.Cancel(ctx); err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
 			b.log.Debug("graceful close", logErr, err)
@@ -314,13 +326,13 @@ func (b *browser) monitor(lost <-chan struct{}) {
 // by which a browser ends.
 func (b *browser) teardown() {
 	b.stopSpawning()
-	b.mu.Lock()
-	for _, t := range b.tabs {
+	b.tabs.mu.Lock()
+	for _, t := range b.tabs.list {
 		if t.dialog != nil {
 			t.dialog.timer.Stop()
 		}
 	}
-	b.mu.Unlock()
+	b.tabs.mu.Unlock()
 
 	// The crash reporter is outside the group; kill it while its command
 	// line still says whose it is.
@@ -397,13 +409,13 @@ func (b *browser) onActive(ctx context.Context, fn func(context.Context, *tab) e
 	}
 	ctx, cancel := b.callCtx(ctx)
 	defer cancel()
-	b.mu.Lock()
-	t := b.active
+	b.tabs.mu.Lock()
+	t := b.tabs.active
 	var opened context.Context
 	if t != nil {
 		opened = t.dialogOpened
 	}
-	b.mu.Unlock()
+	b.tabs.mu.Unlock()
 	if t == nil {
 		return fmt.Errorf("active tab: %w", ErrNoTab)
 	}

@@ -69,12 +69,12 @@ func (b *browser) handle(ev any) {
 	case tabEvent:
 		b.handleTab(ev.t, ev.ev)
 	case historyMsg:
-		b.mu.Lock()
+		b.tabs.mu.Lock()
 		ev.t.canBack, ev.t.canForward = ev.canBack, ev.canForward
 		if ev.title != "" {
 			ev.t.title = ev.title
 		}
-		b.mu.Unlock()
+		b.tabs.mu.Unlock()
 	case tabFailed:
 		b.removeTab(ev.t)
 	case stateDirty:
@@ -87,9 +87,9 @@ func (b *browser) handle(ev any) {
 	case *target.EventTargetInfoChanged:
 		b.targetInfo(ev.TargetInfo)
 	case *target.EventTargetDestroyed:
-		b.mu.Lock()
-		t := b.tabByID(ev.TargetID)
-		b.mu.Unlock()
+		b.tabs.mu.Lock()
+		t := b.tabs.byID(ev.TargetID)
+		b.tabs.mu.Unlock()
 		if t != nil {
 			b.removeTab(t)
 		}
@@ -100,21 +100,21 @@ func (b *browser) handle(ev any) {
 	case *cdpbrowser.EventDownloadProgress:
 		b.dl.progress(ev)
 	case chooserResolved:
-		b.chooserReady(ev)
+		b.up.chooserReady(ev)
 	}
 }
 
 // targetInfo tracks a new page target, or updates a known one's title.
 func (b *browser) targetInfo(info *target.Info) {
-	b.mu.Lock()
-	t := b.tabByID(info.TargetID)
+	b.tabs.mu.Lock()
+	t := b.tabs.byID(info.TargetID)
 	if t != nil {
 		t.title = info.Title
 		if t.url == "" {
 			t.url = info.URL
 		}
 	}
-	b.mu.Unlock()
+	b.tabs.mu.Unlock()
 	if t == nil {
 		b.addTab(info)
 	}
@@ -124,19 +124,17 @@ func (b *browser) targetInfo(info *target.Info) {
 func (b *browser) handleTab(t *tab, ev any) {
 	switch ev := ev.(type) {
 	case *page.EventFrameNavigated:
-		b.mu.Lock()
 		if ev.Frame.ParentID != "" {
-			b.forgetChoosers(t, ev.Frame.ID)
+			b.up.forgetChoosers(t, ev.Frame.ID)
 		} else {
-			b.forgetChoosers(t, "")
+			b.up.forgetChoosers(t, "")
 		}
-		b.mu.Unlock()
 		if ev.Frame.ParentID != "" {
 			return
 		}
 		u := ev.Frame.URL + ev.Frame.URLFragment
 		blocked := b.guard.takeBlockPage(ev.Frame.ID, ev.Frame.URL)
-		b.mu.Lock()
+		b.tabs.mu.Lock()
 		t.mainFrame = ev.Frame.ID
 		t.url = u
 		t.blocked = blocked
@@ -145,58 +143,58 @@ func (b *browser) handleTab(t *tab, ev any) {
 			// from the back-forward cache had it reported already.
 			t.secure = false
 		}
-		b.mu.Unlock()
+		b.tabs.mu.Unlock()
 		if !blocked {
 			// A block page was reported to Blocked.
 			b.obs.Navigated(string(t.id), u)
 		}
 		b.refreshHistory(t)
 	case *page.EventNavigatedWithinDocument:
-		b.mu.Lock()
+		b.tabs.mu.Lock()
 		main := ev.FrameID == t.mainFrame
 		if main {
 			t.url = ev.URL
 		}
-		b.mu.Unlock()
+		b.tabs.mu.Unlock()
 		if main {
 			b.obs.Navigated(string(t.id), ev.URL)
 			b.refreshHistory(t)
 		}
 	case *page.EventFrameStartedLoading:
-		b.mu.Lock()
+		b.tabs.mu.Lock()
 		if ev.FrameID == t.mainFrame {
 			t.loading = true
 		}
-		b.mu.Unlock()
+		b.tabs.mu.Unlock()
 	case *page.EventFrameStoppedLoading:
-		b.mu.Lock()
+		b.tabs.mu.Lock()
 		main := ev.FrameID == t.mainFrame
 		if main {
 			t.loading = false
 		}
-		b.mu.Unlock()
+		b.tabs.mu.Unlock()
 		if main {
 			b.refreshHistory(t)
 			b.certNavigationStopped(t)
 		}
 	case *security.EventVisibleSecurityStateChanged:
-		b.mu.Lock()
+		b.tabs.mu.Lock()
 		t.secure = ev.VisibleSecurityState != nil && ev.VisibleSecurityState.SecurityState == security.StateSecure
-		b.mu.Unlock()
+		b.tabs.mu.Unlock()
 	case *page.EventFileChooserOpened:
-		b.chooserOpened(t, ev)
+		b.up.chooserOpened(t, ev)
 	case *runtime.EventBindingCalled:
 		b.pagePrint(t)
 	case *page.EventJavascriptDialogOpening:
 		b.dialogOpening(t, ev)
 	case *page.EventJavascriptDialogClosed:
-		b.mu.Lock()
+		b.tabs.mu.Lock()
 		d := t.dialog
 		t.dialog = nil
 		if d != nil {
 			d.timer.Stop()
 		}
-		b.mu.Unlock()
+		b.tabs.mu.Unlock()
 		if d != nil {
 			b.obs.DialogClosed(d.d.ID)
 		}
@@ -235,7 +233,7 @@ func (b *browser) dialogOpening(t *tab, ev *page.EventJavascriptDialogOpening) {
 		DefaultPrompt: ev.DefaultPrompt,
 		URL:           ev.URL,
 	}
-	b.mu.Lock()
+	b.tabs.mu.Lock()
 	var replaced string
 	if old := t.dialog; old != nil {
 		old.timer.Stop()
@@ -246,7 +244,7 @@ func (b *browser) dialogOpening(t *tab, ev *page.EventJavascriptDialogOpening) {
 	t.dialog = pd
 	t.openDialog()
 	t.dialogOpened, t.openDialog = context.WithCancel(context.Background())
-	b.mu.Unlock()
+	b.tabs.mu.Unlock()
 	if replaced != "" {
 		b.obs.DialogClosed(replaced)
 	}
@@ -257,9 +255,9 @@ func (b *browser) dialogOpening(t *tab, ev *page.EventJavascriptDialogOpening) {
 // dismissDialog dismisses the dialog id of t if nobody answered it in time.
 func (b *browser) dismissDialog(t *tab, id string) {
 	b.spawn(func() {
-		b.mu.Lock()
+		b.tabs.mu.Lock()
 		open := t.dialog != nil && t.dialog.d.ID == id
-		b.mu.Unlock()
+		b.tabs.mu.Unlock()
 		if !open {
 			return
 		}
@@ -276,15 +274,15 @@ func (b *browser) AnswerDialog(ctx context.Context, id string, accept bool, prom
 	if b.life.Err() != nil {
 		return isolation.ErrClosed
 	}
-	b.mu.Lock()
+	b.tabs.mu.Lock()
 	var t *tab
-	for _, x := range b.tabs {
+	for _, x := range b.tabs.list {
 		if x.dialog != nil && x.dialog.d.ID == id {
 			t = x
 			break
 		}
 	}
-	b.mu.Unlock()
+	b.tabs.mu.Unlock()
 	if t == nil {
 		return fmt.Errorf("dialog %q: %w", id, ErrNoDialog)
 	}
@@ -303,13 +301,13 @@ func (b *browser) AnswerDialog(ctx context.Context, id string, accept bool, prom
 // moment ago too; such a tab stays as it is until the clinician reloads or
 // navigates.
 func (b *browser) rendererCrashed(ev *target.EventTargetCrashed) {
-	b.mu.Lock()
-	t := b.tabByID(ev.TargetID)
+	b.tabs.mu.Lock()
+	t := b.tabs.byID(ev.TargetID)
 	reload := t != nil && t.ready && time.Since(t.crashedAt) > crashReloadInterval
 	if t != nil {
 		t.crashedAt = time.Now()
 	}
-	b.mu.Unlock()
+	b.tabs.mu.Unlock()
 	if t == nil {
 		return
 	}
@@ -324,9 +322,9 @@ func (b *browser) rendererCrashed(ev *target.EventTargetCrashed) {
 			b.log.Warn("reload crashed tab", logTab, t.id, logErr, err)
 			return
 		}
-		b.mu.Lock()
-		active := b.active == t
-		b.mu.Unlock()
+		b.tabs.mu.Lock()
+		active := b.tabs.active == t
+		b.tabs.mu.Unlock()
 		if active {
 			// The screencast belonged to the dead renderer's view.
 			_ = b.activate(ctx, t)

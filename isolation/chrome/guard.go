@@ -368,9 +368,9 @@ func (b *browser) special(ctx context.Context, f cdp.FrameID, u *url.URL) answer
 // frameKind reports whether frame f is a tab's main frame, and the tab it
 // belongs to ("" when unknown). A page target's ID is its main frame's ID.
 func (b *browser) frameKind(ctx context.Context, f cdp.FrameID) (main bool, tab string) {
-	b.mu.Lock()
-	known := b.tabByID(target.ID(f)) != nil
-	b.mu.Unlock()
+	b.tabs.mu.Lock()
+	known := b.tabs.byID(target.ID(f)) != nil
+	b.tabs.mu.Unlock()
 	if known {
 		return true, string(f)
 	}
@@ -456,10 +456,10 @@ func (b *browser) certNavigationStopped(t *tab) {
 // showCertPage navigates tab id to its pending certificate block page. A
 // tab that is not set up yet does it when it is (see attach).
 func (b *browser) showCertPage(ctx context.Context, id target.ID) {
-	b.mu.Lock()
-	t := b.tabByID(id)
+	b.tabs.mu.Lock()
+	t := b.tabs.byID(id)
 	ready := t != nil && t.ready && t.sess != nil
-	b.mu.Unlock()
+	b.tabs.mu.Unlock()
 	if !ready {
 		return
 	}

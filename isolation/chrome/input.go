@@ -199,9 +199,9 @@ func (b *browser) input(ctx context.Context, fn func(context.Context, *tab) erro
 	b.inputMu.Lock()
 	defer b.inputMu.Unlock()
 	return b.onActive(ctx, func(ctx context.Context, t *tab) error {
-		b.mu.Lock()
+		b.tabs.mu.Lock()
 		blocked := t.dialog != nil
-		b.mu.Unlock()
+		b.tabs.mu.Unlock()
 		if blocked {
 			return nil
 		}

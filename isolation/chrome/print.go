@@ -93,7 +93,7 @@ func (b *browser) pagePrint(t *tab) {
 		b.log.Info("page print ignored: downloads are off", logTab, t.id)
 		return
 	}
-	b.mu.Lock()
+	b.tabs.mu.Lock()
 	now := time.Now()
 	allowed := t.lastPagePrint.IsZero() || now.Sub(t.lastPagePrint) >= pagePrintInterval
 	if allowed {
@@ -102,7 +102,7 @@ func (b *browser) pagePrint(t *tab) {
 		t.pagePrintsIgnored++
 	}
 	ignored := t.pagePrintsIgnored
-	b.mu.Unlock()
+	b.tabs.mu.Unlock()
 	if !allowed {
 		b.log.Info("page print ignored: too soon after the last one", logTab, t.id, "ignored", ignored)
 		return
@@ -127,9 +127,9 @@ func (b *browser) Print(ctx context.Context) error {
 	if b.dl.dir == "" {
 		return fmt.Errorf("print: %w", ErrNoDownloadDir)
 	}
-	b.mu.Lock()
-	t := b.active
-	b.mu.Unlock()
+	b.tabs.mu.Lock()
+	t := b.tabs.active
+	b.tabs.mu.Unlock()
 	if t == nil {
 		return fmt.Errorf("active tab: %w", ErrNoTab)
 	}
@@ -147,10 +147,10 @@ func (b *browser) Print(ctx context.Context) error {
 
 // printTab prints tab t into the download directory and reports it.
 func (b *browser) printTab(ctx context.Context, t *tab) error {
-	b.mu.Lock()
+	b.tabs.mu.Lock()
 	open := t.dialog != nil
 	pageURL, title := t.url, t.title
-	b.mu.Unlock()
+	b.tabs.mu.Unlock()
 	if open {
 		return errors.New("print: a dialog is open in the tab")
 	}

@@ -57,9 +57,9 @@ func (b *browser) frameLoop() {
 		case <-b.frames.wake:
 		}
 		msgs := b.frames.drain()
-		b.mu.Lock()
-		active := b.active
-		b.mu.Unlock()
+		b.tabs.mu.Lock()
+		active := b.tabs.active
+		b.tabs.mu.Unlock()
 		// Latest wins: of a batch, only the active tab's newest frame is
 		// delivered.
 		for i := len(msgs) - 1; i >= 0; i-- {
@@ -108,9 +108,9 @@ func (b *browser) watchFrames(t *tab) {
 		return
 	}
 	b.tap.watch(t.sess.SessionID, func(f isolation.Frame, cast int64) {
-		b.mu.Lock()
-		active := b.active == t
-		b.mu.Unlock()
+		b.tabs.mu.Lock()
+		active := b.tabs.active == t
+		b.tabs.mu.Unlock()
 		if active {
 			b.deliverFrame(f, cast)
 		}
@@ -145,9 +145,9 @@ func (b *browser) startScreencast(ctx context.Context, t *tab) error {
 
 // startScreencastAt starts t's screencast at JPEG quality q.
 func (b *browser) startScreencastAt(ctx context.Context, t *tab, q int) error {
-	b.mu.Lock()
-	v := b.viewport
-	b.mu.Unlock()
+	b.tabs.mu.Lock()
+	v := b.tabs.viewport
+	b.tabs.mu.Unlock()
 	b.watchFrames(t)
 	// A start sends the page's frame at once, which the caller wants even
 	// if it is the one on screen.
@@ -178,9 +178,9 @@ func (b *browser) restartActive(ctx context.Context, change func() bool) error {
 	if change != nil && !change() {
 		return nil
 	}
-	b.mu.Lock()
-	t := b.active
-	b.mu.Unlock()
+	b.tabs.mu.Lock()
+	t := b.tabs.active
+	b.tabs.mu.Unlock()
 	if t == nil {
 		if change != nil {
 			return nil // the next tab starts with it
@@ -235,25 +235,25 @@ func (b *browser) SetViewport(ctx context.Context, v isolation.Viewport) error {
 	defer cancel()
 	b.switchMu.Lock()
 	defer b.switchMu.Unlock()
-	b.mu.Lock()
-	if b.sized && b.viewport == v && b.active != nil {
+	b.tabs.mu.Lock()
+	if b.tabs.sized && b.tabs.viewport == v && b.tabs.active != nil {
 		// Nothing changes (a viewer that reconnects says its size again);
 		// KeyFrame is how to ask for a frame.
-		b.mu.Unlock()
+		b.tabs.mu.Unlock()
 		return nil
 	}
-	b.sized = false
-	b.viewport = v
+	b.tabs.sized = false
+	b.tabs.viewport = v
 	var tabs []*tab
-	if b.active != nil {
-		tabs = append(tabs, b.active)
+	if b.tabs.active != nil {
+		tabs = append(tabs, b.tabs.active)
 	}
-	for _, t := range b.tabs {
-		if t.ready && t != b.active {
+	for _, t := range b.tabs.list {
+		if t.ready && t != b.tabs.active {
 			tabs = append(tabs, t)
 		}
 	}
-	b.mu.Unlock()
+	b.tabs.mu.Unlock()
 	for i, t := range tabs {
 		err := setViewport(ctx, t.sess, v)
 		if i > 0 {
@@ -270,8 +270,8 @@ func (b *browser) SetViewport(ctx context.Context, v isolation.Viewport) error {
 			return b.closedErr(err)
 		}
 	}
-	b.mu.Lock()
-	b.sized = b.viewport == v
-	b.mu.Unlock()
+	b.tabs.mu.Lock()
+	b.tabs.sized = b.tabs.viewport == v
+	b.tabs.mu.Unlock()
 	return nil
 }

@@ -142,10 +142,10 @@ func (b *browser) sharpen() {
 		return
 	}
 	defer b.switchMu.Unlock()
-	b.mu.Lock()
-	t := b.active
+	b.tabs.mu.Lock()
+	t := b.tabs.active
 	loading := t != nil && t.loading
-	b.mu.Unlock()
+	b.tabs.mu.Unlock()
 	if t == nil || t.sess == nil {
 		return
 	}
@@ -183,9 +183,9 @@ func (b *browser) unsharpen() {
 	s.mu.Lock()
 	restoring := s.mode == sharpRestoring
 	s.mu.Unlock()
-	b.mu.Lock()
-	t := b.active
-	b.mu.Unlock()
+	b.tabs.mu.Lock()
+	t := b.tabs.active
+	b.tabs.mu.Unlock()
 	if !restoring || t == nil || t.sess == nil {
 		return
 	}

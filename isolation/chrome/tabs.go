@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/chromedp/cdproto"
@@ -22,6 +23,29 @@ import (
 	"github.com/shoji-rbi/shoji/isolation"
 )
 
+// tabSet is the part of a browser that owns its tabs: the page targets
+// of the default browser context, which one is active, and the viewport
+// they are sized to.
+//
+// Locks: mu guards the fields below and the fields of each tab that its
+// comment names. Lock order: mu before the other parts' locks
+// (uploads.mu); no part calls into tabSet while it holds its own lock.
+//
+// Goroutines: tabs are added and removed on the browser's loop; attach runs
+// on a worker of spawn; the isolation.Tabs methods run on the caller's
+// goroutine.
+type tabSet struct {
+	mu     sync.Mutex
+	list   []*tab // open tabs in the order they appeared
+	active *tab
+	seq    int64 // activation counter, for "most recently active"
+	// viewport is the size the tabs' pages are set to.
+	viewport isolation.Viewport
+	// sized is set once SetViewport applied viewport to the tabs.
+	sized   bool
+	closing bool // the browser is closing or died: no tab is reopened
+}
+
 // tab is one page target of the browser.
 type tab struct {
 	id     target.ID
@@ -33,7 +57,7 @@ type tab struct {
 	// gone is closed when the tab is removed.
 	gone chan struct{}
 
-	// The fields below are guarded by browser.mu. cancel and sess are
+	// The fields below are guarded by tabSet.mu. cancel and sess are
 	// written once, before ready is set.
 
 	// cancel detaches from the tab and closes it. It is nil for the first
@@ -155,9 +179,9 @@ func (b *browser) isTab(info *target.Info) bool {
 func (b *browser) addTab(info *target.Info) {
 	t := b.newTab(info.TargetID, info.OpenerID)
 	t.url, t.title = info.URL, info.Title
-	b.mu.Lock()
-	b.tabs = append(b.tabs, t)
-	b.mu.Unlock()
+	b.tabs.mu.Lock()
+	b.tabs.list = append(b.tabs.list, t)
+	b.tabs.mu.Unlock()
 	if !b.spawn(func() { b.attach(t) }) {
 		return
 	}
@@ -168,10 +192,10 @@ func (b *browser) addTab(info *target.Info) {
 // active, activates it.
 func (b *browser) attach(t *tab) {
 	ctx, cancel := chromedp.NewContext(b.bctx, chromedp.WithTargetID(t.id), chromedp.WithListener(b.tabListener(t)))
-	b.mu.Lock()
+	b.tabs.mu.Lock()
 	t.cancel = cancel
 	removed := t.removed
-	b.mu.Unlock()
+	b.tabs.mu.Unlock()
 	if removed {
 		cancel()
 		return
@@ -182,9 +206,9 @@ func (b *browser) attach(t *tab) {
 	err := chromedp.Do(ctx)
 	timer.Stop()
 	if err == nil {
-		b.mu.Lock()
+		b.tabs.mu.Lock()
 		t.sess = chromedp.FromContext(ctx).Target
-		b.mu.Unlock()
+		b.tabs.mu.Unlock()
 		cctx, ccancel := t.callCtx(b.cfg.CallTimeout)
 		err = b.setupTab(cctx, t)
 		if err == nil {
@@ -204,9 +228,9 @@ func (b *browser) attach(t *tab) {
 		b.events.push(tabFailed{t})
 		return
 	}
-	b.mu.Lock()
-	activate := t.opener != "" || b.active == nil
-	b.mu.Unlock()
+	b.tabs.mu.Lock()
+	activate := t.opener != "" || b.tabs.active == nil
+	b.tabs.mu.Unlock()
 	if activate {
 		cctx, ccancel := t.callCtx(b.cfg.CallTimeout)
 		if err := b.activate(cctx, t); err != nil && b.life.Err() == nil {
@@ -235,22 +259,22 @@ func (b *browser) setupTab(ctx context.Context, t *tab) error {
 	if err := b.setupPrint(ctx, t); err != nil {
 		return err
 	}
-	b.mu.Lock()
-	v := b.viewport
-	b.mu.Unlock()
+	b.tabs.mu.Lock()
+	v := b.tabs.viewport
+	b.tabs.mu.Unlock()
 	for {
 		if err := setViewport(ctx, t.sess, v); err != nil {
 			return err
 		}
-		b.mu.Lock()
-		if b.viewport == v {
+		b.tabs.mu.Lock()
+		if b.tabs.viewport == v {
 			t.ready = true
-			b.mu.Unlock()
+			b.tabs.mu.Unlock()
 			return nil
 		}
 		// SetViewport ran meanwhile and did not see this tab.
-		v = b.viewport
-		b.mu.Unlock()
+		v = b.tabs.viewport
+		b.tabs.mu.Unlock()
 	}
 }
 
@@ -275,16 +299,16 @@ func setViewport(ctx context.Context, s cdp.Session, v isolation.Viewport) error
 func (b *browser) activate(ctx context.Context, t *tab) error {
 	b.switchMu.Lock()
 	defer b.switchMu.Unlock()
-	b.mu.Lock()
+	b.tabs.mu.Lock()
 	if t.removed || !t.ready {
-		b.mu.Unlock()
+		b.tabs.mu.Unlock()
 		return fmt.Errorf("tab %s: %w", t.id, ErrNoTab)
 	}
-	old := b.active
-	b.active = t
-	b.seq++
-	t.lastActive = b.seq
-	b.mu.Unlock()
+	old := b.tabs.active
+	b.tabs.active = t
+	b.tabs.seq++
+	t.lastActive = b.tabs.seq
+	b.tabs.mu.Unlock()
 	defer b.events.push(stateDirty{})
 
 	if old != nil && old != t {
@@ -309,7 +333,7 @@ func (b *browser) SwitchTab(ctx context.Context, id string) error {
 	if b.life.Err() != nil {
 		return isolation.ErrClosed
 	}
-	t := b.findTab(id)
+	t := b.tabs.find(id)
 	if t == nil {
 		return fmt.Errorf("tab %q: %w", id, ErrNoTab)
 	}
@@ -325,15 +349,15 @@ func (b *browser) CloseTab(ctx context.Context, id string) error {
 	if b.life.Err() != nil {
 		return isolation.ErrClosed
 	}
-	t := b.findTab(id)
+	t := b.tabs.find(id)
 	if t == nil {
 		return fmt.Errorf("tab %q: %w", id, ErrNoTab)
 	}
 	ctx, cancel := b.callCtx(ctx)
 	defer cancel()
-	b.mu.Lock()
-	last := len(b.tabs) == 1
-	b.mu.Unlock()
+	b.tabs.mu.Lock()
+	last := len(b.tabs.list) == 1
+	b.tabs.mu.Unlock()
 	if last {
 		if err := b.openBlankTab(ctx); err != nil {
 			return b.closedErr(err)
@@ -374,16 +398,16 @@ func (b *browser) openBlankTab(ctx context.Context) error {
 // removeTab forgets t after its target went away, and picks the next
 // active tab. It runs on loop.
 func (b *browser) removeTab(t *tab) {
-	b.mu.Lock()
+	b.tabs.mu.Lock()
 	if t.removed {
-		b.mu.Unlock()
+		b.tabs.mu.Unlock()
 		return
 	}
 	t.removed = true
 	t.end()
 	close(t.gone)
-	b.tabs = slices.DeleteFunc(b.tabs, func(x *tab) bool { return x == t })
-	b.forgetChoosers(t, "")
+	b.tabs.list = slices.DeleteFunc(b.tabs.list, func(x *tab) bool { return x == t })
+	b.up.forgetChoosers(t, "")
 	var closedDialog string
 	if t.dialog != nil {
 		t.dialog.timer.Stop()
@@ -391,17 +415,17 @@ func (b *browser) removeTab(t *tab) {
 		t.dialog = nil
 	}
 	var next *tab
-	if b.active == t {
-		b.active = nil
-		for _, x := range b.tabs {
+	if b.tabs.active == t {
+		b.tabs.active = nil
+		for _, x := range b.tabs.list {
 			if x.ready && (next == nil || x.lastActive > next.lastActive) {
 				next = x
 			}
 		}
 	}
-	empty := len(b.tabs) == 0 && !b.closing
+	empty := len(b.tabs.list) == 0 && !b.tabs.closing
 	cancel := t.cancel
-	b.mu.Unlock()
+	b.tabs.mu.Unlock()
 
 	b.guard.forgetTab(t.id)
 	if b.tap != nil && t.sess != nil {
@@ -437,11 +461,11 @@ func (b *browser) removeTab(t *tab) {
 	}
 }
 
-// findTab returns the ready tab id, or nil.
-func (b *browser) findTab(id string) *tab {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for _, t := range b.tabs {
+// find returns the ready tab id, or nil.
+func (ts *tabSet) find(id string) *tab {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	for _, t := range ts.list {
 		if string(t.id) == id && t.ready && !t.removed {
 			return t
 		}
@@ -449,10 +473,10 @@ func (b *browser) findTab(id string) *tab {
 	return nil
 }
 
-// tabByID returns the tracked tab id, ready or not, or nil. The caller
-// holds b.mu.
-func (b *browser) tabByID(id target.ID) *tab {
-	for _, t := range b.tabs {
+// byID returns the tracked tab id, ready or not, or nil. The caller
+// holds ts.mu.
+func (ts *tabSet) byID(id target.ID) *tab {
+	for _, t := range ts.list {
 		if t.id == id {
 			return t
 		}
@@ -462,9 +486,9 @@ func (b *browser) tabByID(id target.ID) *tab {
 
 // tabOfFrame returns the tab of frame f, or "" when it is not known.
 func (b *browser) tabOfFrame(f cdp.FrameID) string {
-	b.mu.Lock()
-	t := b.tabByID(target.ID(f))
-	b.mu.Unlock()
+	b.tabs.mu.Lock()
+	t := b.tabs.byID(target.ID(f))
+	b.tabs.mu.Unlock()
 	if t != nil {
 		return string(t.id)
 	}
@@ -474,17 +498,17 @@ func (b *browser) tabOfFrame(f cdp.FrameID) string {
 }
 
 // State returns the current visible state.
-func (b *browser) State() isolation.State {
-	b.mu.Lock()
-	defer b.mu.Unlock()
+func (ts *tabSet) State() isolation.State {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
 	s := isolation.State{Tabs: []isolation.Tab{}}
-	for _, t := range b.tabs {
+	for _, t := range ts.list {
 		if !t.ready {
 			continue
 		}
-		s.Tabs = append(s.Tabs, isolation.Tab{ID: string(t.id), Title: t.title, URL: t.url, Active: t == b.active})
+		s.Tabs = append(s.Tabs, isolation.Tab{ID: string(t.id), Title: t.title, URL: t.url, Active: t == ts.active})
 	}
-	if a := b.active; a != nil {
+	if a := ts.active; a != nil {
 		s.URL = a.url
 		s.Title = a.title
 		s.Host = hostOf(a.url)
@@ -507,11 +531,11 @@ func hostOf(raw string) string {
 }
 
 // PendingDialogs returns the dialogs still waiting for an answer.
-func (b *browser) PendingDialogs() []isolation.Dialog {
-	b.mu.Lock()
-	defer b.mu.Unlock()
+func (ts *tabSet) PendingDialogs() []isolation.Dialog {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
 	var ds []isolation.Dialog
-	for _, t := range b.tabs {
+	for _, t := range ts.list {
 		if t.dialog != nil {
 			ds = append(ds, t.dialog.d)
 		}
