@@ -54,8 +54,8 @@ type browser struct {
 
 	// dl tracks the downloads.
 	dl downloads
-	// printBinding is the name of the binding of window.print().
-	printBinding string
+	// pr prints tabs.
+	pr printer
 	// clip is the state of Copy.
 	clip clipboard
 
@@ -112,6 +112,10 @@ func (b *browser) DropFiles(ctx context.Context, pageURL string, x, y float64, p
 	return b.up.DropFiles(ctx, pageURL, x, y, paths)
 }
 
+// Print prints the active tab into the download directory. See
+// printer.Print.
+func (b *browser) Print(ctx context.Context) error { return b.pr.Print(ctx) }
+
 // Copy does the clinician's copy shortcut in the active tab and returns
 // what it copied. See clipboard.Copy.
 func (b *browser) Copy(ctx context.Context) (string, error) { return b.clip.Copy(ctx) }
@@ -148,12 +152,13 @@ func launch(ctx context.Context, cfg Config, opts isolation.LaunchOptions, start
 			max:    opts.MaxDownloadBytes,
 			active: map[string]*download{},
 		},
-		printBinding: newPrintBinding(),
-		up:           uploads{open: map[string]*chooser{}},
+		pr: printer{binding: newPrintBinding()},
+		up: uploads{open: map[string]*chooser{}},
 	}
 	b.dl.core = &b.core
 	b.dl.tabOf = b.tabOfFrame
 	b.clip.core = &b.core
+	b.pr.core, b.pr.tabs, b.pr.dl = &b.core, &b.tabs, &b.dl
 	b.up.core, b.up.tabs, b.up.input = &b.core, &b.tabs, b.input
 	b.clip.key = b.Key
 	b.quality.Store(int64(cfg.JPEGQuality))

@@ -184,7 +184,7 @@ func (b *browser) handleTab(t *tab, ev any) {
 	case *page.EventFileChooserOpened:
 		b.up.chooserOpened(t, ev)
 	case *runtime.EventBindingCalled:
-		b.pagePrint(t)
+		b.pr.pagePrint(t)
 	case *page.EventJavascriptDialogOpening:
 		b.dialogOpening(t, ev)
 	case *page.EventJavascriptDialogClosed:

@@ -134,7 +134,7 @@ func (b *browser) tabListener(t *tab) func(ev any) {
 		case *page.EventScreencastFrame:
 			b.frames.push(frameMsg{t: t, ev: ev})
 		case *runtime.EventBindingCalled:
-			if ev.Name == b.printBinding {
+			if ev.Name == b.pr.binding {
 				b.events.push(tabEvent{t, ev})
 			}
 		case *page.EventFrameNavigated,
@@ -256,7 +256,7 @@ func (b *browser) setupTab(ctx context.Context, t *tab) error {
 	if err := setupChooser(ctx, t); err != nil {
 		return err
 	}
-	if err := b.setupPrint(ctx, t); err != nil {
+	if err := b.pr.setup(ctx, t); err != nil {
 		return err
 	}
 	b.tabs.mu.Lock()
