@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -59,22 +58,9 @@ type browser struct {
 	// clip is the state of Copy.
 	clip clipboard
 
-	// quality is the screencast's JPEG quality (SetQuality).
-	quality atomic.Int64
-	// sharp is the settle refresh (sharpen.go).
-	sharp sharpener
-	// tap takes the screencast frames out of the DevTools pipe (tap.go);
-	// nil if it could not be set up, and then frames come through chromedp.
-	tap *tap
-	// frames carries screencast frames that came through chromedp to
-	// frameLoop. Unbounded, but
-	// Chromium sends at most MaxFramesInFlight unacknowledged frames per
-	// screencast, so it stays short.
-	frames queue[frameMsg]
+	// screen owns the screencasts and their frames.
+	screen screen
 
-	// switchMu serializes what starts and stops screencasts: tab
-	// activation, key frames and viewport changes.
-	switchMu sync.Mutex
 	// inputMu keeps input events in the order they were given.
 	inputMu sync.Mutex
 
@@ -115,6 +101,19 @@ func (b *browser) DropFiles(ctx context.Context, pageURL string, x, y float64, p
 // Print prints the active tab into the download directory. See
 // printer.Print.
 func (b *browser) Print(ctx context.Context) error { return b.pr.Print(ctx) }
+
+// SetViewport resizes the tabs' pages. See screen.SetViewport.
+func (b *browser) SetViewport(ctx context.Context, v isolation.Viewport) error {
+	return b.screen.SetViewport(ctx, v)
+}
+
+// KeyFrame makes a fresh frame arrive at once. See screen.KeyFrame.
+func (b *browser) KeyFrame(ctx context.Context) error { return b.screen.KeyFrame(ctx) }
+
+// SetQuality sets the screencast's JPEG quality. See screen.SetQuality.
+func (b *browser) SetQuality(ctx context.Context, quality int) error {
+	return b.screen.SetQuality(ctx, quality)
+}
 
 // Copy does the clinician's copy shortcut in the active tab and returns
 // what it copied. See clipboard.Copy.
@@ -161,9 +160,10 @@ func launch(ctx context.Context, cfg Config, opts isolation.LaunchOptions, start
 	b.pr.core, b.pr.tabs, b.pr.dl = &b.core, &b.tabs, &b.dl
 	b.up.core, b.up.tabs, b.up.input = &b.core, &b.tabs, b.input
 	b.clip.key = b.Key
-	b.quality.Store(int64(cfg.JPEGQuality))
+	b.screen.core, b.screen.tabs = &b.core, &b.tabs
+	b.screen.quality.Store(int64(cfg.JPEGQuality))
 	b.events.init()
-	b.frames.init()
+	b.screen.frames.init()
 	b.guard.init(opts.CheckURL)
 	b.processGroup = opts.ProcessGroup
 	b.life, b.lifeCancel = context.WithCancel(context.Background())
@@ -190,7 +190,7 @@ func launch(ctx context.Context, cfg Config, opts isolation.LaunchOptions, start
 				b.log.Warn("screencast frames go through chromedp", logErr, err)
 				return
 			}
-			b.tap = t
+			b.screen.tap = t
 			// Once Chromium has its copies of the tap's child ends, the
 			// broker's copies must go: a Chromium that exits at once then
 			// ends the pipe, and the start fails at once instead of at the
@@ -238,9 +238,9 @@ func launch(ctx context.Context, cfg Config, opts isolation.LaunchOptions, start
 // goroutines and opens startURL.
 func (b *browser) start(startURL string) error {
 	err := chromedp.Do(b.bctx)
-	if b.tap != nil {
+	if b.screen.tap != nil {
 		// The process has its own copies of the tap's ends now, or none.
-		b.tap.closeChild()
+		b.screen.tap.closeChild()
 	}
 	if err != nil {
 		return fmt.Errorf("start chromium: %w", err)
@@ -273,10 +273,10 @@ func (b *browser) start(startURL string) error {
 	if err := chromedp.ListenBrowser(b.bctx, b.browserListener); err != nil {
 		return fmt.Errorf("listen to browser: %w", err)
 	}
-	b.startSharpener()
+	b.screen.startSharpener()
 	b.wg.Add(2)
 	go b.loop()
-	go b.frameLoop()
+	go b.screen.frameLoop()
 
 	ctx, cancel := context.WithTimeout(b.life, b.cfg.CallTimeout)
 	defer cancel()
@@ -345,7 +345,7 @@ func (b *browser) teardown() {
 	if b.pid > 0 {
 		killGroup(b.pid)
 	}
-	b.stopSharpener()
+	b.screen.stopSharpener()
 	b.lifeCancel()
 	b.bcancel()
 	b.allocCancel()
@@ -358,8 +358,8 @@ func (b *browser) teardown() {
 	if err := killStrays(b.profileDir, strays, 5*time.Second); err != nil {
 		errs = append(errs, err)
 	}
-	if b.tap != nil {
-		b.tap.close()
+	if b.screen.tap != nil {
+		b.screen.tap.close()
 	}
 	b.wg.Wait()
 	b.dl.endAll()

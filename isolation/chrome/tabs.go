@@ -132,7 +132,7 @@ func (b *browser) tabListener(t *tab) func(ev any) {
 		case *page.EventFrameDetached:
 			b.guard.frameDetached(ev.FrameID)
 		case *page.EventScreencastFrame:
-			b.frames.push(frameMsg{t: t, ev: ev})
+			b.screen.frames.push(frameMsg{t: t, ev: ev})
 		case *runtime.EventBindingCalled:
 			if ev.Name == b.pr.binding {
 				b.events.push(tabEvent{t, ev})
@@ -297,8 +297,8 @@ func setViewport(ctx context.Context, s cdp.Session, v isolation.Viewport) error
 // activate makes t the tab the clinician sees: the previous tab's
 // screencast stops, t comes to the front and its screencast starts.
 func (b *browser) activate(ctx context.Context, t *tab) error {
-	b.switchMu.Lock()
-	defer b.switchMu.Unlock()
+	b.screen.switchMu.Lock()
+	defer b.screen.switchMu.Unlock()
 	b.tabs.mu.Lock()
 	if t.removed || !t.ready {
 		b.tabs.mu.Unlock()
@@ -325,7 +325,7 @@ func (b *browser) activate(ctx context.Context, t *tab) error {
 	if _, err := cdp.Call(ctx, t.sess, page.BringToFront, cdp.Empty{}); err != nil {
 		return fmt.Errorf("bring to front: %w", err)
 	}
-	return b.startScreencast(ctx, t)
+	return b.screen.startScreencast(ctx, t)
 }
 
 // SwitchTab makes the tab id the active one.
@@ -428,8 +428,8 @@ func (b *browser) removeTab(t *tab) {
 	b.tabs.mu.Unlock()
 
 	b.guard.forgetTab(t.id)
-	if b.tap != nil && t.sess != nil {
-		b.tap.watch(t.sess.SessionID, nil)
+	if b.screen.tap != nil && t.sess != nil {
+		b.screen.tap.watch(t.sess.SessionID, nil)
 	}
 	b.log.Debug("tab closed", logTab, t.id)
 	if closedDialog != "" {
