@@ -61,8 +61,8 @@ type browser struct {
 	// screen owns the screencasts and their frames.
 	screen screen
 
-	// inputMu keeps input events in the order they were given.
-	inputMu sync.Mutex
+	// in gives the clinician's input to the active tab.
+	in inputs
 
 	// tabs are the open tabs.
 	tabs tabSet
@@ -87,6 +87,32 @@ func (b *browser) State() isolation.State { return b.tabs.State() }
 // PendingDialogs returns the dialogs still waiting for an answer. See
 // tabSet.PendingDialogs.
 func (b *browser) PendingDialogs() []isolation.Dialog { return b.tabs.PendingDialogs() }
+
+// Mouse dispatches a pointer event to the active tab. See inputs.Mouse.
+func (b *browser) Mouse(ctx context.Context, ev isolation.MouseEvent) error {
+	return b.in.Mouse(ctx, ev)
+}
+
+// Wheel dispatches a wheel event to the active tab. See inputs.Wheel.
+func (b *browser) Wheel(ctx context.Context, ev isolation.WheelEvent) error {
+	return b.in.Wheel(ctx, ev)
+}
+
+// Key dispatches a key event to the active tab. See inputs.Key.
+func (b *browser) Key(ctx context.Context, ev isolation.KeyEvent) error {
+	return b.in.Key(ctx, ev)
+}
+
+// Compose sets the IME composition. See inputs.Compose.
+func (b *browser) Compose(ctx context.Context, text string, selStart, selEnd int) (isolation.Caret, error) {
+	return b.in.Compose(ctx, text, selStart, selEnd)
+}
+
+// InsertText commits text into the focused element. See
+// inputs.InsertText.
+func (b *browser) InsertText(ctx context.Context, text string) error {
+	return b.in.InsertText(ctx, text)
+}
 
 // SetFiles answers a file chooser. See uploads.SetFiles.
 func (b *browser) SetFiles(ctx context.Context, id string, paths []string) error {
@@ -154,13 +180,14 @@ func launch(ctx context.Context, cfg Config, opts isolation.LaunchOptions, start
 		pr: printer{binding: newPrintBinding()},
 		up: uploads{open: map[string]*chooser{}},
 	}
-	b.dl.core = &b.core
-	b.dl.tabOf = b.tabOfFrame
-	b.clip.core = &b.core
-	b.pr.core, b.pr.tabs, b.pr.dl = &b.core, &b.tabs, &b.dl
-	b.up.core, b.up.tabs, b.up.input = &b.core, &b.tabs, b.input
-	b.clip.key = b.Key
+	// Each part points to the core and to the parts it uses.
+	b.tabs.core = &b.core
 	b.screen.core, b.screen.tabs = &b.core, &b.tabs
+	b.in.tabs = &b.tabs
+	b.dl.core, b.dl.tabOf = &b.core, b.tabOfFrame
+	b.up.core, b.up.tabs, b.up.input = &b.core, &b.tabs, b.in.input
+	b.clip.core, b.clip.key = &b.core, b.in.Key
+	b.pr.core, b.pr.tabs, b.pr.dl = &b.core, &b.tabs, &b.dl
 	b.screen.quality.Store(int64(cfg.JPEGQuality))
 	b.events.init()
 	b.screen.frames.init()
@@ -402,47 +429,6 @@ func (b *browser) Err() error {
 // PID returns the browser's main process ID, which is also the ID of its
 // process group and session.
 func (b *browser) PID() int { return b.pid }
-
-// onActive runs fn with the active tab, once the browser runs. A call whose
-// handling opens a JavaScript dialog (a click on a button that calls alert,
-// a navigation that asks beforeunload) returns when the dialog opens: the
-// renderer answers it only after the dialog is closed, and the dialog is
-// reported to the observer.
-func (b *browser) onActive(ctx context.Context, fn func(context.Context, *tab) error) error {
-	if b.life.Err() != nil {
-		return isolation.ErrClosed
-	}
-	ctx, cancel := b.callCtx(ctx)
-	defer cancel()
-	b.tabs.mu.Lock()
-	t := b.tabs.active
-	var opened context.Context
-	if t != nil {
-		opened = t.dialogOpened
-	}
-	b.tabs.mu.Unlock()
-	if t == nil {
-		return fmt.Errorf("active tab: %w", ErrNoTab)
-	}
-	// A call to a tab that goes away meanwhile ends at once, and so does
-	// one whose tab opens a dialog. AfterFunc registers the watch without
-	// a goroutine: this runs for every mouse move.
-	stop := context.AfterFunc(t.life, cancel)
-	defer stop()
-	ctx, cancelDialog := context.WithCancel(ctx)
-	defer cancelDialog()
-	stopDialog := context.AfterFunc(opened, cancelDialog)
-	defer stopDialog()
-
-	err := whileSwapping(ctx, func() error { return fn(ctx, t) })
-	if opened.Err() != nil && errors.Is(err, context.Canceled) {
-		return nil
-	}
-	if err != nil && t.life.Err() != nil && b.life.Err() == nil {
-		return fmt.Errorf("tab %s closed: %w", t.id, ErrNoTab)
-	}
-	return b.closedErr(err)
-}
 
 // swappingMsg is how Chromium answers a command sent while a navigation
 // swaps the page's renderer.

@@ -17,7 +17,7 @@ import (
 func (b *browser) Evaluate(ctx context.Context, expr string) (json.RawMessage, error) {
 	for {
 		var out json.RawMessage
-		err := b.onActive(ctx, func(ctx context.Context, t *tab) error {
+		err := b.tabs.onActive(ctx, func(ctx context.Context, t *tab) error {
 			v, err := chromedp.Evaluate[[]byte](expr, chromedp.EvalAwaitPromise)(ctx, t.sess)
 			out = v
 			return err

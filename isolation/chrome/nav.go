@@ -77,7 +77,7 @@ func (b *browser) Navigate(ctx context.Context, rawURL string) error {
 	if err != nil {
 		return err
 	}
-	return b.onActive(ctx, func(ctx context.Context, t *tab) error {
+	return b.tabs.onActive(ctx, func(ctx context.Context, t *tab) error {
 		res, err := cdp.Call(ctx, t.sess, page.Navigate, page.NavigateParams{URL: u})
 		if err != nil {
 			return err
@@ -98,7 +98,7 @@ func (b *browser) Forward(ctx context.Context) error { return b.history(ctx, +1)
 // history moves by delta entries in the active tab's history. It does nothing
 // at either end.
 func (b *browser) history(ctx context.Context, delta int64) error {
-	return b.onActive(ctx, func(ctx context.Context, t *tab) error {
+	return b.tabs.onActive(ctx, func(ctx context.Context, t *tab) error {
 		h, err := cdp.Call(ctx, t.sess, page.GetNavigationHistory, cdp.Empty{})
 		if err != nil {
 			return err
@@ -114,7 +114,7 @@ func (b *browser) history(ctx context.Context, delta int64) error {
 
 // Reload reloads the active tab.
 func (b *browser) Reload(ctx context.Context) error {
-	return b.onActive(ctx, func(ctx context.Context, t *tab) error {
+	return b.tabs.onActive(ctx, func(ctx context.Context, t *tab) error {
 		_, err := cdp.Call(ctx, t.sess, page.Reload, page.ReloadParams{})
 		return err
 	})
@@ -122,7 +122,7 @@ func (b *browser) Reload(ctx context.Context) error {
 
 // Stop stops loading the active tab.
 func (b *browser) Stop(ctx context.Context) error {
-	return b.onActive(ctx, func(ctx context.Context, t *tab) error {
+	return b.tabs.onActive(ctx, func(ctx context.Context, t *tab) error {
 		_, err := cdp.Call(ctx, t.sess, page.StopLoading, cdp.Empty{})
 		return err
 	})

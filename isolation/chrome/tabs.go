@@ -35,6 +35,8 @@ import (
 // on a worker of spawn; the isolation.Tabs methods run on the caller's
 // goroutine.
 type tabSet struct {
+	*core
+
 	mu     sync.Mutex
 	list   []*tab // open tabs in the order they appeared
 	active *tab
@@ -495,6 +497,47 @@ func (b *browser) tabOfFrame(f cdp.FrameID) string {
 	b.guard.mu.Lock()
 	defer b.guard.mu.Unlock()
 	return string(b.guard.frameTab[f])
+}
+
+// onActive runs fn with the active tab, once the browser runs. A call whose
+// handling opens a JavaScript dialog (a click on a button that calls alert,
+// a navigation that asks beforeunload) returns when the dialog opens: the
+// renderer answers it only after the dialog is closed, and the dialog is
+// reported to the observer.
+func (ts *tabSet) onActive(ctx context.Context, fn func(context.Context, *tab) error) error {
+	if ts.life.Err() != nil {
+		return isolation.ErrClosed
+	}
+	ctx, cancel := ts.callCtx(ctx)
+	defer cancel()
+	ts.mu.Lock()
+	t := ts.active
+	var opened context.Context
+	if t != nil {
+		opened = t.dialogOpened
+	}
+	ts.mu.Unlock()
+	if t == nil {
+		return fmt.Errorf("active tab: %w", ErrNoTab)
+	}
+	// A call to a tab that goes away meanwhile ends at once, and so does
+	// one whose tab opens a dialog. AfterFunc registers the watch without
+	// a goroutine: this runs for every mouse move.
+	stop := context.AfterFunc(t.life, cancel)
+	defer stop()
+	ctx, cancelDialog := context.WithCancel(ctx)
+	defer cancelDialog()
+	stopDialog := context.AfterFunc(opened, cancelDialog)
+	defer stopDialog()
+
+	err := whileSwapping(ctx, func() error { return fn(ctx, t) })
+	if opened.Err() != nil && errors.Is(err, context.Canceled) {
+		return nil
+	}
+	if err != nil && t.life.Err() != nil && ts.life.Err() == nil {
+		return fmt.Errorf("tab %s closed: %w", t.id, ErrNoTab)
+	}
+	return ts.closedErr(err)
 }
 
 // State returns the current visible state.
