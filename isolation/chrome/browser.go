@@ -184,6 +184,7 @@ func launch(ctx context.Context, cfg Config, opts isolation.LaunchOptions, start
 	b.tabs.core = &b.core
 	b.screen.core, b.screen.tabs = &b.core, &b.tabs
 	b.in.tabs = &b.tabs
+	b.guard.core, b.guard.tabs, b.guard.clip = &b.core, &b.tabs, &b.clip
 	b.dl.core, b.dl.tabOf = &b.core, b.tabOfFrame
 	b.up.core, b.up.tabs, b.up.input = &b.core, &b.tabs, b.in.input
 	b.clip.core, b.clip.key = &b.core, b.in.Key
@@ -310,7 +311,7 @@ func (b *browser) start(startURL string) error {
 	if err := b.dl.setBehavior(ctx); err != nil {
 		return err
 	}
-	if err := b.startGuard(ctx); err != nil {
+	if err := b.guard.start(ctx); err != nil {
 		return fmt.Errorf("navigation guard: %w", err)
 	}
 	if err := b.setupTab(ctx, first); err != nil {

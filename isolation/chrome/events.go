@@ -175,7 +175,7 @@ func (b *browser) handleTab(t *tab, ev any) {
 		b.tabs.mu.Unlock()
 		if main {
 			b.refreshHistory(t)
-			b.certNavigationStopped(t)
+			b.guard.certNavigationStopped(t)
 		}
 	case *security.EventVisibleSecurityStateChanged:
 		b.tabs.mu.Lock()

@@ -218,7 +218,7 @@ func (b *browser) attach(t *tab) {
 			// was attached: its title and history are fetched, and a
 			// certificate block page it waits for is shown.
 			b.refreshHistory(t)
-			b.showCertPage(cctx, t.id)
+			b.guard.showCertPage(cctx, t.id)
 		}
 		ccancel()
 	}
