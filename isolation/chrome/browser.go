@@ -2,6 +2,7 @@ package chrome
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -47,9 +48,6 @@ type browser struct {
 	guard guard
 	// processGroup is LaunchOptions.ProcessGroup, or nil.
 	processGroup func(pgid int)
-	// defaultContext is the browser context of the tabs; pages of other
-	// contexts (the clipboard reader) are not tabs.
-	defaultContext cdp.BrowserContextID
 
 	// dl tracks the downloads.
 	dl downloads
@@ -112,6 +110,23 @@ func (b *browser) Compose(ctx context.Context, text string, selStart, selEnd int
 // inputs.InsertText.
 func (b *browser) InsertText(ctx context.Context, text string) error {
 	return b.in.InsertText(ctx, text)
+}
+
+// SwitchTab makes the tab id the active one. See tabSet.SwitchTab.
+func (b *browser) SwitchTab(ctx context.Context, id string) error { return b.tabs.SwitchTab(ctx, id) }
+
+// CloseTab closes the tab id. See tabSet.CloseTab.
+func (b *browser) CloseTab(ctx context.Context, id string) error { return b.tabs.CloseTab(ctx, id) }
+
+// AnswerDialog answers the pending dialog id. See tabSet.AnswerDialog.
+func (b *browser) AnswerDialog(ctx context.Context, id string, accept bool, promptText string) error {
+	return b.tabs.AnswerDialog(ctx, id, accept, promptText)
+}
+
+// Evaluate runs a JavaScript expression in the active tab, for end-to-end
+// tests. See tabSet.Evaluate.
+func (b *browser) Evaluate(ctx context.Context, expr string) (json.RawMessage, error) {
+	return b.tabs.Evaluate(ctx, expr)
 }
 
 // SetFiles answers a file chooser. See uploads.SetFiles.
@@ -181,11 +196,11 @@ func launch(ctx context.Context, cfg Config, opts isolation.LaunchOptions, start
 		up: uploads{open: map[string]*chooser{}},
 	}
 	// Each part points to the core and to the parts it uses.
-	b.tabs.core = &b.core
+	b.tabs.core, b.tabs.screen, b.tabs.up, b.tabs.pr, b.tabs.guard = &b.core, &b.screen, &b.up, &b.pr, &b.guard
 	b.screen.core, b.screen.tabs = &b.core, &b.tabs
 	b.in.tabs = &b.tabs
 	b.guard.core, b.guard.tabs, b.guard.clip = &b.core, &b.tabs, &b.clip
-	b.dl.core, b.dl.tabOf = &b.core, b.tabOfFrame
+	b.dl.core, b.dl.tabOf = &b.core, b.tabs.tabOfFrame
 	b.up.core, b.up.tabs, b.up.input = &b.core, &b.tabs, b.in.input
 	b.clip.core, b.clip.key = &b.core, b.in.Key
 	b.pr.core, b.pr.tabs, b.pr.dl = &b.core, &b.tabs, &b.dl
@@ -281,7 +296,7 @@ func (b *browser) start(startURL string) error {
 	if b.processGroup != nil && b.pid > 0 {
 		b.processGroup(b.pid)
 	}
-	first := b.newTab(c.Target.TargetID, "")
+	first := b.tabs.newTab(c.Target.TargetID, "")
 	first.sess = c.Target
 	b.tabs.list = []*tab{first}
 	ictx, icancel := context.WithTimeout(b.life, b.cfg.CallTimeout)
@@ -293,12 +308,12 @@ func (b *browser) start(startURL string) error {
 	if info.TargetInfo == nil {
 		return errors.New("first tab info: none")
 	}
-	b.defaultContext = info.TargetInfo.BrowserContextID
+	b.tabs.defaultContext = info.TargetInfo.BrowserContextID
 
-	if err := chromedp.Listen(b.bctx, b.tabListener(first)); err != nil {
+	if err := chromedp.Listen(b.bctx, b.tabs.tabListener(first)); err != nil {
 		return fmt.Errorf("listen to first tab: %w", err)
 	}
-	if err := chromedp.ListenBrowser(b.bctx, b.browserListener); err != nil {
+	if err := chromedp.ListenBrowser(b.bctx, b.tabs.browserListener); err != nil {
 		return fmt.Errorf("listen to browser: %w", err)
 	}
 	b.screen.startSharpener()
@@ -314,10 +329,10 @@ func (b *browser) start(startURL string) error {
 	if err := b.guard.start(ctx); err != nil {
 		return fmt.Errorf("navigation guard: %w", err)
 	}
-	if err := b.setupTab(ctx, first); err != nil {
+	if err := b.tabs.setupTab(ctx, first); err != nil {
 		return fmt.Errorf("set up first tab: %w", err)
 	}
-	if err := b.activate(ctx, first); err != nil {
+	if err := b.tabs.activate(ctx, first); err != nil {
 		return fmt.Errorf("activate first tab: %w", err)
 	}
 	if startURL != "about:blank" {

@@ -67,7 +67,7 @@ func (b *browser) loop() {
 func (b *browser) handle(ev any) {
 	switch ev := ev.(type) {
 	case tabEvent:
-		b.handleTab(ev.t, ev.ev)
+		b.tabs.handleTab(ev.t, ev.ev)
 	case historyMsg:
 		b.tabs.mu.Lock()
 		ev.t.canBack, ev.t.canForward = ev.canBack, ev.canForward
@@ -76,25 +76,25 @@ func (b *browser) handle(ev any) {
 		}
 		b.tabs.mu.Unlock()
 	case tabFailed:
-		b.removeTab(ev.t)
+		b.tabs.removeTab(ev.t)
 	case stateDirty:
 	case blockedMsg:
 		b.obs.Blocked(ev.tab, ev.url, ev.d)
 	case accessMsg:
 		b.obs.AccessRequested(ev.tab, ev.host, ev.url)
 	case *target.EventTargetCreated:
-		b.targetInfo(ev.TargetInfo)
+		b.tabs.targetInfo(ev.TargetInfo)
 	case *target.EventTargetInfoChanged:
-		b.targetInfo(ev.TargetInfo)
+		b.tabs.targetInfo(ev.TargetInfo)
 	case *target.EventTargetDestroyed:
 		b.tabs.mu.Lock()
 		t := b.tabs.byID(ev.TargetID)
 		b.tabs.mu.Unlock()
 		if t != nil {
-			b.removeTab(t)
+			b.tabs.removeTab(t)
 		}
 	case *target.EventTargetCrashed:
-		b.rendererCrashed(ev)
+		b.tabs.rendererCrashed(ev)
 	case *cdpbrowser.EventDownloadWillBegin:
 		b.dl.begins(ev)
 	case *cdpbrowser.EventDownloadProgress:
@@ -105,36 +105,36 @@ func (b *browser) handle(ev any) {
 }
 
 // targetInfo tracks a new page target, or updates a known one's title.
-func (b *browser) targetInfo(info *target.Info) {
-	b.tabs.mu.Lock()
-	t := b.tabs.byID(info.TargetID)
+func (ts *tabSet) targetInfo(info *target.Info) {
+	ts.mu.Lock()
+	t := ts.byID(info.TargetID)
 	if t != nil {
 		t.title = info.Title
 		if t.url == "" {
 			t.url = info.URL
 		}
 	}
-	b.tabs.mu.Unlock()
+	ts.mu.Unlock()
 	if t == nil {
-		b.addTab(info)
+		ts.addTab(info)
 	}
 }
 
 // handleTab applies one event of t's session.
-func (b *browser) handleTab(t *tab, ev any) {
+func (ts *tabSet) handleTab(t *tab, ev any) {
 	switch ev := ev.(type) {
 	case *page.EventFrameNavigated:
 		if ev.Frame.ParentID != "" {
-			b.up.forgetChoosers(t, ev.Frame.ID)
+			ts.up.forgetChoosers(t, ev.Frame.ID)
 		} else {
-			b.up.forgetChoosers(t, "")
+			ts.up.forgetChoosers(t, "")
 		}
 		if ev.Frame.ParentID != "" {
 			return
 		}
 		u := ev.Frame.URL + ev.Frame.URLFragment
-		blocked := b.guard.takeBlockPage(ev.Frame.ID, ev.Frame.URL)
-		b.tabs.mu.Lock()
+		blocked := ts.guard.takeBlockPage(ev.Frame.ID, ev.Frame.URL)
+		ts.mu.Lock()
 		t.mainFrame = ev.Frame.ID
 		t.url = u
 		t.blocked = blocked
@@ -143,69 +143,69 @@ func (b *browser) handleTab(t *tab, ev any) {
 			// from the back-forward cache had it reported already.
 			t.secure = false
 		}
-		b.tabs.mu.Unlock()
+		ts.mu.Unlock()
 		if !blocked {
 			// A block page was reported to Blocked.
-			b.obs.Navigated(string(t.id), u)
+			ts.obs.Navigated(string(t.id), u)
 		}
-		b.refreshHistory(t)
+		ts.refreshHistory(t)
 	case *page.EventNavigatedWithinDocument:
-		b.tabs.mu.Lock()
+		ts.mu.Lock()
 		main := ev.FrameID == t.mainFrame
 		if main {
 			t.url = ev.URL
 		}
-		b.tabs.mu.Unlock()
+		ts.mu.Unlock()
 		if main {
-			b.obs.Navigated(string(t.id), ev.URL)
-			b.refreshHistory(t)
+			ts.obs.Navigated(string(t.id), ev.URL)
+			ts.refreshHistory(t)
 		}
 	case *page.EventFrameStartedLoading:
-		b.tabs.mu.Lock()
+		ts.mu.Lock()
 		if ev.FrameID == t.mainFrame {
 			t.loading = true
 		}
-		b.tabs.mu.Unlock()
+		ts.mu.Unlock()
 	case *page.EventFrameStoppedLoading:
-		b.tabs.mu.Lock()
+		ts.mu.Lock()
 		main := ev.FrameID == t.mainFrame
 		if main {
 			t.loading = false
 		}
-		b.tabs.mu.Unlock()
+		ts.mu.Unlock()
 		if main {
-			b.refreshHistory(t)
-			b.guard.certNavigationStopped(t)
+			ts.refreshHistory(t)
+			ts.guard.certNavigationStopped(t)
 		}
 	case *security.EventVisibleSecurityStateChanged:
-		b.tabs.mu.Lock()
+		ts.mu.Lock()
 		t.secure = ev.VisibleSecurityState != nil && ev.VisibleSecurityState.SecurityState == security.StateSecure
-		b.tabs.mu.Unlock()
+		ts.mu.Unlock()
 	case *page.EventFileChooserOpened:
-		b.up.chooserOpened(t, ev)
+		ts.up.chooserOpened(t, ev)
 	case *runtime.EventBindingCalled:
-		b.pr.pagePrint(t)
+		ts.pr.pagePrint(t)
 	case *page.EventJavascriptDialogOpening:
-		b.dialogOpening(t, ev)
+		ts.dialogOpening(t, ev)
 	case *page.EventJavascriptDialogClosed:
-		b.tabs.mu.Lock()
+		ts.mu.Lock()
 		d := t.dialog
 		t.dialog = nil
 		if d != nil {
 			d.timer.Stop()
 		}
-		b.tabs.mu.Unlock()
+		ts.mu.Unlock()
 		if d != nil {
-			b.obs.DialogClosed(d.d.ID)
+			ts.obs.DialogClosed(d.d.ID)
 		}
 	}
 }
 
 // refreshHistory fetches t's history position and title on a worker and
 // hands them to loop.
-func (b *browser) refreshHistory(t *tab) {
-	b.spawn(func() {
-		ctx, cancel := t.callCtx(b.cfg.CallTimeout)
+func (ts *tabSet) refreshHistory(t *tab) {
+	ts.spawn(func() {
+		ctx, cancel := t.callCtx(ts.cfg.CallTimeout)
 		defer cancel()
 		h, err := cdp.Call(ctx, t.sess, page.GetNavigationHistory, cdp.Empty{})
 		if err != nil {
@@ -219,12 +219,12 @@ func (b *browser) refreshHistory(t *tab) {
 		if i := h.CurrentIndex; i >= 0 && i < int64(len(h.Entries)) {
 			msg.title = h.Entries[i].Title
 		}
-		b.events.push(msg)
+		ts.events.push(msg)
 	})
 }
 
 // dialogOpening records a dialog, reports it and arms its time-out.
-func (b *browser) dialogOpening(t *tab, ev *page.EventJavascriptDialogOpening) {
+func (ts *tabSet) dialogOpening(t *tab, ev *page.EventJavascriptDialogOpening) {
 	d := isolation.Dialog{
 		ID:            newID(),
 		TabID:         string(t.id),
@@ -233,36 +233,36 @@ func (b *browser) dialogOpening(t *tab, ev *page.EventJavascriptDialogOpening) {
 		DefaultPrompt: ev.DefaultPrompt,
 		URL:           ev.URL,
 	}
-	b.tabs.mu.Lock()
+	ts.mu.Lock()
 	var replaced string
 	if old := t.dialog; old != nil {
 		old.timer.Stop()
 		replaced = old.d.ID
 	}
 	pd := &pendingDialog{d: d}
-	pd.timer = time.AfterFunc(b.cfg.DialogTimeout, func() { b.dismissDialog(t, d.ID) })
+	pd.timer = time.AfterFunc(ts.cfg.DialogTimeout, func() { ts.dismissDialog(t, d.ID) })
 	t.dialog = pd
 	t.openDialog()
 	t.dialogOpened, t.openDialog = context.WithCancel(context.Background())
-	b.tabs.mu.Unlock()
+	ts.mu.Unlock()
 	if replaced != "" {
-		b.obs.DialogClosed(replaced)
+		ts.obs.DialogClosed(replaced)
 	}
-	b.log.Debug("dialog opened", logTab, t.id, "kind", d.Kind)
-	b.obs.Dialog(d)
+	ts.log.Debug("dialog opened", logTab, t.id, "kind", d.Kind)
+	ts.obs.Dialog(d)
 }
 
 // dismissDialog dismisses the dialog id of t if nobody answered it in time.
-func (b *browser) dismissDialog(t *tab, id string) {
-	b.spawn(func() {
-		b.tabs.mu.Lock()
+func (ts *tabSet) dismissDialog(t *tab, id string) {
+	ts.spawn(func() {
+		ts.mu.Lock()
 		open := t.dialog != nil && t.dialog.d.ID == id
-		b.tabs.mu.Unlock()
+		ts.mu.Unlock()
 		if !open {
 			return
 		}
-		b.log.Info("dialog timed out", logTab, t.id)
-		ctx, cancel := t.callCtx(b.cfg.CallTimeout)
+		ts.log.Info("dialog timed out", logTab, t.id)
+		ctx, cancel := t.callCtx(ts.cfg.CallTimeout)
 		defer cancel()
 		_, _ = cdp.Call(ctx, t.sess, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: false})
 	})
@@ -270,23 +270,23 @@ func (b *browser) dismissDialog(t *tab, id string) {
 
 // AnswerDialog accepts or dismisses the pending dialog id. promptText is the
 // answer to a prompt.
-func (b *browser) AnswerDialog(ctx context.Context, id string, accept bool, promptText string) error {
-	if b.life.Err() != nil {
+func (ts *tabSet) AnswerDialog(ctx context.Context, id string, accept bool, promptText string) error {
+	if ts.life.Err() != nil {
 		return isolation.ErrClosed
 	}
-	b.tabs.mu.Lock()
+	ts.mu.Lock()
 	var t *tab
-	for _, x := range b.tabs.list {
+	for _, x := range ts.list {
 		if x.dialog != nil && x.dialog.d.ID == id {
 			t = x
 			break
 		}
 	}
-	b.tabs.mu.Unlock()
+	ts.mu.Unlock()
 	if t == nil {
 		return fmt.Errorf("dialog %q: %w", id, ErrNoDialog)
 	}
-	ctx, cancel := b.callCtx(ctx)
+	ctx, cancel := ts.callCtx(ctx)
 	defer cancel()
 	_, err := cdp.Call(ctx, t.sess, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: accept, PromptText: promptText})
 	var cerr *cdproto.Error
@@ -294,40 +294,40 @@ func (b *browser) AnswerDialog(ctx context.Context, id string, accept bool, prom
 		// Chromium: "No dialog is showing".
 		return fmt.Errorf("dialog %q: %w: %w", id, ErrNoDialog, err)
 	}
-	return b.closedErr(err)
+	return ts.closedErr(err)
 }
 
 // rendererCrashed reloads a tab whose renderer died, unless it crashed a
 // moment ago too; such a tab stays as it is until the clinician reloads or
 // navigates.
-func (b *browser) rendererCrashed(ev *target.EventTargetCrashed) {
-	b.tabs.mu.Lock()
-	t := b.tabs.byID(ev.TargetID)
+func (ts *tabSet) rendererCrashed(ev *target.EventTargetCrashed) {
+	ts.mu.Lock()
+	t := ts.byID(ev.TargetID)
 	reload := t != nil && t.ready && time.Since(t.crashedAt) > crashReloadInterval
 	if t != nil {
 		t.crashedAt = time.Now()
 	}
-	b.tabs.mu.Unlock()
+	ts.mu.Unlock()
 	if t == nil {
 		return
 	}
-	b.log.Warn("renderer crashed", logTab, t.id, "status", ev.Status, "code", ev.ErrorCode, "reload", reload)
+	ts.log.Warn("renderer crashed", logTab, t.id, "status", ev.Status, "code", ev.ErrorCode, "reload", reload)
 	if !reload {
 		return
 	}
-	b.spawn(func() {
-		ctx, cancel := t.callCtx(b.cfg.CallTimeout)
+	ts.spawn(func() {
+		ctx, cancel := t.callCtx(ts.cfg.CallTimeout)
 		defer cancel()
 		if _, err := cdp.Call(ctx, t.sess, page.Reload, page.ReloadParams{}); err != nil {
-			b.log.Warn("reload crashed tab", logTab, t.id, logErr, err)
+			ts.log.Warn("reload crashed tab", logTab, t.id, logErr, err)
 			return
 		}
-		b.tabs.mu.Lock()
-		active := b.tabs.active == t
-		b.tabs.mu.Unlock()
+		ts.mu.Lock()
+		active := ts.active == t
+		ts.mu.Unlock()
 		if active {
 			// The screencast belonged to the dead renderer's view.
-			_ = b.activate(ctx, t)
+			_ = ts.activate(ctx, t)
 		}
 	})
 }
