@@ -59,6 +59,8 @@ type browser struct {
 	// screen owns the screencasts and their frames.
 	screen screen
 
+	// nav moves the active tab through the web.
+	nav navigator
 	// in gives the clinician's input to the active tab.
 	in inputs
 
@@ -78,6 +80,24 @@ type browser struct {
 var _ isolation.Browser = (*browser)(nil)
 
 // The browser's methods below hand each call to the part that owns it.
+
+// Navigate opens rawURL in the active tab. See navigator.Navigate.
+func (b *browser) Navigate(ctx context.Context, rawURL string) error {
+	return b.nav.Navigate(ctx, rawURL)
+}
+
+// Back goes one step back in the active tab's history. See navigator.Back.
+func (b *browser) Back(ctx context.Context) error { return b.nav.Back(ctx) }
+
+// Forward goes one step forward in the active tab's history. See
+// navigator.Forward.
+func (b *browser) Forward(ctx context.Context) error { return b.nav.Forward(ctx) }
+
+// Reload reloads the active tab. See navigator.Reload.
+func (b *browser) Reload(ctx context.Context) error { return b.nav.Reload(ctx) }
+
+// Stop stops loading the active tab. See navigator.Stop.
+func (b *browser) Stop(ctx context.Context) error { return b.nav.Stop(ctx) }
 
 // State returns the current visible state. See tabSet.State.
 func (b *browser) State() isolation.State { return b.tabs.State() }
@@ -199,6 +219,7 @@ func launch(ctx context.Context, cfg Config, opts isolation.LaunchOptions, start
 	b.tabs.core, b.tabs.screen, b.tabs.up, b.tabs.pr, b.tabs.guard = &b.core, &b.screen, &b.up, &b.pr, &b.guard
 	b.screen.core, b.screen.tabs = &b.core, &b.tabs
 	b.in.tabs = &b.tabs
+	b.nav.tabs = &b.tabs
 	b.guard.core, b.guard.tabs, b.guard.clip = &b.core, &b.tabs, &b.clip
 	b.dl.core, b.dl.tabOf = &b.core, b.tabs.tabOfFrame
 	b.up.core, b.up.tabs, b.up.input = &b.core, &b.tabs, b.in.input
