@@ -2,7 +2,6 @@ package chrome
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -31,159 +30,60 @@ const (
 
 // browser is one live Chromium. It implements isolation.Browser.
 //
+// It is made of parts, each a type of its own with its own state and locks
+// and a doc comment that says what it owns: tabs (tabSet, tabs.go and
+// events.go), the picture of the active tab (screen, screencast.go,
+// sharpen.go and tap.go), input (inputs, input.go), navigation
+// (navigator, nav.go), the navigation guard (guard, guard.go), downloads
+// (downloads, downloads.go), file choosers and drops (uploads,
+// uploads.go), Copy (clipboard, clipboard.go) and printing (printer,
+// print.go). What they all share is core (core.go). The browser itself
+// keeps the lifecycle (launch, start, monitor, teardown, Close), the
+// Chromium process, and loop, which hands each queued event to the part it
+// concerns; each isolation.Browser method hands the call to its part
+// (roles.go).
+//
+// Locks, in the order they may be taken: clipboard.mu (Copy presses
+// Ctrl+C through the input), inputs.mu, screen.switchMu, tabSet.mu, then
+// one of uploads.mu, screen.sharp.mu, downloads.mu and guard.mu, then
+// core.spawnMu, and the queues' locks last. No part takes a lock earlier in
+// this order while it holds a later one.
+// The browser's own fields are written by launch, start and monitor, and
+// done, err and closeErr are read only after done is closed.
+//
 // Goroutines: monitor (owner of the end, not in wg), loop (events and
-// observer calls), frameLoop (frames) with its ackLoop (their
-// acknowledgements to Chromium, off the delivery path), and short
-// workers started by spawn for DevTools calls that events ask for. All but
-// monitor are in wg and end when life is canceled.
+// observer calls), the screen's frameLoop (frames) with its ackLoop (their
+// acknowledgements to Chromium, off the delivery path), the guard's two
+// readers of paused requests and certificate errors, and short workers
+// started by spawn for DevTools calls that events ask for. All but monitor
+// are in wg and end when life is canceled.
 type browser struct {
 	core
-	profileDir string
 
-	bcancel     context.CancelFunc
-	allocCancel context.CancelFunc
-	pid         int
-
-	// guard checks navigations and refuses certificate errors.
-	guard guard
-	// processGroup is LaunchOptions.ProcessGroup, or nil.
-	processGroup func(pgid int)
-
-	// dl tracks the downloads.
-	dl downloads
-	// pr prints tabs.
-	pr printer
-	// clip is the state of Copy.
-	clip clipboard
-
-	// screen owns the screencasts and their frames.
+	// The parts.
+	tabs   tabSet
 	screen screen
+	in     inputs
+	nav    navigator
+	guard  guard
+	dl     downloads
+	up     uploads
+	clip   clipboard
+	pr     printer
 
-	// nav moves the active tab through the web.
-	nav navigator
-	// in gives the clinician's input to the active tab.
-	in inputs
-
-	// tabs are the open tabs.
-	tabs tabSet
-
-	// up gives files to the pages: file choosers and drops.
-	up uploads
+	// The process. profileDir, processGroup, bcancel and allocCancel are
+	// set by launch, pid by start.
+	profileDir   string
+	processGroup func(pgid int) // LaunchOptions.ProcessGroup, or nil
+	bcancel      context.CancelFunc
+	allocCancel  context.CancelFunc
+	pid          int
 
 	closeOnce sync.Once
 	closeReq  chan struct{}
 	done      chan struct{}
 	err       error // why the browser ended; valid after done is closed
 	closeErr  error // what went wrong while cleaning up; valid after done
-}
-
-var _ isolation.Browser = (*browser)(nil)
-
-// The browser's methods below hand each call to the part that owns it.
-
-// Navigate opens rawURL in the active tab. See navigator.Navigate.
-func (b *browser) Navigate(ctx context.Context, rawURL string) error {
-	return b.nav.Navigate(ctx, rawURL)
-}
-
-// Back goes one step back in the active tab's history. See navigator.Back.
-func (b *browser) Back(ctx context.Context) error { return b.nav.Back(ctx) }
-
-// Forward goes one step forward in the active tab's history. See
-// navigator.Forward.
-func (b *browser) Forward(ctx context.Context) error { return b.nav.Forward(ctx) }
-
-// Reload reloads the active tab. See navigator.Reload.
-func (b *browser) Reload(ctx context.Context) error { return b.nav.Reload(ctx) }
-
-// Stop stops loading the active tab. See navigator.Stop.
-func (b *browser) Stop(ctx context.Context) error { return b.nav.Stop(ctx) }
-
-// State returns the current visible state. See tabSet.State.
-func (b *browser) State() isolation.State { return b.tabs.State() }
-
-// PendingDialogs returns the dialogs still waiting for an answer. See
-// tabSet.PendingDialogs.
-func (b *browser) PendingDialogs() []isolation.Dialog { return b.tabs.PendingDialogs() }
-
-// Mouse dispatches a pointer event to the active tab. See inputs.Mouse.
-func (b *browser) Mouse(ctx context.Context, ev isolation.MouseEvent) error {
-	return b.in.Mouse(ctx, ev)
-}
-
-// Wheel dispatches a wheel event to the active tab. See inputs.Wheel.
-func (b *browser) Wheel(ctx context.Context, ev isolation.WheelEvent) error {
-	return b.in.Wheel(ctx, ev)
-}
-
-// Key dispatches a key event to the active tab. See inputs.Key.
-func (b *browser) Key(ctx context.Context, ev isolation.KeyEvent) error {
-	return b.in.Key(ctx, ev)
-}
-
-// Compose sets the IME composition. See inputs.Compose.
-func (b *browser) Compose(ctx context.Context, text string, selStart, selEnd int) (isolation.Caret, error) {
-	return b.in.Compose(ctx, text, selStart, selEnd)
-}
-
-// InsertText commits text into the focused element. See
-// inputs.InsertText.
-func (b *browser) InsertText(ctx context.Context, text string) error {
-	return b.in.InsertText(ctx, text)
-}
-
-// SwitchTab makes the tab id the active one. See tabSet.SwitchTab.
-func (b *browser) SwitchTab(ctx context.Context, id string) error { return b.tabs.SwitchTab(ctx, id) }
-
-// CloseTab closes the tab id. See tabSet.CloseTab.
-func (b *browser) CloseTab(ctx context.Context, id string) error { return b.tabs.CloseTab(ctx, id) }
-
-// AnswerDialog answers the pending dialog id. See tabSet.AnswerDialog.
-func (b *browser) AnswerDialog(ctx context.Context, id string, accept bool, promptText string) error {
-	return b.tabs.AnswerDialog(ctx, id, accept, promptText)
-}
-
-// Evaluate runs a JavaScript expression in the active tab, for end-to-end
-// tests. See tabSet.Evaluate.
-func (b *browser) Evaluate(ctx context.Context, expr string) (json.RawMessage, error) {
-	return b.tabs.Evaluate(ctx, expr)
-}
-
-// SetFiles answers a file chooser. See uploads.SetFiles.
-func (b *browser) SetFiles(ctx context.Context, id string, paths []string) error {
-	return b.up.SetFiles(ctx, id, paths)
-}
-
-// DropFiles drops files onto the active tab. See uploads.DropFiles.
-func (b *browser) DropFiles(ctx context.Context, pageURL string, x, y float64, paths []string) error {
-	return b.up.DropFiles(ctx, pageURL, x, y, paths)
-}
-
-// Print prints the active tab into the download directory. See
-// printer.Print.
-func (b *browser) Print(ctx context.Context) error { return b.pr.Print(ctx) }
-
-// SetViewport resizes the tabs' pages. See screen.SetViewport.
-func (b *browser) SetViewport(ctx context.Context, v isolation.Viewport) error {
-	return b.screen.SetViewport(ctx, v)
-}
-
-// KeyFrame makes a fresh frame arrive at once. See screen.KeyFrame.
-func (b *browser) KeyFrame(ctx context.Context) error { return b.screen.KeyFrame(ctx) }
-
-// SetQuality sets the screencast's JPEG quality. See screen.SetQuality.
-func (b *browser) SetQuality(ctx context.Context, quality int) error {
-	return b.screen.SetQuality(ctx, quality)
-}
-
-// Copy does the clinician's copy shortcut in the active tab and returns
-// what it copied. See clipboard.Copy.
-func (b *browser) Copy(ctx context.Context) (string, error) { return b.clip.Copy(ctx) }
-
-// CancelDownload stops download id and removes its file. See
-// downloads.Cancel.
-func (b *browser) CancelDownload(ctx context.Context, id string) error {
-	return b.dl.Cancel(ctx, id)
 }
 
 // launch starts a browser. See Launcher.Launch.
@@ -371,13 +271,9 @@ func (b *browser) monitor(lost <-chan struct{}) {
 	case <-lost:
 		crashed = fmt.Errorf("chromium (pid %d) exited unexpectedly: %w", b.pid, isolation.ErrCrashed)
 		b.log.Warn("browser crashed", logPID, b.pid)
-		b.tabs.mu.Lock()
-		b.tabs.closing = true
-		b.tabs.mu.Unlock()
+		b.tabs.markClosing()
 	case <-b.closeReq:
-		b.tabs.mu.Lock()
-		b.tabs.closing = true
-		b.tabs.mu.Unlock()
+		b.tabs.markClosing()
 		ctx, cancel := context.WithTimeout(b.bctx, b.cfg.CloseTimeout)
 		if err := chromedp.Cancel(ctx); err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
 			b.log.Debug("graceful close", logErr, err)
@@ -395,13 +291,7 @@ func (b *browser) monitor(lost <-chan struct{}) {
 // by which a browser ends.
 func (b *browser) teardown() {
 	b.stopSpawning()
-	b.tabs.mu.Lock()
-	for _, t := range b.tabs.list {
-		if t.dialog != nil {
-			t.dialog.timer.Stop()
-		}
-	}
-	b.tabs.mu.Unlock()
+	b.tabs.stopDialogTimers()
 
 	// The crash reporter is outside the group; kill it while its command
 	// line still says whose it is.

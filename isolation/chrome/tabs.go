@@ -24,16 +24,25 @@ import (
 )
 
 // tabSet is the part of a browser that owns its tabs: the page targets
-// of the default browser context, which one is active, and the viewport
-// they are sized to.
+// of the default browser context from their creation to their removal
+// (attach, setupTab, removeTab), which one is active (activate, onActive),
+// the viewport they are sized to, their state as the clinician sees it
+// (handleTab, refreshHistory, State), their JavaScript dialogs
+// (dialogOpening, AnswerDialog, PendingDialogs) and their renderer crashes.
+// It implements isolation.Tabs.
 //
-// Locks: mu guards the fields below and the fields of each tab that its
-// comment names. Lock order: mu before the other parts' locks
-// (uploads.mu); no part calls into tabSet while it holds its own lock.
+// Locks: mu guards the fields below it and the fields of each tab that the
+// tab's comment names. It is taken after inputs.mu and screen.switchMu
+// (activate holds switchMu), and removeTab holds it while it calls
+// uploads.forgetChoosers; it is never held across a DevTools call. The
+// part pointers and defaultContext are set by launch and start and only
+// read afterwards.
 //
-// Goroutines: tabs are added and removed on the browser's loop; attach runs
-// on a worker of spawn; the isolation.Tabs methods run on the caller's
-// goroutine.
+// Goroutines: the chromedp listeners (tabListener, browserListener) only
+// queue; tab events are handled on the browser's loop (targetInfo,
+// handleTab, removeTab, dialogOpening, rendererCrashed); attach, history
+// refreshes, dialog time-outs and reloads run on workers of spawn; the
+// isolation.Tabs methods and onActive run on the caller's goroutine.
 type tabSet struct {
 	*core
 	// The parts a tab's life concerns: its frames and screencast, its
@@ -547,6 +556,25 @@ func (ts *tabSet) onActive(ctx context.Context, fn func(context.Context, *tab) e
 		return fmt.Errorf("tab %s closed: %w", t.id, ErrNoTab)
 	}
 	return ts.closedErr(err)
+}
+
+// markClosing records that the browser is closing or died: a page that
+// closes its last tab gets no new one.
+func (ts *tabSet) markClosing() {
+	ts.mu.Lock()
+	ts.closing = true
+	ts.mu.Unlock()
+}
+
+// stopDialogTimers stops the time-outs of the pending dialogs, in teardown.
+func (ts *tabSet) stopDialogTimers() {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	for _, t := range ts.list {
+		if t.dialog != nil {
+			t.dialog.timer.Stop()
+		}
+	}
 }
 
 // State returns the current visible state.
