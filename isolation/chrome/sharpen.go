@@ -38,7 +38,11 @@ const (
 	sharpRestoring                  // the page moved; a restart at the moving quality is under way
 )
 
-// sharpener is the state of the settle refresh.
+// sharpener is the state of the settle refresh, which the screen owns; the
+// screen's methods in this file steer it. Its mu guards all its fields and
+// is held while a frame is handed to the observer (deliverFrame), so frames
+// reach the observer one at a time and in order, whichever path brought
+// them. The timer's function only spawns sharpen.
 type sharpener struct {
 	// mu is held while a frame is handed to the observer.
 	mu    sync.Mutex
