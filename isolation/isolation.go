@@ -352,11 +352,27 @@ type KeyEvent struct {
 // Browser is one live isolated browser. All methods are safe for concurrent
 // use and return ErrClosed once the browser has ended.
 //
+// It is composed of role interfaces, each named by what it does, so that a
+// consumer can declare the narrow one it needs (a transfer service takes a
+// Transfers, not the whole browser).
+//
 // Input (Mouse, Wheel, Key, Compose, InsertText, DropFiles, Copy) reaches
 // the page in the order of the calls, and a Browser does not order
 // concurrent calls: a caller that needs an order makes its calls one after
 // another. For a viewer that caller is broker/stream's input queue.
 type Browser interface {
+	Navigator
+	Screen
+	Input
+	Tabs
+	Transfers
+	Clipboard
+	Printer
+	Lifecycle
+}
+
+// Navigator moves the active tab through the web.
+type Navigator interface {
 	// Navigate opens url in the active tab.
 	Navigate(ctx context.Context, url string) error
 	// Back, Forward, Reload and Stop act on the active tab.
@@ -364,7 +380,11 @@ type Browser interface {
 	Forward(ctx context.Context) error
 	Reload(ctx context.Context) error
 	Stop(ctx context.Context) error
+}
 
+// Screen is the picture of the active tab: its size and its frames, which
+// come through Observer.Frame.
+type Screen interface {
 	// SetViewport resizes the page to the viewer's canvas.
 	SetViewport(ctx context.Context, v Viewport) error
 	// KeyFrame asks for a fresh frame of the active tab at once, even when
@@ -375,7 +395,11 @@ type Browser interface {
 	// broker lowers it for a viewer whose link cannot keep up. The sharp
 	// refresh sent when the page settles keeps its own quality.
 	SetQuality(ctx context.Context, quality int) error
+}
 
+// Input gives the clinician's mouse, wheel, keys and text to the active tab,
+// in the order the calls were made.
+type Input interface {
 	Mouse(ctx context.Context, ev MouseEvent) error
 	Wheel(ctx context.Context, ev WheelEvent) error
 	Key(ctx context.Context, ev KeyEvent) error
@@ -384,11 +408,23 @@ type Browser interface {
 	Compose(ctx context.Context, text string, selStart, selEnd int) (Caret, error)
 	// InsertText commits text as an IME or paste would.
 	InsertText(ctx context.Context, text string) error
+}
 
+// Tabs are the browser's open tabs and their JavaScript dialogs, and the
+// visible state that follows from them.
+type Tabs interface {
 	SwitchTab(ctx context.Context, id string) error
 	CloseTab(ctx context.Context, id string) error
 	AnswerDialog(ctx context.Context, id string, accept bool, promptText string) error
+	// State returns the current visible state.
+	State() State
+	// PendingDialogs returns the dialogs still waiting for an answer.
+	PendingDialogs() []Dialog
+}
 
+// Transfers moves files between the broker's disk and the pages: downloads
+// out, chosen and dropped files in.
+type Transfers interface {
 	// CancelDownload stops a download in progress and removes its file.
 	CancelDownload(ctx context.Context, id string) error
 	// SetFiles answers the file chooser id with files on the broker's
@@ -400,19 +436,25 @@ type Browser interface {
 	// would. It refuses when the active tab no longer shows pageURL, the
 	// page the upload was checked for.
 	DropFiles(ctx context.Context, pageURL string, x, y float64, paths []string) error
+}
+
+// Clipboard reads what the page copies.
+type Clipboard interface {
 	// Copy does what the clinician's copy shortcut does in the active tab
 	// and returns the text that the copy put on the remote clipboard.
 	Copy(ctx context.Context) (string, error)
+}
+
+// Printer prints pages into files.
+type Printer interface {
 	// Print renders the active tab as a PDF into DownloadDir, reported
 	// through Observer.Download with Print set, as is the page's own
 	// window.print().
 	Print(ctx context.Context) error
+}
 
-	// State returns the current visible state.
-	State() State
-	// PendingDialogs returns the dialogs still waiting for an answer.
-	PendingDialogs() []Dialog
-
+// Lifecycle is a browser's end.
+type Lifecycle interface {
 	// Done is closed when the browser has ended, by Close or by itself.
 	Done() <-chan struct{}
 	// Err says why the browser ended: nil after Close, an error wrapping

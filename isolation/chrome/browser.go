@@ -4,13 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -33,80 +31,54 @@ const (
 
 // browser is one live Chromium. It implements isolation.Browser.
 //
+// It is made of parts, each a type of its own with its own state and locks
+// and a doc comment that says what it owns: tabs (tabSet, tabs.go and
+// events.go), the picture of the active tab (screen, screencast.go,
+// sharpen.go and tap.go), input (inputs, input.go), navigation
+// (navigator, nav.go), the navigation guard (guard, guard.go), downloads
+// (downloads, downloads.go), file choosers and drops (uploads,
+// uploads.go), Copy (clipboard, clipboard.go) and printing (printer,
+// print.go). What they all share is core (core.go). The browser itself
+// keeps the lifecycle (launch, start, monitor, teardown, Close), the
+// Chromium process, and loop, which hands each queued event to the part it
+// concerns; each isolation.Browser method hands the call to its part
+// (roles.go).
+//
+// Locks, in the order they may be taken: clipboard.mu (Copy presses
+// Ctrl+C through the input), screen.switchMu, tabSet.mu, then
+// one of uploads.mu, screen.sharp.mu, downloads.mu and guard.mu, then
+// core.spawnMu, and the queues' locks last. No part takes a lock earlier in
+// this order while it holds a later one.
+// The browser's own fields are written by launch, start and monitor, and
+// done, err and closeErr are read only after done is closed.
+//
 // Goroutines: monitor (owner of the end, not in wg), loop (events and
-// observer calls), frameLoop (frames) with its ackLoop (their
-// acknowledgements to Chromium, off the delivery path), and short
-// workers started by spawn for DevTools calls that events ask for. All but
-// monitor are in wg and end when life is canceled.
+// observer calls), the screen's frameLoop (frames) with its ackLoop (their
+// acknowledgements to Chromium, off the delivery path), the guard's two
+// readers of paused requests and certificate errors, and short workers
+// started by spawn for DevTools calls that events ask for. All but monitor
+// are in wg and end when life is canceled.
 type browser struct {
-	cfg        Config
-	obs        isolation.Observer
-	log        *slog.Logger
-	profileDir string
+	core
 
-	// life is canceled when the browser starts to end; every DevTools call
-	// and every goroutine of the browser derives from it.
-	life       context.Context
-	lifeCancel context.CancelFunc
-	// bctx is the chromedp context that owns the Chromium process and is
-	// attached to its first tab. It has no deadline.
-	bctx        context.Context
-	bcancel     context.CancelFunc
-	allocCancel context.CancelFunc
-	// session is the browser-level DevTools session.
-	session *chromedp.Browser
-	pid     int
+	// The parts.
+	tabs   tabSet
+	screen screen
+	in     inputs
+	nav    navigator
+	guard  guard
+	dl     downloads
+	up     uploads
+	clip   clipboard
+	pr     printer
 
-	wg sync.WaitGroup
-
-	// guard checks navigations and refuses certificate errors.
-	guard guard
-	// processGroup is LaunchOptions.ProcessGroup, or nil.
-	processGroup func(pgid int)
-	// defaultContext is the browser context of the tabs; pages of other
-	// contexts (the clipboard reader) are not tabs.
-	defaultContext cdp.BrowserContextID
-
-	// dl tracks the downloads.
-	dl downloads
-	// printBinding is the name of the binding of window.print().
-	printBinding string
-	// clip is the state of Copy.
-	clip clipboard
-
-	// events carries target and page events from the chromedp listeners,
-	// and internal messages, to loop. Unbounded: a listener must never
-	// block. Only a filtered set of low-rate events is queued.
-	events queue[any]
-	// quality is the screencast's JPEG quality (SetQuality).
-	quality atomic.Int64
-	// sharp is the settle refresh (sharpen.go).
-	sharp sharpener
-	// tap takes the screencast frames out of the DevTools pipe (tap.go);
-	// nil if it could not be set up, and then frames come through chromedp.
-	tap *tap
-	// frames carries screencast frames that came through chromedp to
-	// frameLoop. Unbounded, but
-	// Chromium sends at most MaxFramesInFlight unacknowledged frames per
-	// screencast, so it stays short.
-	frames queue[frameMsg]
-
-	// switchMu serializes what starts and stops screencasts: tab
-	// activation, key frames and viewport changes.
-	switchMu sync.Mutex
-
-	mu       sync.Mutex
-	tabs     []*tab // open tabs in the order they appeared
-	active   *tab
-	seq      int64 // activation counter, for "most recently active"
-	viewport isolation.Viewport
-	// sized is set once SetViewport applied viewport to the tabs.
-	sized   bool
-	ending  bool // set before wg.Wait; spawn refuses afterwards
-	closing bool // the browser is closing or died: no tab is reopened
-	// choosers are the open file choosers by ID.
-	choosers   map[string]*chooser
-	chooserSeq int64
+	// The process. profileDir, processGroup, bcancel and allocCancel are
+	// set by launch, pid by start.
+	profileDir   string
+	processGroup func(pgid int) // LaunchOptions.ProcessGroup, or nil
+	bcancel      context.CancelFunc
+	allocCancel  context.CancelFunc
+	pid          int
 
 	closeOnce sync.Once
 	closeReq  chan struct{}
@@ -114,8 +86,6 @@ type browser struct {
 	err       error // why the browser ended; valid after done is closed
 	closeErr  error // what went wrong while cleaning up; valid after done
 }
-
-var _ isolation.Browser = (*browser)(nil)
 
 // launch starts a browser. See Launcher.Launch.
 func launch(ctx context.Context, cfg Config, opts isolation.LaunchOptions, startURL string) (*browser, error) {
@@ -129,11 +99,13 @@ func launch(ctx context.Context, cfg Config, opts isolation.LaunchOptions, start
 		return nil, err
 	}
 	b := &browser{
-		cfg:        cfg,
-		obs:        fillObserver(opts.Observer),
-		log:        cfg.Logger.With(logSession, opts.SessionID),
+		core: core{
+			cfg: cfg,
+			obs: fillObserver(opts.Observer),
+			log: cfg.Logger.With(logSession, opts.SessionID),
+		},
 		profileDir: dir,
-		viewport:   opts.Viewport,
+		tabs:       tabSet{viewport: opts.Viewport},
 		closeReq:   make(chan struct{}),
 		done:       make(chan struct{}),
 		dl: downloads{
@@ -141,12 +113,22 @@ func launch(ctx context.Context, cfg Config, opts isolation.LaunchOptions, start
 			max:    opts.MaxDownloadBytes,
 			active: map[string]*download{},
 		},
-		printBinding: newPrintBinding(),
-		choosers:     map[string]*chooser{},
+		pr: printer{binding: newPrintBinding()},
+		up: uploads{open: map[string]*chooser{}},
 	}
-	b.quality.Store(int64(cfg.JPEGQuality))
+	// Each part points to the core and to the parts it uses.
+	b.tabs.core, b.tabs.screen, b.tabs.up, b.tabs.pr, b.tabs.guard = &b.core, &b.screen, &b.up, &b.pr, &b.guard
+	b.screen.core, b.screen.tabs = &b.core, &b.tabs
+	b.in.tabs = &b.tabs
+	b.nav.tabs = &b.tabs
+	b.guard.core, b.guard.tabs, b.guard.clip = &b.core, &b.tabs, &b.clip
+	b.dl.core, b.dl.tabOf = &b.core, b.tabs.tabOfFrame
+	b.up.core, b.up.tabs, b.up.input = &b.core, &b.tabs, b.in.input
+	b.clip.core, b.clip.key = &b.core, b.in.Key
+	b.pr.core, b.pr.tabs, b.pr.dl = &b.core, &b.tabs, &b.dl
+	b.screen.quality.Store(int64(cfg.JPEGQuality))
 	b.events.init()
-	b.frames.init()
+	b.screen.frames.init()
 	b.guard.init(opts.CheckURL)
 	b.processGroup = opts.ProcessGroup
 	b.life, b.lifeCancel = context.WithCancel(context.Background())
@@ -173,7 +155,7 @@ func launch(ctx context.Context, cfg Config, opts isolation.LaunchOptions, start
 				b.log.Warn("screencast frames go through chromedp", logErr, err)
 				return
 			}
-			b.tap = t
+			b.screen.tap = t
 			// Once Chromium has its copies of the tap's child ends, the
 			// broker's copies must go: a Chromium that exits at once then
 			// ends the pipe, and the start fails at once instead of at the
@@ -221,9 +203,9 @@ func launch(ctx context.Context, cfg Config, opts isolation.LaunchOptions, start
 // goroutines and opens startURL.
 func (b *browser) start(startURL string) error {
 	err := chromedp.Do(b.bctx)
-	if b.tap != nil {
+	if b.screen.tap != nil {
 		// The process has its own copies of the tap's ends now, or none.
-		b.tap.closeChild()
+		b.screen.tap.closeChild()
 	}
 	if err != nil {
 		return fmt.Errorf("start chromium: %w", err)
@@ -236,9 +218,9 @@ func (b *browser) start(startURL string) error {
 	if b.processGroup != nil && b.pid > 0 {
 		b.processGroup(b.pid)
 	}
-	first := b.newTab(c.Target.TargetID, "")
+	first := b.tabs.newTab(c.Target.TargetID, "")
 	first.sess = c.Target
-	b.tabs = []*tab{first}
+	b.tabs.list = []*tab{first}
 	ictx, icancel := context.WithTimeout(b.life, b.cfg.CallTimeout)
 	info, err := cdp.Call(ictx, b.session, target.GetTargetInfo, target.GetTargetInfoParams{TargetID: first.id})
 	icancel()
@@ -248,31 +230,31 @@ func (b *browser) start(startURL string) error {
 	if info.TargetInfo == nil {
 		return errors.New("first tab info: none")
 	}
-	b.defaultContext = info.TargetInfo.BrowserContextID
+	b.tabs.defaultContext = info.TargetInfo.BrowserContextID
 
-	if err := chromedp.Listen(b.bctx, b.tabListener(first)); err != nil {
+	if err := chromedp.Listen(b.bctx, b.tabs.tabListener(first)); err != nil {
 		return fmt.Errorf("listen to first tab: %w", err)
 	}
-	if err := chromedp.ListenBrowser(b.bctx, b.browserListener); err != nil {
+	if err := chromedp.ListenBrowser(b.bctx, b.tabs.browserListener); err != nil {
 		return fmt.Errorf("listen to browser: %w", err)
 	}
-	b.startSharpener()
+	b.screen.startSharpener()
 	b.wg.Add(2)
 	go b.loop()
-	go b.frameLoop()
+	go b.screen.frameLoop()
 
 	ctx, cancel := context.WithTimeout(b.life, b.cfg.CallTimeout)
 	defer cancel()
-	if err := b.downloadBehavior(ctx); err != nil {
+	if err := b.dl.setBehavior(ctx); err != nil {
 		return err
 	}
-	if err := b.startGuard(ctx); err != nil {
+	if err := b.guard.start(ctx); err != nil {
 		return fmt.Errorf("navigation guard: %w", err)
 	}
-	if err := b.setupTab(ctx, first); err != nil {
+	if err := b.tabs.setupTab(ctx, first); err != nil {
 		return fmt.Errorf("set up first tab: %w", err)
 	}
-	if err := b.activate(ctx, first); err != nil {
+	if err := b.tabs.activate(ctx, first); err != nil {
 		return fmt.Errorf("activate first tab: %w", err)
 	}
 	if startURL != "about:blank" {
@@ -290,13 +272,9 @@ func (b *browser) monitor(lost <-chan struct{}) {
 	case <-lost:
 		crashed = fmt.Errorf("chromium (pid %d) exited unexpectedly: %w", b.pid, isolation.ErrCrashed)
 		b.log.Warn("browser crashed", logPID, b.pid)
-		b.mu.Lock()
-		b.closing = true
-		b.mu.Unlock()
+		b.tabs.markClosing()
 	case <-b.closeReq:
-		b.mu.Lock()
-		b.closing = true
-		b.mu.Unlock()
+		b.tabs.markClosing()
 		ctx, cancel := context.WithTimeout(b.bctx, b.cfg.CloseTimeout)
 		if err := chromedp.Cancel(ctx); err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
 			b.log.Debug("graceful close", logErr, err)
@@ -313,14 +291,8 @@ func (b *browser) monitor(lost <-chan struct{}) {
 // goroutines and removes the profile directory. It runs once, on every path
 // by which a browser ends.
 func (b *browser) teardown() {
-	b.mu.Lock()
-	b.ending = true
-	for _, t := range b.tabs {
-		if t.dialog != nil {
-			t.dialog.timer.Stop()
-		}
-	}
-	b.mu.Unlock()
+	b.stopSpawning()
+	b.tabs.stopDialogTimers()
 
 	// The crash reporter is outside the group; kill it while its command
 	// line still says whose it is.
@@ -328,7 +300,7 @@ func (b *browser) teardown() {
 	if b.pid > 0 {
 		killGroup(b.pid)
 	}
-	b.stopSharpener()
+	b.screen.stopSharpener()
 	b.lifeCancel()
 	b.bcancel()
 	b.allocCancel()
@@ -341,11 +313,11 @@ func (b *browser) teardown() {
 	if err := killStrays(b.profileDir, strays, 5*time.Second); err != nil {
 		errs = append(errs, err)
 	}
-	if b.tap != nil {
-		b.tap.close()
+	if b.screen.tap != nil {
+		b.screen.tap.close()
 	}
 	b.wg.Wait()
-	b.endDownloads()
+	b.dl.endAll()
 	if err := cleanup.RemoveAll(b.profileDir, 5*time.Second); err != nil {
 		errs = append(errs, fmt.Errorf("remove profile dir: %w", err))
 	}
@@ -385,82 +357,6 @@ func (b *browser) Err() error {
 // PID returns the browser's main process ID, which is also the ID of its
 // process group and session.
 func (b *browser) PID() int { return b.pid }
-
-// spawn runs fn on a new goroutine of the browser, unless the browser is
-// ending. fn must return soon after life is canceled.
-func (b *browser) spawn(fn func()) bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.ending {
-		return false
-	}
-	b.wg.Go(fn)
-	return true
-}
-
-// callCtx derives the context of one DevTools call from the caller's: it
-// ends with the browser and, when the caller set no deadline, after
-// Config.CallTimeout.
-func (b *browser) callCtx(ctx context.Context) (context.Context, context.CancelFunc) {
-	var cancel context.CancelFunc
-	if _, ok := ctx.Deadline(); ok {
-		ctx, cancel = context.WithCancel(ctx)
-	} else {
-		ctx, cancel = context.WithTimeout(ctx, b.cfg.CallTimeout)
-	}
-	stop := context.AfterFunc(b.life, cancel)
-	return ctx, func() { stop(); cancel() }
-}
-
-// closedErr returns isolation.ErrClosed once the browser is ending, and err
-// otherwise.
-func (b *browser) closedErr(err error) error {
-	if err != nil && b.life.Err() != nil {
-		return isolation.ErrClosed
-	}
-	return err
-}
-
-// onActive runs fn with the active tab, once the browser runs. A call whose
-// handling opens a JavaScript dialog (a click on a button that calls alert,
-// a navigation that asks beforeunload) returns when the dialog opens: the
-// renderer answers it only after the dialog is closed, and the dialog is
-// reported to the observer.
-func (b *browser) onActive(ctx context.Context, fn func(context.Context, *tab) error) error {
-	if b.life.Err() != nil {
-		return isolation.ErrClosed
-	}
-	ctx, cancel := b.callCtx(ctx)
-	defer cancel()
-	b.mu.Lock()
-	t := b.active
-	var opened context.Context
-	if t != nil {
-		opened = t.dialogOpened
-	}
-	b.mu.Unlock()
-	if t == nil {
-		return fmt.Errorf("active tab: %w", ErrNoTab)
-	}
-	// A call to a tab that goes away meanwhile ends at once, and so does
-	// one whose tab opens a dialog. AfterFunc registers the watch without
-	// a goroutine: this runs for every mouse move.
-	stop := context.AfterFunc(t.life, cancel)
-	defer stop()
-	ctx, cancelDialog := context.WithCancel(ctx)
-	defer cancelDialog()
-	stopDialog := context.AfterFunc(opened, cancelDialog)
-	defer stopDialog()
-
-	err := whileSwapping(ctx, func() error { return fn(ctx, t) })
-	if opened.Err() != nil && errors.Is(err, context.Canceled) {
-		return nil
-	}
-	if err != nil && t.life.Err() != nil && b.life.Err() == nil {
-		return fmt.Errorf("tab %s closed: %w", t.id, ErrNoTab)
-	}
-	return b.closedErr(err)
-}
 
 // swappingMsg is how Chromium answers a command sent while a navigation
 // swaps the page's renderer.
@@ -578,12 +474,6 @@ func fillObserver(o isolation.Observer) isolation.Observer {
 		o.FileChooser = func(isolation.FileChooser) {}
 	}
 	return o
-}
-
-// closeTarget closes the target id through the browser session.
-func (b *browser) closeTarget(ctx context.Context, id target.ID) error {
-	_, err := cdp.Call(ctx, b.session, target.CloseTarget, target.CloseTargetParams{TargetID: id})
-	return err
 }
 
 // queue is an unbounded FIFO with one consumer. push never blocks.

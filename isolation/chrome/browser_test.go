@@ -378,9 +378,9 @@ func eval[T any](t *testing.T, b *browser, expr string) T {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		b.mu.Lock()
-		tb := b.active
-		b.mu.Unlock()
+		b.tabs.mu.Lock()
+		tb := b.tabs.active
+		b.tabs.mu.Unlock()
 		v, err := chromedp.Evaluate[T](expr)(testCtx(t), tb.sess)
 		if err == nil {
 			return v
@@ -813,9 +813,9 @@ func TestBrowser(t *testing.T) {
 
 	t.Run("RendererCrash", func(t *testing.T) {
 		f.open(t, "/color")
-		b.mu.Lock()
-		tb := b.active
-		b.mu.Unlock()
+		b.tabs.mu.Lock()
+		tb := b.tabs.active
+		b.tabs.mu.Unlock()
 		n := rec.frameCount()
 		// Page.crash does not answer: the renderer is gone.
 		ctx, cancel := context.WithTimeout(testCtx(t), time.Second)

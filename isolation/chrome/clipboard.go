@@ -77,8 +77,21 @@ type grantPermissionsParams struct {
 	BrowserContextID cdp.BrowserContextID        `json:"browserContextId,omitempty"`
 }
 
-// clipboard is the state of Copy.
+// clipboard is the part of a browser that owns Copy: the hidden reader
+// page in a browser context of its own, and the text the last Copy found.
+//
+// Locks: mu serializes Copy and guards reader and last. readerID is
+// atomic: the navigation guard reads it on its own goroutine (isReader).
+// key is set at launch and only read afterwards.
+//
+// Goroutines: Copy runs on the caller's goroutine; a broken reader is
+// closed on a worker of spawn (dropReader).
 type clipboard struct {
+	*core
+	// key presses one key in the active tab, in order with the other
+	// input (the input part's Key).
+	key func(context.Context, isolation.KeyEvent) error
+
 	// mu serializes Copy and guards reader and last.
 	mu     sync.Mutex
 	reader *clipReader
@@ -116,25 +129,25 @@ type copyResult struct {
 // returns what a page put on the clipboard since the last Copy (a copy
 // button), and "" when there is nothing new. The viewer must not forward
 // the Ctrl+C keys itself. See the comment at the top of clipboard.go.
-func (b *browser) Copy(ctx context.Context) (string, error) {
-	if b.life.Err() != nil {
+func (c *clipboard) Copy(ctx context.Context) (string, error) {
+	if c.life.Err() != nil {
 		return "", isolation.ErrClosed
 	}
-	ctx, cancel := b.callCtx(ctx)
+	ctx, cancel := c.callCtx(ctx)
 	defer cancel()
-	b.clip.mu.Lock()
-	defer b.clip.mu.Unlock()
-	text, err := b.copyLocked(ctx)
-	if err != nil && b.life.Err() == nil && !errors.Is(err, ErrNoTab) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	text, err := c.copyLocked(ctx)
+	if err != nil && c.life.Err() == nil && !errors.Is(err, ErrNoTab) {
 		// The reader may be broken; the next Copy starts a new one.
-		b.dropReader()
+		c.dropReader()
 	}
-	return text, b.closedErr(err)
+	return text, c.closedErr(err)
 }
 
-// copyLocked does Copy with b.clip.mu held.
-func (b *browser) copyLocked(ctx context.Context) (string, error) {
-	r, err := b.ensureReader(ctx)
+// copyLocked does Copy with c.mu held.
+func (c *clipboard) copyLocked(ctx context.Context) (string, error) {
+	r, err := c.ensureReader(ctx)
 	if err != nil {
 		return "", fmt.Errorf("clipboard reader: %w", err)
 	}
@@ -161,7 +174,7 @@ func (b *browser) copyLocked(ctx context.Context) (string, error) {
 	if _, err := chromedp.Evaluate[bool](prepare, chromedp.EvalAwaitPromise)(ctx, r.sess); err != nil {
 		return "", fmt.Errorf("save clipboard: %w", err)
 	}
-	copyErr := b.pressCopy(ctx)
+	copyErr := c.pressCopy(ctx)
 
 	check := `(async () => {
   const t = await navigator.clipboard.readText();
@@ -202,11 +215,11 @@ func (b *browser) copyLocked(ctx context.Context) (string, error) {
 		return "", copyErr
 	}
 	if res.TooLong {
-		b.clip.last = ""
+		c.last = ""
 		return "", fmt.Errorf("copied text is longer than %d characters", maxCopyText)
 	}
-	last := b.clip.last
-	b.clip.last = res.Text
+	last := c.last
+	c.last = res.Text
 	if !res.Copied && res.Text == last {
 		return "", nil
 	}
@@ -224,9 +237,9 @@ var copyKeys = []isolation.KeyEvent{
 // pressCopy presses Ctrl+C in the active tab, in order with the other
 // input: Copy's caller (the viewer's input queue) makes no other input
 // call until Copy returns.
-func (b *browser) pressCopy(ctx context.Context) error {
+func (c *clipboard) pressCopy(ctx context.Context) error {
 	for _, k := range copyKeys {
-		if err := b.Key(ctx, k); err != nil {
+		if err := c.key(ctx, k); err != nil {
 			return fmt.Errorf("press ctrl+c: %w", err)
 		}
 	}
@@ -234,26 +247,26 @@ func (b *browser) pressCopy(ctx context.Context) error {
 }
 
 // ensureReader returns the clipboard reader, starting it first if there is
-// none. The caller holds b.clip.mu.
-func (b *browser) ensureReader(ctx context.Context) (*clipReader, error) {
-	if r := b.clip.reader; r != nil {
+// none. The caller holds c.mu.
+func (c *clipboard) ensureReader(ctx context.Context) (*clipReader, error) {
+	if r := c.reader; r != nil {
 		return r, nil
 	}
-	r, err := b.startReader(ctx)
+	r, err := c.startReader(ctx)
 	if err != nil {
 		if r != nil {
-			b.closeReader(r)
+			c.closeReader(r)
 		}
 		return nil, err
 	}
-	b.clip.reader = r
+	c.reader = r
 	return r, nil
 }
 
 // startReader opens the reader in a browser context of its own. On error
 // it returns what it opened so far, for closeReader.
-func (b *browser) startReader(ctx context.Context) (*clipReader, error) {
-	bc, err := cdp.Call(ctx, b.session, target.CreateBrowserContext, target.CreateBrowserContextParams{})
+func (c *clipboard) startReader(ctx context.Context) (*clipReader, error) {
+	bc, err := cdp.Call(ctx, c.session, target.CreateBrowserContext, target.CreateBrowserContextParams{})
 	if err != nil {
 		return nil, fmt.Errorf("create browser context: %w", err)
 	}
@@ -263,13 +276,13 @@ func (b *browser) startReader(ctx context.Context) (*clipReader, error) {
 	// too, which would stop the clinician's downloads reaching the
 	// quarantine (TestDownloadAfterCopy). The reader only ever shows its
 	// own page, which downloads nothing.
-	if _, err := cdp.Call(ctx, b.session, grantPermissions, grantPermissionsParams{
+	if _, err := cdp.Call(ctx, c.session, grantPermissions, grantPermissionsParams{
 		Permissions:      []cdpbrowser.PermissionType{cdpbrowser.PermissionTypeClipboardReadWrite, cdpbrowser.PermissionTypeClipboardSanitizedWrite},
 		BrowserContextID: r.context,
 	}); err != nil {
 		return r, fmt.Errorf("grant clipboard permissions: %w", err)
 	}
-	tg, err := cdp.Call(ctx, b.session, target.CreateTarget, target.CreateTargetParams{
+	tg, err := cdp.Call(ctx, c.session, target.CreateTarget, target.CreateTargetParams{
 		URL:              "about:blank",
 		BrowserContextID: r.context,
 		Background:       new(true),
@@ -279,11 +292,11 @@ func (b *browser) startReader(ctx context.Context) (*clipReader, error) {
 		return r, fmt.Errorf("create reader page: %w", err)
 	}
 	r.id = tg.TargetID
-	b.clip.readerID.Store(r.id)
-	tctx, cancel := chromedp.NewContext(b.bctx, chromedp.WithTargetID(r.id))
+	c.readerID.Store(r.id)
+	tctx, cancel := chromedp.NewContext(c.bctx, chromedp.WithTargetID(r.id))
 	r.cancel = cancel
 	// As in attach: the first Run binds the session to tctx.
-	timer := time.AfterFunc(b.cfg.CallTimeout, cancel)
+	timer := time.AfterFunc(c.cfg.CallTimeout, cancel)
 	err = chromedp.Do(tctx)
 	timer.Stop()
 	if err != nil {
@@ -318,27 +331,27 @@ func (b *browser) startReader(ctx context.Context) (*clipReader, error) {
 }
 
 // dropReader closes the reader, if any, on a worker. The caller holds
-// b.clip.mu.
-func (b *browser) dropReader() {
-	r := b.clip.reader
-	b.clip.reader = nil
+// c.mu.
+func (c *clipboard) dropReader() {
+	r := c.reader
+	c.reader = nil
 	if r != nil {
-		b.spawn(func() { b.closeReader(r) })
+		c.spawn(func() { c.closeReader(r) })
 	}
 }
 
 // closeReader closes the reader's page and its browser context.
-func (b *browser) closeReader(r *clipReader) {
-	if b.clip.isReader(cdp.FrameID(r.id)) {
-		b.clip.readerID.Store(target.ID(""))
+func (c *clipboard) closeReader(r *clipReader) {
+	if c.isReader(cdp.FrameID(r.id)) {
+		c.readerID.Store(target.ID(""))
 	}
 	if r.cancel != nil {
 		r.cancel()
 	}
-	ctx, cancel := context.WithTimeout(b.life, b.cfg.CallTimeout)
+	ctx, cancel := context.WithTimeout(c.life, c.cfg.CallTimeout)
 	defer cancel()
-	if _, err := cdp.Call(ctx, b.session, target.DisposeBrowserContext, target.DisposeBrowserContextParams{BrowserContextID: r.context}); err != nil && b.life.Err() == nil {
-		b.log.Warn("close clipboard reader", logErr, err)
+	if _, err := cdp.Call(ctx, c.session, target.DisposeBrowserContext, target.DisposeBrowserContextParams{BrowserContextID: r.context}); err != nil && c.life.Err() == nil {
+		c.log.Warn("close clipboard reader", logErr, err)
 	}
 }
 

@@ -14,10 +14,10 @@ import (
 // page is between two documents. The broker never calls it: it is the hook
 // through which end-to-end tests check what happened inside the remote page (an input's
 // value, the scroll position), never how to cause it.
-func (b *browser) Evaluate(ctx context.Context, expr string) (json.RawMessage, error) {
+func (ts *tabSet) Evaluate(ctx context.Context, expr string) (json.RawMessage, error) {
 	for {
 		var out json.RawMessage
-		err := b.onActive(ctx, func(ctx context.Context, t *tab) error {
+		err := ts.onActive(ctx, func(ctx context.Context, t *tab) error {
 			v, err := chromedp.Evaluate[[]byte](expr, chromedp.EvalAwaitPromise)(ctx, t.sess)
 			out = v
 			return err

@@ -103,8 +103,8 @@ func testFramePath(t *testing.T, viaChromedp bool) {
 		},
 	})
 	b := f.b
-	if viaChromedp != (b.tap == nil) {
-		t.Fatalf("the browser has tap %v, want the frames through chromedp: %v", b.tap != nil, viaChromedp)
+	if viaChromedp != (b.screen.tap == nil) {
+		t.Fatalf("the browser has tap %v, want the frames through chromedp: %v", b.screen.tap != nil, viaChromedp)
 	}
 
 	// A page that moves sends frames, acknowledged one by one.
@@ -113,12 +113,12 @@ func testFramePath(t *testing.T, viaChromedp bool) {
 	// The measuring window of the still page below: as long as the
 	// animation took for its frames.
 	window := time.Since(began)
-	if b.tap != nil {
+	if b.screen.tap != nil {
 		got := log.count()
-		if taken := b.tap.frames.Load(); taken < int64(got) {
+		if taken := b.screen.tap.frames.Load(); taken < int64(got) {
 			t.Errorf("the tap took %d frames, the observer got %d: some came through chromedp", taken, got)
 		}
-		if acks, taken := b.tap.acks.Load(), b.tap.frames.Load(); acks < taken-1 {
+		if acks, taken := b.screen.tap.acks.Load(), b.screen.tap.frames.Load(); acks < taken-1 {
 			t.Errorf("the tap acknowledged %d of %d frames", acks, taken)
 		}
 	}

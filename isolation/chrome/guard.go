@@ -63,7 +63,25 @@ const maxTrackedDocs = 1024
 // session, so every tab, popup and frame is covered from its first request:
 // Fetch pauses every document request until it is answered, and the
 // certificate override pauses every certificate error.
+//
+// It is a part of the browser: it owns the answers to paused document
+// requests and certificate errors, the block pages and the certificate
+// block pages, and the "request access" links.
+//
+// Locks: mu guards the maps below. It is never held while tabs.mu is
+// taken, nor the other way round. check, token, tabs and clip are set at
+// launch and only read afterwards.
+//
+// Goroutines: start starts two goroutines (in wg) that read the paused
+// requests and the certificate errors and answer each on a worker of
+// spawn. frameAttached and frameDetached run on chromedp's listener;
+// certNavigationStopped on the browser's loop; showCertPage on a worker.
 type guard struct {
+	*core
+	tabs *tabSet
+	// clip tells the clipboard reader's document (special).
+	clip *clipboard
+
 	check func(string) isolation.NavDecision // nil: allow all
 	// token authenticates the "request access" links of this browser's
 	// block pages.
@@ -151,23 +169,23 @@ func (g *guard) takeBlockPage(f cdp.FrameID, u string) bool {
 	return false
 }
 
-// startGuard turns on the browser-wide document interception and the
+// start turns on the browser-wide document interception and the
 // certificate override, and starts the goroutines that answer them. It
 // runs before any page loads. Failing to refuse certificate errors fails
 // the launch: a browser must never offer a click-through.
-func (b *browser) startGuard(ctx context.Context) error {
+func (g *guard) start(ctx context.Context) error {
 	// Subscribe first, so that nothing paused is missed. The subscriptions
 	// buffer without bound (chromedp's queue); each event is handed to a
 	// worker at once.
-	paused, stopPaused := b.session.Subscribe(fetch.RequestPaused.Method)
-	certs, stopCerts := b.session.Subscribe(methodCertificateError)
-	b.wg.Go(func() {
+	paused, stopPaused := g.session.Subscribe(fetch.RequestPaused.Method)
+	certs, stopCerts := g.session.Subscribe(methodCertificateError)
+	g.wg.Go(func() {
 		defer stopPaused()
-		b.eventLoop(paused, func(raw jsonv2.Value) {
+		g.eventLoop(paused, func(raw jsonv2.Value) {
 			var ev fetch.EventRequestPaused
 			if err := jsonv2.Unmarshal(raw, &ev); err != nil {
 				// Unchecked, it fails; it must not wait for ever either.
-				b.log.Error("undecodable paused request", logErr, err)
+				g.log.Error("undecodable paused request", logErr, err)
 				var id struct {
 					RequestID fetch.RequestID `json:"requestId"`
 				}
@@ -176,27 +194,27 @@ func (b *browser) startGuard(ctx context.Context) error {
 				}
 				ev = fetch.EventRequestPaused{RequestID: id.RequestID}
 			}
-			b.spawn(func() { b.answerPaused(&ev) })
+			g.spawn(func() { g.answerPaused(&ev) })
 		})
 	})
-	b.wg.Go(func() {
+	g.wg.Go(func() {
 		defer stopCerts()
-		b.eventLoop(certs, func(raw jsonv2.Value) {
+		g.eventLoop(certs, func(raw jsonv2.Value) {
 			var ev certErrorEvent
 			if err := jsonv2.Unmarshal(raw, &ev); err != nil {
-				b.log.Error("undecodable certificate error", logErr, err)
+				g.log.Error("undecodable certificate error", logErr, err)
 				return
 			}
-			b.spawn(func() { b.refuseCertificate(&ev) })
+			g.spawn(func() { g.refuseCertificate(&ev) })
 		})
 	})
-	if _, err := cdp.Call(ctx, b.session, securityEnable, cdp.Empty{}); err != nil {
+	if _, err := cdp.Call(ctx, g.session, securityEnable, cdp.Empty{}); err != nil {
 		return fmt.Errorf("enable security domain: %w", err)
 	}
-	if _, err := cdp.Call(ctx, b.session, setOverrideCertificateErrors, overrideParams{Override: true}); err != nil {
+	if _, err := cdp.Call(ctx, g.session, setOverrideCertificateErrors, overrideParams{Override: true}); err != nil {
 		return fmt.Errorf("refuse certificate errors: %w", err)
 	}
-	_, err := cdp.Call(ctx, b.session, fetch.Enable, fetch.EnableParams{
+	_, err := cdp.Call(ctx, g.session, fetch.Enable, fetch.EnableParams{
 		Patterns: []*fetch.RequestPattern{{URLPattern: "*", ResourceType: network.ResourceTypeDocument, RequestStage: fetch.RequestStageRequest}},
 	})
 	if err != nil {
@@ -207,10 +225,10 @@ func (b *browser) startGuard(ctx context.Context) error {
 
 // eventLoop hands each event of a subscription to fn until the browser
 // ends or the subscription closes.
-func (b *browser) eventLoop(events <-chan jsonv2.Value, fn func(jsonv2.Value)) {
+func (g *guard) eventLoop(events <-chan jsonv2.Value, fn func(jsonv2.Value)) {
 	for {
 		select {
-		case <-b.life.Done():
+		case <-g.life.Done():
 			return
 		case raw, ok := <-events:
 			if !ok {
@@ -233,10 +251,10 @@ type answer struct {
 // answerPaused answers one paused document request: every request gets an
 // answer — continue, a block page, or a failure — even when the check
 // panics.
-func (b *browser) answerPaused(ev *fetch.EventRequestPaused) {
-	ctx, cancel := context.WithTimeout(b.life, b.cfg.CallTimeout)
+func (g *guard) answerPaused(ev *fetch.EventRequestPaused) {
+	ctx, cancel := context.WithTimeout(g.life, g.cfg.CallTimeout)
 	defer cancel()
-	a := b.decidePaused(ctx, ev)
+	a := g.decidePaused(ctx, ev)
 	var err error
 	switch {
 	case a.fulfill != nil:
@@ -249,21 +267,21 @@ func (b *browser) answerPaused(ev *fetch.EventRequestPaused) {
 		if a.headers != nil {
 			p.ResponseCode, p.ResponseHeaders = a.code, a.headers
 		}
-		_, err = cdp.Call(ctx, b.session, fetch.FulfillRequest, p)
+		_, err = cdp.Call(ctx, g.session, fetch.FulfillRequest, p)
 	case a.fail != "":
-		_, err = cdp.Call(ctx, b.session, fetch.FailRequest, fetch.FailRequestParams{RequestID: ev.RequestID, ErrorReason: a.fail})
+		_, err = cdp.Call(ctx, g.session, fetch.FailRequest, fetch.FailRequestParams{RequestID: ev.RequestID, ErrorReason: a.fail})
 	default:
-		_, err = cdp.Call(ctx, b.session, fetch.ContinueRequest, fetch.ContinueRequestParams{RequestID: ev.RequestID})
+		_, err = cdp.Call(ctx, g.session, fetch.ContinueRequest, fetch.ContinueRequestParams{RequestID: ev.RequestID})
 	}
-	if err != nil && b.life.Err() == nil {
+	if err != nil && g.life.Err() == nil {
 		// The request may have gone with its frame.
-		b.log.Debug("answer paused request", logErr, err)
+		g.log.Debug("answer paused request", logErr, err)
 	}
 }
 
 // decidePaused decides how to answer a paused document request, and
 // reports blocks and access requests.
-func (b *browser) decidePaused(ctx context.Context, ev *fetch.EventRequestPaused) (a answer) {
+func (g *guard) decidePaused(ctx context.Context, ev *fetch.EventRequestPaused) (a answer) {
 	if ev.Request == nil {
 		return answer{fail: network.ErrorReasonBlockedByClient}
 	}
@@ -274,9 +292,8 @@ func (b *browser) decidePaused(ctx context.Context, ev *fetch.EventRequestPaused
 	}
 	f := ev.FrameID
 	if strings.EqualFold(u.Hostname(), specialHost) {
-		return b.special(ctx, f, u)
+		return g.special(ctx, f, u)
 	}
-	g := &b.guard
 	g.mu.Lock()
 	if len(g.docs) >= maxTrackedDocs {
 		g.docs = map[cdp.FrameID]string{}
@@ -300,7 +317,7 @@ func (b *browser) decidePaused(ctx context.Context, ev *fetch.EventRequestPaused
 	if g.check == nil {
 		return answer{}
 	}
-	d, ok := b.checkURL(raw)
+	d, ok := g.checkURL(raw)
 	if !ok {
 		d = isolation.NavDecision{Rule: "check-failed", Reason: "the site check failed"}
 	}
@@ -310,9 +327,9 @@ func (b *browser) decidePaused(ctx context.Context, ev *fetch.EventRequestPaused
 	if d.Host == "" {
 		d.Host = u.Hostname()
 	}
-	main, tab := b.frameKind(ctx, f)
+	main, tab := g.frameKind(ctx, f)
 	d.Subframe = !main
-	b.events.push(blockedMsg{tab: tab, url: raw, d: d})
+	g.events.push(blockedMsg{tab: tab, url: raw, d: d})
 	if !main {
 		return answer{fail: network.ErrorReasonBlockedByClient}
 	}
@@ -325,23 +342,23 @@ func (b *browser) decidePaused(ctx context.Context, ev *fetch.EventRequestPaused
 
 // checkURL asks LaunchOptions.CheckURL; ok is false when it panicked, which
 // fails closed.
-func (b *browser) checkURL(raw string) (d isolation.NavDecision, ok bool) {
+func (g *guard) checkURL(raw string) (d isolation.NavDecision, ok bool) {
 	defer func() {
 		if r := recover(); r != nil {
-			b.log.Error("CheckURL panicked", "panic", fmt.Sprint(r))
+			g.log.Error("CheckURL panicked", "panic", fmt.Sprint(r))
 			ok = false
 		}
 	}()
-	return b.guard.check(raw), true
+	return g.check(raw), true
 }
 
 // special answers a request for specialHost: a valid "request access" link
 // from a block page is reported and the block page stays; the clipboard
 // reader gets its document; anything else fails. Nothing for specialHost
 // goes to the network.
-func (b *browser) special(ctx context.Context, f cdp.FrameID, u *url.URL) answer {
+func (g *guard) special(ctx context.Context, f cdp.FrameID, u *url.URL) answer {
 	if u.Path == clipboardPath {
-		if !b.clip.isReader(f) || u.RawQuery != "" {
+		if !g.clip.isReader(f) || u.RawQuery != "" {
 			return answer{fail: network.ErrorReasonBlockedByClient}
 		}
 		return answer{fulfill: readerPage, headers: readerHeaders, code: 200}
@@ -349,17 +366,17 @@ func (b *browser) special(ctx context.Context, f cdp.FrameID, u *url.URL) answer
 	q := u.Query()
 	host, refused := q.Get("host"), q.Get("url")
 	valid := u.Path == requestAccessPath &&
-		subtle.ConstantTimeCompare([]byte(q.Get("token")), []byte(b.guard.token)) == 1 &&
+		subtle.ConstantTimeCompare([]byte(q.Get("token")), []byte(g.token)) == 1 &&
 		host != "" && len(host) <= maxRequestHost && len(refused) <= maxRequestURL &&
 		(strings.HasPrefix(refused, "http://") || strings.HasPrefix(refused, "https://"))
 	if !valid {
 		return answer{fail: network.ErrorReasonBlockedByClient}
 	}
-	main, tab := b.frameKind(ctx, f)
+	main, tab := g.frameKind(ctx, f)
 	if !main {
 		return answer{fail: network.ErrorReasonBlockedByClient}
 	}
-	b.events.push(accessMsg{tab: tab, host: host, url: refused})
+	g.events.push(accessMsg{tab: tab, host: host, url: refused})
 	// Aborted: the navigation ends without an error page, and the block
 	// page stays while the broker asks the clinician for a reason.
 	return answer{fail: network.ErrorReasonAborted}
@@ -367,21 +384,21 @@ func (b *browser) special(ctx context.Context, f cdp.FrameID, u *url.URL) answer
 
 // frameKind reports whether frame f is a tab's main frame, and the tab it
 // belongs to ("" when unknown). A page target's ID is its main frame's ID.
-func (b *browser) frameKind(ctx context.Context, f cdp.FrameID) (main bool, tab string) {
-	b.mu.Lock()
-	known := b.tabByID(target.ID(f)) != nil
-	b.mu.Unlock()
+func (g *guard) frameKind(ctx context.Context, f cdp.FrameID) (main bool, tab string) {
+	g.tabs.mu.Lock()
+	known := g.tabs.byID(target.ID(f)) != nil
+	g.tabs.mu.Unlock()
 	if known {
 		return true, string(f)
 	}
-	b.guard.mu.Lock()
-	t, child := b.guard.frameTab[f]
-	b.guard.mu.Unlock()
+	g.mu.Lock()
+	t, child := g.frameTab[f]
+	g.mu.Unlock()
 	if child {
 		return false, string(t)
 	}
 	// A popup not tracked yet, or a cross-site frame.
-	info, err := cdp.Call(ctx, b.session, target.GetTargetInfo, target.GetTargetInfoParams{TargetID: target.ID(f)})
+	info, err := cdp.Call(ctx, g.session, target.GetTargetInfo, target.GetTargetInfoParams{TargetID: target.ID(f)})
 	if err != nil || info.TargetInfo == nil {
 		return false, ""
 	}
@@ -399,10 +416,9 @@ func (b *browser) frameKind(ctx context.Context, f cdp.FrameID) (main bool, tab 
 // instead: once the refused navigation has stopped (see
 // certNavigationStopped), the tab navigates again and the Fetch handler
 // answers with the page.
-func (b *browser) refuseCertificate(ev *certErrorEvent) {
-	ctx, cancel := context.WithTimeout(b.life, b.cfg.CallTimeout)
+func (g *guard) refuseCertificate(ev *certErrorEvent) {
+	ctx, cancel := context.WithTimeout(g.life, g.cfg.CallTimeout)
 	defer cancel()
-	g := &b.guard
 	var frames []cdp.FrameID
 	g.mu.Lock()
 	for f, u := range g.docs {
@@ -419,10 +435,10 @@ func (b *browser) refuseCertificate(ev *certErrorEvent) {
 	}
 	var mains []target.ID
 	for _, f := range frames {
-		main, tab := b.frameKind(ctx, f)
+		main, tab := g.frameKind(ctx, f)
 		fd := d
 		fd.Subframe = !main
-		b.events.push(blockedMsg{tab: tab, url: ev.RequestURL, d: fd})
+		g.events.push(blockedMsg{tab: tab, url: ev.RequestURL, d: fd})
 		if main {
 			// Marked before the cancel, so that the navigation's stop
 			// finds it.
@@ -432,50 +448,50 @@ func (b *browser) refuseCertificate(ev *certErrorEvent) {
 			mains = append(mains, target.ID(f))
 		}
 	}
-	if _, err := cdp.Call(ctx, b.session, handleCertificateError, handleCertParams{EventID: ev.EventID, Action: "cancel"}); err != nil && b.life.Err() == nil {
-		b.log.Warn("cancel certificate error", logErr, err)
+	if _, err := cdp.Call(ctx, g.session, handleCertificateError, handleCertParams{EventID: ev.EventID, Action: "cancel"}); err != nil && g.life.Err() == nil {
+		g.log.Warn("cancel certificate error", logErr, err)
 	}
-	b.log.Info("certificate refused", "host", d.Host, "error", ev.ErrorType, "pages", len(mains))
+	g.log.Info("certificate refused", "host", d.Host, "error", ev.ErrorType, "pages", len(mains))
 }
 
 // certNavigationStopped shows the pending certificate block page of tab t,
 // if any, once a navigation of its main frame has stopped.
-func (b *browser) certNavigationStopped(t *tab) {
-	b.guard.mu.Lock()
-	_, pending := b.guard.certMarks[cdp.FrameID(t.id)]
-	b.guard.mu.Unlock()
+func (g *guard) certNavigationStopped(t *tab) {
+	g.mu.Lock()
+	_, pending := g.certMarks[cdp.FrameID(t.id)]
+	g.mu.Unlock()
 	if pending {
-		b.spawn(func() {
-			ctx, cancel := t.callCtx(b.cfg.CallTimeout)
+		g.spawn(func() {
+			ctx, cancel := t.callCtx(g.cfg.CallTimeout)
 			defer cancel()
-			b.showCertPage(ctx, t.id)
+			g.showCertPage(ctx, t.id)
 		})
 	}
 }
 
 // showCertPage navigates tab id to its pending certificate block page. A
 // tab that is not set up yet does it when it is (see attach).
-func (b *browser) showCertPage(ctx context.Context, id target.ID) {
-	b.mu.Lock()
-	t := b.tabByID(id)
+func (g *guard) showCertPage(ctx context.Context, id target.ID) {
+	g.tabs.mu.Lock()
+	t := g.tabs.byID(id)
 	ready := t != nil && t.ready && t.sess != nil
-	b.mu.Unlock()
+	g.tabs.mu.Unlock()
 	if !ready {
 		return
 	}
 	f := cdp.FrameID(id)
-	b.guard.mu.Lock()
-	m, ok := b.guard.certMarks[f]
+	g.mu.Lock()
+	m, ok := g.certMarks[f]
 	if ok {
 		m.tries++
 		if m.tries > maxCertTries {
-			delete(b.guard.certMarks, f)
+			delete(g.certMarks, f)
 			ok = false
 		} else {
-			b.guard.certMarks[f] = m
+			g.certMarks[f] = m
 		}
 	}
-	b.guard.mu.Unlock()
+	g.mu.Unlock()
 	if !ok {
 		return
 	}
@@ -483,8 +499,8 @@ func (b *browser) showCertPage(ctx context.Context, id target.ID) {
 	defer cancel()
 	stop := context.AfterFunc(t.life, cancel)
 	defer stop()
-	if _, err := cdp.Call(ctx, t.sess, page.Navigate, page.NavigateParams{URL: m.url}); err != nil && b.life.Err() == nil {
-		b.log.Warn("show certificate block page", logTab, id, logErr, err)
+	if _, err := cdp.Call(ctx, t.sess, page.Navigate, page.NavigateParams{URL: m.url}); err != nil && g.life.Err() == nil {
+		g.log.Warn("show certificate block page", logTab, id, logErr, err)
 	}
 }
 

@@ -15,13 +15,30 @@ import (
 	"github.com/shoji-rbi/shoji/isolation"
 )
 
+// inputs is the part of a browser that gives the clinician's mouse, wheel,
+// keys and text to the active tab (isolation.Input); DropFiles and Copy's
+// Ctrl+C go through it too (input).
+//
+// Order: each event reaches the page before its call returns, so calls made
+// one after another arrive in that order. inputs does not order concurrent
+// calls: the caller owns the order (for a viewer, broker/stream's input
+// queue, which makes one call at a time).
+//
+// Locks: none of its own; input takes tabs.mu only to read the active
+// tab's dialog state.
+//
+// Goroutines: its methods run on the caller's goroutine; it starts none.
+type inputs struct {
+	tabs *tabSet
+}
+
 // Mouse dispatches a pointer event to the active tab.
-func (b *browser) Mouse(ctx context.Context, ev isolation.MouseEvent) error {
+func (in *inputs) Mouse(ctx context.Context, ev isolation.MouseEvent) error {
 	p, err := mouseParams(ev)
 	if err != nil {
 		return err
 	}
-	return b.input(ctx, func(ctx context.Context, t *tab) error {
+	return in.input(ctx, func(ctx context.Context, t *tab) error {
 		_, err := cdp.Call(ctx, t.sess, input.DispatchMouseEvent, p)
 		return err
 	})
@@ -63,7 +80,7 @@ var mouseButtons = map[isolation.MouseButton]input.MouseButton{
 }
 
 // Wheel dispatches a wheel event to the active tab.
-func (b *browser) Wheel(ctx context.Context, ev isolation.WheelEvent) error {
+func (in *inputs) Wheel(ctx context.Context, ev isolation.WheelEvent) error {
 	if err := ev.Validate(); err != nil {
 		return err
 	}
@@ -76,7 +93,7 @@ func (b *browser) Wheel(ctx context.Context, ev isolation.WheelEvent) error {
 		Modifiers:   int64(ev.Modifiers),
 		PointerType: input.DispatchMouseEventPointerTypeMouse,
 	}
-	return b.input(ctx, func(ctx context.Context, t *tab) error {
+	return in.input(ctx, func(ctx context.Context, t *tab) error {
 		return t.sess.Call(ctx, input.DispatchMouseEvent.Method, p, nil)
 	})
 }
@@ -94,12 +111,12 @@ type wheelParams struct {
 }
 
 // Key dispatches a key event to the active tab.
-func (b *browser) Key(ctx context.Context, ev isolation.KeyEvent) error {
+func (in *inputs) Key(ctx context.Context, ev isolation.KeyEvent) error {
 	p, err := keyParams(ev)
 	if err != nil {
 		return err
 	}
-	return b.input(ctx, func(ctx context.Context, t *tab) error {
+	return in.input(ctx, func(ctx context.Context, t *tab) error {
 		_, err := cdp.Call(ctx, t.sess, input.DispatchKeyEvent, p)
 		return err
 	})
@@ -160,12 +177,12 @@ func keyText(ev isolation.KeyEvent) string {
 
 // Compose sets the IME composition in the focused element and returns where
 // its caret is. Empty text cancels the composition.
-func (b *browser) Compose(ctx context.Context, text string, selStart, selEnd int) (isolation.Caret, error) {
+func (in *inputs) Compose(ctx context.Context, text string, selStart, selEnd int) (isolation.Caret, error) {
 	if err := isolation.ValidateComposition(text, selStart, selEnd); err != nil {
 		return isolation.Caret{}, err
 	}
 	var caret isolation.Caret
-	err := b.input(ctx, func(ctx context.Context, t *tab) error {
+	err := in.input(ctx, func(ctx context.Context, t *tab) error {
 		_, err := cdp.Call(ctx, t.sess, input.ImeSetComposition, input.ImeSetCompositionParams{
 			Text:           text,
 			SelectionStart: int64(selStart),
@@ -182,11 +199,11 @@ func (b *browser) Compose(ctx context.Context, text string, selStart, selEnd int
 
 // InsertText commits text into the focused element, as an IME or a paste
 // would.
-func (b *browser) InsertText(ctx context.Context, text string) error {
+func (in *inputs) InsertText(ctx context.Context, text string) error {
 	if !utf8.ValidString(text) {
 		return fmt.Errorf("%w: text is not UTF-8", ErrInput)
 	}
-	return b.input(ctx, func(ctx context.Context, t *tab) error {
+	return in.input(ctx, func(ctx context.Context, t *tab) error {
 		_, err := cdp.Call(ctx, t.sess, input.InsertText, input.InsertTextParams{Text: text})
 		return err
 	})
@@ -202,11 +219,11 @@ func (b *browser) InsertText(ctx context.Context, text string) error {
 // broker/stream's input queue is the one owner of a viewer's order (it
 // makes one call at a time, in the order the viewer sent them);
 // concurrent calls are safe, but not ordered against each other.
-func (b *browser) input(ctx context.Context, fn func(context.Context, *tab) error) error {
-	return b.onActive(ctx, func(ctx context.Context, t *tab) error {
-		b.mu.Lock()
+func (in *inputs) input(ctx context.Context, fn func(context.Context, *tab) error) error {
+	return in.tabs.onActive(ctx, func(ctx context.Context, t *tab) error {
+		in.tabs.mu.Lock()
 		blocked := t.dialog != nil
-		b.mu.Unlock()
+		in.tabs.mu.Unlock()
 		if blocked {
 			return nil
 		}

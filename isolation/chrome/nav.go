@@ -70,14 +70,25 @@ func schemeOf(s string) (string, bool) {
 	return scheme, true
 }
 
+// navigator is the part of a browser that moves the active tab through the
+// web: Navigate, Back, Forward, Reload and Stop (isolation.Navigator).
+//
+// Locks: it has none; the active tab is tabs' (onActive). Navigations are
+// checked by the guard, not here.
+//
+// Goroutines: its methods run on the caller's goroutine; it starts none.
+type navigator struct {
+	tabs *tabSet
+}
+
 // Navigate opens rawURL in the active tab. It does not wait for the page to
 // load.
-func (b *browser) Navigate(ctx context.Context, rawURL string) error {
+func (nv *navigator) Navigate(ctx context.Context, rawURL string) error {
 	u, err := NormalizeURL(rawURL)
 	if err != nil {
 		return err
 	}
-	return b.onActive(ctx, func(ctx context.Context, t *tab) error {
+	return nv.tabs.onActive(ctx, func(ctx context.Context, t *tab) error {
 		res, err := cdp.Call(ctx, t.sess, page.Navigate, page.NavigateParams{URL: u})
 		if err != nil {
 			return err
@@ -90,15 +101,15 @@ func (b *browser) Navigate(ctx context.Context, rawURL string) error {
 }
 
 // Back goes one step back in the active tab's history, if it can.
-func (b *browser) Back(ctx context.Context) error { return b.history(ctx, -1) }
+func (nv *navigator) Back(ctx context.Context) error { return nv.history(ctx, -1) }
 
 // Forward goes one step forward in the active tab's history, if it can.
-func (b *browser) Forward(ctx context.Context) error { return b.history(ctx, +1) }
+func (nv *navigator) Forward(ctx context.Context) error { return nv.history(ctx, +1) }
 
 // history moves by delta entries in the active tab's history. It does nothing
 // at either end.
-func (b *browser) history(ctx context.Context, delta int64) error {
-	return b.onActive(ctx, func(ctx context.Context, t *tab) error {
+func (nv *navigator) history(ctx context.Context, delta int64) error {
+	return nv.tabs.onActive(ctx, func(ctx context.Context, t *tab) error {
 		h, err := cdp.Call(ctx, t.sess, page.GetNavigationHistory, cdp.Empty{})
 		if err != nil {
 			return err
@@ -113,16 +124,16 @@ func (b *browser) history(ctx context.Context, delta int64) error {
 }
 
 // Reload reloads the active tab.
-func (b *browser) Reload(ctx context.Context) error {
-	return b.onActive(ctx, func(ctx context.Context, t *tab) error {
+func (nv *navigator) Reload(ctx context.Context) error {
+	return nv.tabs.onActive(ctx, func(ctx context.Context, t *tab) error {
 		_, err := cdp.Call(ctx, t.sess, page.Reload, page.ReloadParams{})
 		return err
 	})
 }
 
 // Stop stops loading the active tab.
-func (b *browser) Stop(ctx context.Context) error {
-	return b.onActive(ctx, func(ctx context.Context, t *tab) error {
+func (nv *navigator) Stop(ctx context.Context) error {
+	return nv.tabs.onActive(ctx, func(ctx context.Context, t *tab) error {
 		_, err := cdp.Call(ctx, t.sess, page.StopLoading, cdp.Empty{})
 		return err
 	})

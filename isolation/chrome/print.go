@@ -42,6 +42,26 @@ const (
 // maxPrintName bounds the length of a print's Name, in runes.
 const maxPrintName = 120
 
+// printer is the part of a browser that prints tabs into PDFs in the
+// download directory: on request (Print) and when a page calls
+// window.print(), which it overrides in every tab (setup).
+//
+// Locks: it has none of its own. A tab's print fields (lastPagePrint,
+// pagePrintsIgnored) and the fields it reads are guarded by tabs.mu; the
+// download directory and cap are dl's, set at launch. binding is set at
+// launch and only read afterwards.
+//
+// Goroutines: pagePrint runs on the browser's loop and prints on a worker
+// of spawn; Print runs on the caller's goroutine and prints on a worker, so
+// that teardown waits for its last report.
+type printer struct {
+	*core
+	tabs *tabSet
+	dl   *downloads
+	// binding is the name of the binding of window.print().
+	binding string
+}
+
 // newPrintBinding returns the name of the Runtime binding through which a
 // page's window.print() asks for a print. It is random so that it does not
 // collide with a page's own globals; a page that finds it gains nothing it
@@ -69,15 +89,15 @@ func printOverride(binding string) string {
 })()`
 }
 
-// setupPrint installs the window.print() override in tab t: in the
+// setup installs the window.print() override in tab t: in the
 // documents to come and in the current one, which a popup may have loaded
 // before it was attached.
-func (b *browser) setupPrint(ctx context.Context, t *tab) error {
-	if _, err := cdp.Call(ctx, t.sess, runtime.AddBinding, runtime.AddBindingParams{Name: b.printBinding}); err != nil {
+func (pr *printer) setup(ctx context.Context, t *tab) error {
+	if _, err := cdp.Call(ctx, t.sess, runtime.AddBinding, runtime.AddBindingParams{Name: pr.binding}); err != nil {
 		return fmt.Errorf("add print binding: %w", err)
 	}
 	_, err := cdp.Call(ctx, t.sess, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{
-		Source:         printOverride(b.printBinding),
+		Source:         printOverride(pr.binding),
 		RunImmediately: new(true),
 	})
 	if err != nil {
@@ -88,12 +108,12 @@ func (b *browser) setupPrint(ctx context.Context, t *tab) error {
 
 // pagePrint handles a page's window.print() in tab t: at most one print per
 // pagePrintInterval per tab. It runs on loop.
-func (b *browser) pagePrint(t *tab) {
-	if b.dl.dir == "" {
-		b.log.Info("page print ignored: downloads are off", logTab, t.id)
+func (pr *printer) pagePrint(t *tab) {
+	if pr.dl.dir == "" {
+		pr.log.Info("page print ignored: downloads are off", logTab, t.id)
 		return
 	}
-	b.mu.Lock()
+	pr.tabs.mu.Lock()
 	now := time.Now()
 	allowed := t.lastPagePrint.IsZero() || now.Sub(t.lastPagePrint) >= pagePrintInterval
 	if allowed {
@@ -102,16 +122,16 @@ func (b *browser) pagePrint(t *tab) {
 		t.pagePrintsIgnored++
 	}
 	ignored := t.pagePrintsIgnored
-	b.mu.Unlock()
+	pr.tabs.mu.Unlock()
 	if !allowed {
-		b.log.Info("page print ignored: too soon after the last one", logTab, t.id, "ignored", ignored)
+		pr.log.Info("page print ignored: too soon after the last one", logTab, t.id, "ignored", ignored)
 		return
 	}
-	b.spawn(func() {
+	pr.spawn(func() {
 		ctx, cancel := t.callCtx(printTimeout)
 		defer cancel()
-		if err := b.printTab(ctx, t); err != nil && b.life.Err() == nil {
-			b.log.Warn("page print", logTab, t.id, logErr, err)
+		if err := pr.printTab(ctx, t); err != nil && pr.life.Err() == nil {
+			pr.log.Warn("page print", logTab, t.id, logErr, err)
 		}
 	})
 }
@@ -120,37 +140,37 @@ func (b *browser) pagePrint(t *tab) {
 // reported through Observer.Download with Print set: started, then done,
 // canceled (over MaxDownloadBytes) or failed. It returns once the last
 // report was made.
-func (b *browser) Print(ctx context.Context) error {
-	if b.life.Err() != nil {
+func (pr *printer) Print(ctx context.Context) error {
+	if pr.life.Err() != nil {
 		return isolation.ErrClosed
 	}
-	if b.dl.dir == "" {
+	if pr.dl.dir == "" {
 		return fmt.Errorf("print: %w", ErrNoDownloadDir)
 	}
-	b.mu.Lock()
-	t := b.active
-	b.mu.Unlock()
+	pr.tabs.mu.Lock()
+	t := pr.tabs.active
+	pr.tabs.mu.Unlock()
 	if t == nil {
 		return fmt.Errorf("active tab: %w", ErrNoTab)
 	}
-	ctx, cancel := b.callCtx(ctx)
+	ctx, cancel := pr.callCtx(ctx)
 	defer cancel()
 	stop := context.AfterFunc(t.life, cancel)
 	defer stop()
 	// A worker of the browser, so that teardown waits for its last report.
 	errc := make(chan error, 1)
-	if !b.spawn(func() { errc <- b.printTab(ctx, t) }) {
+	if !pr.spawn(func() { errc <- pr.printTab(ctx, t) }) {
 		return isolation.ErrClosed
 	}
-	return b.closedErr(<-errc)
+	return pr.closedErr(<-errc)
 }
 
 // printTab prints tab t into the download directory and reports it.
-func (b *browser) printTab(ctx context.Context, t *tab) error {
-	b.mu.Lock()
+func (pr *printer) printTab(ctx context.Context, t *tab) error {
+	pr.tabs.mu.Lock()
 	open := t.dialog != nil
 	pageURL, title := t.url, t.title
-	b.mu.Unlock()
+	pr.tabs.mu.Unlock()
 	if open {
 		return errors.New("print: a dialog is open in the tab")
 	}
@@ -176,19 +196,19 @@ func (b *browser) printTab(ctx context.Context, t *tab) error {
 		Name:  printName(title, pageURL),
 		Print: true,
 	}
-	b.obs.Download(d)
-	n, err := b.savePDF(ctx, t, res.Stream, d.ID)
+	pr.obs.Download(d)
+	n, err := pr.savePDF(ctx, t, res.Stream, d.ID)
 	d.Received, d.Total = n, n
 	switch {
 	case errors.Is(err, errTooLarge):
-		d.State, d.Reason = isolation.DownloadCanceled, b.dl.capReason()
+		d.State, d.Reason = isolation.DownloadCanceled, pr.dl.capReason()
 	case err != nil:
 		d.State, d.Reason = isolation.DownloadFailed, "the PDF could not be saved"
 	default:
-		d.State, d.Path = isolation.DownloadDone, filepath.Join(b.dl.dir, d.ID)
+		d.State, d.Path = isolation.DownloadDone, filepath.Join(pr.dl.dir, d.ID)
 	}
-	b.log.Info("print ended", "download", d.ID, logTab, t.id, "state", d.State, "bytes", n, logErr, err)
-	b.obs.Download(d)
+	pr.log.Info("print ended", "download", d.ID, logTab, t.id, "state", d.State, "bytes", n, logErr, err)
+	pr.obs.Download(d)
 	if err != nil && !errors.Is(err, errTooLarge) {
 		return fmt.Errorf("save pdf: %w", err)
 	}
@@ -201,15 +221,15 @@ var errTooLarge = errors.New("over the download limit")
 // savePDF reads the PDF stream h of tab t into the download directory as
 // id, mode 0600: into a temporary file that is renamed once complete, so
 // that the file named id is always whole. It returns the PDF's size.
-func (b *browser) savePDF(ctx context.Context, t *tab, h cdpio.StreamHandle, id string) (n int64, err error) {
+func (pr *printer) savePDF(ctx context.Context, t *tab, h cdpio.StreamHandle, id string) (n int64, err error) {
 	defer func() {
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), b.cfg.CallTimeout)
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), pr.cfg.CallTimeout)
 		defer cancel()
-		stop := context.AfterFunc(b.life, cancel)
+		stop := context.AfterFunc(pr.life, cancel)
 		defer stop()
 		_, _ = cdp.Call(cctx, t.sess, cdpio.Close, cdpio.CloseParams{Handle: h})
 	}()
-	f, err := os.CreateTemp(b.dl.dir, printTempPrefix+"*")
+	f, err := os.CreateTemp(pr.dl.dir, printTempPrefix+"*")
 	if err != nil {
 		return 0, err
 	}
@@ -226,7 +246,7 @@ func (b *browser) savePDF(ctx context.Context, t *tab, h cdpio.StreamHandle, id 
 			return n, fmt.Errorf("read pdf stream: %w", err)
 		}
 		n += int64(len(res.Data))
-		if b.dl.over(n) {
+		if pr.dl.over(n) {
 			return n, errTooLarge
 		}
 		if _, err := f.Write(res.Data); err != nil {
@@ -242,7 +262,7 @@ func (b *browser) savePDF(ctx context.Context, t *tab, h cdpio.StreamHandle, id 
 	if err := f.Close(); err != nil {
 		return n, err
 	}
-	return n, os.Rename(tmp, filepath.Join(b.dl.dir, id))
+	return n, os.Rename(tmp, filepath.Join(pr.dl.dir, id))
 }
 
 // printName is the Name of a print: the page's title, or its host, with

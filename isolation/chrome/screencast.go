@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/chromedp/cdproto/cdp"
@@ -11,6 +13,46 @@ import (
 
 	"github.com/shoji-rbi/shoji/isolation"
 )
+
+// screen is the part of a browser that owns the picture of the active tab:
+// the screencasts of the tabs, the frames from both paths (the tap, tap.go,
+// and chromedp's, frameLoop) up to Observer.Frame, their acknowledgements
+// to Chromium, the JPEG quality, the settle refresh (sharpen.go) and the
+// viewport changes.
+//
+// Locks: switchMu serializes what starts and stops screencasts: tab
+// activation (tabSet's activate), key frames, quality and viewport changes,
+// and the settle refresh. It is taken before tabs.mu and sharp.mu, never
+// while either is held. sharp.mu guards the settle refresh and is held while
+// a frame is handed to the observer. quality is atomic. tap has its own
+// locks (tap.go); tap and the sharpener's timer are set by launch and start
+// and only read afterwards.
+//
+// Goroutines: frameLoop owns the frames that come through chromedp and
+// hands their acknowledgements to ackLoop, which it starts and waits for;
+// the tap's reader goroutine owns the frames it takes, delivers through
+// deliverFrame and acknowledges them itself; the settle refresh runs on
+// workers of spawn; the isolation.Screen methods run on the caller's
+// goroutine. All end when life is canceled.
+type screen struct {
+	*core
+	tabs *tabSet
+
+	// switchMu serializes what starts and stops screencasts: tab
+	// activation, key frames and viewport changes.
+	switchMu sync.Mutex
+	// quality is the screencast's JPEG quality (SetQuality).
+	quality atomic.Int64
+	// sharp is the settle refresh (sharpen.go).
+	sharp sharpener
+	// tap takes the screencast frames out of the DevTools pipe (tap.go);
+	// nil if it could not be set up, and then frames come through chromedp.
+	tap *tap
+	// frames carries screencast frames that came through chromedp to
+	// frameLoop. Unbounded, but Chromium sends at most MaxFramesInFlight
+	// unacknowledged frames per screencast, so it stays short.
+	frames queue[frameMsg]
+}
 
 // frameMsg is one screencast frame of a tab, queued for frameLoop.
 type frameMsg struct {
@@ -41,30 +83,30 @@ type ackMsg struct {
 // Acknowledgements are DevTools round trips, which must not run inside
 // chromedp's listener and which take tens of milliseconds when Chromium is
 // busy: in their own goroutine they never hold back the next frame.
-func (b *browser) frameLoop() {
-	defer b.wg.Done()
+func (sc *screen) frameLoop() {
+	defer sc.wg.Done()
 	// acks holds at most MaxFramesInFlight frames per tab: Chromium sends
 	// no more before they are acknowledged.
 	var acks queue[ackMsg]
 	acks.init()
 	acked := make(chan struct{})
-	go b.ackLoop(&acks, acked)
+	go sc.ackLoop(&acks, acked)
 	defer func() { <-acked }()
 	for {
 		select {
-		case <-b.life.Done():
+		case <-sc.life.Done():
 			return
-		case <-b.frames.wake:
+		case <-sc.frames.wake:
 		}
-		msgs := b.frames.drain()
-		b.mu.Lock()
-		active := b.active
-		b.mu.Unlock()
+		msgs := sc.frames.drain()
+		sc.tabs.mu.Lock()
+		active := sc.tabs.active
+		sc.tabs.mu.Unlock()
 		// Latest wins: of a batch, only the active tab's newest frame is
 		// delivered.
 		for i := len(msgs) - 1; i >= 0; i-- {
 			if msgs[i].t == active {
-				b.deliver(msgs[i].ev)
+				sc.deliver(msgs[i].ev)
 				break
 			}
 		}
@@ -76,50 +118,50 @@ func (b *browser) frameLoop() {
 
 // ackLoop acknowledges the queued frames in order until the browser ends,
 // then closes done.
-func (b *browser) ackLoop(acks *queue[ackMsg], done chan<- struct{}) {
+func (sc *screen) ackLoop(acks *queue[ackMsg], done chan<- struct{}) {
 	defer close(done)
 	for {
 		select {
-		case <-b.life.Done():
+		case <-sc.life.Done():
 			return
 		case <-acks.wake:
 		}
 		for _, a := range acks.drain() {
-			b.ack(a)
+			sc.ack(a)
 		}
 	}
 }
 
 // ack acknowledges one screencast frame.
-func (b *browser) ack(a ackMsg) {
-	ctx, cancel := a.t.callCtx(b.cfg.CallTimeout)
+func (sc *screen) ack(a ackMsg) {
+	ctx, cancel := a.t.callCtx(sc.cfg.CallTimeout)
 	defer cancel()
 	_, err := cdp.Call(ctx, a.t.sess, page.ScreencastFrameAck, page.ScreencastFrameAckParams{SessionID: a.sessionID})
-	if err != nil && b.life.Err() == nil {
-		b.log.Debug("ack frame", logTab, a.t.id, logErr, err)
+	if err != nil && sc.life.Err() == nil {
+		sc.log.Debug("ack frame", logTab, a.t.id, logErr, err)
 	}
 }
 
 // watchFrames has the tap hand t's frames to the observer while t is the
 // active tab; the tap acknowledges them itself. Without a tap they come
 // through chromedp to frameLoop.
-func (b *browser) watchFrames(t *tab) {
-	if b.tap == nil || t.sess == nil {
+func (sc *screen) watchFrames(t *tab) {
+	if sc.tap == nil || t.sess == nil {
 		return
 	}
-	b.tap.watch(t.sess.SessionID, func(f isolation.Frame, cast int64) {
-		b.mu.Lock()
-		active := b.active == t
-		b.mu.Unlock()
+	sc.tap.watch(t.sess.SessionID, func(f isolation.Frame, cast int64) {
+		sc.tabs.mu.Lock()
+		active := sc.tabs.active == t
+		sc.tabs.mu.Unlock()
 		if active {
-			b.deliverFrame(f, cast)
+			sc.deliverFrame(f, cast)
 		}
 	})
 }
 
 // deliver hands one frame to the observer.
-func (b *browser) deliver(ev *page.EventScreencastFrame) {
-	b.deliverFrame(frameOf(ev), ev.SessionID)
+func (sc *screen) deliver(ev *page.EventScreencastFrame) {
+	sc.deliverFrame(frameOf(ev), ev.SessionID)
 }
 
 // frameOf is the frame of a screencast event.
@@ -139,20 +181,20 @@ func frameOf(ev *page.EventScreencastFrame) isolation.Frame {
 
 // startScreencast starts t's screencast at the screencast's quality. A
 // start sends a frame at once.
-func (b *browser) startScreencast(ctx context.Context, t *tab) error {
-	return b.startScreencastAt(ctx, t, int(b.quality.Load()))
+func (sc *screen) startScreencast(ctx context.Context, t *tab) error {
+	return sc.startScreencastAt(ctx, t, int(sc.quality.Load()))
 }
 
 // startScreencastAt starts t's screencast at JPEG quality q.
-func (b *browser) startScreencastAt(ctx context.Context, t *tab, q int) error {
-	b.mu.Lock()
-	v := b.viewport
-	b.mu.Unlock()
-	b.watchFrames(t)
+func (sc *screen) startScreencastAt(ctx context.Context, t *tab, q int) error {
+	sc.tabs.mu.Lock()
+	v := sc.tabs.viewport
+	sc.tabs.mu.Unlock()
+	sc.watchFrames(t)
 	// A start sends the page's frame at once, which the caller wants even
 	// if it is the one on screen.
-	b.wantFresh()
-	_, err := cdp.Call(ctx, t.sess, page.StartScreencast, b.cfg.ScreencastParams(v, q))
+	sc.wantFresh()
+	_, err := cdp.Call(ctx, t.sess, page.StartScreencast, sc.cfg.ScreencastParams(v, q))
 	if err != nil {
 		return fmt.Errorf("start screencast: %w", err)
 	}
@@ -161,62 +203,62 @@ func (b *browser) startScreencastAt(ctx context.Context, t *tab, q int) error {
 
 // KeyFrame makes a fresh frame of the active tab arrive at once, even when
 // nothing changed.
-func (b *browser) KeyFrame(ctx context.Context) error {
-	return b.restartActive(ctx, nil)
+func (sc *screen) KeyFrame(ctx context.Context) error {
+	return sc.restartActive(ctx, nil)
 }
 
 // restartActive restarts the active tab's screencast, after change, if
 // given, reports a change that needs it, under switchMu.
-func (b *browser) restartActive(ctx context.Context, change func() bool) error {
-	if b.life.Err() != nil {
+func (sc *screen) restartActive(ctx context.Context, change func() bool) error {
+	if sc.life.Err() != nil {
 		return isolation.ErrClosed
 	}
-	ctx, cancel := b.callCtx(ctx)
+	ctx, cancel := sc.callCtx(ctx)
 	defer cancel()
-	b.switchMu.Lock()
-	defer b.switchMu.Unlock()
+	sc.switchMu.Lock()
+	defer sc.switchMu.Unlock()
 	if change != nil && !change() {
 		return nil
 	}
-	b.mu.Lock()
-	t := b.active
-	b.mu.Unlock()
+	sc.tabs.mu.Lock()
+	t := sc.tabs.active
+	sc.tabs.mu.Unlock()
 	if t == nil {
 		if change != nil {
 			return nil // the next tab starts with it
 		}
 		return fmt.Errorf("active tab: %w", ErrNoTab)
 	}
-	return b.closedErr(b.restartScreencast(ctx, t))
+	return sc.closedErr(sc.restartScreencast(ctx, t))
 }
 
 // SetQuality sets the screencast's JPEG quality and restarts the active
 // tab's screencast with it. See isolation.Browser.
-func (b *browser) SetQuality(ctx context.Context, quality int) error {
+func (sc *screen) SetQuality(ctx context.Context, quality int) error {
 	if quality == 0 {
-		quality = b.cfg.JPEGQuality
+		quality = sc.cfg.JPEGQuality
 	}
 	if quality < 1 || quality > 100 {
 		return fmt.Errorf("screencast quality %d is not within 1..100", quality)
 	}
-	return b.restartActive(ctx, func() bool {
-		return b.quality.Swap(int64(quality)) != int64(quality)
+	return sc.restartActive(ctx, func() bool {
+		return sc.quality.Swap(int64(quality)) != int64(quality)
 	})
 }
 
 // restartScreencast stops and starts t's screencast: Chromium refuses a
 // second start, and a start sends a frame at once.
-func (b *browser) restartScreencast(ctx context.Context, t *tab) error {
-	return b.restartScreencastAt(ctx, t, int(b.quality.Load()))
+func (sc *screen) restartScreencast(ctx context.Context, t *tab) error {
+	return sc.restartScreencastAt(ctx, t, int(sc.quality.Load()))
 }
 
 // restartScreencastAt restarts t's screencast at JPEG quality q.
-func (b *browser) restartScreencastAt(ctx context.Context, t *tab, q int) error {
+func (sc *screen) restartScreencastAt(ctx context.Context, t *tab, q int) error {
 	return whileSwapping(ctx, func() error {
 		if _, err := cdp.Call(ctx, t.sess, page.StopScreencast, cdp.Empty{}); err != nil {
 			return fmt.Errorf("stop screencast: %w", err)
 		}
-		return b.startScreencastAt(ctx, t, q)
+		return sc.startScreencastAt(ctx, t, q)
 	})
 }
 
@@ -224,36 +266,36 @@ func (b *browser) restartScreencastAt(ctx context.Context, t *tab, q int) error 
 // that a frame of the new size arrives at once. Frames then are v.Width*DPR
 // by v.Height*DPR pixels, where DPR is v.DPR or, if lower,
 // Config.DeviceScaleFactor.
-func (b *browser) SetViewport(ctx context.Context, v isolation.Viewport) error {
+func (sc *screen) SetViewport(ctx context.Context, v isolation.Viewport) error {
 	if !v.Valid() {
 		return fmt.Errorf("%w: %dx%d@%v is out of range", ErrViewport, v.Width, v.Height, v.DPR)
 	}
-	if b.life.Err() != nil {
+	if sc.life.Err() != nil {
 		return isolation.ErrClosed
 	}
-	ctx, cancel := b.callCtx(ctx)
+	ctx, cancel := sc.callCtx(ctx)
 	defer cancel()
-	b.switchMu.Lock()
-	defer b.switchMu.Unlock()
-	b.mu.Lock()
-	if b.sized && b.viewport == v && b.active != nil {
+	sc.switchMu.Lock()
+	defer sc.switchMu.Unlock()
+	sc.tabs.mu.Lock()
+	if sc.tabs.sized && sc.tabs.viewport == v && sc.tabs.active != nil {
 		// Nothing changes (a viewer that reconnects says its size again);
 		// KeyFrame is how to ask for a frame.
-		b.mu.Unlock()
+		sc.tabs.mu.Unlock()
 		return nil
 	}
-	b.sized = false
-	b.viewport = v
+	sc.tabs.sized = false
+	sc.tabs.viewport = v
 	var tabs []*tab
-	if b.active != nil {
-		tabs = append(tabs, b.active)
+	if sc.tabs.active != nil {
+		tabs = append(tabs, sc.tabs.active)
 	}
-	for _, t := range b.tabs {
-		if t.ready && t != b.active {
+	for _, t := range sc.tabs.list {
+		if t.ready && t != sc.tabs.active {
 			tabs = append(tabs, t)
 		}
 	}
-	b.mu.Unlock()
+	sc.tabs.mu.Unlock()
 	for i, t := range tabs {
 		err := setViewport(ctx, t.sess, v)
 		if i > 0 {
@@ -264,14 +306,14 @@ func (b *browser) SetViewport(ctx context.Context, v isolation.Viewport) error {
 		if err == nil {
 			// A screencast of the old size sends nothing more for a page
 			// that stands still.
-			err = b.restartScreencast(ctx, t)
+			err = sc.restartScreencast(ctx, t)
 		}
 		if err != nil {
-			return b.closedErr(err)
+			return sc.closedErr(err)
 		}
 	}
-	b.mu.Lock()
-	b.sized = b.viewport == v
-	b.mu.Unlock()
+	sc.tabs.mu.Lock()
+	sc.tabs.sized = sc.tabs.viewport == v
+	sc.tabs.mu.Unlock()
 	return nil
 }

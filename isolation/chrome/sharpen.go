@@ -38,7 +38,11 @@ const (
 	sharpRestoring                  // the page moved; a restart at the moving quality is under way
 )
 
-// sharpener is the state of the settle refresh.
+// sharpener is the state of the settle refresh, which the screen owns; the
+// screen's methods in this file steer it. Its mu guards all its fields and
+// is held while a frame is handed to the observer (deliverFrame), so frames
+// reach the observer one at a time and in order, whichever path brought
+// them. The timer's function only spawns sharpen.
 type sharpener struct {
 	// mu is held while a frame is handed to the observer.
 	mu    sync.Mutex
@@ -60,34 +64,34 @@ type sharpener struct {
 }
 
 // startSharpener arms the settle refresh, unless Config turns it off.
-func (b *browser) startSharpener() {
-	if b.cfg.SharpQuality <= 0 {
+func (sc *screen) startSharpener() {
+	if sc.cfg.SharpQuality <= 0 {
 		return
 	}
-	b.sharp.timer = time.AfterFunc(time.Hour, func() { b.spawn(b.sharpen) })
-	b.sharp.timer.Stop()
+	sc.sharp.timer = time.AfterFunc(time.Hour, func() { sc.spawn(sc.sharpen) })
+	sc.sharp.timer.Stop()
 }
 
 // stopSharpener disarms the settle refresh.
-func (b *browser) stopSharpener() {
-	b.sharp.mu.Lock()
-	defer b.sharp.mu.Unlock()
-	if b.sharp.timer != nil {
-		b.sharp.timer.Stop()
+func (sc *screen) stopSharpener() {
+	sc.sharp.mu.Lock()
+	defer sc.sharp.mu.Unlock()
+	if sc.sharp.timer != nil {
+		sc.sharp.timer.Stop()
 	}
 }
 
 // wantFresh has the next frame delivered even if nothing changed.
-func (b *browser) wantFresh() {
-	b.sharp.mu.Lock()
-	b.sharp.fresh = true
-	b.sharp.mu.Unlock()
+func (sc *screen) wantFresh() {
+	sc.sharp.mu.Lock()
+	sc.sharp.fresh = true
+	sc.sharp.mu.Unlock()
 }
 
 // deliverFrame hands a frame of the active tab's screencast number cast
 // to the observer, and steers the settle refresh.
-func (b *browser) deliverFrame(f isolation.Frame, cast int64) {
-	s := &b.sharp
+func (sc *screen) deliverFrame(f isolation.Frame, cast int64) {
+	s := &sc.sharp
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.fresh && bytes.Equal(f.JPEG, s.last) {
@@ -95,28 +99,28 @@ func (b *browser) deliverFrame(f isolation.Frame, cast int64) {
 		return
 	}
 	s.fresh = false
-	f.Quality = int(b.quality.Load())
+	f.Quality = int(sc.quality.Load())
 	refresh := false
 	switch s.mode {
 	case sharpAsked:
 		if cast != s.asked {
 			refresh = true
 			s.mode, s.sharpCast = sharpShown, cast
-			f.Quality = b.cfg.SharpQuality
+			f.Quality = sc.cfg.SharpQuality
 		}
 	case sharpShown:
 		if cast == s.sharpCast {
 			// The page moves again: this frame is sharp, the next
 			// ones come at the moving quality.
-			f.Quality = b.cfg.SharpQuality
+			f.Quality = sc.cfg.SharpQuality
 			s.mode = sharpRestoring
-			b.spawn(b.unsharpen)
+			sc.spawn(sc.unsharpen)
 		} else {
 			s.mode = sharpIdle // another restart replaced the sharp screencast
 		}
 	case sharpRestoring:
 		if cast == s.sharpCast {
-			f.Quality = b.cfg.SharpQuality
+			f.Quality = sc.cfg.SharpQuality
 		}
 	}
 	s.seq++
@@ -125,27 +129,27 @@ func (b *browser) deliverFrame(f isolation.Frame, cast int64) {
 		s.sharp = s.seq
 		s.refreshes++
 	} else if s.timer != nil {
-		s.timer.Reset(b.cfg.SettleDelay)
+		s.timer.Reset(sc.cfg.SettleDelay)
 	}
-	b.obs.Frame(f)
+	sc.obs.Frame(f)
 }
 
 // sharpen restarts the active tab's screencast at the sharp quality once
 // its page has settled, if its last frame is not sharp yet. A tab switch,
 // key frame or resize under way makes it try again after the next pause.
-func (b *browser) sharpen() {
-	s := &b.sharp
+func (sc *screen) sharpen() {
+	s := &sc.sharp
 	s.mu.Lock()
 	idle := s.mode == sharpIdle && s.seq != s.sharp
 	s.mu.Unlock()
-	if !idle || !b.switchMu.TryLock() {
+	if !idle || !sc.switchMu.TryLock() {
 		return
 	}
-	defer b.switchMu.Unlock()
-	b.mu.Lock()
-	t := b.active
+	defer sc.switchMu.Unlock()
+	sc.tabs.mu.Lock()
+	t := sc.tabs.active
 	loading := t != nil && t.loading
-	b.mu.Unlock()
+	sc.tabs.mu.Unlock()
 	if t == nil || t.sess == nil {
 		return
 	}
@@ -154,7 +158,7 @@ func (b *browser) sharpen() {
 		// way): the next pause tries again.
 		s.mu.Lock()
 		if s.timer != nil {
-			s.timer.Reset(b.cfg.SettleDelay)
+			s.timer.Reset(sc.cfg.SettleDelay)
 		}
 		s.mu.Unlock()
 		return
@@ -162,40 +166,40 @@ func (b *browser) sharpen() {
 	s.mu.Lock()
 	s.mode, s.asked = sharpAsked, s.cast
 	s.mu.Unlock()
-	ctx, cancel := t.callCtx(b.cfg.CallTimeout)
+	ctx, cancel := t.callCtx(sc.cfg.CallTimeout)
 	defer cancel()
-	if err := b.restartScreencastAt(ctx, t, b.cfg.SharpQuality); err != nil {
+	if err := sc.restartScreencastAt(ctx, t, sc.cfg.SharpQuality); err != nil {
 		s.mu.Lock()
 		s.mode = sharpIdle
 		s.mu.Unlock()
-		if b.life.Err() == nil {
-			b.log.Debug("sharp refresh", logTab, t.id, logErr, err)
+		if sc.life.Err() == nil {
+			sc.log.Debug("sharp refresh", logTab, t.id, logErr, err)
 		}
 	}
 }
 
 // unsharpen restarts the active tab's screencast at the moving quality
 // after the page moved on from a sharp refresh.
-func (b *browser) unsharpen() {
-	b.switchMu.Lock()
-	defer b.switchMu.Unlock()
-	s := &b.sharp
+func (sc *screen) unsharpen() {
+	sc.switchMu.Lock()
+	defer sc.switchMu.Unlock()
+	s := &sc.sharp
 	s.mu.Lock()
 	restoring := s.mode == sharpRestoring
 	s.mu.Unlock()
-	b.mu.Lock()
-	t := b.active
-	b.mu.Unlock()
+	sc.tabs.mu.Lock()
+	t := sc.tabs.active
+	sc.tabs.mu.Unlock()
 	if !restoring || t == nil || t.sess == nil {
 		return
 	}
-	ctx, cancel := t.callCtx(b.cfg.CallTimeout)
+	ctx, cancel := t.callCtx(sc.cfg.CallTimeout)
 	defer cancel()
-	err := b.restartScreencast(ctx, t)
+	err := sc.restartScreencast(ctx, t)
 	s.mu.Lock()
 	s.mode = sharpIdle
 	s.mu.Unlock()
-	if err != nil && b.life.Err() == nil {
-		b.log.Debug("screencast back to the moving quality", logTab, t.id, logErr, err)
+	if err != nil && sc.life.Err() == nil {
+		sc.log.Debug("screencast back to the moving quality", logTab, t.id, logErr, err)
 	}
 }

@@ -25,9 +25,9 @@ func TestSharpRefresh(t *testing.T) {
 	f := launchFixture(t, isolation.Viewport{Width: 400, Height: 300, DPR: 1}, "http://"+siteHost+"/color", quick)
 	b, rec := f.b, f.rec
 	refreshes := func() int {
-		b.sharp.mu.Lock()
-		defer b.sharp.mu.Unlock()
-		return b.sharp.refreshes
+		b.screen.sharp.mu.Lock()
+		defer b.screen.sharp.mu.Unlock()
+		return b.screen.sharp.refreshes
 	}
 
 	eventually(t, "the first refresh", func() bool { return refreshes() == 1 })

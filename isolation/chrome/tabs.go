@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/chromedp/cdproto"
@@ -22,6 +23,49 @@ import (
 	"github.com/shoji-rbi/shoji/isolation"
 )
 
+// tabSet is the part of a browser that owns its tabs: the page targets
+// of the default browser context from their creation to their removal
+// (attach, setupTab, removeTab), which one is active (activate, onActive),
+// the viewport they are sized to, their state as the clinician sees it
+// (handleTab, refreshHistory, State), their JavaScript dialogs
+// (dialogOpening, AnswerDialog, PendingDialogs) and their renderer crashes.
+// It implements isolation.Tabs.
+//
+// Locks: mu guards the fields below it and the fields of each tab that the
+// tab's comment names. It is taken after clipboard.mu and screen.switchMu
+// (activate holds switchMu), and removeTab holds it while it calls
+// uploads.forgetChoosers; it is never held across a DevTools call. The
+// part pointers and defaultContext are set by launch and start and only
+// read afterwards.
+//
+// Goroutines: the chromedp listeners (tabListener, browserListener) only
+// queue; tab events are handled on the browser's loop (targetInfo,
+// handleTab, removeTab, dialogOpening, rendererCrashed); attach, history
+// refreshes, dialog time-outs and reloads run on workers of spawn; the
+// isolation.Tabs methods and onActive run on the caller's goroutine.
+type tabSet struct {
+	*core
+	// The parts a tab's life concerns: its frames and screencast, its
+	// file choosers, its print override, its frames' navigation checks.
+	screen *screen
+	up     *uploads
+	pr     *printer
+	guard  *guard
+	// defaultContext is the browser context of the tabs; pages of other
+	// contexts (the clipboard reader) are not tabs. Set by start.
+	defaultContext cdp.BrowserContextID
+
+	mu     sync.Mutex
+	list   []*tab // open tabs in the order they appeared
+	active *tab
+	seq    int64 // activation counter, for "most recently active"
+	// viewport is the size the tabs' pages are set to.
+	viewport isolation.Viewport
+	// sized is set once SetViewport applied viewport to the tabs.
+	sized   bool
+	closing bool // the browser is closing or died: no tab is reopened
+}
+
 // tab is one page target of the browser.
 type tab struct {
 	id     target.ID
@@ -33,7 +77,7 @@ type tab struct {
 	// gone is closed when the tab is removed.
 	gone chan struct{}
 
-	// The fields below are guarded by browser.mu. cancel and sess are
+	// The fields below are guarded by tabSet.mu. cancel and sess are
 	// written once, before ready is set.
 
 	// cancel detaches from the tab and closes it. It is nil for the first
@@ -74,14 +118,14 @@ type pendingDialog struct {
 }
 
 // newTab returns a tab that is not attached yet.
-func (b *browser) newTab(id, opener target.ID) *tab {
+func (ts *tabSet) newTab(id, opener target.ID) *tab {
 	t := &tab{
 		id:        id,
 		opener:    opener,
 		gone:      make(chan struct{}),
 		mainFrame: cdp.FrameID(id),
 	}
-	t.life, t.end = context.WithCancel(b.life)
+	t.life, t.end = context.WithCancel(ts.life)
 	t.dialogOpened, t.openDialog = context.WithCancel(context.Background())
 	return t
 }
@@ -100,18 +144,18 @@ type tabEvent struct {
 
 // tabListener returns the chromedp listener of t's session. It runs on
 // chromedp's goroutine: it only queues, and records child frames.
-func (b *browser) tabListener(t *tab) func(ev any) {
+func (ts *tabSet) tabListener(t *tab) func(ev any) {
 	return func(ev any) {
 		switch ev := ev.(type) {
 		case *page.EventFrameAttached:
-			b.guard.frameAttached(ev.FrameID, t.id)
+			ts.guard.frameAttached(ev.FrameID, t.id)
 		case *page.EventFrameDetached:
-			b.guard.frameDetached(ev.FrameID)
+			ts.guard.frameDetached(ev.FrameID)
 		case *page.EventScreencastFrame:
-			b.frames.push(frameMsg{t: t, ev: ev})
+			ts.screen.frames.push(frameMsg{t: t, ev: ev})
 		case *runtime.EventBindingCalled:
-			if ev.Name == b.printBinding {
-				b.events.push(tabEvent{t, ev})
+			if ev.Name == ts.pr.binding {
+				ts.events.push(tabEvent{t, ev})
 			}
 		case *page.EventFrameNavigated,
 			*page.EventNavigatedWithinDocument,
@@ -121,100 +165,100 @@ func (b *browser) tabListener(t *tab) func(ev any) {
 			*page.EventJavascriptDialogOpening,
 			*page.EventJavascriptDialogClosed,
 			*security.EventVisibleSecurityStateChanged:
-			b.events.push(tabEvent{t, ev})
+			ts.events.push(tabEvent{t, ev})
 		}
 	}
 }
 
 // browserListener is the chromedp listener of the browser session. It runs
 // on chromedp's goroutine: it only queues.
-func (b *browser) browserListener(ev any) {
+func (ts *tabSet) browserListener(ev any) {
 	switch ev := ev.(type) {
 	case *target.EventTargetCreated:
-		if b.isTab(ev.TargetInfo) {
-			b.events.push(ev)
+		if ts.isTab(ev.TargetInfo) {
+			ts.events.push(ev)
 		}
 	case *target.EventTargetInfoChanged:
-		if b.isTab(ev.TargetInfo) {
-			b.events.push(ev)
+		if ts.isTab(ev.TargetInfo) {
+			ts.events.push(ev)
 		}
 	case *target.EventTargetDestroyed, *target.EventTargetCrashed,
 		*cdpbrowser.EventDownloadWillBegin, *cdpbrowser.EventDownloadProgress:
-		b.events.push(ev)
+		ts.events.push(ev)
 	}
 }
 
 // isTab reports whether info is a tab the clinician sees: a page of the
 // default browser context, not a prerendered one.
-func (b *browser) isTab(info *target.Info) bool {
-	return info != nil && info.Type == "page" && info.Subtype == "" && info.BrowserContextID == b.defaultContext
+func (ts *tabSet) isTab(info *target.Info) bool {
+	return info != nil && info.Type == "page" && info.Subtype == "" && info.BrowserContextID == ts.defaultContext
 }
 
 // addTab starts tracking a new page target and attaches to it. It runs on
 // loop.
-func (b *browser) addTab(info *target.Info) {
-	t := b.newTab(info.TargetID, info.OpenerID)
+func (ts *tabSet) addTab(info *target.Info) {
+	t := ts.newTab(info.TargetID, info.OpenerID)
 	t.url, t.title = info.URL, info.Title
-	b.mu.Lock()
-	b.tabs = append(b.tabs, t)
-	b.mu.Unlock()
-	if !b.spawn(func() { b.attach(t) }) {
+	ts.mu.Lock()
+	ts.list = append(ts.list, t)
+	ts.mu.Unlock()
+	if !ts.spawn(func() { ts.attach(t) }) {
 		return
 	}
-	b.log.Debug("tab opened", logTab, t.id, "opener", t.opener)
+	ts.log.Debug("tab opened", logTab, t.id, "opener", t.opener)
 }
 
 // attach opens a session on t, sets it up and, for a popup or when no tab is
 // active, activates it.
-func (b *browser) attach(t *tab) {
-	ctx, cancel := chromedp.NewContext(b.bctx, chromedp.WithTargetID(t.id), chromedp.WithListener(b.tabListener(t)))
-	b.mu.Lock()
+func (ts *tabSet) attach(t *tab) {
+	ctx, cancel := chromedp.NewContext(ts.bctx, chromedp.WithTargetID(t.id), chromedp.WithListener(ts.tabListener(t)))
+	ts.mu.Lock()
 	t.cancel = cancel
 	removed := t.removed
-	b.mu.Unlock()
+	ts.mu.Unlock()
 	if removed {
 		cancel()
 		return
 	}
 	// The first Run binds the session to ctx, so it cannot have a deadline
 	// of its own: a timer ends a start that hangs.
-	timer := time.AfterFunc(b.cfg.CallTimeout, cancel)
+	timer := time.AfterFunc(ts.cfg.CallTimeout, cancel)
 	err := chromedp.Do(ctx)
 	timer.Stop()
 	if err == nil {
-		b.mu.Lock()
+		ts.mu.Lock()
 		t.sess = chromedp.FromContext(ctx).Target
-		b.mu.Unlock()
-		cctx, ccancel := t.callCtx(b.cfg.CallTimeout)
-		err = b.setupTab(cctx, t)
+		ts.mu.Unlock()
+		cctx, ccancel := t.callCtx(ts.cfg.CallTimeout)
+		err = ts.setupTab(cctx, t)
 		if err == nil {
 			// The first page of a popup may have committed before the tab
 			// was attached: its title and history are fetched, and a
 			// certificate block page it waits for is shown.
-			b.refreshHistory(t)
-			b.showCertPage(cctx, t.id)
+			ts.refreshHistory(t)
+			ts.guard.showCertPage(cctx, t.id)
 		}
 		ccancel()
 	}
 	if err != nil {
-		if b.life.Err() == nil {
-			b.log.Warn("attach tab", logTab, t.id, logErr, err)
+		if ts.life.Err() == nil {
+			ts.log.Warn("attach tab", logTab, t.id, logErr, err)
 		}
 		cancel()
-		b.events.push(tabFailed{t})
+		ts.events.push(tabFailed{t})
 		return
 	}
-	b.mu.Lock()
-	activate := t.opener != "" || b.active == nil
-	b.mu.Unlock()
+	ts.mu.Lock()
+	activate := t.opener != "" || ts.active == nil
+	ts.mu.Unlock()
 	if activate {
-		cctx, ccancel := t.callCtx(b.cfg.CallTimeout)
-		if err := b.activate(cctx, t); err != nil && b.life.Err() == nil {
-			b.log.Warn("activate tab", logTab, t.id, logErr, err)
+		cctx, ccancel := t.callCtx(ts.cfg.CallTimeout)
+		if err := ts.activate(cctx, t); err != nil && ts.life.Err() == nil {
+			ts.log.Warn("activate tab", logTab, t.id, logErr, err)
 		}
 		ccancel()
 	}
-	b.events.push(stateDirty{})
+	ts.events.push(stateDirty{})
 }
 
 // tabFailed tells loop that a tab could not be attached.
@@ -225,32 +269,32 @@ type stateDirty struct{}
 
 // setupTab sizes t's page and turns on the events the browser needs, then
 // marks t ready.
-func (b *browser) setupTab(ctx context.Context, t *tab) error {
+func (ts *tabSet) setupTab(ctx context.Context, t *tab) error {
 	if _, err := cdp.Call(ctx, t.sess, security.Enable, cdp.Empty{}); err != nil {
 		return fmt.Errorf("enable security events: %w", err)
 	}
 	if err := setupChooser(ctx, t); err != nil {
 		return err
 	}
-	if err := b.setupPrint(ctx, t); err != nil {
+	if err := ts.pr.setup(ctx, t); err != nil {
 		return err
 	}
-	b.mu.Lock()
-	v := b.viewport
-	b.mu.Unlock()
+	ts.mu.Lock()
+	v := ts.viewport
+	ts.mu.Unlock()
 	for {
 		if err := setViewport(ctx, t.sess, v); err != nil {
 			return err
 		}
-		b.mu.Lock()
-		if b.viewport == v {
+		ts.mu.Lock()
+		if ts.viewport == v {
 			t.ready = true
-			b.mu.Unlock()
+			ts.mu.Unlock()
 			return nil
 		}
 		// SetViewport ran meanwhile and did not see this tab.
-		v = b.viewport
-		b.mu.Unlock()
+		v = ts.viewport
+		ts.mu.Unlock()
 	}
 }
 
@@ -272,20 +316,20 @@ func setViewport(ctx context.Context, s cdp.Session, v isolation.Viewport) error
 
 // activate makes t the tab the clinician sees: the previous tab's
 // screencast stops, t comes to the front and its screencast starts.
-func (b *browser) activate(ctx context.Context, t *tab) error {
-	b.switchMu.Lock()
-	defer b.switchMu.Unlock()
-	b.mu.Lock()
+func (ts *tabSet) activate(ctx context.Context, t *tab) error {
+	ts.screen.switchMu.Lock()
+	defer ts.screen.switchMu.Unlock()
+	ts.mu.Lock()
 	if t.removed || !t.ready {
-		b.mu.Unlock()
+		ts.mu.Unlock()
 		return fmt.Errorf("tab %s: %w", t.id, ErrNoTab)
 	}
-	old := b.active
-	b.active = t
-	b.seq++
-	t.lastActive = b.seq
-	b.mu.Unlock()
-	defer b.events.push(stateDirty{})
+	old := ts.active
+	ts.active = t
+	ts.seq++
+	t.lastActive = ts.seq
+	ts.mu.Unlock()
+	defer ts.events.push(stateDirty{})
 
 	if old != nil && old != t {
 		// The old tab may be gone already.
@@ -295,65 +339,65 @@ func (b *browser) activate(ctx context.Context, t *tab) error {
 		stop()
 		ocancel()
 	}
-	if _, err := cdp.Call(ctx, b.session, target.ActivateTarget, target.ActivateTargetParams{TargetID: t.id}); err != nil {
+	if _, err := cdp.Call(ctx, ts.session, target.ActivateTarget, target.ActivateTargetParams{TargetID: t.id}); err != nil {
 		return fmt.Errorf("activate target: %w", err)
 	}
 	if _, err := cdp.Call(ctx, t.sess, page.BringToFront, cdp.Empty{}); err != nil {
 		return fmt.Errorf("bring to front: %w", err)
 	}
-	return b.startScreencast(ctx, t)
+	return ts.screen.startScreencast(ctx, t)
 }
 
 // SwitchTab makes the tab id the active one.
-func (b *browser) SwitchTab(ctx context.Context, id string) error {
-	if b.life.Err() != nil {
+func (ts *tabSet) SwitchTab(ctx context.Context, id string) error {
+	if ts.life.Err() != nil {
 		return isolation.ErrClosed
 	}
-	t := b.findTab(id)
+	t := ts.find(id)
 	if t == nil {
 		return fmt.Errorf("tab %q: %w", id, ErrNoTab)
 	}
-	ctx, cancel := b.callCtx(ctx)
+	ctx, cancel := ts.callCtx(ctx)
 	defer cancel()
-	return b.closedErr(b.activate(ctx, t))
+	return ts.closedErr(ts.activate(ctx, t))
 }
 
 // CloseTab closes the tab id and returns once it is gone. Closing the active
 // tab activates the most recently active other one; closing the last tab
 // opens a blank one first.
-func (b *browser) CloseTab(ctx context.Context, id string) error {
-	if b.life.Err() != nil {
+func (ts *tabSet) CloseTab(ctx context.Context, id string) error {
+	if ts.life.Err() != nil {
 		return isolation.ErrClosed
 	}
-	t := b.findTab(id)
+	t := ts.find(id)
 	if t == nil {
 		return fmt.Errorf("tab %q: %w", id, ErrNoTab)
 	}
-	ctx, cancel := b.callCtx(ctx)
+	ctx, cancel := ts.callCtx(ctx)
 	defer cancel()
-	b.mu.Lock()
-	last := len(b.tabs) == 1
-	b.mu.Unlock()
+	ts.mu.Lock()
+	last := len(ts.list) == 1
+	ts.mu.Unlock()
 	if last {
-		if err := b.openBlankTab(ctx); err != nil {
-			return b.closedErr(err)
+		if err := ts.openBlankTab(ctx); err != nil {
+			return ts.closedErr(err)
 		}
 	}
-	if err := b.closeTarget(ctx, t.id); err != nil {
-		return b.closedErr(fmt.Errorf("close tab: %w", err))
+	if err := ts.closeTarget(ctx, t.id); err != nil {
+		return ts.closedErr(fmt.Errorf("close tab: %w", err))
 	}
 	select {
 	case <-t.gone:
 		return nil
 	case <-ctx.Done():
-		return b.closedErr(ctx.Err())
+		return ts.closedErr(ctx.Err())
 	}
 }
 
 // openBlankTab opens an about:blank tab. loop tracks it like any other.
-func (b *browser) openBlankTab(ctx context.Context) error {
+func (ts *tabSet) openBlankTab(ctx context.Context) error {
 	create := func(newWindow bool) error {
-		_, err := cdp.Call(ctx, b.session, target.CreateTarget, target.CreateTargetParams{
+		_, err := cdp.Call(ctx, ts.session, target.CreateTarget, target.CreateTargetParams{
 			URL:       "about:blank",
 			NewWindow: &newWindow,
 		})
@@ -373,17 +417,17 @@ func (b *browser) openBlankTab(ctx context.Context) error {
 
 // removeTab forgets t after its target went away, and picks the next
 // active tab. It runs on loop.
-func (b *browser) removeTab(t *tab) {
-	b.mu.Lock()
+func (ts *tabSet) removeTab(t *tab) {
+	ts.mu.Lock()
 	if t.removed {
-		b.mu.Unlock()
+		ts.mu.Unlock()
 		return
 	}
 	t.removed = true
 	t.end()
 	close(t.gone)
-	b.tabs = slices.DeleteFunc(b.tabs, func(x *tab) bool { return x == t })
-	b.forgetChoosers(t, "")
+	ts.list = slices.DeleteFunc(ts.list, func(x *tab) bool { return x == t })
+	ts.up.forgetChoosers(t, "")
 	var closedDialog string
 	if t.dialog != nil {
 		t.dialog.timer.Stop()
@@ -391,57 +435,57 @@ func (b *browser) removeTab(t *tab) {
 		t.dialog = nil
 	}
 	var next *tab
-	if b.active == t {
-		b.active = nil
-		for _, x := range b.tabs {
+	if ts.active == t {
+		ts.active = nil
+		for _, x := range ts.list {
 			if x.ready && (next == nil || x.lastActive > next.lastActive) {
 				next = x
 			}
 		}
 	}
-	empty := len(b.tabs) == 0 && !b.closing
+	empty := len(ts.list) == 0 && !ts.closing
 	cancel := t.cancel
-	b.mu.Unlock()
+	ts.mu.Unlock()
 
-	b.guard.forgetTab(t.id)
-	if b.tap != nil && t.sess != nil {
-		b.tap.watch(t.sess.SessionID, nil)
+	ts.guard.forgetTab(t.id)
+	if ts.screen.tap != nil && t.sess != nil {
+		ts.screen.tap.watch(t.sess.SessionID, nil)
 	}
-	b.log.Debug("tab closed", logTab, t.id)
+	ts.log.Debug("tab closed", logTab, t.id)
 	if closedDialog != "" {
-		b.obs.DialogClosed(closedDialog)
+		ts.obs.DialogClosed(closedDialog)
 	}
 	if cancel != nil {
 		// Detaching from a target that is gone can wait for a time-out.
-		b.spawn(cancel)
+		ts.spawn(cancel)
 	}
 	if next != nil {
-		b.spawn(func() {
-			ctx, cancel := next.callCtx(b.cfg.CallTimeout)
+		ts.spawn(func() {
+			ctx, cancel := next.callCtx(ts.cfg.CallTimeout)
 			defer cancel()
-			if err := b.activate(ctx, next); err != nil && b.life.Err() == nil {
-				b.log.Warn("activate tab", logTab, next.id, logErr, err)
+			if err := ts.activate(ctx, next); err != nil && ts.life.Err() == nil {
+				ts.log.Warn("activate tab", logTab, next.id, logErr, err)
 			}
 		})
 	}
 	if empty {
 		// The page closed the last tab itself. A new tab becomes active when
 		// it is attached, because no tab is active.
-		b.spawn(func() {
-			ctx, cancel := context.WithTimeout(b.life, b.cfg.CallTimeout)
+		ts.spawn(func() {
+			ctx, cancel := context.WithTimeout(ts.life, ts.cfg.CallTimeout)
 			defer cancel()
-			if err := b.openBlankTab(ctx); err != nil && b.life.Err() == nil {
-				b.log.Warn("reopen blank tab", logErr, err)
+			if err := ts.openBlankTab(ctx); err != nil && ts.life.Err() == nil {
+				ts.log.Warn("reopen blank tab", logErr, err)
 			}
 		})
 	}
 }
 
-// findTab returns the ready tab id, or nil.
-func (b *browser) findTab(id string) *tab {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for _, t := range b.tabs {
+// find returns the ready tab id, or nil.
+func (ts *tabSet) find(id string) *tab {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	for _, t := range ts.list {
 		if string(t.id) == id && t.ready && !t.removed {
 			return t
 		}
@@ -449,10 +493,10 @@ func (b *browser) findTab(id string) *tab {
 	return nil
 }
 
-// tabByID returns the tracked tab id, ready or not, or nil. The caller
-// holds b.mu.
-func (b *browser) tabByID(id target.ID) *tab {
-	for _, t := range b.tabs {
+// byID returns the tracked tab id, ready or not, or nil. The caller
+// holds ts.mu.
+func (ts *tabSet) byID(id target.ID) *tab {
+	for _, t := range ts.list {
 		if t.id == id {
 			return t
 		}
@@ -460,18 +504,91 @@ func (b *browser) tabByID(id target.ID) *tab {
 	return nil
 }
 
+// tabOfFrame returns the tab of frame f, or "" when it is not known.
+func (ts *tabSet) tabOfFrame(f cdp.FrameID) string {
+	ts.mu.Lock()
+	t := ts.byID(target.ID(f))
+	ts.mu.Unlock()
+	if t != nil {
+		return string(t.id)
+	}
+	ts.guard.mu.Lock()
+	defer ts.guard.mu.Unlock()
+	return string(ts.guard.frameTab[f])
+}
+
+// onActive runs fn with the active tab, once the browser runs. A call whose
+// handling opens a JavaScript dialog (a click on a button that calls alert,
+// a navigation that asks beforeunload) returns when the dialog opens: the
+// renderer answers it only after the dialog is closed, and the dialog is
+// reported to the observer.
+func (ts *tabSet) onActive(ctx context.Context, fn func(context.Context, *tab) error) error {
+	if ts.life.Err() != nil {
+		return isolation.ErrClosed
+	}
+	ctx, cancel := ts.callCtx(ctx)
+	defer cancel()
+	ts.mu.Lock()
+	t := ts.active
+	var opened context.Context
+	if t != nil {
+		opened = t.dialogOpened
+	}
+	ts.mu.Unlock()
+	if t == nil {
+		return fmt.Errorf("active tab: %w", ErrNoTab)
+	}
+	// A call to a tab that goes away meanwhile ends at once, and so does
+	// one whose tab opens a dialog. AfterFunc registers the watch without
+	// a goroutine: this runs for every mouse move.
+	stop := context.AfterFunc(t.life, cancel)
+	defer stop()
+	ctx, cancelDialog := context.WithCancel(ctx)
+	defer cancelDialog()
+	stopDialog := context.AfterFunc(opened, cancelDialog)
+	defer stopDialog()
+
+	err := whileSwapping(ctx, func() error { return fn(ctx, t) })
+	if opened.Err() != nil && errors.Is(err, context.Canceled) {
+		return nil
+	}
+	if err != nil && t.life.Err() != nil && ts.life.Err() == nil {
+		return fmt.Errorf("tab %s closed: %w", t.id, ErrNoTab)
+	}
+	return ts.closedErr(err)
+}
+
+// markClosing records that the browser is closing or died: a page that
+// closes its last tab gets no new one.
+func (ts *tabSet) markClosing() {
+	ts.mu.Lock()
+	ts.closing = true
+	ts.mu.Unlock()
+}
+
+// stopDialogTimers stops the time-outs of the pending dialogs, in teardown.
+func (ts *tabSet) stopDialogTimers() {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	for _, t := range ts.list {
+		if t.dialog != nil {
+			t.dialog.timer.Stop()
+		}
+	}
+}
+
 // State returns the current visible state.
-func (b *browser) State() isolation.State {
-	b.mu.Lock()
-	defer b.mu.Unlock()
+func (ts *tabSet) State() isolation.State {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
 	s := isolation.State{Tabs: []isolation.Tab{}}
-	for _, t := range b.tabs {
+	for _, t := range ts.list {
 		if !t.ready {
 			continue
 		}
-		s.Tabs = append(s.Tabs, isolation.Tab{ID: string(t.id), Title: t.title, URL: t.url, Active: t == b.active})
+		s.Tabs = append(s.Tabs, isolation.Tab{ID: string(t.id), Title: t.title, URL: t.url, Active: t == ts.active})
 	}
-	if a := b.active; a != nil {
+	if a := ts.active; a != nil {
 		s.URL = a.url
 		s.Title = a.title
 		s.Host = hostOf(a.url)
@@ -494,11 +611,11 @@ func hostOf(raw string) string {
 }
 
 // PendingDialogs returns the dialogs still waiting for an answer.
-func (b *browser) PendingDialogs() []isolation.Dialog {
-	b.mu.Lock()
-	defer b.mu.Unlock()
+func (ts *tabSet) PendingDialogs() []isolation.Dialog {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
 	var ds []isolation.Dialog
-	for _, t := range b.tabs {
+	for _, t := range ts.list {
 		if t.dialog != nil {
 			ds = append(ds, t.dialog.d)
 		}

@@ -343,16 +343,16 @@ func BenchmarkTapFrame(b *testing.B) {
 // many frames only if the tap acknowledges them.
 func TestTapWithChromium(t *testing.T) {
 	f := launchFixture(t, isolation.Viewport{Width: 400, Height: 300, DPR: 1}, "http://"+siteHost+"/animate")
-	if f.b.tap == nil {
+	if f.b.screen.tap == nil {
 		t.Fatal("the browser has no tap: chromedp's pipe layout changed")
 	}
 	n := f.rec.frameCount()
 	eventually(t, "60 frames of the animation", func() bool { return f.rec.frameCount() >= n+60 })
 	got := f.rec.frameCount()
-	if taken := f.b.tap.frames.Load(); taken < int64(got) {
+	if taken := f.b.screen.tap.frames.Load(); taken < int64(got) {
 		t.Errorf("the tap took %d frames, the observer got %d: some came through chromedp", taken, got)
 	}
-	if acks, taken := f.b.tap.acks.Load(), f.b.tap.frames.Load(); acks < taken-1 {
+	if acks, taken := f.b.screen.tap.acks.Load(), f.b.screen.tap.frames.Load(); acks < taken-1 {
 		t.Errorf("the tap acknowledged %d of %d frames", acks, taken)
 	}
 	waitFrame(t, f.rec, 0, nil)

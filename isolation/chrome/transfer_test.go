@@ -666,9 +666,9 @@ func TestPrint(t *testing.T) {
 			return d.State == isolation.DownloadDone
 		})
 		eventually(t, "the other prints to be ignored", func() bool {
-			b.mu.Lock()
-			defer b.mu.Unlock()
-			return b.active.pagePrintsIgnored == 19
+			b.tabs.mu.Lock()
+			defer b.tabs.mu.Unlock()
+			return b.tabs.active.pagePrintsIgnored == 19
 		})
 		checkPDF(t, rec.reports("")[n:])
 		for _, name := range dirNames(t, dir) {
@@ -807,13 +807,13 @@ func TestFileChooser(t *testing.T) {
 		// reach the next document: its input was an object of the old one.
 		f.open(t, "/upload")
 		c := open(t, 20)
-		b.mu.Lock()
-		x := b.choosers[c.ID]
-		b.mu.Unlock()
+		b.up.mu.Lock()
+		x := b.up.open[c.ID]
+		b.up.mu.Unlock()
 		f.open(t, "/upload")
-		b.mu.Lock()
-		b.choosers[c.ID] = x
-		b.mu.Unlock()
+		b.up.mu.Lock()
+		b.up.open[c.ID] = x
+		b.up.mu.Unlock()
 		if err := b.SetFiles(testCtx(t), c.ID, []string{hello}); !errors.Is(err, ErrNoChooser) {
 			t.Fatalf("answer into a new document: %v", err)
 		}

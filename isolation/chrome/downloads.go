@@ -13,7 +13,6 @@ import (
 
 	cdpbrowser "github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/cdp"
-	"github.com/chromedp/cdproto/target"
 
 	"github.com/shoji-rbi/shoji/isolation"
 )
@@ -41,14 +40,27 @@ const progressInterval = 250 * time.Millisecond
 // until it is complete.
 const partialSuffix = ".crdownload"
 
-// downloads tracks the downloads Chromium announced, from
-// Browser.downloadWillBegin to their last Browser.downloadProgress.
+// downloads is the part of a browser that owns its downloads: it tracks
+// the downloads Chromium announced, from Browser.downloadWillBegin to their
+// last Browser.downloadProgress, caps their size, checks the finished file,
+// and cancels them on request.
 //
 // Chromium saves every download of every tab into dir under the download's
 // GUID (setDownloadBehavior allowAndName), first as GUID.crdownload, then
 // renamed to GUID before it reports the download completed. The page's file
 // name is reported and never used.
+//
+// Locks: mu guards active and closed, and the download records in active.
+// dir, max and tabOf are set at launch and only read afterwards.
+//
+// Goroutines: begins and progress run on the browser's loop; end runs on
+// loop and hands the removal of a canceled download's files to a worker of
+// spawn; Cancel runs on the caller's goroutine; endAll runs in teardown,
+// after every other goroutine of the browser ended.
 type downloads struct {
+	*core
+	// tabOf returns the tab of a frame, or "" (browser.tabOfFrame).
+	tabOf func(cdp.FrameID) string
 	// dir is LaunchOptions.DownloadDir; empty denies downloads.
 	dir string
 	// max is LaunchOptions.MaxDownloadBytes; zero means no cap.
@@ -79,85 +91,72 @@ func (dl *downloads) capReason() string {
 // over reports whether n bytes exceed the cap.
 func (dl *downloads) over(n int64) bool { return dl.max > 0 && n > dl.max }
 
-// downloadBehavior turns downloads on into LaunchOptions.DownloadDir, or
+// setBehavior turns downloads on into LaunchOptions.DownloadDir, or
 // denies them when there is none. It is browser-wide: every tab of the
 // default browser context, popups included.
-func (b *browser) downloadBehavior(ctx context.Context) error {
+func (dl *downloads) setBehavior(ctx context.Context) error {
 	p := cdpbrowser.SetDownloadBehaviorParams{Behavior: cdpbrowser.SetDownloadBehaviorBehaviorDeny}
-	if b.dl.dir != "" {
+	if dl.dir != "" {
 		p = cdpbrowser.SetDownloadBehaviorParams{
 			Behavior:      cdpbrowser.SetDownloadBehaviorBehaviorAllowAndName,
-			DownloadPath:  b.dl.dir,
+			DownloadPath:  dl.dir,
 			EventsEnabled: new(true),
 		}
 	}
-	if _, err := cdp.Call(ctx, b.session, cdpbrowser.SetDownloadBehavior, p); err != nil {
+	if _, err := cdp.Call(ctx, dl.session, cdpbrowser.SetDownloadBehavior, p); err != nil {
 		return fmt.Errorf("set download behavior %s: %w", p.Behavior, err)
 	}
 	return nil
 }
 
-// downloadBegins starts tracking a download and reports it. It runs on
+// begins starts tracking a download and reports it. It runs on
 // loop.
-func (b *browser) downloadBegins(ev *cdpbrowser.EventDownloadWillBegin) {
-	if b.dl.dir == "" || !validGUID(ev.GUID) {
-		b.log.Warn("download refused", "guid", ev.GUID)
+func (dl *downloads) begins(ev *cdpbrowser.EventDownloadWillBegin) {
+	if dl.dir == "" || !validGUID(ev.GUID) {
+		dl.log.Warn("download refused", "guid", ev.GUID)
 		return
 	}
 	d := isolation.Download{
 		ID:    ev.GUID,
-		TabID: b.tabOfFrame(ev.FrameID),
+		TabID: dl.tabOf(ev.FrameID),
 		State: isolation.DownloadStarted,
 		URL:   ev.URL,
 		Name:  ev.SuggestedFilename,
 	}
-	b.dl.mu.Lock()
-	if b.dl.closed {
-		b.dl.mu.Unlock()
+	dl.mu.Lock()
+	if dl.closed {
+		dl.mu.Unlock()
 		return
 	}
-	b.dl.active[ev.GUID] = &download{d: d, ended: make(chan struct{})}
-	b.dl.mu.Unlock()
-	b.log.Info("download started", "download", d.ID, logTab, d.TabID)
-	b.obs.Download(d)
+	dl.active[ev.GUID] = &download{d: d, ended: make(chan struct{})}
+	dl.mu.Unlock()
+	dl.log.Info("download started", "download", d.ID, logTab, d.TabID)
+	dl.obs.Download(d)
 }
 
-// tabOfFrame returns the tab of frame f, or "" when it is not known.
-func (b *browser) tabOfFrame(f cdp.FrameID) string {
-	b.mu.Lock()
-	t := b.tabByID(target.ID(f))
-	b.mu.Unlock()
-	if t != nil {
-		return string(t.id)
-	}
-	b.guard.mu.Lock()
-	defer b.guard.mu.Unlock()
-	return string(b.guard.frameTab[f])
-}
-
-// downloadProgress applies one progress event: it reports progress, asks
+// progress applies one progress event: it reports progress, asks
 // Chromium to cancel a download past the cap, and ends a download that
 // completed or was canceled. It runs on loop.
-func (b *browser) downloadProgress(ev *cdpbrowser.EventDownloadProgress) {
-	b.dl.mu.Lock()
-	x := b.dl.active[ev.GUID]
+func (dl *downloads) progress(ev *cdpbrowser.EventDownloadProgress) {
+	dl.mu.Lock()
+	x := dl.active[ev.GUID]
 	if x == nil {
-		b.dl.mu.Unlock()
+		dl.mu.Unlock()
 		return
 	}
 	prev := x.d
 	x.d.Received, x.d.Total = int64(ev.ReceivedBytes), int64(ev.TotalBytes)
 	switch ev.State {
 	case cdpbrowser.DownloadProgressStateCompleted, cdpbrowser.DownloadProgressStateCanceled:
-		b.dl.mu.Unlock()
-		b.endDownload(x, ev.State)
+		dl.mu.Unlock()
+		dl.end(x, ev.State)
 		return
 	}
-	if x.cancelReason == "" && (b.dl.over(x.d.Total) || b.dl.over(x.d.Received)) {
-		x.cancelReason = b.dl.capReason()
-		b.dl.mu.Unlock()
-		b.log.Info("download over the limit", "download", x.d.ID, "received", x.d.Received, "total", x.d.Total)
-		b.spawn(func() { b.cancelInChromium(x.d.ID) })
+	if x.cancelReason == "" && (dl.over(x.d.Total) || dl.over(x.d.Received)) {
+		x.cancelReason = dl.capReason()
+		dl.mu.Unlock()
+		dl.log.Info("download over the limit", "download", x.d.ID, "received", x.d.Received, "total", x.d.Total)
+		dl.spawn(func() { dl.cancelInChromium(x.d.ID) })
 		return
 	}
 	report := x.cancelReason == "" &&
@@ -169,24 +168,24 @@ func (b *browser) downloadProgress(ev *cdpbrowser.EventDownloadProgress) {
 		x.d.State = isolation.DownloadProgress
 		d = x.d
 	}
-	b.dl.mu.Unlock()
+	dl.mu.Unlock()
 	if report {
-		b.obs.Download(d)
+		dl.obs.Download(d)
 	}
 }
 
-// endDownload makes the last report of download x, whose Chromium state is
+// end makes the last report of download x, whose Chromium state is
 // completed or canceled: done with a file that was checked, or canceled or
 // failed once its files are gone. It runs on loop; the report of a download
 // that did not end done comes from a worker.
-func (b *browser) endDownload(x *download, state cdpbrowser.DownloadProgressState) {
-	b.dl.mu.Lock()
-	delete(b.dl.active, x.d.ID)
+func (dl *downloads) end(x *download, state cdpbrowser.DownloadProgressState) {
+	dl.mu.Lock()
+	delete(dl.active, x.d.ID)
 	d, reason := x.d, x.cancelReason
-	b.dl.mu.Unlock()
+	dl.mu.Unlock()
 
 	d.Reason = ""
-	path := filepath.Join(b.dl.dir, d.ID)
+	path := filepath.Join(dl.dir, d.ID)
 	switch {
 	case state == cdpbrowser.DownloadProgressStateCanceled && reason != "":
 		d.State, d.Reason = isolation.DownloadCanceled, reason
@@ -195,34 +194,34 @@ func (b *browser) endDownload(x *download, state cdpbrowser.DownloadProgressStat
 		// server that stopped) as canceled. Canceling it makes that final:
 		// Chromium would resume some interrupted downloads by itself.
 		d.State, d.Reason = isolation.DownloadFailed, "interrupted"
-		b.spawn(func() { b.cancelInChromium(d.ID) })
+		dl.spawn(func() { dl.cancelInChromium(d.ID) })
 	case reason != "":
 		// Canceled too late: it completed meanwhile.
 		d.State, d.Reason = isolation.DownloadCanceled, reason
 	default:
-		d.State, d.Reason = b.checkDownload(path, &d)
+		d.State, d.Reason = dl.check(path, &d)
 	}
 	if d.State == isolation.DownloadDone {
 		d.Path = path
-		b.reportEnd(x, d)
+		dl.reportEnd(x, d)
 		return
 	}
 	// Chromium deletes the partial file of a canceled download on its own
 	// file sequence, after it reported the cancel: the file may still be
 	// there, or not there yet. The report waits until it is gone.
-	if !b.spawn(func() {
-		b.removeSettled(d.ID)
-		b.reportEnd(x, d)
+	if !dl.spawn(func() {
+		dl.removeSettled(d.ID)
+		dl.reportEnd(x, d)
 	}) {
-		b.removeDownloadFiles(d.ID)
-		b.reportEnd(x, d)
+		dl.removeFiles(d.ID)
+		dl.reportEnd(x, d)
 	}
 }
 
 // reportEnd makes the last report of download x.
-func (b *browser) reportEnd(x *download, d isolation.Download) {
-	b.log.Info("download ended", "download", d.ID, "state", d.State, "reason", d.Reason, "bytes", d.Received)
-	b.obs.Download(d)
+func (dl *downloads) reportEnd(x *download, d isolation.Download) {
+	dl.log.Info("download ended", "download", d.ID, "state", d.State, "reason", d.Reason, "bytes", d.Received)
+	dl.obs.Download(d)
 	close(x.ended)
 }
 
@@ -236,11 +235,11 @@ const (
 // removeSettled removes the files of download id until none has been seen
 // for settleQuiet, or for at most settleMax. Files left after that are
 // removed when the browser ends.
-func (b *browser) removeSettled(id string) {
+func (dl *downloads) removeSettled(id string) {
 	start := time.Now()
 	quietSince := start
 	for {
-		if b.removeDownloadFiles(id) {
+		if dl.removeFiles(id) {
 			quietSince = time.Now()
 		}
 		now := time.Now()
@@ -248,17 +247,17 @@ func (b *browser) removeSettled(id string) {
 			return
 		}
 		select {
-		case <-b.life.Done():
+		case <-dl.life.Done():
 			return
 		case <-time.After(settleTick):
 		}
 	}
 }
 
-// checkDownload checks the complete file of a download at path: it must be
+// check checks the complete file of a download at path: it must be
 // a regular file of the size Chromium reported, within the cap. It sets
 // d.Received to the file's size and returns the download's last state.
-func (b *browser) checkDownload(path string, d *isolation.Download) (isolation.DownloadState, string) {
+func (dl *downloads) check(path string, d *isolation.Download) (isolation.DownloadState, string) {
 	fi, err := os.Lstat(path)
 	if err != nil {
 		return isolation.DownloadFailed, "the downloaded file is missing"
@@ -269,8 +268,8 @@ func (b *browser) checkDownload(path string, d *isolation.Download) (isolation.D
 	if fi.Size() != d.Received {
 		return isolation.DownloadFailed, fmt.Sprintf("the downloaded file has %d bytes, the browser reported %d", fi.Size(), d.Received)
 	}
-	if b.dl.over(fi.Size()) {
-		return isolation.DownloadCanceled, b.dl.capReason()
+	if dl.over(fi.Size()) {
+		return isolation.DownloadCanceled, dl.capReason()
 	}
 	d.Received = fi.Size()
 	if d.Total == 0 {
@@ -279,17 +278,17 @@ func (b *browser) checkDownload(path string, d *isolation.Download) (isolation.D
 	return isolation.DownloadDone, ""
 }
 
-// removeDownloadFiles removes what Chromium wrote for download id, and
+// removeFiles removes what Chromium wrote for download id, and
 // reports whether there was anything.
-func (b *browser) removeDownloadFiles(id string) (found bool) {
+func (dl *downloads) removeFiles(id string) (found bool) {
 	for _, name := range []string{id, id + partialSuffix} {
-		err := os.Remove(filepath.Join(b.dl.dir, name))
+		err := os.Remove(filepath.Join(dl.dir, name))
 		switch {
 		case err == nil:
 			found = true
 		case !errors.Is(err, os.ErrNotExist):
 			found = true
-			b.log.Warn("remove download file", "download", id, logErr, err)
+			dl.log.Warn("remove download file", "download", id, logErr, err)
 		}
 	}
 	return found
@@ -297,74 +296,74 @@ func (b *browser) removeDownloadFiles(id string) (found bool) {
 
 // cancelInChromium asks Chromium to cancel download id. Its canceled
 // progress event ends it.
-func (b *browser) cancelInChromium(id string) {
-	ctx, cancel := context.WithTimeout(b.life, b.cfg.CallTimeout)
+func (dl *downloads) cancelInChromium(id string) {
+	ctx, cancel := context.WithTimeout(dl.life, dl.cfg.CallTimeout)
 	defer cancel()
-	if _, err := cdp.Call(ctx, b.session, cdpbrowser.CancelDownload, cdpbrowser.CancelDownloadParams{GUID: id}); err != nil && b.life.Err() == nil {
-		b.log.Warn("cancel download", "download", id, logErr, err)
+	if _, err := cdp.Call(ctx, dl.session, cdpbrowser.CancelDownload, cdpbrowser.CancelDownloadParams{GUID: id}); err != nil && dl.life.Err() == nil {
+		dl.log.Warn("cancel download", "download", id, logErr, err)
 	}
 }
 
-// CancelDownload stops download id and removes its file. It returns once
+// Cancel stops download id and removes its file. It returns once
 // the download's canceled report was made, or ctx ends. A download that
 // completes meanwhile is removed and reported canceled all the same.
-func (b *browser) CancelDownload(ctx context.Context, id string) error {
-	if b.life.Err() != nil {
+func (dl *downloads) Cancel(ctx context.Context, id string) error {
+	if dl.life.Err() != nil {
 		return isolation.ErrClosed
 	}
-	b.dl.mu.Lock()
-	x := b.dl.active[id]
+	dl.mu.Lock()
+	x := dl.active[id]
 	if x != nil && x.cancelReason == "" {
 		x.cancelReason = "canceled on request"
 	}
-	b.dl.mu.Unlock()
+	dl.mu.Unlock()
 	if x == nil {
 		return fmt.Errorf("download %q: %w", id, ErrNoDownload)
 	}
-	ctx, cancel := b.callCtx(ctx)
+	ctx, cancel := dl.callCtx(ctx)
 	defer cancel()
-	if _, err := cdp.Call(ctx, b.session, cdpbrowser.CancelDownload, cdpbrowser.CancelDownloadParams{GUID: id}); err != nil {
-		return b.closedErr(fmt.Errorf("cancel download %q: %w", id, err))
+	if _, err := cdp.Call(ctx, dl.session, cdpbrowser.CancelDownload, cdpbrowser.CancelDownloadParams{GUID: id}); err != nil {
+		return dl.closedErr(fmt.Errorf("cancel download %q: %w", id, err))
 	}
 	select {
 	case <-x.ended:
 		return nil
 	case <-ctx.Done():
-		return b.closedErr(fmt.Errorf("cancel download %q: %w", id, ctx.Err()))
+		return dl.closedErr(fmt.Errorf("cancel download %q: %w", id, ctx.Err()))
 	}
 }
 
-// endDownloads runs in teardown, after the browser's process and
+// endAll runs in teardown, after the browser's process and
 // goroutines are gone: every download still in progress is reported
 // failed, and the partial files of downloads and prints are removed.
-func (b *browser) endDownloads() {
-	b.dl.mu.Lock()
-	b.dl.closed = true
-	left := b.dl.active
-	b.dl.active = nil
-	b.dl.mu.Unlock()
-	if b.dl.dir == "" {
+func (dl *downloads) endAll() {
+	dl.mu.Lock()
+	dl.closed = true
+	left := dl.active
+	dl.active = nil
+	dl.mu.Unlock()
+	if dl.dir == "" {
 		return
 	}
 	for _, x := range left {
-		b.removeDownloadFiles(x.d.ID)
+		dl.removeFiles(x.d.ID)
 		d := x.d
 		d.State, d.Reason = isolation.DownloadFailed, "the browser closed"
-		b.obs.Download(d)
+		dl.obs.Download(d)
 		close(x.ended)
 	}
 	// A download Chromium started but never announced leaves a partial file
 	// too.
-	entries, err := os.ReadDir(b.dl.dir)
+	entries, err := os.ReadDir(dl.dir)
 	if err != nil {
-		b.log.Warn("list download dir", logErr, err)
+		dl.log.Warn("list download dir", logErr, err)
 		return
 	}
 	for _, e := range entries {
 		n := e.Name()
 		if strings.HasSuffix(n, partialSuffix) && validGUID(strings.TrimSuffix(n, partialSuffix)) ||
 			strings.HasPrefix(n, printTempPrefix) {
-			_ = os.Remove(filepath.Join(b.dl.dir, n))
+			_ = os.Remove(filepath.Join(dl.dir, n))
 		}
 	}
 }

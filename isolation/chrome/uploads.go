@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/chromedp/cdproto"
 	"github.com/chromedp/cdproto/cdp"
@@ -25,6 +26,33 @@ const maxChoosersPerTab = 8
 // chooserObjectGroup is the DevTools object group of the inputs of open
 // file choosers.
 const chooserObjectGroup = "shoji-file-choosers"
+
+// uploads is the part of a browser that gives files on the broker's disk
+// to pages: it owns the file choosers the pages opened, until they are
+// answered (SetFiles) or their document goes, and drops files onto the
+// active tab (DropFiles).
+//
+// Locks: mu guards open and seq. A tab's fields are read under tabs.mu,
+// never while mu is held; removeTab calls forgetChoosers with tabs.mu
+// held (lock order tabs.mu, then mu). tabs and input are set at launch
+// and only read afterwards.
+//
+// Goroutines: chooserOpened, chooserReady and forgetChoosers run on the
+// browser's loop; a chooser is resolved and released on workers of spawn;
+// SetFiles and DropFiles run on the caller's goroutine, DropFiles in order
+// with the other input.
+type uploads struct {
+	*core
+	tabs *tabSet
+	// input runs fn with the active tab, in order with the other input
+	// (the input part's run).
+	input func(ctx context.Context, fn func(context.Context, *tab) error) error
+
+	mu sync.Mutex
+	// open are the open file choosers by ID.
+	open map[string]*chooser
+	seq  int64
+}
 
 // chooser is a file chooser a page opened, waiting for SetFiles. Its input
 // is held as a JavaScript object of the document that opened it: once that
@@ -60,11 +88,11 @@ func setupChooser(ctx context.Context, t *tab) error {
 
 // chooserOpened records a file chooser of tab t and resolves it on a
 // worker; it is reported once resolved. It runs on loop.
-func (b *browser) chooserOpened(t *tab, ev *page.EventFileChooserOpened) {
+func (up *uploads) chooserOpened(t *tab, ev *page.EventFileChooserOpened) {
 	if ev.BackendNodeID == 0 {
 		// A picker that no <input type=file> opened (showOpenFilePicker):
 		// there is no input to give files to.
-		b.log.Info("file picker without an input ignored", logTab, t.id)
+		up.log.Info("file picker without an input ignored", logTab, t.id)
 		return
 	}
 	x := &chooser{
@@ -77,16 +105,18 @@ func (b *browser) chooserOpened(t *tab, ev *page.EventFileChooserOpened) {
 		frame: ev.FrameID,
 		node:  ev.BackendNodeID,
 	}
-	b.mu.Lock()
-	if t.removed {
-		b.mu.Unlock()
+	up.tabs.mu.Lock()
+	removed := t.removed
+	up.tabs.mu.Unlock()
+	if removed {
 		return
 	}
-	b.chooserSeq++
-	x.seq = b.chooserSeq
+	up.mu.Lock()
+	up.seq++
+	x.seq = up.seq
 	var oldest *chooser
 	n := 0
-	for _, c := range b.choosers {
+	for _, c := range up.open {
 		if c.t == t {
 			n++
 			if oldest == nil || c.seq < oldest.seq {
@@ -97,26 +127,26 @@ func (b *browser) chooserOpened(t *tab, ev *page.EventFileChooserOpened) {
 	if n < maxChoosersPerTab {
 		oldest = nil
 	} else {
-		delete(b.choosers, oldest.c.ID)
+		delete(up.open, oldest.c.ID)
 	}
-	b.choosers[x.c.ID] = x
-	b.mu.Unlock()
+	up.open[x.c.ID] = x
+	up.mu.Unlock()
 	if oldest != nil && oldest.object != "" {
-		b.releaseChooser(oldest)
+		up.releaseChooser(oldest)
 	}
-	b.spawn(func() {
-		ctx, cancel := t.callCtx(b.cfg.CallTimeout)
+	up.spawn(func() {
+		ctx, cancel := t.callCtx(up.cfg.CallTimeout)
 		defer cancel()
-		r := b.resolveChooser(ctx, x)
+		r := up.resolveChooser(ctx, x)
 		r.id = x.c.ID
-		b.events.push(r)
+		up.events.push(r)
 	})
 }
 
 // resolveChooser finds the URL of the document that opened chooser x, the
 // accept attribute of its input, and holds the input as an object of that
 // document.
-func (b *browser) resolveChooser(ctx context.Context, x *chooser) chooserResolved {
+func (up *uploads) resolveChooser(ctx context.Context, x *chooser) chooserResolved {
 	node, err := cdp.Call(ctx, x.t.sess, dom.DescribeNode, dom.DescribeNodeParams{BackendNodeID: x.node})
 	if err != nil {
 		return chooserResolved{err: fmt.Errorf("describe input: %w", err)}
@@ -170,32 +200,34 @@ func findFrame(tree *page.FrameTree, id cdp.FrameID) *cdp.Frame {
 
 // chooserReady reports a resolved chooser, unless it went away meanwhile.
 // It runs on loop.
-func (b *browser) chooserReady(r chooserResolved) {
-	b.mu.Lock()
-	x := b.choosers[r.id]
+func (up *uploads) chooserReady(r chooserResolved) {
+	up.mu.Lock()
+	x := up.open[r.id]
 	if x != nil && r.err != nil {
-		delete(b.choosers, r.id)
+		delete(up.open, r.id)
 	}
 	if x != nil && r.err == nil {
 		x.c.URL, x.c.Accept, x.object = r.url, r.accept, r.object
 	}
-	b.mu.Unlock()
+	up.mu.Unlock()
 	switch {
 	case x == nil:
 	case r.err != nil:
-		b.log.Warn("file chooser dropped", logTab, x.t.id, logErr, r.err)
+		up.log.Warn("file chooser dropped", logTab, x.t.id, logErr, r.err)
 	default:
-		b.log.Info("file chooser opened", logTab, x.t.id, "chooser", x.c.ID, "multiple", x.c.Multiple)
-		b.obs.FileChooser(x.c)
+		up.log.Info("file chooser opened", logTab, x.t.id, "chooser", x.c.ID, "multiple", x.c.Multiple)
+		up.obs.FileChooser(x.c)
 	}
 }
 
 // forgetChoosers forgets the choosers of tab t, or only those of its frame
-// f when f is not empty. The caller holds b.mu.
-func (b *browser) forgetChoosers(t *tab, f cdp.FrameID) {
-	for id, c := range b.choosers {
+// f when f is not empty.
+func (up *uploads) forgetChoosers(t *tab, f cdp.FrameID) {
+	up.mu.Lock()
+	defer up.mu.Unlock()
+	for id, c := range up.open {
 		if c.t == t && (f == "" || c.frame == f) {
-			delete(b.choosers, id)
+			delete(up.open, id)
 		}
 	}
 }
@@ -204,24 +236,24 @@ func (b *browser) forgetChoosers(t *tab, f cdp.FrameID) {
 // the page's input gets them, with its input and change events. No paths
 // cancels the chooser. A chooser is answered once; it is gone when its
 // page navigated or closed, and SetFiles then fails with ErrNoChooser.
-func (b *browser) SetFiles(ctx context.Context, id string, paths []string) error {
-	if b.life.Err() != nil {
+func (up *uploads) SetFiles(ctx context.Context, id string, paths []string) error {
+	if up.life.Err() != nil {
 		return isolation.ErrClosed
 	}
-	b.mu.Lock()
-	x := b.choosers[id]
+	up.mu.Lock()
+	x := up.open[id]
 	if x == nil || x.object == "" {
-		b.mu.Unlock()
+		up.mu.Unlock()
 		return fmt.Errorf("file chooser %q: %w", id, ErrNoChooser)
 	}
 	if len(paths) == 0 {
-		delete(b.choosers, id)
-		b.mu.Unlock()
-		b.log.Info("file chooser canceled", logTab, x.t.id, "chooser", id)
-		b.releaseChooser(x)
+		delete(up.open, id)
+		up.mu.Unlock()
+		up.log.Info("file chooser canceled", logTab, x.t.id, "chooser", id)
+		up.releaseChooser(x)
 		return nil
 	}
-	b.mu.Unlock()
+	up.mu.Unlock()
 	if !x.c.Multiple && len(paths) > 1 {
 		return fmt.Errorf("file chooser %q takes one file, got %d: %w", id, len(paths), ErrFiles)
 	}
@@ -231,15 +263,15 @@ func (b *browser) SetFiles(ctx context.Context, id string, paths []string) error
 		}
 	}
 	// Taken before the call, so that two answers cannot both go through.
-	b.mu.Lock()
-	if b.choosers[id] != x {
-		b.mu.Unlock()
+	up.mu.Lock()
+	if up.open[id] != x {
+		up.mu.Unlock()
 		return fmt.Errorf("file chooser %q: %w", id, ErrNoChooser)
 	}
-	delete(b.choosers, id)
-	b.mu.Unlock()
+	delete(up.open, id)
+	up.mu.Unlock()
 
-	ctx, cancel := b.callCtx(ctx)
+	ctx, cancel := up.callCtx(ctx)
 	defer cancel()
 	stop := context.AfterFunc(x.t.life, cancel)
 	defer stop()
@@ -250,20 +282,20 @@ func (b *browser) SetFiles(ctx context.Context, id string, paths []string) error
 		// The document that opened it is gone ("Could not find object with
 		// given id"), or the page made the input something else.
 		return fmt.Errorf("file chooser %q: %w: %w", id, ErrNoChooser, err)
-	case err != nil && x.t.life.Err() != nil && b.life.Err() == nil:
+	case err != nil && x.t.life.Err() != nil && up.life.Err() == nil:
 		return fmt.Errorf("file chooser %q: tab closed: %w", id, ErrNoChooser)
 	case err != nil:
-		return b.closedErr(fmt.Errorf("set files: %w", err))
+		return up.closedErr(fmt.Errorf("set files: %w", err))
 	}
-	b.log.Info("file chooser answered", logTab, x.t.id, "chooser", id, "files", len(paths))
-	b.releaseChooser(x)
+	up.log.Info("file chooser answered", logTab, x.t.id, "chooser", id, "files", len(paths))
+	up.releaseChooser(x)
 	return nil
 }
 
 // releaseChooser lets the page's input go.
-func (b *browser) releaseChooser(x *chooser) {
-	b.spawn(func() {
-		ctx, cancel := x.t.callCtx(b.cfg.CallTimeout)
+func (up *uploads) releaseChooser(x *chooser) {
+	up.spawn(func() {
+		ctx, cancel := x.t.callCtx(up.cfg.CallTimeout)
 		defer cancel()
 		_, _ = cdp.Call(ctx, x.t.sess, runtime.ReleaseObject, runtime.ReleaseObjectParams{ObjectID: x.object})
 	})
@@ -292,7 +324,7 @@ var ErrMoved = errors.New("the page changed")
 // DropFiles drops files onto the active tab at x, y, as a drag of files
 // from the desktop does: dragenter, dragover and drop, with the files in the
 // drop's dataTransfer.
-func (b *browser) DropFiles(ctx context.Context, pageURL string, x, y float64, paths []string) error {
+func (up *uploads) DropFiles(ctx context.Context, pageURL string, x, y float64, paths []string) error {
 	if len(paths) == 0 {
 		return fmt.Errorf("%w: no files to drop", ErrFiles)
 	}
@@ -301,10 +333,10 @@ func (b *browser) DropFiles(ctx context.Context, pageURL string, x, y float64, p
 			return fmt.Errorf("drop: %w", err)
 		}
 	}
-	return b.input(ctx, func(ctx context.Context, t *tab) error {
-		b.mu.Lock()
+	return up.input(ctx, func(ctx context.Context, t *tab) error {
+		up.tabs.mu.Lock()
 		cur := t.url
-		b.mu.Unlock()
+		up.tabs.mu.Unlock()
 		if cur != pageURL {
 			return fmt.Errorf("drop on %s: %w: the tab shows %s", pageURL, ErrMoved, cur)
 		}
@@ -314,7 +346,7 @@ func (b *browser) DropFiles(ctx context.Context, pageURL string, x, y float64, p
 				return fmt.Errorf("drop: %s: %w", typ, err)
 			}
 		}
-		b.log.Info("files dropped", logTab, t.id, "files", len(paths))
+		up.log.Info("files dropped", logTab, t.id, "files", len(paths))
 		return nil
 	})
 }
