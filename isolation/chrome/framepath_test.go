@@ -148,7 +148,11 @@ document.body.style.background = 'rgb(0,255,0)'; 'ok'`)
 		t.Errorf("the still page sent %d frames in the time the animation sent %d", still, animated)
 	}
 
-	checkFrames(t, log.all(), v, b.cfg)
+	// The contract holds from the time launch returned: a frame Chromium
+	// paints while it starts, before the viewport's emulation is applied,
+	// can have another size (seen: 400x126 of a 400x300 viewport, about
+	// one run in eight, on either path and before the parts were split).
+	checkFrames(t, log.all()[start:], v, b.cfg)
 }
 
 // checkFrames checks each frame: a JPEG of the viewport's size that says
