@@ -131,3 +131,25 @@ func Terminal(r *http.Request) string {
 func Actor(r *http.Request, p auth.Principal) audit.Actor {
 	return audit.Actor{User: p.User, Role: string(p.Role), Terminal: Terminal(r)}
 }
+
+// Class is one class of domain error and the status that answers it.
+type Class struct {
+	Err    error
+	Status int
+}
+
+// Classify answers err with the status of the first class it belongs to
+// (errors.Is), showing err's own text, which the domain packages write for
+// the user. An error of no class is returned as it is (Handle makes it a
+// 500), and nil stays nil.
+func Classify(err error, classes ...Class) error {
+	if err == nil {
+		return nil
+	}
+	for _, c := range classes {
+		if errors.Is(err, c.Err) {
+			return Status(c.Status, err.Error())
+		}
+	}
+	return err
+}

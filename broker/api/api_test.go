@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -173,5 +174,22 @@ func TestTerminal(t *testing.T) {
 		if got := Terminal(r); got != want {
 			t.Errorf("Terminal(%q) = %q, want %q", addr, got, want)
 		}
+	}
+}
+
+func TestClassify(t *testing.T) {
+	errMissing, errLate := errors.New("missing"), errors.New("late")
+	classes := []Class{{Err: errMissing, Status: 404}, {Err: errLate, Status: 409}}
+	if err := Classify(nil, classes...); err != nil {
+		t.Errorf("Classify(nil) = %v", err)
+	}
+	other := errors.New("disk on fire")
+	if err := Classify(other, classes...); err != other {
+		t.Errorf("an error of no class became %v", err)
+	}
+	var e *Error
+	err := Classify(fmt.Errorf("transfer 7: %w", errLate), classes...)
+	if !errors.As(err, &e) || e.Status != 409 || e.Msg != "transfer 7: late" {
+		t.Errorf("Classify = %#v, want 409 with the error's own text", err)
 	}
 }

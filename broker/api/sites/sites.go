@@ -65,39 +65,32 @@ func (h *Handlers) Register(mux *http.ServeMux) {
 
 // policyError maps a policy change's error to a response.
 func policyError(err error) error {
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, sitepolicy.ErrConflict):
+	if errors.Is(err, sitepolicy.ErrConflict) {
 		return api.Status(http.StatusPreconditionFailed, "the policy was changed by someone else; reload it and try again")
-	case errors.Is(err, sitepolicy.ErrAlreadyBlocked):
-		return api.Status(http.StatusConflict, err.Error())
-	case errors.Is(err, sitepolicy.ErrNotInPolicy):
-		return api.Status(http.StatusNotFound, err.Error())
-	case errors.Is(err, policy.ErrInvalid), errors.Is(err, policy.ErrParse), errors.Is(err, policy.ErrInvalidPattern):
-		return &api.Error{Status: http.StatusBadRequest, Msg: err.Error()}
 	}
-	return err
+	return api.Classify(err,
+		api.Class{Err: sitepolicy.ErrAlreadyBlocked, Status: http.StatusConflict},
+		api.Class{Err: sitepolicy.ErrNotInPolicy, Status: http.StatusNotFound},
+		api.Class{Err: policy.ErrInvalid, Status: http.StatusBadRequest},
+		api.Class{Err: policy.ErrParse, Status: http.StatusBadRequest},
+		api.Class{Err: policy.ErrInvalidPattern, Status: http.StatusBadRequest},
+	)
 }
 
-// requestError maps a site-request workflow's error to a response.
+// requestError maps a site-request workflow's error to a response; what
+// is not the workflow's is the policy change's.
 func requestError(err error) error {
-	var status int
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, siterequest.ErrInvalid):
-		status = http.StatusBadRequest
-	case errors.Is(err, approval.ErrOwnRequest):
-		status = http.StatusForbidden
-	case errors.Is(err, siterequest.ErrDecided):
-		status = http.StatusConflict
-	case errors.Is(err, record.ErrNotFound):
-		status = http.StatusNotFound
-	default:
-		return policyError(err)
+	err = api.Classify(err,
+		api.Class{Err: siterequest.ErrInvalid, Status: http.StatusBadRequest},
+		api.Class{Err: approval.ErrOwnRequest, Status: http.StatusForbidden},
+		api.Class{Err: siterequest.ErrDecided, Status: http.StatusConflict},
+		api.Class{Err: record.ErrNotFound, Status: http.StatusNotFound},
+	)
+	var shown *api.Error
+	if errors.As(err, &shown) {
+		return err
 	}
-	return api.Status(status, err.Error())
+	return policyError(err)
 }
 
 // ifMatch reads the required If-Match version.

@@ -93,24 +93,13 @@ func person(r *http.Request, p auth.Principal) transfer.Person {
 
 // transferError maps the transfer package's errors to HTTP.
 func transferError(err error) error {
-	var status int
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, transfer.ErrNotFound):
-		status = http.StatusNotFound
-	case errors.Is(err, transfer.ErrForbidden):
-		status = http.StatusForbidden
-	case errors.Is(err, transfer.ErrState):
-		status = http.StatusConflict
-	case errors.Is(err, transfer.ErrInvalid):
-		status = http.StatusBadRequest
-	case errors.Is(err, transfer.ErrTooLarge):
-		status = http.StatusRequestEntityTooLarge
-	default:
-		return err
-	}
-	return &api.Error{Status: status, Msg: err.Error()}
+	return api.Classify(err,
+		api.Class{Err: transfer.ErrNotFound, Status: http.StatusNotFound},
+		api.Class{Err: transfer.ErrForbidden, Status: http.StatusForbidden},
+		api.Class{Err: transfer.ErrState, Status: http.StatusConflict},
+		api.Class{Err: transfer.ErrInvalid, Status: http.StatusBadRequest},
+		api.Class{Err: transfer.ErrTooLarge, Status: http.StatusRequestEntityTooLarge},
+	)
 }
 
 func (h *Handlers) myTransfers(w http.ResponseWriter, _ *http.Request, p auth.Principal) error {
