@@ -561,7 +561,7 @@ func TestViewerMessages(t *testing.T) {
 
 // TestAPIPaths checks that the modules call the broker's transfer and
 // audit API at the paths it serves (broker/api/transfers,
-// broker/audit_api.go).
+// broker/api/audittrail).
 func TestAPIPaths(t *testing.T) {
 	tests := map[string][]string{
 		"static/transfers.js":    {"'/api/transfers'", "'/api/destinations'", "/file`", "/send`", "/reason`"},
