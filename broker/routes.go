@@ -3,17 +3,12 @@ package broker
 import (
 	"io"
 	"net/http"
-	"path/filepath"
 	"strings"
 
 	"github.com/shoji-rbi/shoji/broker/api"
-	"github.com/shoji-rbi/shoji/broker/api/admin"
-	"github.com/shoji-rbi/shoji/broker/api/audittrail"
 	"github.com/shoji-rbi/shoji/broker/api/login"
-	"github.com/shoji-rbi/shoji/broker/api/transfers"
 	"github.com/shoji-rbi/shoji/broker/session"
 	"github.com/shoji-rbi/shoji/broker/stream"
-	"github.com/shoji-rbi/shoji/broker/transfer"
 	"github.com/shoji-rbi/shoji/web"
 )
 
@@ -28,13 +23,11 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.Handle("GET /metrics", s.metricsAccess.guard(s.metrics.handler(s.log)))
 
-	s.accountRoutes(mux)
-	s.siteHandlers().Register(mux)
-	(&transfers.Handlers{Transfers: s.xfer, Guard: s.guard, Log: s.log}).Register(mux)
-	(&audittrail.Handlers{
-		Guard: s.guard, Dir: filepath.Join(s.cfg.Data, "audit"), Audit: s.audit, Log: s.log, Now: s.now,
-		Ledger: transfer.EvidenceLedger{List: s.store.ListTransfers, Dir: filepath.Join(s.cfg.Data, "quarantine")},
-	}).Register(mux)
+	for _, h := range []interface{ Register(*http.ServeMux) }{
+		s.loginHandlers(), s.adminHandlers(), s.siteHandlers(), s.transferHandlers(), s.auditHandlers(),
+	} {
+		h.Register(mux)
+	}
 	mux.Handle("/api/", s.guard.Handle(func(http.ResponseWriter, *http.Request) error {
 		return api.Status(http.StatusNotFound, "no such API")
 	}))
@@ -55,28 +48,6 @@ func (s *Server) routes() http.Handler {
 	})
 	mux.Handle("/", web.Handler())
 	return s.securityHeaders(s.sameOrigin(mux))
-}
-
-// accountRoutes mounts the login API (broker/api/login) and the admin
-// settings and sessions API (broker/api/admin).
-func (s *Server) accountRoutes(mux *http.ServeMux) {
-	(&login.Handlers{
-		Accounts:     s.auth,
-		Notices:      s.notices,
-		Sessions:     s.sess,
-		Guard:        s.guard,
-		Log:          s.log,
-		LoginOutcome: s.metrics.login,
-	}).Register(mux)
-	(&admin.Handlers{
-		Notices:  s.notices,
-		Sessions: s.sess,
-		Profiles: func() admin.Profiler { return s.policy.Current() },
-		Audit:    s.audit,
-		Guard:    s.guard,
-		Log:      s.log,
-		Now:      s.now,
-	}).Register(mux)
 }
 
 // securityHeaders sets the headers every response carries.
