@@ -94,14 +94,14 @@ func encodeJPEG(t *testing.T, img image.Image) []byte {
 }
 
 // psnrScript returns the PSNR (dB, 99 for identical) of the canvas against
-// the JPEG at /test/ref.jpg, over the whole canvas and the lowest of its
-// 64×64 tiles.
+// the JPEG at /test/ref.jpg drawn to the canvas's size, over the whole
+// canvas and the lowest of its 64×64 tiles.
 const psnrScript = `(async () => {
 	const c = document.getElementById('screen');
 	const ref = await createImageBitmap(await (await fetch('/test/ref.jpg')).blob());
 	const o = new OffscreenCanvas(c.width, c.height);
 	const octx = o.getContext('2d');
-	octx.drawImage(ref, 0, 0);
+	octx.drawImage(ref, 0, 0, c.width, c.height);
 	const a = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
 	const b = octx.getImageData(0, 0, c.width, c.height).data;
 	const psnr = (x0, y0, x1, y1) => {
@@ -150,7 +150,8 @@ type viewerCounts struct {
 // rectangle outside the frame, a frame of another size, a tile of another
 // size than its rectangle, a broken layout) are dropped whole: nothing of
 // them is drawn, they are counted as rejected, the viewer sends keyframe,
-// and it draws no partial frame until a full frame came.
+// and it draws no partial frame until a full frame came. A resize of the
+// canvas keeps the rectangles drawn since the last full frame.
 func TestViewerPartialFrames(t *testing.T) {
 	fs := newFakeStream(t, jpegFrame(t, colorOf(0), 64, 64))
 	var ref atomic.Pointer[[]byte]
@@ -288,4 +289,21 @@ func TestViewerPartialFrames(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run("resize keeps the rectangles", func(t *testing.T) {
+		// The canvas is cleared when it is resized; the rectangles drawn
+		// since the last full frame live only on it, so they must come
+		// back with the redraw, not the full frame under them.
+		p := evalJS[[2]float64](t, ctx, psnrScript)
+		if p[1] < 35 {
+			t.Fatalf("before the resize: worst tile %.1f dB", p[1])
+		}
+		do(t, ctx, chromedp.EmulateViewport(int64(w)*3/4, int64(h)))
+		waitJS(t, ctx, "the canvas resized", fmt.Sprintf(`document.getElementById('screen').width !== %d`, w))
+		p = evalJS[[2]float64](t, ctx, psnrScript)
+		t.Logf("after the resize: PSNR %.1f dB, worst 64×64 tile %.1f dB", p[0], p[1])
+		if p[1] < 30 {
+			t.Errorf("after the resize the canvas shows another picture: worst tile %.1f dB, want ≥ 30 (both sides scaled)", p[1])
+		}
+	})
 }
