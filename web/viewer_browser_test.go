@@ -178,7 +178,9 @@ window.harness = { screen, seqs, frames, settled, pixel };
 // it can decode them: only the newest is drawn at the end, frames are
 // drawn in order, and every frame is either drawn or counted as dropped. A
 // decoded frame is drawn without waiting for an animation frame, and one
-// not newer than the frame on screen is never drawn.
+// not newer than the frame on screen is never drawn. Partial frames are not
+// replaced but wait in order, at most 32: past that they are dropped and a
+// key frame is asked for, and partial frames are dropped until it comes.
 func TestScreenLatestWins(t *testing.T) {
 	const frames = 20
 	mux := http.NewServeMux()
@@ -203,6 +205,13 @@ func TestScreenLatestWins(t *testing.T) {
 		}
 		w.Header().Set("Content-Type", "image/jpeg")
 		w.Write(bodies[i])
+	})
+	// A partial frame of one 16×16 rectangle at the frames' top-left
+	// corner (partial_browser_test.go).
+	partial := partialMessage(320, 200, []wireTile{{0, 0, 16, 16, jpegFrame(t, colorOf(9), 16, 16)}})
+	mux.HandleFunc("/test/partial", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Write(partial)
 	})
 	ts := httptest.NewServer(withCSP(mux))
 	t.Cleanup(ts.Close)
@@ -301,6 +310,41 @@ func TestScreenLatestWins(t *testing.T) {
 		waitJS(t, ctx, "the next frame", fmt.Sprintf(`harness.settled() && harness.screen.counts.drawn > %d`, drawn))
 		if want, px := colorOf(5), evalJS[[3]int](t, ctx, `harness.pixel()`); !near(px, want) {
 			t.Errorf("canvas shows %v, want %v", px, want)
+		}
+	})
+	t.Run("partial frames wait, bounded", func(t *testing.T) {
+		// 40 partial frames pushed at once: the first decodes, 32 wait
+		// behind it, the 34th overflows the queue, which is dropped with
+		// it, and a key frame is asked for once; the rest are dropped
+		// until a full frame comes. Then partial frames are drawn again.
+		counts := `[harness.screen.counts.received, harness.screen.counts.drawn, harness.screen.counts.dropped, harness.screen.counts.partial, harness.keys]`
+		before := evalJS[[]int](t, ctx, `(async () => {
+			const s = harness.screen;
+			const p = await (await fetch('/test/partial')).arrayBuffer();
+			harness.partial = p;
+			harness.keys = 0;
+			s.onKeyFrameNeeded = () => harness.keys++;
+			const before = `+counts+`;
+			for (let i = 0; i < 40; i++) {
+				s.push(p.slice(0));
+			}
+			return before;
+		})()`)
+		waitJS(t, ctx, "the partial frames to settle", `harness.settled()`)
+		after := evalJS[[]int](t, ctx, counts)
+		if d := []int{after[0] - before[0], after[1] - before[1], after[2] - before[2], after[3] - before[3], after[4]}; !slices.Equal(d, []int{40, 1, 39, 1, 1}) {
+			t.Errorf("received, drawn, dropped, partial, key frames asked changed by %v; want 40, 1, 39, 1, 1", d)
+		}
+		evalJS[bool](t, ctx, `harness.screen.push(harness.frames[6]), true`)
+		waitJS(t, ctx, "the key frame", fmt.Sprintf(`harness.settled() && harness.screen.counts.drawn === %d`, after[1]+1))
+		evalJS[bool](t, ctx, `harness.screen.push(harness.partial.slice(0)), true`)
+		waitJS(t, ctx, "a partial frame after the key frame", fmt.Sprintf(`harness.settled() && harness.screen.counts.partial === %d`, after[3]+1))
+		corner := evalJS[[3]int](t, ctx, `[...harness.screen.ctx.getImageData(2, 2, 1, 1).data.slice(0, 3)]`)
+		if want := colorOf(9); !near(corner, want) {
+			t.Errorf("the rectangle's corner shows %v, want %v", corner, want)
+		}
+		if want, px := colorOf(6), evalJS[[3]int](t, ctx, `harness.pixel()`); !near(px, want) {
+			t.Errorf("outside the rectangle the canvas shows %v, want the full frame's %v", px, want)
 		}
 	})
 }
