@@ -347,6 +347,31 @@ func TestScreenLatestWins(t *testing.T) {
 			t.Errorf("outside the rectangle the canvas shows %v, want the full frame's %v", px, want)
 		}
 	})
+
+	t.Run("hidden tab asks for the key frame when shown", func(t *testing.T) {
+		// A hidden tab decodes nothing: its partial frames overflow the
+		// queue, and the key frame is asked for only once the tab is
+		// shown again.
+		keys := evalJS[int](t, ctx, `(() => {
+			harness.keys = 0;
+			Object.defineProperty(document, 'hidden', {configurable: true, get: () => true});
+			for (let i = 0; i < 40; i++) {
+				harness.screen.push(harness.partial.slice(0));
+			}
+			return harness.keys;
+		})()`)
+		if keys != 0 {
+			t.Errorf("a hidden tab asked for %d key frames", keys)
+		}
+		keys = evalJS[int](t, ctx, `(() => {
+			delete document.hidden;
+			document.dispatchEvent(new Event('visibilitychange'));
+			return harness.keys;
+		})()`)
+		if keys != 1 || !evalJS[bool](t, ctx, `harness.screen.needKey && harness.settled()`) {
+			t.Errorf("shown again: %d key frames asked (want 1), waiting for one %v", keys, evalJS[bool](t, ctx, `harness.screen.needKey`))
+		}
+	})
 }
 
 // fakeStream stands in for the broker's /api/stream: it answers hello with

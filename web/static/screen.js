@@ -152,6 +152,7 @@ export class Screen {
     this.frameW = 0; // size of the full frame on the canvas, 0 before the first
     this.frameH = 0;
     this.needKey = false; // a partial frame was lost: wait for a full frame
+    this.askOnShow = false; // ask for the key frame when the tab is shown
     this.shownSeq = 0; // sequence number of the frame on screen
     this.counts = { received: 0, drawn: 0, dropped: 0, partial: 0, rejected: 0, bytes: 0, lastDrawAt: 0 };
 
@@ -177,7 +178,15 @@ export class Screen {
 
     new ResizeObserver(() => this.measure()).observe(stage);
     this.watchRatio();
-    document.addEventListener('visibilitychange', () => this.decode());
+    document.addEventListener('visibilitychange', () => {
+      if (!document.hidden && this.askOnShow) {
+        this.askOnShow = false;
+        if (this.needKey && this.onKeyFrameNeeded) {
+          this.onKeyFrameNeeded();
+        }
+      }
+      this.decode();
+    });
   }
 
   /** viewport returns the remote viewport this canvas asks for. */
@@ -257,9 +266,15 @@ export class Screen {
     this.paintBlank();
   }
 
-  // askKeyFrame waits for a full frame and asks the broker for one.
+  // askKeyFrame waits for a full frame and asks the broker for one; a
+  // hidden tab asks when it is shown again, so that a page that keeps
+  // moving behind it does not cost a full frame each time the queue fills.
   askKeyFrame() {
     this.needKey = true;
+    if (document.hidden) {
+      this.askOnShow = true;
+      return;
+    }
     if (this.onKeyFrameNeeded) {
       this.onKeyFrameNeeded();
     }
