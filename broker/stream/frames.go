@@ -38,14 +38,19 @@ import (
 // new one. The broker's wiring supplies it (the JPEG tile engine,
 // broker/tiles); it is called by one writer goroutine per viewer, possibly
 // several at once.
+//
+// Frames are immutable and shared by pointer (isolation.Frame), and a
+// viewer's prev is the cur of its previous call, so an implementation may
+// keep what it parsed of a frame, keyed by the pointer, for the next call.
 type DeltaEncoder interface {
-	// Delta compares cur with prev, both JPEGs of a screencast. It returns
-	// full true when cur must be sent whole (they differ in size or
-	// encoding, or comparing is not worth it), else the rectangles of cur,
-	// in device pixels, that differ from prev, each with a JPEG of exactly
-	// that rectangle of cur. No tiles and full false means the pictures
-	// are the same.
-	Delta(prev, cur []byte) (tiles []protocol.Tile, full bool, err error)
+	// Delta compares cur with prev, both frames of a screencast (JPEGs of
+	// the same size and quality: the stream sends other pairs whole without
+	// asking). It returns full true when cur must be sent whole (they
+	// differ in encoding, or comparing is not worth it), else the
+	// rectangles of cur, in device pixels, that differ from prev, each
+	// with a JPEG of exactly that rectangle of cur. No tiles and full
+	// false means the pictures are the same.
+	Delta(prev, cur *isolation.Frame) (tiles []protocol.Tile, full bool, err error)
 }
 
 // outFrame is one binary message for the viewer.
@@ -67,7 +72,7 @@ func (c *conn_) encodeFrame(f *isolation.Frame) (out outFrame, ok bool) {
 		f.Width <= 0 || f.Height <= 0 || f.Width != prev.Width || f.Height != prev.Height || f.Quality != prev.Quality {
 		return full, true
 	}
-	tiles, whole, err := c.h.Delta.Delta(prev.JPEG, f.JPEG)
+	tiles, whole, err := c.h.Delta.Delta(prev, f)
 	if err != nil {
 		c.log.Debug("stream: partial frame not computed, sending the full frame", "err", err)
 		return full, true

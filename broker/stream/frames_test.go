@@ -45,8 +45,8 @@ type fakeDelta struct {
 	answer func(prev, cur string) ([]protocol.Tile, bool, error)
 }
 
-func (d *fakeDelta) Delta(prev, cur []byte) ([]protocol.Tile, bool, error) {
-	p, c := nameOf(prev), nameOf(cur)
+func (d *fakeDelta) Delta(prev, cur *isolation.Frame) ([]protocol.Tile, bool, error) {
+	p, c := nameOf(prev.JPEG), nameOf(cur.JPEG)
 	d.mu.Lock()
 	d.calls = append(d.calls, p+"→"+c)
 	d.mu.Unlock()
