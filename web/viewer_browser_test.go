@@ -348,10 +348,37 @@ func TestScreenLatestWins(t *testing.T) {
 		}
 	})
 
+	t.Run("broken full frame", func(t *testing.T) {
+		// A full frame that does not decode: the partial frames behind it
+		// are dropped until the next full frame, and no key frame is
+		// asked for (the broker would resend the same frame).
+		evalJS[bool](t, ctx, `harness.screen.push(harness.frames[2]), true`)
+		waitJS(t, ctx, "a full frame", `harness.settled() && !harness.screen.needKey`)
+		before := evalJS[[]int](t, ctx, `(() => {
+			const s = harness.screen;
+			harness.keys = 0;
+			const before = [s.counts.received, s.counts.drawn, s.counts.dropped];
+			s.push(new Uint8Array([0xff, 0xd8, 0xff, 0xe0, 1, 2, 3]).buffer);
+			return before;
+		})()`)
+		waitJS(t, ctx, "the broken frame", `harness.settled() && harness.screen.needKey`)
+		evalJS[bool](t, ctx, `harness.screen.push(harness.partial.slice(0)), true`)
+		waitJS(t, ctx, "the partial frame", `harness.settled()`)
+		after := evalJS[[]int](t, ctx, `[harness.screen.counts.received, harness.screen.counts.drawn, harness.screen.counts.dropped, harness.keys]`)
+		if d := []int{after[0] - before[0], after[1] - before[1], after[2] - before[2], after[3]}; !slices.Equal(d, []int{2, 0, 2, 0}) {
+			t.Errorf("received, drawn, dropped, key frames asked changed by %v; want 2, 0, 2, 0", d)
+		}
+		if want, px := colorOf(2), evalJS[[3]int](t, ctx, `harness.pixel()`); !near(px, want) {
+			t.Errorf("canvas shows %v, want the last good frame's %v", px, want)
+		}
+	})
+
 	t.Run("hidden tab asks for the key frame when shown", func(t *testing.T) {
 		// A hidden tab decodes nothing: its partial frames overflow the
 		// queue, and the key frame is asked for only once the tab is
 		// shown again.
+		evalJS[bool](t, ctx, `harness.screen.push(harness.frames[6]), true`)
+		waitJS(t, ctx, "a full frame", `harness.settled() && !harness.screen.needKey`)
 		keys := evalJS[int](t, ctx, `(() => {
 			harness.keys = 0;
 			Object.defineProperty(document, 'hidden', {configurable: true, get: () => true});

@@ -282,16 +282,22 @@ export class Screen {
 
   // lost says the frame just taken from the queue was not drawn, so the
   // canvas is not what the partial frames behind it build on: they are
-  // dropped, up to a full frame; with none queued, a key frame is asked for.
-  lost() {
+  // dropped, up to a full frame; with none queued, partial frames are
+  // dropped until one comes, and when ask is set a key frame is asked for.
+  lost(ask) {
     let n = 0;
     while (n < this.queue.length && this.queue[n].partial) {
       n++;
     }
     this.counts.dropped += n;
     this.queue.splice(0, n);
-    if (this.queue.length === 0) {
+    if (this.queue.length > 0) {
+      return;
+    }
+    if (ask) {
       this.askKeyFrame();
+    } else {
+      this.needKey = true;
     }
   }
 
@@ -370,8 +376,12 @@ export class Screen {
     try {
       bmp = await createImageBitmap(new Blob([data], { type: 'image/jpeg' }));
     } catch {
-      this.counts.dropped++; // a broken frame: partial frames need another
-      this.lost();
+      // A broken full frame: the partial frames behind it need another.
+      // Asking would bring the same frame again (the broker resends the
+      // frame it sent); the next change of quality (the sharp refresh of a
+      // settled page) or size comes whole.
+      this.counts.dropped++;
+      this.lost(false);
       return;
     }
     if (epoch !== this.epoch) {
@@ -386,7 +396,7 @@ export class Screen {
   reject() {
     this.counts.rejected++;
     this.counts.dropped++;
-    this.lost();
+    this.lost(true);
   }
 
   async decodePartial({ data, seq }) {
