@@ -21,6 +21,10 @@ type metrics struct {
 	framesSent    prometheus.Counter
 	framesDropped prometheus.Counter
 	bytesSent     prometheus.Counter
+	// framesPartial counts the frames of framesSent sent as partial
+	// frames, bytesSaved the bytes they saved against full frames.
+	framesPartial prometheus.Counter
+	bytesSaved    prometheus.Counter
 	viewers       prometheus.Gauge
 	egressDenied  prometheus.Counter
 	egressAllowed prometheus.Counter
@@ -50,6 +54,8 @@ func newMetrics(live liveStats) *metrics {
 		framesSent:       counter("shoji_frames_sent_total", "Frames sent to viewers."),
 		framesDropped:    counter("shoji_frames_dropped_total", "Frames replaced by a newer one before a slow viewer took them."),
 		bytesSent:        counter("shoji_frame_bytes_sent_total", "Bytes of frames sent to viewers."),
+		framesPartial:    counter("shoji_frames_partial_total", "Frames sent as partial frames (only the rectangles that changed), part of shoji_frames_sent_total."),
+		bytesSaved:       counter("shoji_frame_bytes_saved_total", "Bytes that partial frames saved against sending the full frames."),
 		viewers:          prometheus.NewGauge(prometheus.GaugeOpts{Name: "shoji_viewers_connected", Help: "Viewer WebSockets connected."}),
 		egressDenied:     counter("shoji_egress_requests_denied_total", "Egress requests refused."),
 		egressAllowed:    counter("shoji_egress_requests_allowed_total", "Egress requests allowed."),
@@ -70,7 +76,7 @@ func newMetrics(live liveStats) *metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		liveCollector{live},
-		m.framesSent, m.framesDropped, m.bytesSent, m.viewers,
+		m.framesSent, m.framesDropped, m.bytesSent, m.framesPartial, m.bytesSaved, m.viewers,
 		m.egressDenied, m.egressAllowed, m.egressBackground, m.crashes,
 		m.started, m.ended, m.logins,
 	)

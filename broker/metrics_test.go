@@ -25,6 +25,8 @@ var shojiMetricTypes = map[string]string{
 	"shoji_frames_sent_total":                            "counter",
 	"shoji_frames_dropped_total":                         "counter",
 	"shoji_frame_bytes_sent_total":                       "counter",
+	"shoji_frames_partial_total":                         "counter",
+	"shoji_frame_bytes_saved_total":                      "counter",
 	"shoji_egress_requests_denied_total":                 "counter",
 	"shoji_egress_requests_allowed_total":                "counter",
 	"shoji_egress_background_dropped_total":              "counter",

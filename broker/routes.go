@@ -44,6 +44,8 @@ func (s *Server) routes() http.Handler {
 			FramesDropped: func(n int) { s.metrics.framesDropped.Add(float64(n)) },
 			BytesSent:     func(n int) { s.metrics.bytesSent.Add(float64(n)) },
 			Viewers:       func(d int) { s.metrics.viewers.Add(float64(d)) },
+			FramesPartial: func(n int) { s.metrics.framesPartial.Add(float64(n)) },
+			BytesSaved:    func(n int) { s.metrics.bytesSaved.Add(float64(n)) },
 		},
 	})
 	mux.Handle("/", web.Handler())

@@ -178,7 +178,9 @@ window.harness = { screen, seqs, frames, settled, pixel };
 // it can decode them: only the newest is drawn at the end, frames are
 // drawn in order, and every frame is either drawn or counted as dropped. A
 // decoded frame is drawn without waiting for an animation frame, and one
-// not newer than the frame on screen is never drawn.
+// not newer than the frame on screen is never drawn. Partial frames are not
+// replaced but wait in order, at most 32: past that they are dropped and a
+// key frame is asked for, and partial frames are dropped until it comes.
 func TestScreenLatestWins(t *testing.T) {
 	const frames = 20
 	mux := http.NewServeMux()
@@ -203,6 +205,13 @@ func TestScreenLatestWins(t *testing.T) {
 		}
 		w.Header().Set("Content-Type", "image/jpeg")
 		w.Write(bodies[i])
+	})
+	// A partial frame of one 16×16 rectangle at the frames' top-left
+	// corner (partial_browser_test.go).
+	partial := partialMessage(320, 200, []wireTile{{0, 0, 16, 16, jpegFrame(t, colorOf(9), 16, 16)}})
+	mux.HandleFunc("/test/partial", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Write(partial)
 	})
 	ts := httptest.NewServer(withCSP(mux))
 	t.Cleanup(ts.Close)
@@ -301,6 +310,93 @@ func TestScreenLatestWins(t *testing.T) {
 		waitJS(t, ctx, "the next frame", fmt.Sprintf(`harness.settled() && harness.screen.counts.drawn > %d`, drawn))
 		if want, px := colorOf(5), evalJS[[3]int](t, ctx, `harness.pixel()`); !near(px, want) {
 			t.Errorf("canvas shows %v, want %v", px, want)
+		}
+	})
+	t.Run("partial frames wait, bounded", func(t *testing.T) {
+		// 40 partial frames pushed at once: the first decodes, 32 wait
+		// behind it, the 34th overflows the queue, which is dropped with
+		// it, and a key frame is asked for once; the rest are dropped
+		// until a full frame comes. Then partial frames are drawn again.
+		counts := `[harness.screen.counts.received, harness.screen.counts.drawn, harness.screen.counts.dropped, harness.screen.counts.partial, harness.keys]`
+		before := evalJS[[]int](t, ctx, `(async () => {
+			const s = harness.screen;
+			const p = await (await fetch('/test/partial')).arrayBuffer();
+			harness.partial = p;
+			harness.keys = 0;
+			s.onKeyFrameNeeded = () => harness.keys++;
+			const before = `+counts+`;
+			for (let i = 0; i < 40; i++) {
+				s.push(p.slice(0));
+			}
+			return before;
+		})()`)
+		waitJS(t, ctx, "the partial frames to settle", `harness.settled()`)
+		after := evalJS[[]int](t, ctx, counts)
+		if d := []int{after[0] - before[0], after[1] - before[1], after[2] - before[2], after[3] - before[3], after[4]}; !slices.Equal(d, []int{40, 1, 39, 1, 1}) {
+			t.Errorf("received, drawn, dropped, partial, key frames asked changed by %v; want 40, 1, 39, 1, 1", d)
+		}
+		evalJS[bool](t, ctx, `harness.screen.push(harness.frames[6]), true`)
+		waitJS(t, ctx, "the key frame", fmt.Sprintf(`harness.settled() && harness.screen.counts.drawn === %d`, after[1]+1))
+		evalJS[bool](t, ctx, `harness.screen.push(harness.partial.slice(0)), true`)
+		waitJS(t, ctx, "a partial frame after the key frame", fmt.Sprintf(`harness.settled() && harness.screen.counts.partial === %d`, after[3]+1))
+		corner := evalJS[[3]int](t, ctx, `[...harness.screen.ctx.getImageData(2, 2, 1, 1).data.slice(0, 3)]`)
+		if want := colorOf(9); !near(corner, want) {
+			t.Errorf("the rectangle's corner shows %v, want %v", corner, want)
+		}
+		if want, px := colorOf(6), evalJS[[3]int](t, ctx, `harness.pixel()`); !near(px, want) {
+			t.Errorf("outside the rectangle the canvas shows %v, want the full frame's %v", px, want)
+		}
+	})
+
+	t.Run("broken full frame", func(t *testing.T) {
+		// A full frame that does not decode: the partial frames behind it
+		// are dropped until the next full frame, and no key frame is
+		// asked for (the broker would resend the same frame).
+		evalJS[bool](t, ctx, `harness.screen.push(harness.frames[2]), true`)
+		waitJS(t, ctx, "a full frame", `harness.settled() && !harness.screen.needKey`)
+		before := evalJS[[]int](t, ctx, `(() => {
+			const s = harness.screen;
+			harness.keys = 0;
+			const before = [s.counts.received, s.counts.drawn, s.counts.dropped];
+			s.push(new Uint8Array([0xff, 0xd8, 0xff, 0xe0, 1, 2, 3]).buffer);
+			return before;
+		})()`)
+		waitJS(t, ctx, "the broken frame", `harness.settled() && harness.screen.needKey`)
+		evalJS[bool](t, ctx, `harness.screen.push(harness.partial.slice(0)), true`)
+		waitJS(t, ctx, "the partial frame", `harness.settled()`)
+		after := evalJS[[]int](t, ctx, `[harness.screen.counts.received, harness.screen.counts.drawn, harness.screen.counts.dropped, harness.keys]`)
+		if d := []int{after[0] - before[0], after[1] - before[1], after[2] - before[2], after[3]}; !slices.Equal(d, []int{2, 0, 2, 0}) {
+			t.Errorf("received, drawn, dropped, key frames asked changed by %v; want 2, 0, 2, 0", d)
+		}
+		if want, px := colorOf(2), evalJS[[3]int](t, ctx, `harness.pixel()`); !near(px, want) {
+			t.Errorf("canvas shows %v, want the last good frame's %v", px, want)
+		}
+	})
+
+	t.Run("hidden tab asks for the key frame when shown", func(t *testing.T) {
+		// A hidden tab decodes nothing: its partial frames overflow the
+		// queue, and the key frame is asked for only once the tab is
+		// shown again.
+		evalJS[bool](t, ctx, `harness.screen.push(harness.frames[6]), true`)
+		waitJS(t, ctx, "a full frame", `harness.settled() && !harness.screen.needKey`)
+		keys := evalJS[int](t, ctx, `(() => {
+			harness.keys = 0;
+			Object.defineProperty(document, 'hidden', {configurable: true, get: () => true});
+			for (let i = 0; i < 40; i++) {
+				harness.screen.push(harness.partial.slice(0));
+			}
+			return harness.keys;
+		})()`)
+		if keys != 0 {
+			t.Errorf("a hidden tab asked for %d key frames", keys)
+		}
+		keys = evalJS[int](t, ctx, `(() => {
+			delete document.hidden;
+			document.dispatchEvent(new Event('visibilitychange'));
+			return harness.keys;
+		})()`)
+		if keys != 1 || !evalJS[bool](t, ctx, `harness.screen.needKey && harness.settled()`) {
+			t.Errorf("shown again: %d key frames asked (want 1), waiting for one %v", keys, evalJS[bool](t, ctx, `harness.screen.needKey`))
 		}
 	})
 }
@@ -491,7 +587,7 @@ func TestViewerStream(t *testing.T) {
 			return {keys: Object.keys(s), frozen: Object.isFrozen(s), kept: window.shojiViewerStats !== null,
 				frames: document.body.dataset.frames, stats: s};
 		})()`)
-		want := []string{"framesReceived", "framesDrawn", "framesDropped", "bytesReceived", "lastDrawAt"}
+		want := []string{"framesReceived", "framesDrawn", "framesDropped", "framesPartial", "framesRejected", "bytesReceived", "lastDrawAt"}
 		if !slices.Equal(s.Keys, want) {
 			t.Errorf("shojiViewerStats has %v, want %v", s.Keys, want)
 		}

@@ -14,8 +14,13 @@ import (
 )
 
 // Version is the version of docs/protocol.md this server speaks. A viewer
-// names it in hello; the server names it in ready.
-const Version = 1
+// names its own in hello; the server names Version in ready.
+const Version = 2
+
+// MinVersion is the oldest viewer version the server still serves: a
+// viewer of version 1 gets every frame as a full frame (a bare JPEG), as
+// before partial frames (PartialFramesVersion) existed.
+const MinVersion = 1
 
 // Type is the "type" field of a text message.
 type Type string
@@ -54,6 +59,7 @@ const (
 	TypePaste    Type = "paste"
 	TypePrint    Type = "print"
 	TypeDrop     Type = "drop"
+	TypeKeyFrame Type = "keyframe"
 )
 
 // ServerTypes lists every message type the server sends, in the order of
@@ -67,7 +73,7 @@ var ServerTypes = []Type{
 // docs/protocol.md.
 var ViewerTypes = []Type{
 	TypeHello, TypeResize, TypeMouse, TypeWheel, TypeKey, TypeIME, TypeNav, TypeTab, TypeDialog,
-	TypeRestart, TypeActivity, TypeCopy, TypePaste, TypePrint, TypeDrop,
+	TypeRestart, TypeActivity, TypeCopy, TypePaste, TypePrint, TypeDrop, TypeKeyFrame,
 }
 
 // Message is a text message from the server to a viewer: a payload struct

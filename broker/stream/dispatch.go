@@ -46,6 +46,7 @@ func on[M any](handle func(*conn_, context.Context, *M) error) route {
 //
 //   - control.go: the session and its viewer (hello, resize, restart,
 //     activity);
+//   - frames.go: a viewer's request for a whole frame (keyframe);
 //   - input.go: what the clinician does with the mouse and the keyboard
 //     (mouse, wheel, key, ime);
 //   - navigation.go: pages, tabs and their dialogs (nav, tab, dialog);
@@ -59,6 +60,7 @@ var routes = map[protocol.Type]route{
 	protocol.TypeResize:   on((*conn_).onResize),
 	protocol.TypeRestart:  on((*conn_).onRestart),
 	protocol.TypeActivity: on((*conn_).onActivity),
+	protocol.TypeKeyFrame: on((*conn_).onKeyFrame),
 
 	protocol.TypeMouse: on((*conn_).onMouse),
 	protocol.TypeWheel: on((*conn_).onWheel),

@@ -103,7 +103,7 @@ func BenchmarkWriteFrame(b *testing.B) {
 	b.ReportAllocs()
 	cpu := processCPU(b)
 	for b.Loop() {
-		if err := c.writeFrame(f); err != nil {
+		if err := c.writeFrame(f.JPEG); err != nil {
 			b.Fatal(err)
 		}
 	}

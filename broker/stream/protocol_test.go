@@ -77,7 +77,8 @@ func TestEveryViewerTypeHandled(t *testing.T) {
 		protocol.TypePaste:    {`{"type":"paste","text":"x"}`, received("error: paste refused: the clipboard is closed in this direction")},
 		protocol.TypePrint:    {`{"type":"print"}`, called("Print", nil)},
 		protocol.TypeDrop:     {`{"type":"drop","x":1,"y":1}`, func([]isolationtest.Call, []string) bool { return len(tr.drops) == 1 }},
-		protocol.TypeRestart:  {`{"type":"restart"}`, anyway}, // a live browser is not restarted
+		protocol.TypeRestart:  {`{"type":"restart"}`, anyway},  // a live browser is not restarted
+		protocol.TypeKeyFrame: {`{"type":"keyframe"}`, anyway}, // TestPartialKeyFrameAndReconnect proves its effect
 	}
 	f := newFixtureWith(t, tr)
 	c := f.connect(t, "alice")

@@ -44,10 +44,17 @@ type Refusal interface {
 
 // Metrics counts what the stream does. Every field is optional.
 type Metrics struct {
+	// FramesSent counts every frame sent, full or partial.
 	FramesSent    func(n int)
 	FramesDropped func(n int)
-	BytesSent     func(n int)
-	Viewers       func(delta int)
+	// BytesSent counts the bytes of the frames sent.
+	BytesSent func(n int)
+	Viewers   func(delta int)
+	// FramesPartial counts the frames of FramesSent sent as partial
+	// frames, and BytesSaved how many bytes fewer than their full JPEGs
+	// those took.
+	FramesPartial func(n int)
+	BytesSaved    func(n int)
 }
 
 // Handler serves GET /api/stream.
@@ -72,6 +79,9 @@ type Handler struct {
 	Notice string
 	// Transfers decides copy, paste and print. Nil refuses all three.
 	Transfers Transfers
+	// Delta finds what changed between frames, so that only that is sent
+	// (frames.go). Nil sends every frame whole.
+	Delta DeltaEncoder
 }
 
 // errLoginEnded refuses a new browser to a viewer whose login ended
@@ -166,9 +176,11 @@ type conn_ struct {
 	terminal netip.Addr
 	// checkLogin reports whether the viewer's login is still valid.
 	checkLogin func() error
-	sess       *session.Session
-	viewer     *session.Viewer
-	vp         atomic.Pointer[isolation.Viewport]
+	// version is the protocol version the viewer named in hello.
+	version int
+	sess    *session.Session
+	viewer  *session.Viewer
+	vp      atomic.Pointer[isolation.Viewport]
 
 	closeOnce sync.Once
 	// wg owns every goroutine the connection starts (writer, input,
@@ -192,6 +204,14 @@ type conn_ struct {
 	control      chan struct{}
 	wantKeyFrame atomic.Bool
 	wantQuality  atomic.Bool
+
+	// has is the frame the viewer shows, the last one written (frames.go);
+	// only the writer uses it. needFull says the next frame goes whole;
+	// resend (capacity 1, a pending wake-up covers any number of
+	// requests) wakes the writer to send has again.
+	has      *isolation.Frame
+	needFull atomic.Bool
+	resend   chan struct{}
 }
 
 func (h *Handler) pingInterval() time.Duration {
@@ -272,6 +292,7 @@ func (c *conn_) run(reqCtx context.Context) {
 
 	c.input = make(chan func(context.Context, isolation.Browser) error, inputBacklog)
 	c.control = make(chan struct{}, 1)
+	c.resend = make(chan struct{}, 1)
 	c.meter = newLinkMeter(time.Now())
 	defer c.wg.Wait()
 	defer cancel()
@@ -300,9 +321,10 @@ func (c *conn_) readHello() (isolation.Viewport, error) {
 	if kind != protocol.TypeHello || !ok {
 		return isolation.Viewport{}, badPolicy("first message must be hello, got %q", kind)
 	}
-	if hello.Version != protocol.Version {
-		return isolation.Viewport{}, badPolicy("unsupported protocol version %d (server speaks %d)", hello.Version, protocol.Version)
+	if hello.Version < protocol.MinVersion || hello.Version > protocol.Version {
+		return isolation.Viewport{}, badPolicy("unsupported protocol version %d (server speaks %d–%d)", hello.Version, protocol.MinVersion, protocol.Version)
 	}
+	c.version = hello.Version
 	return hello.viewport("hello")
 }
 
@@ -377,6 +399,11 @@ func (c *conn_) writeLoop(ctx context.Context, cancel context.CancelFunc) {
 				_ = c.ws.Close()
 				return
 			}
+		case <-c.resend:
+			if err := c.flush(); err != nil {
+				_ = c.ws.Close()
+				return
+			}
 		case <-c.viewer.Done():
 			_ = c.flush()
 			c.sayGoodbye()
@@ -386,7 +413,9 @@ func (c *conn_) writeLoop(ctx context.Context, cancel context.CancelFunc) {
 }
 
 // flush writes the pending events, then the pending frame, and adapts the
-// screencast's quality to how many frames the link let through.
+// screencast's quality to how many frames the link let through. With no
+// frame pending, a viewer that asked for a key frame gets the frame it
+// should have, whole.
 func (c *conn_) flush() error {
 	events, frame, dropped := c.viewer.Take()
 	if c.meter != nil && c.meter.observe(time.Now(), frame != nil, int(dropped)) {
@@ -403,28 +432,49 @@ func (c *conn_) flush() error {
 	if m := c.h.Metrics.FramesDropped; m != nil && dropped > 0 {
 		m(int(dropped))
 	}
+	if frame == nil && c.needFull.Load() {
+		frame = c.has
+	}
 	if frame == nil {
 		return nil
 	}
-	if err := c.writeFrame(frame); err != nil {
+	out, ok := c.encodeFrame(frame)
+	if !ok {
+		c.has = frame
+		return nil
+	}
+	if err := c.writeFrame(out.msg); err != nil {
 		return err
 	}
-	if m := c.h.Metrics.FramesSent; m != nil {
-		m(1)
-	}
-	if m := c.h.Metrics.BytesSent; m != nil {
-		m(len(frame.JPEG))
-	}
+	c.has = frame
+	c.count(out)
 	return nil
 }
 
-// writeFrame writes one frame as a binary message, the JPEG as it is
-// (docs/protocol.md). It is not copied whole: the header and the JPEG's
-// first bytes go through the connection's write buffer, and one writev
-// hands both that and the rest of the JPEG to the kernel.
-func (c *conn_) writeFrame(f *isolation.Frame) error {
+// count adds a frame sent to the metrics.
+func (c *conn_) count(out outFrame) {
+	m := c.h.Metrics
+	if m.FramesSent != nil {
+		m.FramesSent(1)
+	}
+	if m.BytesSent != nil {
+		m.BytesSent(len(out.msg))
+	}
+	if out.partial && m.FramesPartial != nil {
+		m.FramesPartial(1)
+	}
+	if out.partial && m.BytesSaved != nil {
+		m.BytesSaved(out.saved)
+	}
+}
+
+// writeFrame writes one frame as a binary message: a full frame's JPEG as
+// it is, or a partial frame (docs/protocol.md). It is not copied whole:
+// the header and the message's first bytes go through the connection's
+// write buffer, and one writev hands both that and the rest to the kernel.
+func (c *conn_) writeFrame(msg []byte) error {
 	_ = c.ws.SetWriteDeadline(time.Now().Add(writeWait))
-	return c.ws.WriteMessage(websocket.BinaryMessage, f.JPEG)
+	return c.ws.WriteMessage(websocket.BinaryMessage, msg)
 }
 
 // sayGoodbye tells a viewer the session closed it, and why.

@@ -7,6 +7,72 @@ const MIN_DPR = 0.5;
 const MAX_DPR = 4;
 const RESIZE_DEBOUNCE_MS = 150;
 
+// Partial frames (docs/protocol.md, "Partial frames"): the layout, in step
+// with broker/protocol (TestPartialConstantsAgree compares them).
+const PARTIAL_MAGIC = 0x50;
+const PARTIAL_FORMAT = 1;
+const PARTIAL_HEADER_BYTES = 8;
+const TILE_HEADER_BYTES = 12;
+const MAX_TILES = 1024;
+// MAX_QUEUED bounds the frames waiting to be decoded behind a full frame
+// (a hidden tab, a slow terminal): past it they are all dropped and a key
+// frame is asked for.
+const MAX_QUEUED = 32;
+
+/** isPartial reports whether a binary message is a partial frame. */
+export function isPartial(buf) {
+  return buf.byteLength > 0 && new Uint8Array(buf, 0, 1)[0] === PARTIAL_MAGIC;
+}
+
+/**
+ * parsePartial reads a partial frame's header and rectangles. It throws an
+ * Error naming what is wrong unless the magic and format are known, there
+ * are 1 to MAX_TILES rectangles, each is non-empty and inside the declared
+ * frame, each JPEG lies inside the message, and nothing follows the last.
+ * @param {ArrayBuffer} buf
+ * @returns {{width: number, height: number, tiles: {x: number, y: number, w: number, h: number, start: number, length: number}[]}}
+ */
+export function parsePartial(buf) {
+  if (buf.byteLength < PARTIAL_HEADER_BYTES) {
+    throw new Error('partial frame: header cut short');
+  }
+  const v = new DataView(buf);
+  if (v.getUint8(0) !== PARTIAL_MAGIC || v.getUint8(1) !== PARTIAL_FORMAT) {
+    throw new Error(`partial frame: unknown magic or format ${v.getUint8(0)}/${v.getUint8(1)}`);
+  }
+  const width = v.getUint16(2);
+  const height = v.getUint16(4);
+  const n = v.getUint16(6);
+  if (width < 1 || height < 1 || n < 1 || n > MAX_TILES) {
+    throw new Error(`partial frame: ${n} rectangles on a ${width}x${height} frame`);
+  }
+  const tiles = [];
+  let off = PARTIAL_HEADER_BYTES;
+  for (let i = 0; i < n; i++) {
+    if (off + TILE_HEADER_BYTES > buf.byteLength) {
+      throw new Error(`partial frame: rectangle ${i} cut short`);
+    }
+    const x = v.getUint16(off);
+    const y = v.getUint16(off + 2);
+    const w = v.getUint16(off + 4);
+    const h = v.getUint16(off + 6);
+    const length = v.getUint32(off + 8);
+    off += TILE_HEADER_BYTES;
+    if (w < 1 || h < 1 || x + w > width || y + h > height) {
+      throw new Error(`partial frame: rectangle ${i} (${x},${y} ${w}x${h}) outside the ${width}x${height} frame`);
+    }
+    if (length > buf.byteLength - off) {
+      throw new Error(`partial frame: rectangle ${i} longer than the message`);
+    }
+    tiles.push({ x, y, w, h, start: off, length });
+    off += length;
+  }
+  if (off !== buf.byteLength) {
+    throw new Error('partial frame: bytes after the last rectangle');
+  }
+  return { width, height, tiles };
+}
+
 function clamp(v, lo, hi) {
   return Math.min(hi, Math.max(lo, v));
 }
@@ -24,8 +90,20 @@ function clamp(v, lo, hi) {
  *
  * Frames: latest wins, and never backwards. Each frame gets a sequence
  * number as it arrives. One frame decodes at a time, off the main thread
- * (createImageBitmap, straight from the WebSocket's Blob), and at most one
- * undecoded frame waits meanwhile (a newer arrival replaces it). A decoded
+ * (createImageBitmap), and a full frame that arrives replaces every frame
+ * still waiting to be decoded.
+ *
+ * Partial frames (docs/protocol.md) carry rectangles to draw on the frame
+ * on screen. They cannot be skipped: they wait in order behind the full
+ * frame they build on (at most MAX_QUEUED). Each is checked before it is
+ * decoded: the layout, every rectangle inside the declared frame, and the
+ * declared frame the size of the full frame on the canvas; then all its
+ * rectangles decode, each must be the size it claims, and only then are
+ * they drawn, in order, in one task (never half a message). A partial frame
+ * that fails any of this is dropped and counted as rejected, nothing of it
+ * is drawn, and, as the canvas is no longer what the broker thinks, the
+ * partial frames behind it are dropped too and onKeyFrameNeeded asks the
+ * broker for a full frame; partial frames that arrive before it are dropped. A decoded
  * frame is drawn at once, in the task where its decode resolves, not from
  * the next requestAnimationFrame callback: the canvas holds it as soon as
  * it can, the draw is no part of a display frame's main-thread work, and a
@@ -41,8 +119,10 @@ function clamp(v, lo, hi) {
  * counts holds what happened to the frames, for the stats overlay and
  * window.shojiViewerStats (stats.js): received, drawn, dropped (received
  * and never drawn: a newer frame replaced it before its decode began, or
- * rarely it could not be decoded or clear() forgot it), bytes received,
- * and lastDrawAt (performance.now() of the last draw, 0 before the first).
+ * rarely it could not be decoded or clear() forgot it), partial (partial
+ * frames drawn, part of drawn), rejected (partial frames refused, part of
+ * dropped), bytes received, and lastDrawAt (performance.now() of the last
+ * draw, 0 before the first).
  * Once the frames received have settled, received = drawn + dropped.
  * <body data-frames> is counts.drawn, for end-to-end tests.
  */
@@ -65,11 +145,16 @@ export class Screen {
 
     this.seq = 0; // sequence number of the newest frame received
     this.epoch = 0; // bumped by clear(): a decode started before is stale
-    this.pending = null; // newest undecoded frame: {data, seq}
+    this.queue = []; // undecoded frames in arrival order: {data, seq, partial}
     this.decoding = false;
-    this.shown = null; // the bitmap on screen, kept to redraw after a resize
+    this.shown = null; // the full frame's bitmap on screen, kept to redraw after a resize
+    this.composited = false; // partial frames were drawn over shown
+    this.frameW = 0; // size of the full frame on the canvas, 0 before the first
+    this.frameH = 0;
+    this.needKey = false; // a partial frame was lost: wait for a full frame
+    this.askOnShow = false; // ask for the key frame when the tab is shown
     this.shownSeq = 0; // sequence number of the frame on screen
-    this.counts = { received: 0, drawn: 0, dropped: 0, bytes: 0, lastDrawAt: 0 };
+    this.counts = { received: 0, drawn: 0, dropped: 0, partial: 0, rejected: 0, bytes: 0, lastDrawAt: 0 };
 
     /**
      * beforeDraw, when set, runs just before each frame is drawn, so
@@ -84,10 +169,24 @@ export class Screen {
      * @type {?(seq: number, at: number) => void}
      */
     this.onDrawn = null;
+    /**
+     * onKeyFrameNeeded, when set, is called when a partial frame was lost
+     * and the canvas needs a full frame (the viewer sends keyframe).
+     * @type {?() => void}
+     */
+    this.onKeyFrameNeeded = null;
 
     new ResizeObserver(() => this.measure()).observe(stage);
     this.watchRatio();
-    document.addEventListener('visibilitychange', () => this.decode());
+    document.addEventListener('visibilitychange', () => {
+      if (!document.hidden && this.askOnShow) {
+        this.askOnShow = false;
+        if (this.needKey && this.onKeyFrameNeeded) {
+          this.onKeyFrameNeeded();
+        }
+      }
+      this.decode();
+    });
   }
 
   /** viewport returns the remote viewport this canvas asks for. */
@@ -118,34 +217,88 @@ export class Screen {
     return { x: x * (this.cssW / this.vp.width), y: y * (this.cssH / this.vp.height) };
   }
 
+  /** pending is the newest undecoded frame, or null. */
+  get pending() {
+    return this.queue.length > 0 ? this.queue[this.queue.length - 1] : null;
+  }
+
   /**
-   * push takes a binary frame (a JPEG) from the stream, as the Blob the
-   * WebSocket delivers or as an ArrayBuffer.
-   * @param {Blob|ArrayBuffer} data
+   * push takes a binary message from the stream: a full frame (a JPEG) or
+   * a partial frame, as an ArrayBuffer.
+   * @param {ArrayBuffer} data
    */
   push(data) {
     const c = this.counts;
     c.received++;
-    c.bytes += data instanceof Blob ? data.size : data.byteLength;
-    if (this.pending) {
-      c.dropped++; // latest wins: the older undecoded frame is dropped
+    c.bytes += data.byteLength;
+    const item = { data, seq: ++this.seq, partial: isPartial(data) };
+    if (!item.partial) {
+      c.dropped += this.queue.length; // latest wins: a full frame replaces them all
+      this.queue = [item];
+      this.needKey = false;
+    } else if (this.needKey) {
+      c.dropped++; // made for a canvas this one is not: wait for the full frame
+      return;
+    } else if (this.queue.length >= MAX_QUEUED) {
+      c.dropped += this.queue.length + 1;
+      this.queue = [];
+      this.askKeyFrame();
+      return;
+    } else {
+      this.queue.push(item);
     }
-    this.pending = { data, seq: ++this.seq };
     this.decode();
   }
 
   /** clear forgets every frame, e.g. when a new session starts. */
   clear() {
     this.epoch++;
-    if (this.pending) {
-      this.pending = null;
-      this.counts.dropped++;
-    }
+    this.counts.dropped += this.queue.length;
+    this.queue = [];
     if (this.shown) {
       this.shown.close();
       this.shown = null;
     }
+    this.composited = false;
+    this.frameW = 0;
+    this.frameH = 0;
+    this.needKey = false;
     this.paintBlank();
+  }
+
+  // askKeyFrame waits for a full frame and asks the broker for one; a
+  // hidden tab asks when it is shown again, so that a page that keeps
+  // moving behind it does not cost a full frame each time the queue fills.
+  askKeyFrame() {
+    this.needKey = true;
+    if (document.hidden) {
+      this.askOnShow = true;
+      return;
+    }
+    if (this.onKeyFrameNeeded) {
+      this.onKeyFrameNeeded();
+    }
+  }
+
+  // lost says the frame just taken from the queue was not drawn, so the
+  // canvas is not what the partial frames behind it build on: they are
+  // dropped, up to a full frame; with none queued, partial frames are
+  // dropped until one comes, and when ask is set a key frame is asked for.
+  lost(ask) {
+    let n = 0;
+    while (n < this.queue.length && this.queue[n].partial) {
+      n++;
+    }
+    this.counts.dropped += n;
+    this.queue.splice(0, n);
+    if (this.queue.length > 0) {
+      return;
+    }
+    if (ask) {
+      this.askKeyFrame();
+    } else {
+      this.needKey = true;
+    }
   }
 
   measure() {
@@ -165,9 +318,12 @@ export class Screen {
     const bw = Math.round(w * dpr);
     const bh = Math.round(h * dpr);
     if (this.canvas.width !== bw || this.canvas.height !== bh) {
+      // Partial frames drawn over the full frame live only on the canvas:
+      // copy it before the resize clears it.
+      const snap = this.composited ? this.snapshot() : null;
       this.canvas.width = bw; // this clears the canvas: redraw
       this.canvas.height = bh;
-      this.redraw();
+      this.redraw(snap);
     }
     this.vp = {
       width: clamp(w, MIN_SIDE, MAX_SIDE),
@@ -201,27 +357,87 @@ export class Screen {
       return;
     }
     this.decoding = true;
-    // A hidden tab does not draw: leave the newest frame undecoded until the
-    // tab is shown again.
-    while (this.pending && !document.hidden) {
-      const { data, seq } = this.pending;
-      this.pending = null;
-      const epoch = this.epoch;
-      let bmp;
-      try {
-        bmp = await createImageBitmap(data instanceof Blob ? data : new Blob([data], { type: 'image/jpeg' }));
-      } catch {
-        this.counts.dropped++; // a broken frame: wait for the next one
-        continue;
+    // A hidden tab does not draw: leave the frames undecoded until the tab
+    // is shown again.
+    while (this.queue.length > 0 && !document.hidden) {
+      const item = this.queue.shift();
+      if (item.partial) {
+        await this.decodePartial(item);
+      } else {
+        await this.decodeFull(item);
       }
-      if (epoch !== this.epoch) {
-        bmp.close(); // a frame of the stream before clear()
-        this.counts.dropped++;
-        continue;
-      }
-      this.show(bmp, seq);
     }
     this.decoding = false;
+  }
+
+  async decodeFull({ data, seq }) {
+    const epoch = this.epoch;
+    let bmp;
+    try {
+      bmp = await createImageBitmap(new Blob([data], { type: 'image/jpeg' }));
+    } catch {
+      // A broken full frame: the partial frames behind it need another.
+      // Asking would bring the same frame again (the broker resends the
+      // frame it sent); the next change of quality (the sharp refresh of a
+      // settled page) or size comes whole.
+      this.counts.dropped++;
+      this.lost(false);
+      return;
+    }
+    if (epoch !== this.epoch) {
+      bmp.close(); // a frame of the stream before clear()
+      this.counts.dropped++;
+      return;
+    }
+    this.show(bmp, seq);
+  }
+
+  // reject drops a partial frame that cannot be drawn.
+  reject() {
+    this.counts.rejected++;
+    this.counts.dropped++;
+    this.lost(true);
+  }
+
+  async decodePartial({ data, seq }) {
+    const epoch = this.epoch;
+    let p;
+    try {
+      p = parsePartial(data);
+    } catch {
+      this.reject();
+      return;
+    }
+    if (p.width !== this.frameW || p.height !== this.frameH) {
+      this.reject(); // made for another frame than the one on the canvas
+      return;
+    }
+    const results = await Promise.allSettled(p.tiles.map((t) =>
+      createImageBitmap(new Blob([new Uint8Array(data, t.start, t.length)], { type: 'image/jpeg' }))));
+    const bmps = results.filter((r) => r.status === 'fulfilled').map((r) => r.value);
+    const fits = bmps.length === p.tiles.length &&
+      bmps.every((b, i) => b.width === p.tiles[i].w && b.height === p.tiles[i].h);
+    if (epoch !== this.epoch || !fits || p.width !== this.frameW || p.height !== this.frameH || seq <= this.shownSeq) {
+      bmps.forEach((b) => b.close());
+      if (epoch !== this.epoch) {
+        this.counts.dropped++; // a frame of the stream before clear()
+      } else {
+        this.reject();
+      }
+      return;
+    }
+    if (this.beforeDraw) {
+      this.beforeDraw();
+    }
+    const sx = this.canvas.width / this.frameW;
+    const sy = this.canvas.height / this.frameH;
+    p.tiles.forEach((t, i) => {
+      this.ctx.drawImage(bmps[i], t.x * sx, t.y * sy, t.w * sx, t.h * sy);
+      bmps[i].close();
+    });
+    this.composited = true;
+    this.counts.partial++;
+    this.drawn(seq);
   }
 
   // show draws a decoded frame now, unless a frame at least as new is
@@ -241,6 +457,15 @@ export class Screen {
       this.shown.close();
     }
     this.shown = bmp;
+    this.composited = false;
+    this.frameW = bmp.width;
+    this.frameH = bmp.height;
+    this.drawn(seq);
+  }
+
+  // drawn counts a frame drawn and tells onDrawn.
+  drawn(seq) {
+    const c = this.counts;
     this.shownSeq = seq;
     c.drawn++;
     c.lastDrawAt = performance.now();
@@ -250,9 +475,21 @@ export class Screen {
     }
   }
 
-  redraw() {
-    if (this.shown) {
-      this.ctx.drawImage(this.shown, 0, 0, this.canvas.width, this.canvas.height);
+  // snapshot copies the canvas.
+  snapshot() {
+    const s = document.createElement('canvas');
+    s.width = this.canvas.width;
+    s.height = this.canvas.height;
+    s.getContext('2d').drawImage(this.canvas, 0, 0);
+    return s;
+  }
+
+  // redraw paints the frame on screen again after a resize: from snap, a
+  // copy of the canvas taken before, or else from the full frame's bitmap.
+  redraw(snap) {
+    const src = snap || this.shown;
+    if (src) {
+      this.ctx.drawImage(src, 0, 0, this.canvas.width, this.canvas.height);
     } else {
       this.paintBlank();
     }

@@ -160,8 +160,10 @@ export class Stats {
 
 /**
  * exposeStats defines window.shojiViewerStats: each read returns a frozen
- * snapshot {framesReceived, framesDrawn, framesDropped, bytesReceived,
- * lastDrawAt} of screen's counters (lastDrawAt in performance.now() time, 0
+ * snapshot {framesReceived, framesDrawn, framesDropped, framesPartial,
+ * framesRejected, bytesReceived, lastDrawAt} of screen's counters
+ * (framesPartial: partial frames drawn, part of framesDrawn;
+ * framesRejected: partial frames refused, part of framesDropped) (lastDrawAt in performance.now() time, 0
  * before the first frame). It holds counts only and can change nothing.
  */
 export function exposeStats(screen) {
@@ -173,6 +175,8 @@ export function exposeStats(screen) {
       framesReceived: c.received,
       framesDrawn: c.drawn,
       framesDropped: c.dropped,
+      framesPartial: c.partial,
+      framesRejected: c.rejected,
       bytesReceived: c.bytes,
       lastDrawAt: c.lastDrawAt,
     }),

@@ -47,9 +47,10 @@ export class Stream {
   /**
    * @param {object} handlers
    * @param {() => object} handlers.hello the hello message for each connect
-   * @param {(data: Blob) => void} handlers.frame a binary frame, as the
-   *   Blob the WebSocket delivers: it goes to createImageBitmap as it is,
-   *   with no copy into an ArrayBuffer and back into a Blob
+   * @param {(data: ArrayBuffer) => void} handlers.frame a binary message:
+   *   a full frame (a JPEG) or a partial frame, told apart by the first
+   *   byte, which the viewer reads at once (a Blob would need an
+   *   asynchronous read and lose the order of arrival)
    * @param {(msg: object) => void} handlers.message a JSON message with a type
    * @param {() => void} handlers.reconnecting the connection dropped; a new
    *   attempt is scheduled
@@ -131,7 +132,7 @@ export class Stream {
 
   open() {
     const ws = new WebSocket(streamURL());
-    ws.binaryType = 'blob';
+    ws.binaryType = 'arraybuffer';
     this.ws = ws;
     ws.addEventListener('open', () => {
       if (this.ws === ws) {

@@ -36,7 +36,7 @@ import { Upload } from './upload.js';
 import { Status } from './status.js';
 import { Stats, exposeStats } from './stats.js';
 
-const PROTOCOL_VERSION = 1;
+const PROTOCOL_VERSION = 2;
 const KEEPALIVE_MS = 60 * 1000; // renew the login cookie this often while in use
 const ACTIVE_WINDOW_MS = 60 * 1000; // "in use" means input within this time
 const ACTIVITY_MS = 30 * 1000; // at most one `activity` message this often
@@ -99,6 +99,8 @@ const input = new Input({
 // Pending moves and wheel go out before a frame is painted.
 screen.beforeDraw = () => input.flush();
 screen.onDrawn = (seq, at) => stats.frameDrawn(seq, at);
+// A partial frame the screen could not draw: ask for a full frame.
+screen.onKeyFrameNeeded = () => send({ type: 'keyframe' });
 // Keyboard focus goes back to the remote page unless one of our own modal
 // dialogs (a page's dialog, the access request) is open.
 const focusRemote = () => {

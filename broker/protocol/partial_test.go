@@ -1,0 +1,150 @@
+package protocol
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"image"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// fakeJPEG is enough of a JPEG for the format: its first two bytes.
+func fakeJPEG(n int) []byte {
+	b := bytes.Repeat([]byte{0xAB}, n)
+	b[0], b[1] = 0xFF, 0xD8
+	return b
+}
+
+// TestPartialRoundTrip proves that DecodePartial gives back what
+// EncodePartial was given, that the message is PartialSize bytes, and that
+// IsPartial tells it from a bare JPEG.
+func TestPartialRoundTrip(t *testing.T) {
+	p := Partial{Width: 1920, Height: 1080, Tiles: []Tile{
+		{Rect: image.Rect(0, 0, 16, 16), JPEG: fakeJPEG(300)},
+		{Rect: image.Rect(1904, 1064, 1920, 1080), JPEG: fakeJPEG(2)},
+		{Rect: image.Rect(64, 8, 64+512, 8+96), JPEG: fakeJPEG(70000)},
+	}}
+	msg, err := EncodePartial(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(msg) != PartialSize(p.Tiles) {
+		t.Errorf("message is %d bytes, PartialSize says %d", len(msg), PartialSize(p.Tiles))
+	}
+	if !IsPartial(msg) || IsPartial(fakeJPEG(10)) || IsPartial(nil) {
+		t.Error("IsPartial does not tell a partial frame from a JPEG")
+	}
+	got, err := DecodePartial(msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Width != p.Width || got.Height != p.Height || len(got.Tiles) != len(p.Tiles) {
+		t.Fatalf("decoded %dx%d with %d tiles, want %dx%d with %d", got.Width, got.Height, len(got.Tiles), p.Width, p.Height, len(p.Tiles))
+	}
+	for i := range p.Tiles {
+		if got.Tiles[i].Rect != p.Tiles[i].Rect || !bytes.Equal(got.Tiles[i].JPEG, p.Tiles[i].JPEG) {
+			t.Errorf("tile %d: got %v (%d bytes), want %v (%d bytes)", i, got.Tiles[i].Rect, len(got.Tiles[i].JPEG), p.Tiles[i].Rect, len(p.Tiles[i].JPEG))
+		}
+	}
+}
+
+// TestEncodePartialRefuses proves that the broker cannot build a partial
+// frame that breaks the bounds, and that the refusal names what was wrong.
+func TestEncodePartialRefuses(t *testing.T) {
+	ok := Tile{Rect: image.Rect(0, 0, 8, 8), JPEG: fakeJPEG(10)}
+	many := make([]Tile, MaxTiles+1)
+	for i := range many {
+		many[i] = ok
+	}
+	for _, tc := range []struct {
+		name string
+		p    Partial
+		want string
+	}{
+		{"no tiles", Partial{Width: 100, Height: 100}, "0 rectangles"},
+		{"too many tiles", Partial{Width: 100, Height: 100, Tiles: many}, "1025 rectangles"},
+		{"zero frame", Partial{Width: 0, Height: 100, Tiles: []Tile{ok}}, "frame size 0x100"},
+		{"frame too large", Partial{Width: MaxFrameSide + 1, Height: 100, Tiles: []Tile{ok}}, "frame size 16385x100"},
+		{"right of the frame", Partial{Width: 100, Height: 100, Tiles: []Tile{{Rect: image.Rect(96, 0, 104, 8), JPEG: fakeJPEG(10)}}}, "outside the 100x100 frame"},
+		{"below the frame", Partial{Width: 100, Height: 100, Tiles: []Tile{ok, {Rect: image.Rect(0, 96, 8, 101), JPEG: fakeJPEG(10)}}}, "rectangle 1"},
+		{"negative", Partial{Width: 100, Height: 100, Tiles: []Tile{{Rect: image.Rect(-8, 0, 8, 8), JPEG: fakeJPEG(10)}}}, "outside"},
+		{"empty rectangle", Partial{Width: 100, Height: 100, Tiles: []Tile{{Rect: image.Rect(8, 8, 8, 16), JPEG: fakeJPEG(10)}}}, "empty"},
+		{"not a JPEG", Partial{Width: 100, Height: 100, Tiles: []Tile{{Rect: image.Rect(0, 0, 8, 8), JPEG: []byte("GIF89a")}}}, "holds no JPEG"},
+		{"over the size limit", Partial{Width: 100, Height: 100, Tiles: []Tile{{Rect: image.Rect(0, 0, 8, 8), JPEG: fakeJPEG(MaxPartialBytes)}}}, "over the 8388608-byte limit"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			msg, err := EncodePartial(tc.p)
+			if !errors.Is(err, ErrBadPartial) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("EncodePartial = %d bytes, %v; want an ErrBadPartial naming %q", len(msg), err, tc.want)
+			}
+		})
+	}
+}
+
+// TestDecodePartialRefuses proves that a message a viewer must drop is
+// refused: the decoder makes the viewer's checks.
+func TestDecodePartialRefuses(t *testing.T) {
+	good, err := EncodePartial(Partial{Width: 64, Height: 32, Tiles: []Tile{{Rect: image.Rect(16, 8, 32, 24), JPEG: fakeJPEG(20)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	edit := func(f func(b []byte) []byte) []byte { return f(bytes.Clone(good)) }
+	for _, tc := range []struct {
+		name string
+		msg  []byte
+		want string
+	}{
+		{"a JPEG", fakeJPEG(40), "no partial-frame header"},
+		{"short header", good[:5], "no partial-frame header"},
+		{"unknown format", edit(func(b []byte) []byte { b[1] = 9; return b }), "format 9"},
+		{"no rectangles", edit(func(b []byte) []byte { binary.BigEndian.PutUint16(b[6:], 0); return b[:8] }), "0 rectangles"},
+		{"more rectangles than sent", edit(func(b []byte) []byte { binary.BigEndian.PutUint16(b[6:], 2); return b }), "rectangle 1: header cut short"},
+		{"outside the frame", edit(func(b []byte) []byte { binary.BigEndian.PutUint16(b[8:], 50); return b }), "outside the 64x32 frame"},
+		{"zero width", edit(func(b []byte) []byte { binary.BigEndian.PutUint16(b[12:], 0); return b }), "empty"},
+		{"length past the end", edit(func(b []byte) []byte { binary.BigEndian.PutUint32(b[16:], 21); return b }), "21 JPEG bytes declared, 20 left"},
+		{"trailing bytes", append(bytes.Clone(good), 0), "1 bytes after the last rectangle"},
+		{"frame of zero", edit(func(b []byte) []byte { binary.BigEndian.PutUint16(b[2:], 0); return b }), "frame size 0x32"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := DecodePartial(tc.msg)
+			if !errors.Is(err, ErrBadPartial) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("DecodePartial = %+v, %v; want an ErrBadPartial naming %q", p, err, tc.want)
+			}
+		})
+	}
+}
+
+// TestPartialConstantsAgree fails when the viewer's constants for the
+// protocol's version and the partial-frame layout (web/static) differ from
+// this package's.
+func TestPartialConstantsAgree(t *testing.T) {
+	for _, tc := range []struct {
+		file, name string
+		want       int
+	}{
+		{viewerJS, "PROTOCOL_VERSION", Version},
+		{staticDir + "/screen.js", "PARTIAL_MAGIC", int(PartialMagic)},
+		{staticDir + "/screen.js", "PARTIAL_FORMAT", int(PartialFormat)},
+		{staticDir + "/screen.js", "PARTIAL_HEADER_BYTES", PartialHeaderBytes},
+		{staticDir + "/screen.js", "TILE_HEADER_BYTES", TileHeaderBytes},
+		{staticDir + "/screen.js", "MAX_TILES", MaxTiles},
+	} {
+		src, err := os.ReadFile(tc.file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := regexp.MustCompile(`(?m)^const ` + tc.name + ` = (0x[0-9a-fA-F]+|\d+);`).FindSubmatch(src)
+		if m == nil {
+			t.Errorf("%s defines no const %s", tc.file, tc.name)
+			continue
+		}
+		got, err := strconv.ParseInt(string(m[1]), 0, 64)
+		if err != nil || int(got) != tc.want {
+			t.Errorf("%s: %s = %s, Go says %d", tc.file, tc.name, m[1], tc.want)
+		}
+	}
+}
