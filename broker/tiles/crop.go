@@ -36,22 +36,34 @@ func (m *Image) Crop(r image.Rectangle) ([]byte, error) {
 	if err := m.CheckRect(r); err != nil {
 		return nil, err
 	}
+	return m.encode(r, 0)
+}
+
+// encode writes r as a JPEG with a restart marker every restart MCUs (none
+// when 0); r is valid.
+func (m *Image) encode(r image.Rectangle, restart int) ([]byte, error) {
 	x0, y0 := r.Min.X/m.mcuW, r.Min.Y/m.mcuH
 	x1, y1 := (r.Max.X+m.mcuW-1)/m.mcuW, (r.Max.Y+m.mcuH-1)/m.mcuH
 	tokens := make([]token, 0, (x1-x0)*(y1-y0)*m.blocksPerMCU*4)
 	var freq [4][256]int
 	var pred [3]int32
+	var marks []int // the tokens at which restart intervals start
+	n := 0
 	for y := y0; y < y1; y++ {
 		for x := x0; x < x1; x++ {
+			if restart > 0 && n > 0 && n%restart == 0 {
+				marks = append(marks, len(tokens))
+				pred = [3]int32{}
+			}
+			n++
 			blk := m.mcu(x, y)
 			for ci, c := range m.comps {
 				for range c.h * c.v {
 					var err error
-					tokens, err = tokenize(tokens, &freq, blk[:64], c, &pred[ci])
+					tokens, blk, err = tokenize(tokens, &freq, blk, c, &pred[ci])
 					if err != nil {
 						return nil, fmt.Errorf("crop %v: %w", r, err)
 					}
-					blk = blk[64:]
 				}
 			}
 		}
@@ -62,9 +74,17 @@ func (m *Image) Crop(r image.Rectangle) ([]byte, error) {
 			codes[i] = optimalCode(&freq[i])
 		}
 	}
-	out := m.header(make([]byte, 0, 1024+len(tokens)*2), r.Dx(), r.Dy(), &codes)
+	out := make([]byte, 0, 1024+len(tokens)*2)
+	out = m.header(out, r.Dx(), r.Dy(), restart, &codes)
 	w := bitWriter{out: out}
-	for _, t := range tokens {
+	rst := 0
+	for i, t := range tokens {
+		if len(marks) > 0 && marks[0] == i {
+			w.flush()
+			w.out = append(w.out, 0xFF, 0xD0+byte(rst%8))
+			rst++
+			marks = marks[1:]
+		}
 		h := codes[t>>8&3]
 		sym := byte(t)
 		w.put(uint32(h.code[sym]), uint(h.size[sym]))
@@ -87,45 +107,48 @@ func (m *Image) usesTable(i int) bool {
 	return false
 }
 
-// tokenize appends the symbols of one block to tokens and counts them.
-func tokenize(tokens []token, freq *[4][256]int, blk []int16, c component, pred *int32) ([]token, error) {
-	diff := int32(blk[0]) - *pred
-	*pred = int32(blk[0])
+// tokenize appends the symbols of the block at the start of blk to tokens,
+// counts them, and returns the entries after the block.
+func tokenize(tokens []token, freq *[4][256]int, blk []int32, c component, pred *int32) ([]token, []int32, error) {
+	diff := blk[0] - *pred
+	*pred = blk[0]
 	s, extra := category(diff)
 	if s > 11 {
-		return nil, fmt.Errorf("DC difference %d does not fit an 8-bit JPEG", diff)
+		return nil, nil, fmt.Errorf("DC difference %d does not fit an 8-bit JPEG", diff)
 	}
 	tokens = append(tokens, newToken(c.td, byte(s), extra))
 	freq[c.td][s]++
 	ac := 2 + c.ta
-	run := 0
-	for k := 1; k < 64; k++ {
-		v := blk[k]
-		if v == 0 {
-			run++
-			continue
-		}
+	last := 0 // the zig-zag index of the last coefficient coded
+	i := 1
+	for ; blk[i] != 0; i++ {
+		k := int(blk[i] >> 16)
+		run := k - last - 1
 		for run > 15 {
 			tokens = append(tokens, newToken(ac, 0xF0, 0))
 			freq[ac][0xF0]++
 			run -= 16
 		}
-		s, extra := category(int32(v))
+		s, extra := category(int32(int16(blk[i])))
 		sym := byte(run<<4) | byte(s)
 		tokens = append(tokens, newToken(ac, sym, extra))
 		freq[ac][sym]++
-		run = 0
+		last = k
 	}
-	if run > 0 {
+	if last < 63 {
 		tokens = append(tokens, newToken(ac, 0x00, 0))
 		freq[ac][0x00]++
 	}
-	return tokens, nil
+	return tokens, blk[i+1:], nil
 }
 
 // header appends SOI, DQT, SOF0, DHT and SOS of a crop of w×h pixels.
-func (m *Image) header(out []byte, w, h int, codes *[4]*huffCode) []byte {
+func (m *Image) header(out []byte, w, h, restart int, codes *[4]*huffCode) []byte {
 	out = append(out, 0xFF, 0xD8)
+	if restart > 0 {
+		out = appendMarker(out, 0xDD, 2)
+		out = append(out, byte(restart>>8), byte(restart))
+	}
 	// DQT: the tables the components use, once each.
 	var used [4]bool
 	n := 0

@@ -12,7 +12,7 @@ const headerBytes = 320
 
 // maxMergeRects bounds the rectangles Diff weighs pair by pair; a change
 // scattered over more is sent as its bounding box.
-const maxMergeRects = 256
+const maxMergeRects = 128
 
 // Diff returns the MCU-aligned pixel rectangles of cur whose coefficients
 // differ from prev's, in few rectangles: neighbouring changes are merged

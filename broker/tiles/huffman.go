@@ -145,7 +145,13 @@ func (p *parser) decode() error {
 	if 2*total*m.blocksPerMCU > 8*size+8*len(intervals) {
 		return corrupt("truncated: %d bytes of entropy data for %dx%d", size, m.Width, m.Height)
 	}
-	m.coef = make([]int16, total*m.blocksPerMCU*64)
+	// Two entries per block, and one per non-zero coefficient, at least
+	// two bits each.
+	if total > 1<<26 || size > 1<<28 {
+		return corrupt("%dx%d with %d bytes of entropy data is too large", m.Width, m.Height, size)
+	}
+	m.coef = make([]int32, 0, 2*total*m.blocksPerMCU+2*size)
+	m.mcuAt = make([]int32, total+1)
 	dc := make([]*huffTable, len(m.comps))
 	ac := make([]*huffTable, len(m.comps))
 	for i, c := range m.comps {
@@ -156,13 +162,12 @@ func (p *parser) decode() error {
 		b := bitReader{data: iv}
 		var pred [3]int32
 		for n := 0; n < perInterval && mcu < total; n++ {
-			blk := m.coef[mcu*m.blocksPerMCU*64:]
+			m.mcuAt[mcu] = int32(len(m.coef))
 			for ci, c := range m.comps {
 				for range c.h * c.v {
-					if err := b.block(blk[:64], dc[ci], ac[ci], &pred[ci]); err != nil {
+					if m.coef, err = b.block(m.coef, dc[ci], ac[ci], &pred[ci]); err != nil {
 						return fmt.Errorf("MCU %d: %w", mcu, err)
 					}
-					blk = blk[64:]
 				}
 			}
 			mcu++
@@ -171,47 +176,49 @@ func (p *parser) decode() error {
 			return corrupt("truncated entropy data before MCU %d", mcu)
 		}
 	}
+	m.mcuAt[total] = int32(len(m.coef))
 	return nil
 }
 
-// block decodes one block's coefficients into blk, in zig-zag order.
-func (b *bitReader) block(blk []int16, dc, ac *huffTable, pred *int32) error {
+// block decodes one block's coefficients and appends its entries (see
+// Image.coef) to coef.
+func (b *bitReader) block(coef []int32, dc, ac *huffTable, pred *int32) ([]int32, error) {
 	b.fill()
 	s, err := b.decode(dc)
 	if err != nil {
-		return err
+		return coef, err
 	}
 	*pred += b.receive(uint(s))
 	if *pred < -2047 || *pred > 2047 {
-		return corrupt("DC coefficient %d out of range", *pred)
+		return coef, corrupt("DC coefficient %d out of range", *pred)
 	}
-	blk[0] = int16(*pred)
+	coef = append(coef, *pred)
 	for k := 1; k < 64; k++ {
 		if b.n < 32 {
 			b.fill()
 		}
 		rs, err := b.decode(ac)
 		if err != nil {
-			return err
+			return coef, err
 		}
 		r, s := int(rs>>4), uint(rs&15)
 		if s == 0 {
 			if r != 15 {
-				return nil // end of block
+				break // end of block
 			}
 			k += 15
 			continue
 		}
 		if s > 10 {
-			return corrupt("AC coefficient category %d (8-bit images use 1-10)", s)
+			return coef, corrupt("AC coefficient category %d (8-bit images use 1-10)", s)
 		}
 		k += r
 		if k > 63 {
-			return corrupt("AC run past the end of a block")
+			return coef, corrupt("AC run past the end of a block")
 		}
-		blk[k] = int16(b.receive(s))
+		coef = append(coef, int32(k)<<16|int32(uint16(b.receive(s))))
 	}
-	return nil
+	return append(coef, 0), nil
 }
 
 // unstuff copies the entropy-coded data at the start of data without its

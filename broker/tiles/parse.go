@@ -28,9 +28,10 @@ type component struct {
 }
 
 // Image is a baseline JPEG parsed to its quantized DCT coefficients (no
-// IDCT). Its coefficients are kept MCU by MCU, in the scan's order, so that
-// an MCU of one image can be compared with and copied from the same MCU of
-// another.
+// IDCT). Its coefficients are kept MCU by MCU, in the scan's order, and
+// sparsely (a screen is mostly flat blocks with few non-zero
+// coefficients), so that an MCU of one image can be compared with and
+// copied from the same MCU of another.
 type Image struct {
 	// Width and Height are the image's size in pixels.
 	Width, Height int
@@ -47,9 +48,15 @@ type Image struct {
 	// qt holds the quantization tables the components use, in zig-zag
 	// order, as DQT carries them.
 	qt [4][64]byte
-	// coef holds the quantized coefficients, in zig-zag order: 64 per
-	// block, blocksPerMCU blocks per MCU, MCUs in raster order.
-	coef []int16
+	// coef holds the quantized coefficients, MCUs in raster order,
+	// blocksPerMCU blocks per MCU. A block is its DC coefficient, then
+	// each non-zero AC coefficient as its zig-zag index k<<16 | its value
+	// as uint16, then a 0 (no AC entry is 0, since k ≥ 1). The same
+	// coefficients have the same entries, so that equal MCUs are equal
+	// spans.
+	coef []int32
+	// mcuAt[i] is where MCU i starts in coef; mcuAt[len] is len(coef).
+	mcuAt []int32
 	// scanBytes is the length of the frame's entropy-coded data, from
 	// which Diff weighs a rectangle's overhead.
 	scanBytes int
@@ -63,11 +70,10 @@ func (m *Image) Bounds() image.Rectangle { return image.Rect(0, 0, m.Width, m.He
 // for Chromium's 4:2:0 frames).
 func (m *Image) MCUSize() (w, h int) { return m.mcuW, m.mcuH }
 
-// mcu returns the coefficients of the MCU at column x, row y.
-func (m *Image) mcu(x, y int) []int16 {
-	n := m.blocksPerMCU * 64
-	i := (y*m.mcusX + x) * n
-	return m.coef[i : i+n]
+// mcu returns the coefficient entries of the MCU at column x, row y.
+func (m *Image) mcu(x, y int) []int32 {
+	i := y*m.mcusX + x
+	return m.coef[m.mcuAt[i]:m.mcuAt[i+1]]
 }
 
 // parser walks a JPEG's markers.
