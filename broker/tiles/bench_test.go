@@ -7,20 +7,32 @@ import (
 	"testing"
 )
 
-// The benchmarks run on two 1280x800 frames of Chromium's screencast, a
-// still page and the same page after one typed character:
+// The benchmarks run on pairs of 1280x800 frames of Chromium's screencast
+// at quality 70, a still page and the same page after one typed
+// character: "light", a form with little text (36 kB frames), and
+// "dense", a page of small text (133 kB frames, as the real pages):
 //
 //	go test -run ^$ -bench . -benchmem ./broker/tiles/
 //
-// Each reports crop-B (the bytes it sends for the change) and frame-B (the
-// full frame's).
+// Those that send the change report crop-B (the bytes of the crops) and
+// frame-B (the full frame's).
 
-func benchFrames(b *testing.B) (prev, cur []byte) {
-	return frame(b, "still.jpg"), frame(b, "typed.jpg")
+// benchPairs are the frame pairs the benchmarks run on.
+var benchPairs = []struct{ name, prev, cur string }{
+	{"light", "still.jpg", "typed.jpg"},
+	{"dense", "dense-still.jpg", "dense-typed.jpg"},
 }
 
-func BenchmarkParse(b *testing.B) {
-	_, cur := benchFrames(b)
+// eachPair runs f as a sub-benchmark on each pair of frames.
+func eachPair(b *testing.B, f func(b *testing.B, prev, cur []byte)) {
+	for _, p := range benchPairs {
+		b.Run(p.name, func(b *testing.B) { f(b, frame(b, p.prev), frame(b, p.cur)) })
+	}
+}
+
+func BenchmarkParse(b *testing.B) { eachPair(b, benchParse) }
+
+func benchParse(b *testing.B, _, cur []byte) {
 	b.SetBytes(int64(len(cur)))
 	for b.Loop() {
 		if _, err := Parse(cur); err != nil {
@@ -29,8 +41,9 @@ func BenchmarkParse(b *testing.B) {
 	}
 }
 
-func BenchmarkDiff(b *testing.B) {
-	p, c := benchFrames(b)
+func BenchmarkDiff(b *testing.B) { eachPair(b, benchDiff) }
+
+func benchDiff(b *testing.B, p, c []byte) {
 	prev, cur := mustParse(b, p), mustParse(b, c)
 	for b.Loop() {
 		if len(Diff(prev, cur)) == 0 {
@@ -39,8 +52,9 @@ func BenchmarkDiff(b *testing.B) {
 	}
 }
 
-func BenchmarkCrop(b *testing.B) {
-	p, c := benchFrames(b)
+func BenchmarkCrop(b *testing.B) { eachPair(b, benchCrop) }
+
+func benchCrop(b *testing.B, p, c []byte) {
 	prev, cur := mustParse(b, p), mustParse(b, c)
 	rects := Diff(prev, cur)
 	n := 0
@@ -56,8 +70,9 @@ func BenchmarkCrop(b *testing.B) {
 
 // BenchmarkParseDiffCrop is the whole lossless path for one pair of
 // frames: parse both, diff, crop the change.
-func BenchmarkParseDiffCrop(b *testing.B) {
-	p, c := benchFrames(b)
+func BenchmarkParseDiffCrop(b *testing.B) { eachPair(b, benchParseDiffCrop) }
+
+func benchParseDiffCrop(b *testing.B, p, c []byte) {
 	n := 0
 	for b.Loop() {
 		prev, cur := mustParse(b, p), mustParse(b, c)
@@ -74,8 +89,9 @@ func BenchmarkParseDiffCrop(b *testing.B) {
 // both frames with image/jpeg, compare their 16x16 tiles' pixels, merge
 // the changed tiles as Diff does and encode each rectangle again at the
 // screencast's quality (a second, lossy encoding).
-func BenchmarkDecodeCompareEncode(b *testing.B) {
-	p, c := benchFrames(b)
+func BenchmarkDecodeCompareEncode(b *testing.B) { eachPair(b, benchDecodeCompareEncode) }
+
+func benchDecodeCompareEncode(b *testing.B, p, c []byte) {
 	overhead := mustParse(b, c).Overhead()
 	n := 0
 	var buf bytes.Buffer

@@ -50,10 +50,28 @@ sed do eiusmod tempor incididunt ut labore et dolore magna aliqua.</p>
 <ul><li>Paracetamol 500 mg tablets</li><li>Ibuprofen 400 mg tablets</li><li>Amoxicillin 250 mg capsules</li></ul>
 </body></html>`
 
+// densePage replaces testPage's content with a text area and a screenful
+// of small text in many colours, then waits for two animation frames.
+const densePage = `(() => {
+  const words = 'patient ward dose mg tablet infusion allergy history chart nurse oncology cardiology renal hepatic paediatric admission discharge'.split(' ');
+  let h = '<textarea id="q2" style="width:500px;height:40px;font:16px monospace;caret-color:transparent;outline:none"></textarea>';
+  for (let i = 0; i < 14; i++) {
+    let p = '';
+    for (let j = 0; j < 22; j++) p += words[(i * 7 + j * 13) % words.length] + ' ';
+    h += '<p style="margin:2px 0;font:14px sans-serif;color:' + (i % 4 ? '#222' : 'hsl(' + (i * 37 % 360) + ',60%,35%)') + '">' + i + ' ' + p + '</p>';
+  }
+  document.body.innerHTML = h;
+  document.getElementById('q2').focus();
+  return new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
+})()`
+
 // screencastFrames are frames of testPage as Chromium's screencast sends
 // them at 1280x800.
 type screencastFrames struct {
 	still, typed, moved []byte
+	// denseStill and denseTyped are a page of small coloured text, whose
+	// frames weigh what the issue's real pages do (about 100 kB).
+	denseStill, denseTyped []byte
 }
 
 // requireChromium skips the test when Chromium is missing, or fails it when
@@ -166,6 +184,13 @@ func captureScreencast(t *testing.T) screencastFrames {
 	fr.typed = next("the typed character", fr.still)
 	call("move the box", evaluate(`document.getElementById('box').style.left = '940px'`))
 	fr.moved = next("the moved box", fr.typed)
+	call("fill the page with text", evaluate(densePage))
+	fr.denseStill = next("the page of text", fr.moved)
+	call("type a character", func(ctx context.Context) error {
+		_, err := cdp.Call(ctx, target, input.InsertText, input.InsertTextParams{Text: "x"})
+		return err
+	})
+	fr.denseTyped = next("the typed character on the page of text", fr.denseStill)
 	return fr
 }
 
@@ -176,7 +201,10 @@ func TestChromiumScreencast(t *testing.T) {
 	requireChromium(t)
 	fr := captureScreencast(t)
 	if *updateFrames {
-		for name, data := range map[string][]byte{"still.jpg": fr.still, "typed.jpg": fr.typed, "moved.jpg": fr.moved} {
+		for name, data := range map[string][]byte{
+			"still.jpg": fr.still, "typed.jpg": fr.typed, "moved.jpg": fr.moved,
+			"dense-still.jpg": fr.denseStill, "dense-typed.jpg": fr.denseTyped,
+		} {
 			if err := os.WriteFile(filepath.Join("testdata", name), data, 0o644); err != nil {
 				t.Fatal(err)
 			}

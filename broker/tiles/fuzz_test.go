@@ -12,7 +12,7 @@ import (
 //
 //	go test -run ^$ -fuzz FuzzParse -fuzztime 30s ./broker/tiles/
 func FuzzParse(f *testing.F) {
-	for _, name := range []string{"still.jpg", "typed.jpg", "moved.jpg"} {
+	for _, name := range []string{"still.jpg", "typed.jpg", "moved.jpg", "dense-typed.jpg"} {
 		data := frame(f, name)
 		f.Add(data)
 		m := mustParse(f, data)

@@ -73,7 +73,12 @@ func TestParseChromiumFrame(t *testing.T) {
 }
 
 func TestCrop(t *testing.T) {
-	data := frame(t, "typed.jpg")
+	for _, name := range []string{"typed.jpg", "dense-typed.jpg"} {
+		t.Run(name, func(t *testing.T) { testCrop(t, frame(t, name)) })
+	}
+}
+
+func testCrop(t *testing.T, data []byte) {
 	m := mustParse(t, data)
 	full := decode(t, data)
 	tests := []struct {
@@ -185,6 +190,8 @@ func TestDiff(t *testing.T) {
 		{name: "different size", prev: small, cur: still, within: still.Bounds(), maxMCUs: 4000},
 		{name: "one typed character", prev: still, cur: typed, within: image.Rect(16, 96, 656, 256), maxMCUs: 4},
 		{name: "moved box", prev: typed, cur: moved, within: image.Rect(880, 288, 1008, 368), maxMCUs: 40},
+		{name: "one typed character on a page of text", prev: mustParse(t, frame(t, "dense-still.jpg")), cur: mustParse(t, frame(t, "dense-typed.jpg")),
+			within: image.Rect(16, 16, 544, 80), maxMCUs: 4},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -219,7 +226,7 @@ func TestDiff(t *testing.T) {
 // TestDiffCoversEveryChange pastes every Diff rectangle's crop of cur over
 // prev and checks that the result is cur: no changed pixel is left out.
 func TestDiffCoversEveryChange(t *testing.T) {
-	for _, pair := range [][2]string{{"still.jpg", "typed.jpg"}, {"typed.jpg", "moved.jpg"}, {"still.jpg", "moved.jpg"}} {
+	for _, pair := range [][2]string{{"still.jpg", "typed.jpg"}, {"typed.jpg", "moved.jpg"}, {"still.jpg", "moved.jpg"}, {"dense-still.jpg", "dense-typed.jpg"}, {"moved.jpg", "dense-still.jpg"}} {
 		prevData, curData := frame(t, pair[0]), frame(t, pair[1])
 		prev, cur := mustParse(t, prevData), mustParse(t, curData)
 		canvas := decode(t, prevData)
