@@ -1,6 +1,9 @@
 package tiles
 
-import "fmt"
+import (
+	"encoding/binary"
+	"fmt"
+)
 
 // lutBits is how many bits of a Huffman code the decoder's lookup table
 // resolves in one step; longer codes take the canonical slow path.
@@ -68,6 +71,16 @@ type bitReader struct {
 }
 
 func (b *bitReader) fill() {
+	if b.pos+8 <= len(b.data) {
+		// The whole bytes that fit, at once.
+		nb := (64 - b.n) / 8
+		v := binary.BigEndian.Uint64(b.data[b.pos:])
+		v &^= 1<<(64-8*nb) - 1
+		b.acc |= v >> b.n
+		b.n += 8 * nb
+		b.pos += int(nb)
+		return
+	}
 	for b.n <= 56 {
 		var c byte
 		if b.pos < len(b.data) {
@@ -150,7 +163,7 @@ func (p *parser) decode() error {
 	if total > 1<<26 || size > 1<<28 {
 		return corrupt("%dx%d with %d bytes of entropy data is too large", m.Width, m.Height, size)
 	}
-	m.coef = make([]int32, 0, 2*total*m.blocksPerMCU+2*size)
+	coef := make([]int32, 0, 2*total*m.blocksPerMCU+2*size)
 	m.mcuAt = make([]int32, total+1)
 	dc := make([]*huffTable, len(m.comps))
 	ac := make([]*huffTable, len(m.comps))
@@ -162,10 +175,10 @@ func (p *parser) decode() error {
 		b := bitReader{data: iv}
 		var pred [3]int32
 		for n := 0; n < perInterval && mcu < total; n++ {
-			m.mcuAt[mcu] = int32(len(m.coef))
+			m.mcuAt[mcu] = int32(len(coef))
 			for ci, c := range m.comps {
 				for range c.h * c.v {
-					if m.coef, err = b.block(m.coef, dc[ci], ac[ci], &pred[ci]); err != nil {
+					if coef, err = b.block(coef, dc[ci], ac[ci], &pred[ci]); err != nil {
 						return fmt.Errorf("MCU %d: %w", mcu, err)
 					}
 				}
@@ -176,7 +189,8 @@ func (p *parser) decode() error {
 			return corrupt("truncated entropy data before MCU %d", mcu)
 		}
 	}
-	m.mcuAt[total] = int32(len(m.coef))
+	m.coef = coef
+	m.mcuAt[total] = int32(len(coef))
 	return nil
 }
 
