@@ -19,8 +19,11 @@ const maxMergeRects = 128
 // when one larger rectangle costs less than the parts, a rectangle costing
 // its MCUs plus an overhead (Overhead). Identical frames give none. With no
 // prev, or one of a different size, sampling or quantization, the whole of
-// cur is the change.
+// cur is the change; with no cur, nothing.
 func Diff(prev, cur *Image) []image.Rectangle {
+	if cur == nil {
+		return nil
+	}
 	return DiffWithOverhead(prev, cur, cur.Overhead())
 }
 
@@ -36,6 +39,9 @@ func (m *Image) Overhead() int {
 
 // DiffWithOverhead is Diff with a per-rectangle overhead of overhead MCUs.
 func DiffWithOverhead(prev, cur *Image, overhead int) []image.Rectangle {
+	if cur == nil {
+		return nil
+	}
 	if !sameLayout(prev, cur) {
 		return []image.Rectangle{cur.Bounds()}
 	}

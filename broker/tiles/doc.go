@@ -17,10 +17,12 @@
 // quantization and no seams; and no pixel is encoded twice, since Chromium
 // already paid for the DCT and quantization. The tests check the equality
 // pixel by pixel with image/jpeg, whose decoder upsamples chroma by
-// replication with no filtering across blocks; a decoder with "fancy"
-// (smoothing) upsampling, as libjpeg-turbo in browsers, can differ by a
-// level or two along a crop's edge, where it cannot see the neighbouring
-// MCU's chroma.
+// replication with no filtering across blocks. A decoder that smooths
+// chroma when upsampling ("fancy" upsampling, as libjpeg-turbo does by
+// default, or a GPU sampling the chroma plane bilinearly) looks across
+// block edges: along a crop's edge it sees the crop's own edge instead of
+// the neighbouring MCU, so that the chroma there can differ from the full
+// frame's by up to a quarter of the chroma step across that edge.
 //
 // Limits: baseline (SOF0) Huffman-coded 8-bit JPEGs with one component, or
 // with three in one interleaved scan, luma sampled 1x1, 2x1, 1x2 or 2x2 and

@@ -186,6 +186,7 @@ func TestDiff(t *testing.T) {
 		wantNone bool
 	}{
 		{name: "identical", prev: still, cur: still, wantNone: true},
+		{name: "no current frame", prev: still, cur: nil, wantNone: true},
 		{name: "no previous frame", prev: nil, cur: still, within: still.Bounds(), maxMCUs: 4000},
 		{name: "different size", prev: small, cur: still, within: still.Bounds(), maxMCUs: 4000},
 		{name: "one typed character", prev: still, cur: typed, within: image.Rect(16, 96, 656, 256), maxMCUs: 4},
