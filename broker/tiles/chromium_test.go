@@ -3,11 +3,15 @@ package tiles
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"flag"
 	"fmt"
+	"image"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -89,7 +93,7 @@ func requireChromium(t testing.TB) {
 // captureScreencast starts a headless Chromium, loads testPage at
 // 1280x800 and returns its first screencast frame, the frame after one typed
 // character and the frame after the box moved.
-func captureScreencast(t *testing.T) screencastFrames {
+func captureScreencast(t *testing.T) (screencastFrames, func(expr string) string) {
 	t.Helper()
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(chromiumPath),
@@ -100,9 +104,9 @@ func captureScreencast(t *testing.T) screencastFrames {
 		chromedp.UserDataDir(t.TempDir()),
 	)
 	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer acancel()
+	t.Cleanup(acancel)
 	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
+	t.Cleanup(cancel)
 	if err := chromedp.Do(ctx); err != nil {
 		t.Fatalf("start chromium: %v", err)
 	}
@@ -191,7 +195,24 @@ func captureScreencast(t *testing.T) screencastFrames {
 		return err
 	})
 	fr.denseTyped = next("the typed character on the page of text", fr.denseStill)
-	return fr
+	// value evaluates expr, awaiting it, and returns its result as JSON.
+	value := func(expr string) string {
+		t.Helper()
+		var out string
+		call("evaluate", func(ctx context.Context) error {
+			yes := true
+			res, err := cdp.Call(ctx, target, runtime.Evaluate, runtime.EvaluateParams{Expression: expr, AwaitPromise: &yes, ReturnByValue: &yes})
+			if err == nil && res.ExceptionDetails != nil {
+				err = fmt.Errorf("%s", res.ExceptionDetails.Text)
+			}
+			if err == nil {
+				out = string(res.Result.Value)
+			}
+			return err
+		})
+		return out
+	}
+	return fr, value
 }
 
 // TestChromiumScreencast checks the engine on frames that a live Chromium
@@ -199,7 +220,7 @@ func captureScreencast(t *testing.T) screencastFrames {
 // here; with -update-frames it rewrites the frames in testdata.
 func TestChromiumScreencast(t *testing.T) {
 	requireChromium(t)
-	fr := captureScreencast(t)
+	fr, value := captureScreencast(t)
 	if *updateFrames {
 		for name, data := range map[string][]byte{
 			"still.jpg": fr.still, "typed.jpg": fr.typed, "moved.jpg": fr.moved,
@@ -231,5 +252,56 @@ func TestChromiumScreencast(t *testing.T) {
 	}
 	if p, ok := samePixels(full, decode(t, mustCrop(t, typed, typed.Bounds())), typed.Bounds()); !ok {
 		t.Errorf("crop of the whole frame differs at %v", p)
+	}
+	browserDecodes(t, value, fr.typed, typed, append(change, image.Rect(0, 0, 48, 32), image.Rect(1232, 768, 1280, 800), image.Rect(480, 320, 800, 480)))
+}
+
+// browserDecodes has Chromium decode crops of m (whose JPEG is data) and
+// draw them and the full frame on canvases: every crop must decode to its
+// size and, away from its outermost two pixels, to exactly the full
+// frame's pixels. At the edge Chromium's smoothing chroma upsampling can
+// differ (see the package documentation); the test logs by how much.
+func browserDecodes(t *testing.T, value func(string) string, data []byte, m *Image, rects []image.Rectangle) {
+	t.Helper()
+	var crops []string
+	var boxes []string
+	for _, r := range rects {
+		crops = append(crops, `"`+base64.StdEncoding.EncodeToString(mustCrop(t, m, r))+`"`)
+		boxes = append(boxes, fmt.Sprintf("[%d,%d,%d,%d]", r.Min.X, r.Min.Y, r.Dx(), r.Dy()))
+	}
+	expr := `(async () => {
+  const load = b64 => new Promise((ok, fail) => { const i = new Image(); i.onload = () => ok(i); i.onerror = () => fail(new Error('decode failed')); i.src = 'data:image/jpeg;base64,' + b64; });
+  const pixels = (img, w, h) => { const c = document.createElement('canvas'); c.width = w; c.height = h; const g = c.getContext('2d'); g.drawImage(img, 0, 0); return g.getImageData(0, 0, w, h).data; };
+  const full = pixels(await load("` + base64.StdEncoding.EncodeToString(data) + `"), ` + fmt.Sprint(m.Width, ",", m.Height) + `);
+  const crops = [` + strings.Join(crops, ",") + `], boxes = [` + strings.Join(boxes, ",") + `];
+  const out = [];
+  for (let n = 0; n < crops.length; n++) {
+    const [x0, y0, w, h] = boxes[n];
+    const img = await load(crops[n]);
+    if (img.naturalWidth !== w || img.naturalHeight !== h) { out.push('size ' + img.naturalWidth + 'x' + img.naturalHeight); continue; }
+    const p = pixels(img, w, h);
+    let inner = 0, edge = 0;
+    for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) for (let c = 0; c < 3; c++) {
+      const d = Math.abs(p[(y * w + x) * 4 + c] - full[((y0 + y) * ` + fmt.Sprint(m.Width) + ` + x0 + x) * 4 + c]);
+      if (x >= 2 && y >= 2 && x < w - 2 && y < h - 2) inner = Math.max(inner, d); else edge = Math.max(edge, d);
+    }
+    out.push(inner + '/' + edge);
+  }
+  return out;
+})()`
+	var got []string
+	if err := json.Unmarshal([]byte(value(expr)), &got); err != nil {
+		t.Fatalf("the browser's answer: %v", err)
+	}
+	for i, r := range rects {
+		var inner, edge int
+		if _, err := fmt.Sscanf(got[i], "%d/%d", &inner, &edge); err != nil {
+			t.Errorf("crop %v in Chromium: %s", r, got[i])
+			continue
+		}
+		if inner != 0 {
+			t.Errorf("crop %v in Chromium differs from the full frame by up to %d inside its edge", r, inner)
+		}
+		t.Logf("crop %v in Chromium: identical inside, up to %d levels apart on its outermost two pixels", r, edge)
 	}
 }

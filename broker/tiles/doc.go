@@ -23,6 +23,8 @@
 // block edges: along a crop's edge it sees the crop's own edge instead of
 // the neighbouring MCU, so that the chroma there can differ from the full
 // frame's by up to a quarter of the chroma step across that edge.
+// TestChromiumScreencast measures it in Chromium: crops are identical to
+// the full frame inside their outermost two pixels.
 //
 // Limits: baseline (SOF0) Huffman-coded 8-bit JPEGs with one component, or
 // with three in one interleaved scan, luma sampled 1x1, 2x1, 1x2 or 2x2 and
