@@ -13,7 +13,11 @@ const lutBits = 9
 type huffTable struct {
 	// lut maps the next lutBits bits to length<<8 | symbol, or 0 when the
 	// code is longer.
-	lut     [1 << lutBits]uint16
+	lut [1 << lutBits]uint16
+	// fast maps the next lutBits bits, for an AC table, to a whole
+	// coefficient when its code and extra bits fit in them: value<<16 |
+	// run<<8 | bits used; 0 otherwise.
+	fast    [1 << lutBits]int32
 	maxcode [17]int32 // the largest code of each length, -1 if none
 	valptr  [17]int32 // index in vals of the first code of each length
 	mincode [17]int32 // the smallest code of each length
@@ -57,7 +61,26 @@ func newHuffTable(counts [16]int, vals []byte, dc bool) (*huffTable, error) {
 		}
 		code <<= 1
 	}
+	if !dc {
+		t.fillFast()
+	}
 	return t, nil
+}
+
+// fillFast fills fast from lut.
+func (t *huffTable) fillFast() {
+	for j, e := range t.lut {
+		l, rs := uint(e>>8), byte(e)
+		r, s := int32(rs>>4), uint(rs&15)
+		if e == 0 || s == 0 || s > 10 || l+s > lutBits {
+			continue
+		}
+		v := int32(j>>(lutBits-l-s)) & (1<<s - 1)
+		if v < 1<<(s-1) {
+			v += -1<<s + 1
+		}
+		t.fast[j] = v<<16 | r<<8 | int32(l+s)
+	}
 }
 
 // bitReader reads the bits of one restart interval's unstuffed entropy
@@ -210,6 +233,16 @@ func (b *bitReader) block(coef []int32, dc, ac *huffTable, pred *int32) ([]int32
 	for k := 1; k < 64; k++ {
 		if b.n < 32 {
 			b.fill()
+		}
+		if f := ac.fast[b.acc>>(64-lutBits)]; f != 0 {
+			b.acc <<= uint(f & 0xFF)
+			b.n -= uint(f & 0xFF)
+			k += int(f >> 8 & 0xFF)
+			if k > 63 {
+				return coef, corrupt("AC run past the end of a block")
+			}
+			coef = append(coef, int32(k)<<16|int32(uint16(int16(f>>16))))
+			continue
 		}
 		rs, err := b.decode(ac)
 		if err != nil {
