@@ -1,6 +1,7 @@
 package tiles
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 )
@@ -276,14 +277,13 @@ func unstuff(data []byte) ([][]byte, int, error) {
 	var intervals [][]byte
 	start, next := 0, 0
 	for i := 0; ; i++ {
-		if i >= len(data) {
+		// Copy up to the next 0xFF at once.
+		j := bytes.IndexByte(data[i:], 0xFF)
+		if j < 0 {
 			return nil, 0, corrupt("truncated: the entropy data has no end marker")
 		}
-		c := data[i]
-		if c != 0xFF {
-			buf = append(buf, c)
-			continue
-		}
+		buf = append(buf, data[i:i+j]...)
+		i += j
 		if i+1 >= len(data) {
 			return nil, 0, corrupt("truncated: the entropy data has no end marker")
 		}
