@@ -15,7 +15,7 @@ const headerBytes = 250
 const maxMergeRects = 128
 
 // Diff returns the MCU-aligned pixel rectangles of cur whose coefficients
-// differ from prev's, in few rectangles: neighbouring changes are merged
+// differ from prev's, in few rectangles that do not overlap: neighbouring changes are merged
 // when one larger rectangle costs less than the parts, a rectangle costing
 // its MCUs plus an overhead (Overhead). Identical frames give none. With no
 // prev, or one of a different size, sampling or quantization, the whole of

@@ -34,6 +34,13 @@ func TestMerge(t *testing.T) {
 			if !slices.Equal(got, tt.want) {
 				t.Errorf("merge = %v, want %v", got, tt.want)
 			}
+			for i, a := range got {
+				for _, b := range got[i+1:] {
+					if a.Overlaps(b) {
+						t.Errorf("rectangles %v and %v overlap", a, b)
+					}
+				}
+			}
 			for _, p := range tt.changed {
 				covered := false
 				for _, r := range got {

@@ -31,7 +31,8 @@ type component struct {
 // IDCT). Its coefficients are kept MCU by MCU, in the scan's order, and
 // sparsely (a screen is mostly flat blocks with few non-zero
 // coefficients), so that an MCU of one image can be compared with and
-// copied from the same MCU of another.
+// copied from the same MCU of another. An Image does not change after
+// Parse: Diff and Crop may use it from several goroutines at once.
 type Image struct {
 	// Width and Height are the image's size in pixels.
 	Width, Height int

@@ -191,6 +191,7 @@ func TestDiff(t *testing.T) {
 		{name: "different size", prev: small, cur: still, within: still.Bounds(), maxMCUs: 4000},
 		{name: "one typed character", prev: still, cur: typed, within: image.Rect(16, 96, 656, 256), maxMCUs: 4},
 		{name: "moved box", prev: typed, cur: moved, within: image.Rect(880, 288, 1008, 368), maxMCUs: 40},
+		{name: "another page", prev: moved, cur: mustParse(t, frame(t, "dense-still.jpg")), within: still.Bounds(), maxMCUs: 4000},
 		{name: "one typed character on a page of text", prev: mustParse(t, frame(t, "dense-still.jpg")), cur: mustParse(t, frame(t, "dense-typed.jpg")),
 			within: image.Rect(16, 16, 544, 80), maxMCUs: 4},
 	}
@@ -207,7 +208,12 @@ func TestDiff(t *testing.T) {
 				t.Fatal("Diff found no change")
 			}
 			mcus := 0
-			for _, r := range got {
+			for i, r := range got {
+				for _, o := range got[i+1:] {
+					if r.Overlaps(o) {
+						t.Errorf("rectangles %v and %v overlap", r, o)
+					}
+				}
 				if !r.In(tt.within) {
 					t.Errorf("rectangle %v outside %v", r, tt.within)
 				}
