@@ -1,0 +1,183 @@
+package tiles
+
+import (
+	"image"
+	"slices"
+)
+
+// headerBytes is what a crop's headers (SOI, DQT, SOF0, DHT with four
+// small optimal tables, SOS, EOI) weigh in bytes, Diff's per-rectangle
+// overhead: a crop of one white MCU of a Chromium frame is 251 bytes.
+const headerBytes = 250
+
+// maxMergeRects bounds the rectangles Diff weighs pair by pair; a change
+// scattered over more is sent as its bounding box.
+const maxMergeRects = 128
+
+// Diff returns the MCU-aligned pixel rectangles of cur whose coefficients
+// differ from prev's, in few rectangles that do not overlap: neighbouring changes are merged
+// when one larger rectangle costs less than the parts, a rectangle costing
+// its MCUs plus an overhead (Overhead). Identical frames give none. With no
+// prev, or one of a different size, sampling or quantization, the whole of
+// cur is the change; with no cur, nothing.
+func Diff(prev, cur *Image) []image.Rectangle {
+	if cur == nil {
+		return nil
+	}
+	return DiffWithOverhead(prev, cur, cur.Overhead())
+}
+
+// Overhead is the cost of a crop's headers counted in m's average MCUs:
+// what one more rectangle costs against sending a few more MCUs.
+func (m *Image) Overhead() int {
+	mcus := m.mcusX * m.mcusY
+	if m.scanBytes == 0 {
+		return 1
+	}
+	return max(1, headerBytes*mcus/m.scanBytes)
+}
+
+// DiffWithOverhead is Diff with a per-rectangle overhead of overhead MCUs.
+func DiffWithOverhead(prev, cur *Image, overhead int) []image.Rectangle {
+	if cur == nil {
+		return nil
+	}
+	if !sameLayout(prev, cur) {
+		return []image.Rectangle{cur.Bounds()}
+	}
+	changed := make([]bool, cur.mcusX*cur.mcusY)
+	n := 0
+	for y := range cur.mcusY {
+		for x := range cur.mcusX {
+			if !slices.Equal(prev.mcu(x, y), cur.mcu(x, y)) {
+				changed[y*cur.mcusX+x] = true
+				n++
+			}
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	rects := merge(runs(changed, cur.mcusX, cur.mcusY), max(overhead, 0))
+	whole := image.Rect(0, 0, cur.mcusX, cur.mcusY)
+	if cost(rects, overhead) >= area(whole)+overhead {
+		rects = []image.Rectangle{whole}
+	}
+	out := make([]image.Rectangle, len(rects))
+	for i, r := range rects {
+		out[i] = image.Rect(r.Min.X*cur.mcuW, r.Min.Y*cur.mcuH, r.Max.X*cur.mcuW, r.Max.Y*cur.mcuH).Intersect(cur.Bounds())
+	}
+	return out
+}
+
+// sameLayout reports whether a and b have the same size, components and
+// quantization, so that equal coefficients mean equal pixels.
+func sameLayout(a, b *Image) bool {
+	if a == nil || a.Width != b.Width || a.Height != b.Height || !slices.Equal(a.comps, b.comps) {
+		return false
+	}
+	for _, c := range a.comps {
+		if a.qt[c.tq] != b.qt[c.tq] {
+			return false
+		}
+	}
+	return true
+}
+
+// runs returns the changed MCUs as rectangles in MCU units: horizontal runs
+// of each row, a run joined to the rectangle above when it spans the same
+// columns.
+func runs(changed []bool, w, h int) []image.Rectangle {
+	var rects []image.Rectangle
+	open := map[[2]int]int{} // a rectangle ending on the row above, by its columns
+	for y := range h {
+		next := map[[2]int]int{}
+		for x := 0; x < w; {
+			if !changed[y*w+x] {
+				x++
+				continue
+			}
+			x0 := x
+			for x < w && changed[y*w+x] {
+				x++
+			}
+			if i, ok := open[[2]int{x0, x}]; ok {
+				rects[i].Max.Y = y + 1
+				next[[2]int{x0, x}] = i
+			} else {
+				next[[2]int{x0, x}] = len(rects)
+				rects = append(rects, image.Rect(x0, y, x, y+1))
+			}
+		}
+		open = next
+	}
+	return rects
+}
+
+func area(r image.Rectangle) int { return r.Dx() * r.Dy() }
+
+// cost is what sending rects costs: their MCUs and overhead each.
+func cost(rects []image.Rectangle, overhead int) int {
+	c := 0
+	for _, r := range rects {
+		c += area(r) + overhead
+	}
+	return c
+}
+
+// merge joins rectangles while one rectangle covering two of them, and
+// every other it touches, costs no more than those it replaces.
+func merge(rects []image.Rectangle, overhead int) []image.Rectangle {
+	if len(rects) > maxMergeRects {
+		b := rects[0]
+		for _, r := range rects[1:] {
+			b = b.Union(r)
+		}
+		return []image.Rectangle{b}
+	}
+	for merged := true; merged; {
+		merged = false
+		for i := 0; i < len(rects); i++ {
+			for j := i + 1; j < len(rects); j++ {
+				b := rects[i].Union(rects[j])
+				if area(b)-area(rects[i])-area(rects[j]) > overhead {
+					continue
+				}
+				if next, ok := absorb(rects, b, overhead); ok {
+					rects = next
+					merged = true
+					j = i
+				}
+			}
+		}
+	}
+	return rects
+}
+
+// absorb grows b over every rectangle it overlaps and, if the grown
+// rectangle costs no more than those it covers, returns rects with them
+// replaced by it.
+func absorb(rects []image.Rectangle, b image.Rectangle, overhead int) ([]image.Rectangle, bool) {
+	for grown := true; grown; {
+		grown = false
+		for _, r := range rects {
+			if r.Overlaps(b) && !r.In(b) {
+				b = b.Union(r)
+				grown = true
+			}
+		}
+	}
+	var rest []image.Rectangle
+	covered := 0
+	for _, r := range rects {
+		if r.In(b) {
+			covered += area(r) + overhead
+		} else {
+			rest = append(rest, r)
+		}
+	}
+	if area(b)+overhead > covered {
+		return nil, false
+	}
+	return append(rest, b), true
+}
