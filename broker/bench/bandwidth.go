@@ -303,7 +303,7 @@ type bwClient struct {
 
 func bandwidthLimit(e *env) time.Duration {
 	per := 2*e.bwStillWindow() + e.p.window + time.Duration(e.bwChars())*typingInterval
-	return 10*time.Minute + time.Duration(e.bwRounds()*len(bwWorkloads))*2*(per+15*time.Second)
+	return 10*time.Minute + time.Duration(e.bwRounds()*len(bwWorkloads))*2*(per+2*time.Minute)
 }
 
 // bwRounds is how many windows each client gets per workload (typing
@@ -379,7 +379,7 @@ func runBandwidth(ctx context.Context, e *env) error {
 		return errors.New("no window of any workload could be measured; see the series' errors")
 	}
 	e.res.Notes = append(e.res.Notes, "Bandwidth: WebSocket payload bytes and messages counted in the terminal browser's page "+
-		"(a WebSocket subclass installed before the client's scripts; framing and TCP not counted), for shoji's real viewer "+
+		"(a WebSocket constructor installed before the client's scripts; framing and TCP not counted), for shoji's real viewer "+
 		"and the VNC peer's noVNC, on the same pages. Canvas updates: the terminal's animation frames in which the client drew on its visible canvas. "+
 		"Node CPU: utime+stime from /proc over the window, of the broker and its browser (shoji; one session) or of Xvfb, x11vnc, "+
 		"websockify and the peer's Chromium with their descendants (the peer), divided by the window's wall time.")
@@ -411,7 +411,7 @@ func (e *env) dropProto(ctx context.Context) {
 // bwWindow measures one window of w on c.
 func (e *env) bwWindow(ctx context.Context, w bwWorkload, c bwClient, round int) (BandwidthSample, error) {
 	if w.settle {
-		if err := c.t.wireQuiet(ctx, time.Second, 20*time.Second); err != nil {
+		if err := c.t.wireQuiet(ctx, time.Second, 60*time.Second); err != nil {
 			return BandwidthSample{}, err
 		}
 	} else if err := sleep(ctx, time.Second); err != nil {
@@ -447,8 +447,9 @@ func (e *env) bwWindow(ctx context.Context, w bwWorkload, c bwClient, round int)
 	}
 	driven := time.Since(t0)
 	if w.settle {
-		// What the last input caused still arrives.
-		if err := c.t.wireQuiet(ctx, time.Second, 20*time.Second); err != nil {
+		// What the last input caused still arrives: on a busy machine the
+		// browser may still be working through the wheel events.
+		if err := c.t.wireQuiet(ctx, time.Second, 60*time.Second); err != nil {
 			return BandwidthSample{}, err
 		}
 	}
