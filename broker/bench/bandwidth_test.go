@@ -1,8 +1,11 @@
 package bench
 
 import (
+	"context"
 	"fmt"
 	"math"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -274,5 +277,40 @@ func TestTypingKeys(t *testing.T) {
 	}
 	if _, err := typingKey('Q'); err == nil || !strings.Contains(err.Error(), "'Q'") {
 		t.Errorf("typingKey('Q') error = %v, want one naming it", err)
+	}
+}
+
+func TestServeScrolled(t *testing.T) {
+	var s scrollReports
+	for _, tc := range []struct {
+		name, method, query string
+		code                int
+	}{
+		{"shoji", http.MethodPost, "c=shoji&px=1800", http.StatusNoContent},
+		{"peer", http.MethodPost, "c=vnc&px=1560.5", http.StatusNoContent},
+		{"GET", http.MethodGet, "c=shoji&px=1", http.StatusBadRequest},
+		{"unknown client", http.MethodPost, "c=raw&px=1", http.StatusBadRequest},
+		{"no distance", http.MethodPost, "c=shoji", http.StatusBadRequest},
+		{"negative", http.MethodPost, "c=shoji&px=-5", http.StatusBadRequest},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := httptest.NewRecorder()
+			s.serveScrolled(w, httptest.NewRequest(tc.method, scrolledPath+"?"+tc.query, nil))
+			if w.Code != tc.code {
+				t.Errorf("%s %s?%s = %d, want %d", tc.method, scrolledPath, tc.query, w.Code, tc.code)
+			}
+		})
+	}
+	// The refused reports changed nothing.
+	if px, at := s.last("shoji"); px != 1800 || at.IsZero() {
+		t.Errorf("shoji's last report = %g at %v, want 1800", px, at)
+	}
+	if px, _ := s.last("vnc"); px != 1560.5 {
+		t.Errorf("the peer's last report = %g, want 1560.5", px)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if px, err := s.settled(ctx, "vnc", 0, time.Second); err != nil || px != 1560.5 {
+		t.Errorf("settled = %g, %v; want 1560.5", px, err)
 	}
 }
