@@ -96,7 +96,7 @@ type Options struct {
 }
 
 // ScenarioNames are the scenarios in the order they run.
-var ScenarioNames = []string{"click", "key", "ime", "animation", "scroll", "static", "capture", "encoding", "memory", "login", "capacity"}
+var ScenarioNames = []string{"click", "key", "ime", "animation", "scroll", "static", "bandwidth", "capture", "encoding", "memory", "login", "capacity"}
 
 // checkAndSetDefaults validates o and fills in its defaults.
 func (o *Options) checkAndSetDefaults() error {
@@ -238,6 +238,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	rep.Figures = buildFigures(rep.Results, status)
 	rep.Capture = captureRows(rep.Results)
 	rep.EncodingAdvice = encodingAdvice(rep.Results.Encoding)
+	rep.Bandwidth = bandwidthFigures(rep.Results.Bandwidth)
 	rep.Summaries = map[string]Summary{}
 	for k, xs := range rep.Results.Latency {
 		if len(xs) > 0 {
@@ -488,6 +489,18 @@ func (e *env) viewerOn(ctx context.Context, pg webPage) (*viewer, error) {
 
 // vncPeer returns the VNC peer showing the click page.
 func (e *env) vncPeer(ctx context.Context) (*peer, error) {
+	return e.vncPeerOn(ctx, pageClick)
+}
+
+// vncPeerOn returns the VNC peer showing pg. Its browser is in kiosk mode
+// without an address bar, so a peer showing another page is stopped and
+// started again on pg.
+func (e *env) vncPeerOn(ctx context.Context, pg webPage) (*peer, error) {
+	if e.peer != nil && e.peer.page != pg.path {
+		e.log.Info("stopping the VNC peer", "page", e.peer.page)
+		e.peer.close()
+		e.peer = nil
+	}
 	err := e.part("vnc", func() error {
 		if e.peer != nil {
 			return nil
@@ -495,8 +508,8 @@ func (e *env) vncPeer(ctx context.Context) (*peer, error) {
 		if e.o.Peer == nil {
 			return errors.New("the VNC peer is off (shoji-bench --vnc=false)")
 		}
-		e.log.Info("starting the VNC peer")
-		p, err := startPeer(ctx, e.o.Peer, PeerOptions{PageURL: e.pages.DirectURL(pageClick), Width: e.vp.Width, Height: e.vp.Height, Chromium: e.o.Chromium})
+		e.log.Info("starting the VNC peer", "page", pg.path)
+		p, err := startPeer(ctx, e.o.Peer, PeerOptions{PageURL: e.pages.DirectURL(pg), Width: e.vp.Width, Height: e.vp.Height, Chromium: e.o.Chromium}, pg)
 		if err != nil {
 			return err
 		}

@@ -99,7 +99,7 @@ table{border-collapse:collapse}td,th{border:1px solid #999;padding:4px 12px}</st
 <tr><td>CRP</td><td>0.12</td><td>0.00–0.14 mg/dL</td></tr></table>`}
 )
 
-var pages = []webPage{pageIdle, pageClick, pageText, pageAnimation, pageArticle, pageDense, pagePhoto, pageStatic}
+var pages = append([]webPage{pageIdle, pageClick, pageText, pageAnimation, pageArticle, pageDense, pagePhoto, pageStatic}, bwPages...)
 
 // html returns the whole document of p.
 func (p webPage) html() string {
@@ -159,6 +159,8 @@ type pageServer struct {
 	srv  *http.Server
 	port string
 	done chan struct{}
+	// scrolled holds what the bandwidth scenario's article reports.
+	scrolled scrollReports
 }
 
 // startPages serves the pages on addr ("127.0.0.1:0" for any free port).
@@ -198,6 +200,10 @@ func (s *pageServer) serve(w http.ResponseWriter, r *http.Request, byPath map[st
 		// (its own background requests) is refused, as shoji's egress
 		// proxy would.
 		http.Error(w, "the bench serves only its own pages", http.StatusForbidden)
+		return
+	}
+	if r.URL.Path == scrolledPath {
+		s.scrolled.serveScrolled(w, r)
 		return
 	}
 	doc, ok := byPath[r.URL.Path]

@@ -50,6 +50,11 @@ func writePlots(dir string, r *Report) ([]string, error) {
 			names = append(names, name)
 		}
 	}
+	if ok, err := bandwidthPlot(filepath.Join(dir, "bandwidth.png"), r.Bandwidth); err != nil {
+		errs = append(errs, err)
+	} else if ok {
+		names = append(names, "bandwidth.png")
+	}
 	if len(r.Results.Capacity) > 0 {
 		name := "capacity.png"
 		if err := capacityPlot(filepath.Join(dir, name), r.Results.Capacity); err != nil {

@@ -118,12 +118,16 @@ type Results struct {
 	Capacity []CapacityPoint `json:"capacity,omitempty"`
 	// CapacityEnd says why the capacity scenario stopped.
 	CapacityEnd string `json:"capacity_end,omitempty"`
+	// Bandwidth holds the bandwidth scenario's measurements by series key
+	// ("bandwidth-typing/viewer", "bandwidth-typing/vnc").
+	Bandwidth map[string]BandwidthSample `json:"bandwidth,omitempty"`
 	// Notes are remarks on how the figures were taken.
 	Notes []string `json:"notes,omitempty"`
 }
 
 func newResults() *Results {
-	return &Results{Latency: map[string][]float64{}, Timeouts: map[string]int{}, Errors: map[string]string{}, Rates: map[string]Rate{}}
+	return &Results{Latency: map[string][]float64{}, Timeouts: map[string]int{}, Errors: map[string]string{}, Rates: map[string]Rate{},
+		Bandwidth: map[string]BandwidthSample{}}
 }
 
 // Machine describes where the run happened.
@@ -211,7 +215,10 @@ type Report struct {
 	// EncodingAdvice is the recommendation computed from
 	// Results.Encoding.
 	EncodingAdvice []string `json:"encoding_advice,omitempty"`
-	Plots          []string `json:"plots,omitempty"`
+	// Bandwidth is the bandwidth scenario's figures, shoji beside the VNC
+	// peer with their ratio.
+	Bandwidth []BandwidthFigure `json:"bandwidth,omitempty"`
+	Plots     []string          `json:"plots,omitempty"`
 }
 
 // reportVersion is the version of bench.json's layout.
@@ -438,6 +445,7 @@ func buildFigures(res *Results, status map[string]ScenarioResult) []Figure {
 		targetCold, "login", keyLoginCold, keyLoginColdRaw, ""))
 
 	add(capacityFigures(b)...)
+	add(bandwidthTargetFigures(b)...)
 	return figs
 }
 
@@ -610,6 +618,7 @@ func writeMarkdown(w io.Writer, r *Report) error {
 		}
 	}
 
+	writeBandwidthMarkdown(&b, r.Bandwidth)
 	writeCaptureMarkdown(&b, r.Capture)
 	writeEncodingMarkdown(&b, r.Results.Encoding, r.EncodingAdvice)
 

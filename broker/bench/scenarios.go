@@ -30,6 +30,7 @@ var scenarios = []scenario{
 	{"animation", []string{"raw"}, rateLimit, runAnimation},
 	{"scroll", []string{"raw"}, rateLimit, runScroll},
 	{"static", []string{"raw"}, rateLimit, runStatic},
+	{"bandwidth", []string{"viewer", "vnc"}, bandwidthLimit, runBandwidth},
 	{"capture", []string{"raw", "capture"}, captureLimit, runCapture},
 	{"encoding", []string{"capture"}, func(e *env) time.Duration {
 		return 5*time.Minute + time.Duration(len(encodingPages)*len(encodings)*e.encodeRounds())*2*time.Second

@@ -77,6 +77,10 @@ func startTerminal(ctx context.Context, name, chromium string, w, h int) (*termi
 	if p := chromedp.FromContext(t.ctx).Browser.Process(); p != nil {
 		t.pid = p.Pid
 	}
+	if err := t.installWire(ctx); err != nil {
+		t.close()
+		return nil, err
+	}
 	return t, nil
 }
 

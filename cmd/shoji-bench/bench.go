@@ -29,7 +29,7 @@ available, the VNC peer. It starts its own broker ("shoji serve" of the
 shoji binary --shoji names, on a fresh data directory) and serves its own
 scenario pages, and writes bench.json, README.md and PNG plots into --out.
 
-Scenarios: ` + "click, key, ime, animation, scroll, static, capture, encoding, memory, login, capacity" + `
+Scenarios: ` + "click, key, ime, animation, scroll, static, bandwidth, capture, encoding, memory, login, capacity" + `
 
 Flags:
 `
@@ -173,10 +173,10 @@ func parseViewport(s string) (isolation.Viewport, error) {
 }
 
 // vncPeer starts the VNC peer for the bench.
-func vncPeer(ctx context.Context, o bench.PeerOptions) (string, func() error, error) {
+func vncPeer(ctx context.Context, o bench.PeerOptions) (bench.StartedPeer, error) {
 	p, err := vnc.Start(ctx, vnc.Options{PageURL: o.PageURL, Width: o.Width, Height: o.Height, Chromium: o.Chromium})
 	if err != nil {
-		return "", nil, err
+		return bench.StartedPeer{}, err
 	}
-	return p.URL, p.Close, nil
+	return bench.StartedPeer{URL: p.URL, PIDs: p.PIDs(), Stop: p.Close}, nil
 }

@@ -193,6 +193,20 @@ func (p *Peer) Logs() string {
 	return s
 }
 
+// PIDs returns the process ids of the peer's servers and browser that are
+// still running (Xvfb, Chromium, x11vnc, websockify), each the leader of its
+// own process group; their descendants are the rest of the peer. The bench
+// reads their CPU time from /proc.
+func (p *Peer) PIDs() []int {
+	var pids []int
+	for _, pr := range p.procs {
+		if !pr.exited() {
+			pids = append(pids, pr.pid())
+		}
+	}
+	return pids
+}
+
 // Close stops every process the peer started, with the processes they
 // started, and removes its temporary files. It is safe to call more than
 // once; later calls return the first call's result.

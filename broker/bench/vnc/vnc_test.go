@@ -188,6 +188,16 @@ func TestClickThroughNoVNC(t *testing.T) {
 	const w, h = 800, 600
 	const x, y = 400, 300
 	p := startPeer(context.Background(), t, w, h)
+	// Xvfb, Chromium, x11vnc and websockify, each running.
+	if pids := p.PIDs(); len(pids) != 4 {
+		t.Errorf("PIDs() = %v, want the 4 servers' and the browser's", pids)
+	} else {
+		for _, pid := range pids {
+			if _, err := os.Stat("/proc/" + strconv.Itoa(pid)); err != nil {
+				t.Errorf("PIDs() has %d, which is not running: %v", pid, err)
+			}
+		}
+	}
 
 	u, err := url.Parse(p.URL)
 	if err != nil {
