@@ -9,6 +9,7 @@ import (
 	"github.com/shoji-rbi/shoji/broker/api/login"
 	"github.com/shoji-rbi/shoji/broker/session"
 	"github.com/shoji-rbi/shoji/broker/stream"
+	"github.com/shoji-rbi/shoji/broker/tiles"
 	"github.com/shoji-rbi/shoji/web"
 )
 
@@ -32,7 +33,16 @@ func (s *Server) routes() http.Handler {
 		return api.Status(http.StatusNotFound, "no such API")
 	}))
 
+	// One tile engine for every viewer: the viewers of one session share
+	// its frames, so each frame is parsed once. It keeps the parsed frames
+	// a few dozen viewers compare against (their reference frames and the
+	// newest); past that a frame is parsed again, never compared wrongly.
+	var delta stream.DeltaEncoder
+	if s.cfg.Stream.PartialFrames {
+		delta = tiles.NewDelta(64)
+	}
 	mux.Handle("GET /api/stream", &stream.Handler{
+		Delta:     delta,
 		Sessions:  s.sess,
 		Auth:      streamAuth{s},
 		Origin:    s.cfg.Origin(),
