@@ -51,9 +51,11 @@ import (
 //
 // A full frame is sent when:
 //
-//   - the viewer has nothing yet (it connected or reconnected), or asked
-//     for a key frame (keyframe: it dropped a partial frame it could not
-//     draw, so its canvas is not has); the references start again from it;
+//   - the viewer has nothing yet (it connected or reconnected): the
+//     references start again from the frame; or it asked for a key frame
+//     (keyframe: it dropped a partial frame it could not draw, so its
+//     canvas is not has): has goes whole again, and the references keep
+//     what they know of the picture, for has is one of them;
 //   - the viewer speaks a protocol version without partial frames, or the
 //     Handler has no DeltaEncoder;
 //   - the frame's size differs from has's (a resize), or its quality is
@@ -146,6 +148,22 @@ type frameRefs struct {
 // reset forgets both references: the canvas will be f, whole.
 func (r *frameRefs) reset() { *r = frameRefs{} }
 
+// resent records that f went whole for a viewer that asked for a key
+// frame. When f is a reference, the canvas is now what the references
+// assumed it was, with f's pixels everywhere; another frame is a new
+// picture.
+func (r *frameRefs) resent(f *isolation.Frame) {
+	switch f {
+	case r.moving:
+		r.stale = region{}
+		r.low = region{all: true}
+	case r.sharp:
+		r.low = region{}
+	default:
+		r.sentWhole(f, false)
+	}
+}
+
 // sentWhole records that f went whole: it becomes the reference of its
 // quality's slot. A frame of the moving quality, or of a quality below the
 // sharp one (the link meter stepped), is the moving reference; a frame
@@ -180,10 +198,16 @@ func (c *conn_) encodeFrame(f *isolation.Frame) (out outFrame, ok bool) {
 	full := outFrame{msg: f.JPEG}
 	prev := c.has
 	r := &c.refs
-	if c.needFull.Swap(false) || prev == nil || c.h.Delta == nil || c.version < protocol.PartialFramesVersion ||
-		f.Width <= 0 || f.Height <= 0 || f.Width != prev.Width || f.Height != prev.Height {
+	keyFrame := c.needFull.Swap(false)
+	switch {
+	case c.h.Delta == nil || c.version < protocol.PartialFramesVersion:
+		return full, true
+	case prev == nil || f.Width <= 0 || f.Height <= 0 || f.Width != prev.Width || f.Height != prev.Height:
 		r.reset()
 		r.sentWhole(f, true)
+		return full, true
+	case keyFrame:
+		r.resent(f)
 		return full, true
 	}
 	var base *isolation.Frame
@@ -214,6 +238,13 @@ func (c *conn_) encodeFrame(f *isolation.Frame) (out outFrame, ok bool) {
 		return full, true
 	}
 	if len(tiles) == 0 {
+		// The same pixels as its reference: f stands for it, so that a
+		// key frame resends a reference.
+		if base == r.moving {
+			r.moving = f
+		} else {
+			r.sharp = f
+		}
 		return outFrame{}, false
 	}
 	if protocol.PartialSize(tiles) >= len(f.JPEG) {
