@@ -41,13 +41,18 @@ import (
 // quality (a quality step of the link meter) is sent whole and takes the
 // slot its quality falls in. After a full frame the canvas is that frame:
 // its slot's region is emptied; a full moving frame makes the sharp
-// slot's low the whole screen. A full sharp frame sent because there was
-// nothing sharp to compare with, or because low was the whole screen, is
+// slot's low the whole screen. A sharp frame that follows a moving one is
 // taken to be the refresh of the picture the canvas shows (the browser
 // restarts its screencast at the sharp quality only after the page stood
-// still for the settle delay), so the moving slot's stale is kept; a full
-// sharp frame sent because the page changed too much makes stale the whole
-// screen.
+// still for the settle delay), so the moving slot's stale is kept; so is
+// it for a full sharp frame sent because there was nothing sharp to
+// compare with, or because low was the whole screen. The rectangles of
+// any other sharp frame are added to stale, and a full sharp frame sent
+// because the page changed too much makes stale the whole screen. The
+// limit of this assumption: when the page changes between its last moving
+// frame and the capture of the refresh, and changes back exactly in the
+// next moving frame, that region keeps the refresh's picture until it
+// changes again.
 //
 // A full frame is sent when:
 //
@@ -204,10 +209,10 @@ func (c *conn_) encodeFrame(f *isolation.Frame) (out outFrame, ok bool) {
 		return full, true
 	case prev == nil || f.Width <= 0 || f.Height <= 0 || f.Width != prev.Width || f.Height != prev.Height:
 		r.reset()
-		r.sentWhole(f, true)
-		return full, true
+		return c.whole(f, true, "first frame or new size")
 	case keyFrame:
 		r.resent(f)
+		c.log.Debug("stream: full frame", "quality", f.Quality, "why", "key frame")
 		return full, true
 	}
 	var base *isolation.Frame
@@ -220,22 +225,18 @@ func (c *conn_) encodeFrame(f *isolation.Frame) (out outFrame, ok bool) {
 	default:
 		// No reference of this quality: the first sharp refresh, or a
 		// quality step.
-		r.sentWhole(f, true)
-		return full, true
+		return c.whole(f, true, "no reference of its quality")
 	}
 	if also.all {
-		r.sentWhole(f, true)
-		return full, true
+		return c.whole(f, true, "the region to send is the whole screen")
 	}
 	tiles, whole, err := c.h.Delta.Delta(base, f, also.list(f.Width, f.Height))
 	if err != nil {
 		c.log.Debug("stream: partial frame not computed, sending the full frame", "err", err)
-		r.sentWhole(f, false)
-		return full, true
+		return c.whole(f, false, "no partial frame")
 	}
 	if whole {
-		r.sentWhole(f, false)
-		return full, true
+		return c.whole(f, false, "the change is the whole screen or not smaller")
 	}
 	if len(tiles) == 0 {
 		// The same pixels as its reference: f stands for it, so that a
@@ -248,29 +249,44 @@ func (c *conn_) encodeFrame(f *isolation.Frame) (out outFrame, ok bool) {
 		return outFrame{}, false
 	}
 	if protocol.PartialSize(tiles) >= len(f.JPEG) {
-		r.sentWhole(f, false)
-		return full, true
+		return c.whole(f, false, "not smaller")
 	}
 	msg, err := protocol.EncodePartial(protocol.Partial{Width: f.Width, Height: f.Height, Tiles: tiles})
 	if err != nil {
 		c.log.Warn("stream: partial frame refused, sending the full frame", "err", err)
-		r.sentWhole(f, false)
-		return full, true
+		return c.whole(f, false, "partial frame refused")
 	}
 	rects := make([]image.Rectangle, len(tiles))
+	area := 0
 	for i, t := range tiles {
 		rects[i] = t.Rect
+		area += t.Rect.Dx() * t.Rect.Dy()
 	}
+	c.log.Debug("stream: partial frame", "quality", f.Quality, "rects", len(rects), "pixels", area, "bytes", len(msg), "of", len(f.JPEG))
 	if base == r.moving {
 		r.moving, r.stale = f, region{}
 		if r.sharp != nil {
 			r.low.add(rects...)
 		}
 	} else {
+		// A sharp frame that follows a moving one is the settle refresh
+		// (the browser sends the first frame of a moving page at the
+		// sharp quality only after a refresh): it shows the picture the
+		// canvas has, and the moving reference still holds. Another may
+		// show a newer picture where it was sent.
+		if c.has == nil || r.moving == nil || c.has.Quality != r.moving.Quality {
+			r.stale.add(rects...)
+		}
 		r.sharp, r.low = f, region{}
-		r.stale.add(rects...)
 	}
 	return outFrame{msg: msg, partial: true, saved: len(f.JPEG) - len(msg)}, true
+}
+
+// whole sends f whole and records it in the references (sentWhole).
+func (c *conn_) whole(f *isolation.Frame, refresh bool, why string) (outFrame, bool) {
+	c.refs.sentWhole(f, refresh)
+	c.log.Debug("stream: full frame", "quality", f.Quality, "bytes", len(f.JPEG), "why", why)
+	return outFrame{msg: f.JPEG}, true
 }
 
 // onKeyFrame takes a viewer's keyframe message: it dropped a partial frame
