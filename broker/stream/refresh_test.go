@@ -162,13 +162,13 @@ func at(t *testing.T, name string, page *image.RGBA, q int, partial bool) step {
 }
 
 // run emits each step's frame, reads what the viewer gets and checks it:
-// whole or partial, and the canvas afterwards. After a sharp frame the
-// canvas must be that frame exactly. After a moving frame it keeps sharp
-// pixels where the picture did not change, so it is compared with the
-// page itself: in every 64x64 tile it must be as close to the page as the
-// moving frame is, less 1 dB (a stale caret or a ghost of a spinner costs
-// a tile 10 dB and more). It returns the bytes of the partial frames and
-// of their full frames.
+// whole or partial, and the canvas afterwards. After a sharp or a full
+// frame the canvas must be that frame exactly. After a moving partial
+// frame it keeps sharp pixels where the picture did not change, so it is
+// compared with the page itself: in every 64x64 tile it must be as close
+// to the page as the moving frame is, less 1 dB (a stale caret or a ghost
+// of a spinner costs a tile 10 dB and more). It returns the bytes of the
+// partial frames and of their full frames.
 func (c *canvas) run(t *testing.T, b interface{ EmitFrame(isolation.Frame) }, ws *websocket.Conn, steps []step) (partialBytes, fullBytes int) {
 	t.Helper()
 	for _, s := range steps {
@@ -190,7 +190,7 @@ func (c *canvas) run(t *testing.T, b interface{ EmitFrame(isolation.Frame) }, ws
 func (c *canvas) check(t *testing.T, s step) {
 	t.Helper()
 	want := decodeRGBA(t, s.frame.JPEG)
-	if s.frame.Quality == sharpQ {
+	if s.frame.Quality == sharpQ || !s.partial {
 		for i, p := range tilePSNR(c.img, want) {
 			if !math.IsInf(p, 1) {
 				t.Errorf("%s: the canvas is not the sharp frame in tile %d (%.1f dB)", s.name, i, p)
@@ -301,4 +301,35 @@ func TestSharpRefreshAfterDropAndKeyFrame(t *testing.T) {
 		at(t, "spinner turns after the key frame", page(false, 1), movingQ, true),
 		at(t, "refresh after the key frame", page(false, 1), sharpQ, true),
 	})
+}
+
+// TestSharpRefreshQualitySteps proves the references through the link
+// meter's quality steps: a frame of a new moving quality goes whole and
+// becomes the moving reference, the refresh after it goes whole (the
+// canvas is all at the moving quality), and partial frames follow at the
+// new quality, the canvas the sharp frame exactly after each refresh. It
+// also covers a viewer whose first frame is sharp (a settled page).
+func TestSharpRefreshQualitySteps(t *testing.T) {
+	f := newDeltaFixture(t, tiles.NewDelta(0), nil)
+	ws := f.connectVersion(t, "alice", protocol.Version)
+	b := f.l.Last()
+	cv := &canvas{}
+	part, full := cv.run(t, b, ws, []step{
+		at(t, "first frame, sharp", page(true, -1), sharpQ, false),
+		at(t, "caret blinks at the moving quality", page(false, -1), movingQ, false),
+		at(t, "refresh", page(false, -1), sharpQ, false),
+		at(t, "caret blinks", page(true, -1), movingQ, true),
+		at(t, "refresh after the blink", page(true, -1), sharpQ, true),
+		at(t, "the meter steps down", page(false, -1), 50, false),
+		at(t, "refresh after the step", page(false, -1), sharpQ, false),
+		at(t, "caret blinks at 50", page(true, -1), 50, true),
+		at(t, "refresh after the blink at 50", page(true, -1), sharpQ, true),
+		at(t, "the meter steps up", page(false, -1), movingQ, false),
+		at(t, "refresh after the step up", page(false, -1), sharpQ, false),
+		at(t, "caret blinks at 70 again", page(true, -1), movingQ, true),
+		at(t, "refresh", page(true, -1), sharpQ, true),
+	})
+	if part*10 > full {
+		t.Errorf("partial frames took %d bytes of %d: not a small fraction", part, full)
+	}
 }
