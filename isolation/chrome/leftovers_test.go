@@ -57,6 +57,13 @@ func startStray(t *testing.T, root, profile string, env bool) *strayProc {
 	if err != nil {
 		t.Fatalf("stray's child pid %q: %v", line, err)
 	}
+	// Until the child has run sleep it is a copy of the shell, with the
+	// shell's marker and command line: wait, or it counts as a marked
+	// browser of its own.
+	eventually(t, "the stray's child to run sleep", func() bool {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(child) + "/cmdline")
+		return err == nil && strings.HasPrefix(string(b), "sleep\x00")
+	})
 	return &strayProc{cmd: cmd, child: child}
 }
 
