@@ -98,6 +98,11 @@ type StreamConfig struct {
 	// SendLastFrame has Chromium send the newest frame it held back while
 	// frames were in flight, so the last change of a page is not lost.
 	SendLastFrame bool `yaml:"send_last_frame"`
+	// PartialFrames sends a viewer only the rectangles of the screen that
+	// changed, as lossless crops of the screencast's JPEG, when that is
+	// smaller than the whole frame (docs/protocol.md, "Partial frames");
+	// false sends every frame whole.
+	PartialFrames bool `yaml:"partial_frames"`
 }
 
 // AuditConfig configures the audit trail (docs/audit.md).
@@ -251,6 +256,7 @@ func DefaultConfig() Config {
 
 			MaxFramesInFlight: chrome.DefaultMaxFramesInFlight,
 			SendLastFrame:     true,
+			PartialFrames:     true,
 		},
 		Metrics: MetricsConfig{Allow: []string{"127.0.0.0/8", "::1/128"}},
 		LoginBanner: "This system is for authorised hospital staff. Browsing runs in an isolated " +

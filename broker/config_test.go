@@ -266,3 +266,20 @@ func TestExampleConfig(t *testing.T) {
 		t.Fatalf("the example config does not validate: %v", err)
 	}
 }
+
+// TestPartialFramesSwitch proves that stream.partial_frames is on by
+// default and that turning it off leaves the viewer stream without a
+// partial-frame engine, so that every frame goes whole.
+func TestPartialFramesSwitch(t *testing.T) {
+	for _, on := range []bool{true, false} {
+		cfg := DefaultConfig()
+		if !cfg.Stream.PartialFrames {
+			t.Fatal("stream.partial_frames is off by default")
+		}
+		cfg.Stream.PartialFrames = on
+		s := &Server{cfg: cfg}
+		if got := s.deltaEncoder() != nil; got != on {
+			t.Errorf("stream.partial_frames %v: the stream has a partial-frame engine: %v", on, got)
+		}
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"github.com/shoji-rbi/shoji/broker/api/login"
 	"github.com/shoji-rbi/shoji/broker/session"
 	"github.com/shoji-rbi/shoji/broker/stream"
+	"github.com/shoji-rbi/shoji/broker/tiles"
 	"github.com/shoji-rbi/shoji/web"
 )
 
@@ -33,6 +34,7 @@ func (s *Server) routes() http.Handler {
 	}))
 
 	mux.Handle("GET /api/stream", &stream.Handler{
+		Delta:     s.deltaEncoder(),
 		Sessions:  s.sess,
 		Auth:      streamAuth{s},
 		Origin:    s.cfg.Origin(),
@@ -126,4 +128,17 @@ func (v pledgeViewers) AskPledge(user string) bool {
 		sess.DisconnectViewers(session.ReasonPledge)
 	}
 	return ok
+}
+
+// deltaEncoder is the viewer stream's partial-frame engine, or nil when
+// stream.partial_frames is off (every frame whole). One tile engine serves
+// every viewer: the viewers of one session share its frames, so each frame
+// is parsed once. It keeps the parsed frames a few dozen viewers compare
+// against (their reference frames and the newest); past that a frame is
+// parsed again, never compared wrongly.
+func (s *Server) deltaEncoder() stream.DeltaEncoder {
+	if !s.cfg.Stream.PartialFrames {
+		return nil
+	}
+	return tiles.NewDelta(64)
 }

@@ -45,10 +45,14 @@ type fakeDelta struct {
 	answer func(prev, cur string) ([]protocol.Tile, bool, error)
 }
 
-func (d *fakeDelta) Delta(prev, cur *isolation.Frame) ([]protocol.Tile, bool, error) {
+func (d *fakeDelta) Delta(prev, cur *isolation.Frame, also []image.Rectangle) ([]protocol.Tile, bool, error) {
 	p, c := nameOf(prev.JPEG), nameOf(cur.JPEG)
+	call := p + "→" + c
+	if len(also) > 0 {
+		call += fmt.Sprintf("+%v", also)
+	}
 	d.mu.Lock()
-	d.calls = append(d.calls, p+"→"+c)
+	d.calls = append(d.calls, call)
 	d.mu.Unlock()
 	return d.answer(p, c)
 }

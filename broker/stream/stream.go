@@ -205,11 +205,13 @@ type conn_ struct {
 	wantKeyFrame atomic.Bool
 	wantQuality  atomic.Bool
 
-	// has is the frame the viewer shows, the last one written (frames.go);
-	// only the writer uses it. needFull says the next frame goes whole;
+	// has is the frame the viewer shows, the last one written (frames.go),
+	// and refs the reference frames partial frames are computed against;
+	// only the writer uses them. needFull says the next frame goes whole;
 	// resend (capacity 1, a pending wake-up covers any number of
 	// requests) wakes the writer to send has again.
 	has      *isolation.Frame
+	refs     frameRefs
 	needFull atomic.Bool
 	resend   chan struct{}
 }

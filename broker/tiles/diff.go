@@ -39,6 +39,23 @@ func (m *Image) Overhead() int {
 
 // DiffWithOverhead is Diff with a per-rectangle overhead of overhead MCUs.
 func DiffWithOverhead(prev, cur *Image, overhead int) []image.Rectangle {
+	return diff(prev, cur, nil, overhead)
+}
+
+// DiffCovering is Diff, and the rectangles also cover every MCU of cur
+// that touches one of also (pixel rectangles, clipped to cur): what must
+// be sent of cur where the viewer's canvas is not prev's pixels, whether
+// or not prev and cur differ there.
+func DiffCovering(prev, cur *Image, also []image.Rectangle) []image.Rectangle {
+	if cur == nil {
+		return nil
+	}
+	return diff(prev, cur, also, cur.Overhead())
+}
+
+// diff marks the MCUs of cur that differ from prev or touch one of also,
+// and returns them as few merged rectangles in pixels.
+func diff(prev, cur *Image, also []image.Rectangle, overhead int) []image.Rectangle {
 	if cur == nil {
 		return nil
 	}
@@ -52,6 +69,20 @@ func DiffWithOverhead(prev, cur *Image, overhead int) []image.Rectangle {
 			if !slices.Equal(prev.mcu(x, y), cur.mcu(x, y)) {
 				changed[y*cur.mcusX+x] = true
 				n++
+			}
+		}
+	}
+	for _, r := range also {
+		r = r.Intersect(cur.Bounds())
+		if r.Empty() {
+			continue
+		}
+		for y := r.Min.Y / cur.mcuH; y < (r.Max.Y+cur.mcuH-1)/cur.mcuH; y++ {
+			for x := r.Min.X / cur.mcuW; x < (r.Max.X+cur.mcuW-1)/cur.mcuW; x++ {
+				if !changed[y*cur.mcusX+x] {
+					changed[y*cur.mcusX+x] = true
+					n++
+				}
 			}
 		}
 	}
