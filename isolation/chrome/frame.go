@@ -2,24 +2,25 @@ package chrome
 
 import "encoding/binary"
 
-// jpegSize returns the width and height in a JPEG's frame header (SOFn),
-// reading only the markers before it. It allocates nothing, unlike
-// image/jpeg.DecodeConfig, whose decoder state is some 13 KB per call.
-func jpegSize(b []byte) (width, height int, ok bool) {
+// jpegHeader walks a JPEG's marker segments up to its scan (SOS), calling
+// visit with each segment's code and payload (without the length). It
+// stops when visit returns false, and reports false when the header is
+// malformed or ends before visit stopped it. It allocates nothing.
+func jpegHeader(b []byte, visit func(code byte, seg []byte) bool) bool {
 	if len(b) < 2 || b[0] != 0xFF || b[1] != 0xD8 {
-		return 0, 0, false
+		return false
 	}
 	i := 2
 	for {
 		// A marker is 0xFF, any number of 0xFF fill bytes, and a code.
 		if i >= len(b) || b[i] != 0xFF {
-			return 0, 0, false
+			return false
 		}
 		for i < len(b) && b[i] == 0xFF {
 			i++
 		}
 		if i >= len(b) {
-			return 0, 0, false
+			return false
 		}
 		code := b[i]
 		i++
@@ -27,25 +28,103 @@ func jpegSize(b []byte) (width, height int, ok bool) {
 		case code == 0x01 || code >= 0xD0 && code <= 0xD7:
 			continue // TEM and RSTn stand alone
 		case code == 0xD9 || code == 0xDA:
-			return 0, 0, false // EOI or SOS before any frame header
+			return false // EOI or SOS: the header ended
 		}
 		if i+2 > len(b) {
-			return 0, 0, false
+			return false
 		}
 		n := int(binary.BigEndian.Uint16(b[i:]))
 		if n < 2 || i+n > len(b) {
-			return 0, 0, false
+			return false
 		}
-		// SOF0–SOF15 except DHT (C4), JPG (C8) and DAC (CC).
-		if code >= 0xC0 && code <= 0xCF && code != 0xC4 && code != 0xC8 && code != 0xCC {
-			// Length, precision, height, width.
-			if n < 7 {
-				return 0, 0, false
-			}
-			height = int(binary.BigEndian.Uint16(b[i+3:]))
-			width = int(binary.BigEndian.Uint16(b[i+5:]))
-			return width, height, width > 0 && height > 0
+		if !visit(code, b[i+2:i+n]) {
+			return true
 		}
 		i += n
 	}
+}
+
+// jpegSize returns the width and height in a JPEG's frame header (SOFn),
+// reading only the markers before it. It allocates nothing, unlike
+// image/jpeg.DecodeConfig, whose decoder state is some 13 KB per call.
+func jpegSize(b []byte) (width, height int, ok bool) {
+	jpegHeader(b, func(code byte, seg []byte) bool {
+		// SOF0–SOF15 except DHT (C4), JPG (C8) and DAC (CC).
+		if code < 0xC0 || code > 0xCF || code == 0xC4 || code == 0xC8 || code == 0xCC {
+			return true
+		}
+		// Precision, height, width.
+		if len(seg) >= 5 {
+			height = int(binary.BigEndian.Uint16(seg[1:]))
+			width = int(binary.BigEndian.Uint16(seg[3:]))
+			ok = width > 0 && height > 0
+		}
+		return false
+	})
+	return width, height, ok
+}
+
+// ijgLuminance is the luminance quantization table of the JPEG standard
+// (Annex K), in zig-zag order, which libjpeg (and so Chromium's encoder)
+// scales by the quality.
+var ijgLuminance = [64]uint8{
+	16, 11, 12, 14, 12, 10, 16, 14, 13, 14, 18, 17, 16, 19, 24, 40,
+	26, 24, 22, 22, 24, 49, 35, 37, 29, 40, 58, 51, 61, 60, 57, 51,
+	56, 55, 64, 72, 92, 78, 64, 68, 87, 69, 55, 56, 80, 109, 81, 87,
+	95, 98, 103, 104, 103, 62, 77, 113, 121, 112, 100, 120, 92, 101, 103, 99,
+}
+
+// jpegQuality returns the quality (1–100) a JPEG was encoded at, read from
+// its luminance quantization table as libjpeg's jpeg_set_quality scales
+// it, or 0 when the table is not one of those. The screencast's frames
+// say their quality this way whatever restart of the screencast they come
+// from, so a frame that arrives late from a screencast just replaced is not
+// taken for one of the new quality.
+func jpegQuality(b []byte) int {
+	var table []byte
+	jpegHeader(b, func(code byte, seg []byte) bool {
+		if code != 0xDB {
+			return true
+		}
+		// A DQT segment holds one or more tables: Pq/Tq, then 64 entries
+		// of 8 (Pq 0) or 16 bits.
+		for len(seg) > 0 {
+			pq, tq := seg[0]>>4, seg[0]&0x0F
+			n := 64
+			if pq != 0 {
+				n = 128
+			}
+			if len(seg) < 1+n {
+				return false
+			}
+			if tq == 0 && pq == 0 {
+				table = seg[1 : 1+n]
+				return false
+			}
+			seg = seg[1+n:]
+		}
+		return true
+	})
+	if table == nil {
+		return 0
+	}
+	for q := 100; q >= 1; q-- {
+		scale := 200 - 2*q
+		if q < 50 {
+			scale = 5000 / q
+		}
+		match := true
+		for i, u := range ijgLuminance {
+			v := (int(u)*scale + 50) / 100
+			v = min(max(v, 1), 255)
+			if int(table[i]) != v {
+				match = false
+				break
+			}
+		}
+		if match {
+			return q
+		}
+	}
+	return 0
 }

@@ -9,6 +9,8 @@ import (
 	"image/jpeg"
 	"io"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/chromedp/cdproto"
@@ -259,4 +261,45 @@ func FuzzJPEGSize(f *testing.F) {
 			t.Errorf("jpegSize = %d, %d; image/jpeg says %d, %d", w, h, cfg.Width, cfg.Height)
 		}
 	})
+}
+
+// TestJPEGQuality reads back the quality of JPEGs encoded at every quality
+// with libjpeg's scaling of the standard tables (image/jpeg scales them
+// the same way), and of real Chromium frames.
+func TestJPEGQuality(t *testing.T) {
+	img := image.NewGray(image.Rect(0, 0, 16, 16))
+	for q := 1; q <= 100; q++ {
+		var b bytes.Buffer
+		if err := jpeg.Encode(&b, img, &jpeg.Options{Quality: q}); err != nil {
+			t.Fatal(err)
+		}
+		got := jpegQuality(b.Bytes())
+		// The lowest qualities clamp the whole table to 255 and cannot
+		// be told apart.
+		if got != q && !(q <= 3 && got <= 3) {
+			t.Errorf("quality %d read back as %d", q, got)
+		}
+		for n := range min(b.Len(), 300) {
+			if got := jpegQuality(b.Bytes()[:n]); got != 0 && got != q {
+				t.Fatalf("quality %d: %d bytes read as %d", q, n, got)
+			}
+		}
+	}
+	// Frames of Chromium's screencast at its default quality (captured
+	// for broker/tiles).
+	for _, name := range []string{"still.jpg", "typed.jpg", "dense-still.jpg"} {
+		b, err := os.ReadFile(filepath.Join("..", "..", "broker", "tiles", "testdata", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := jpegQuality(b); got != DefaultJPEGQuality {
+			t.Errorf("%s: quality %d, want %d", name, got, DefaultJPEGQuality)
+		}
+	}
+	// A table that no quality gives.
+	odd := []byte{0xFF, 0xD8, 0xFF, 0xDB, 0x00, 67, 0x00}
+	odd = append(odd, bytes.Repeat([]byte{7}, 64)...)
+	if got := jpegQuality(odd); got != 0 {
+		t.Errorf("odd table read as quality %d", got)
+	}
 }

@@ -123,6 +123,13 @@ func (sc *screen) deliverFrame(f isolation.Frame, cast int64) {
 			f.Quality = sc.cfg.SharpQuality
 		}
 	}
+	// The label above follows the screencast the frame came from; the
+	// JPEG's own tables say what it is, even for a frame that arrived
+	// late from a screencast just restarted at another quality (the
+	// stream compares frames of one quality only).
+	if q := jpegQuality(f.JPEG); q > 0 {
+		f.Quality = q
+	}
 	s.seq++
 	s.cast, s.last = cast, f.JPEG
 	if refresh {
