@@ -31,10 +31,17 @@ type wireTile struct {
 // docs/protocol.md describes it, with no checks: the test makes bad ones
 // too.
 func partialMessage(width, height int, tiles []wireTile) []byte {
-	b := []byte{0x50, 1}
+	return partialMessageQ(width, height, 0, tiles)
+}
+
+// partialMessageQ is partialMessage for a frame of a quality (compact
+// tiles need it).
+func partialMessageQ(width, height, quality int, tiles []wireTile) []byte {
+	b := []byte{0x50, 2}
 	b = binary.BigEndian.AppendUint16(b, uint16(width))
 	b = binary.BigEndian.AppendUint16(b, uint16(height))
 	b = binary.BigEndian.AppendUint16(b, uint16(len(tiles)))
+	b = append(b, byte(quality), 0)
 	for _, t := range tiles {
 		for _, v := range []int{t.x, t.y, t.w, t.h} {
 			b = binary.BigEndian.AppendUint16(b, uint16(v))
@@ -82,6 +89,24 @@ func picture(w, h int, changed []image.Rectangle) *image.RGBA {
 		}
 	}
 	return img
+}
+
+// compactJPEG leaves out a JPEG's DQT and DHT segments: image/jpeg writes
+// the standard tables, so the result is a compact tile of its quality
+// (docs/protocol.md, "Compact tiles").
+func compactJPEG(b []byte) []byte {
+	out := []byte{0xFF, 0xD8}
+	for i := 2; ; {
+		code := b[i+1]
+		if code == 0xDA {
+			return append(out, b[i:]...)
+		}
+		n := int(binary.BigEndian.Uint16(b[i+2:]))
+		if code != 0xDB && code != 0xC4 {
+			out = append(out, b[i:i+2+n]...)
+		}
+		i += 2 + n
+	}
 }
 
 func encodeJPEG(t *testing.T, img image.Image) []byte {
@@ -243,6 +268,26 @@ func TestViewerPartialFrames(t *testing.T) {
 		ref.Store(&afterJPEG)
 	})
 
+	t.Run("compact tiles match a full frame", func(t *testing.T) {
+		// The tiles without their tables, which the viewer puts back:
+		// the standard ones at the frame's quality (90, encodeJPEG's).
+		sendFull("a full frame before the compact tiles", full)
+		var compact []wireTile
+		for _, tl := range tiles {
+			tl.jpeg = compactJPEG(tl.jpeg)
+			compact = append(compact, tl)
+		}
+		c0 := counts()
+		fs.send(partialMessageQ(w, h, 90, compact))
+		settled("the compact partial frame", c0.FramesReceived+1)
+		if c := counts(); c.FramesPartial != c0.FramesPartial+1 || c.FramesRejected != c0.FramesRejected {
+			t.Fatalf("counts %+v after %+v: want one partial frame drawn", c, c0)
+		}
+		if p := evalJS[[2]float64](t, ctx, psnrScript); p[0] < 35 || p[1] < 35 {
+			t.Errorf("compact tiles against a full frame of the same picture: PSNR %.1f dB, worst 64×64 tile %.1f dB; want ≥ 35", p[0], p[1])
+		}
+	})
+
 	red := encodeJPEG(t, picture(16, 16, []image.Rectangle{image.Rect(0, 0, 16, 16)}))
 	big := encodeJPEG(t, picture(32, 32, nil))
 	for _, tc := range []struct {
@@ -257,6 +302,8 @@ func TestViewerPartialFrames(t *testing.T) {
 		{"not a JPEG", partialMessage(w, h, []wireTile{{0, 0, 16, 16, []byte("not a jpeg")}})},
 		{"length past the end", partialMessage(w, h, []wireTile{{0, 0, 16, 16, red}})[:40]},
 		{"bytes after the last rectangle", append(partialMessage(w, h, []wireTile{{0, 0, 16, 16, red}}), 0)},
+		{"compact tile in a frame without a quality", partialMessage(w, h, []wireTile{{0, 0, 16, 16, compactJPEG(red)}})},
+		{"quality over 100", partialMessageQ(w, h, 101, []wireTile{{0, 0, 16, 16, red}})},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			hash := evalJS[int](t, ctx, canvasHash)

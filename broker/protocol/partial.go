@@ -15,24 +15,29 @@ import (
 //
 //	offset size
 //	0      1    PartialMagic (0x50, "P")
-//	1      1    PartialFormat (1)
+//	1      1    PartialFormat (2)
 //	2      2    width of the frame the rectangles apply to, device pixels
 //	4      2    height of that frame
 //	6      2    number of rectangles, 1 to MaxTiles
-//	8           that many rectangles, each:
+//	8      1    quality of the frame, 0–100, for compact tiles (tables.go;
+//	            0: every tile carries its own quantization tables)
+//	9      1    number of copies, 0 (reserved for scroll copies)
+//	10          that many rectangles, each:
 //	       2    x, 2 y, 2 w, 2 h (device pixels, inside the frame, w and h ≥ 1)
 //	       4    length of the JPEG that follows
-//	       n    a JPEG of exactly w×h pixels, drawn at (x, y)
+//	       n    a JPEG of exactly w×h pixels, drawn at (x, y); it may
+//	            leave out its DQT or DHT segment (compact tiles, tables.go)
 //
 // The message ends with the last rectangle's JPEG; the whole message is at
 // most MaxPartialBytes.
 const (
 	// PartialMagic is a partial frame's first byte.
 	PartialMagic byte = 0x50
-	// PartialFormat is the layout's version, its second byte.
-	PartialFormat byte = 1
+	// PartialFormat is the layout's version, its second byte. Format 1
+	// (protocol version 2) had no quality and no compact tiles.
+	PartialFormat byte = 2
 	// PartialHeaderBytes is the size of the message's header.
-	PartialHeaderBytes = 8
+	PartialHeaderBytes = 10
 	// TileHeaderBytes is the size of a rectangle's header.
 	TileHeaderBytes = 12
 	// MaxTiles bounds the rectangles of one message.
@@ -43,8 +48,9 @@ const (
 	// viewport (4096 CSS pixels) at the largest pixel ratio (4).
 	MaxFrameSide = 16384
 	// PartialFramesVersion is the first protocol version whose viewers
-	// take partial frames; an older viewer gets full frames only.
-	PartialFramesVersion = 2
+	// take partial frames of PartialFormat; an older viewer gets full
+	// frames only.
+	PartialFramesVersion = 3
 )
 
 // Tile is one rectangle of a partial frame: a JPEG of exactly Rect's size,
@@ -55,9 +61,12 @@ type Tile struct {
 }
 
 // Partial is a partial frame: tiles to draw, in order, on a frame of
-// Width×Height device pixels.
+// Width×Height device pixels. Quality is the frame's JPEG quality, which
+// a compact tile without quantization tables needs (0 when every tile has
+// its own).
 type Partial struct {
 	Width, Height int
+	Quality       int
 	Tiles         []Tile
 }
 
@@ -88,11 +97,16 @@ func (p Partial) check() error {
 	if len(p.Tiles) == 0 || len(p.Tiles) > MaxTiles {
 		return badPartial("%d rectangles, want 1–%d", len(p.Tiles), MaxTiles)
 	}
+	if p.Quality < 0 || p.Quality > 100 {
+		return badPartial("quality %d out of range 0–100", p.Quality)
+	}
 	frame := image.Rect(0, 0, p.Width, p.Height)
 	for i, t := range p.Tiles {
 		if t.Rect.Empty() || !t.Rect.In(frame) {
 			return badPartial("rectangle %d %v is empty or outside the %dx%d frame", i, t.Rect, p.Width, p.Height)
 		}
+		// Only the start is checked: the viewer's decoder judges the
+		// rest, and CompleteJPEG a compact tile's header.
 		if len(t.JPEG) < 2 || t.JPEG[0] != 0xFF || t.JPEG[1] != 0xD8 {
 			return badPartial("rectangle %d holds no JPEG", i)
 		}
@@ -116,6 +130,7 @@ func EncodePartial(p Partial) ([]byte, error) {
 	binary.BigEndian.PutUint16(out[2:], uint16(p.Width))
 	binary.BigEndian.PutUint16(out[4:], uint16(p.Height))
 	binary.BigEndian.PutUint16(out[6:], uint16(len(p.Tiles)))
+	out[8] = byte(p.Quality)
 	for _, t := range p.Tiles {
 		r := t.Rect
 		out = binary.BigEndian.AppendUint16(out, uint16(r.Min.X))
@@ -137,7 +152,8 @@ func IsPartial(msg []byte) bool {
 // DecodePartial parses a partial frame with the checks the viewer makes
 // (web/static/screen.js): the magic and format, every rectangle inside the
 // declared frame, every length inside the message, and nothing after the
-// last rectangle. The tiles' JPEGs share msg's memory.
+// last rectangle. The tiles' JPEGs share msg's memory and may be compact
+// (CompleteJPEG puts their tables back).
 func DecodePartial(msg []byte) (Partial, error) {
 	if len(msg) > MaxPartialBytes {
 		return Partial{}, badPartial("%d bytes, over the %d-byte limit", len(msg), MaxPartialBytes)
@@ -149,8 +165,12 @@ func DecodePartial(msg []byte) (Partial, error) {
 		return Partial{}, badPartial("format %d, want %d", msg[1], PartialFormat)
 	}
 	p := Partial{
-		Width:  int(binary.BigEndian.Uint16(msg[2:])),
-		Height: int(binary.BigEndian.Uint16(msg[4:])),
+		Width:   int(binary.BigEndian.Uint16(msg[2:])),
+		Height:  int(binary.BigEndian.Uint16(msg[4:])),
+		Quality: int(msg[8]),
+	}
+	if msg[9] != 0 {
+		return Partial{}, badPartial("%d copies, want 0", msg[9])
 	}
 	n := int(binary.BigEndian.Uint16(msg[6:]))
 	if n == 0 || n > MaxTiles {

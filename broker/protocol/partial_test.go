@@ -23,7 +23,7 @@ func fakeJPEG(n int) []byte {
 // EncodePartial was given, that the message is PartialSize bytes, and that
 // IsPartial tells it from a bare JPEG.
 func TestPartialRoundTrip(t *testing.T) {
-	p := Partial{Width: 1920, Height: 1080, Tiles: []Tile{
+	p := Partial{Width: 1920, Height: 1080, Quality: 70, Tiles: []Tile{
 		{Rect: image.Rect(0, 0, 16, 16), JPEG: fakeJPEG(300)},
 		{Rect: image.Rect(1904, 1064, 1920, 1080), JPEG: fakeJPEG(2)},
 		{Rect: image.Rect(64, 8, 64+512, 8+96), JPEG: fakeJPEG(70000)},
@@ -42,8 +42,8 @@ func TestPartialRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Width != p.Width || got.Height != p.Height || len(got.Tiles) != len(p.Tiles) {
-		t.Fatalf("decoded %dx%d with %d tiles, want %dx%d with %d", got.Width, got.Height, len(got.Tiles), p.Width, p.Height, len(p.Tiles))
+	if got.Width != p.Width || got.Height != p.Height || got.Quality != p.Quality || len(got.Tiles) != len(p.Tiles) {
+		t.Fatalf("decoded %dx%d q%d with %d tiles, want %dx%d q%d with %d", got.Width, got.Height, got.Quality, len(got.Tiles), p.Width, p.Height, p.Quality, len(p.Tiles))
 	}
 	for i := range p.Tiles {
 		if got.Tiles[i].Rect != p.Tiles[i].Rect || !bytes.Equal(got.Tiles[i].JPEG, p.Tiles[i].JPEG) {
@@ -74,6 +74,8 @@ func TestEncodePartialRefuses(t *testing.T) {
 		{"negative", Partial{Width: 100, Height: 100, Tiles: []Tile{{Rect: image.Rect(-8, 0, 8, 8), JPEG: fakeJPEG(10)}}}, "outside"},
 		{"empty rectangle", Partial{Width: 100, Height: 100, Tiles: []Tile{{Rect: image.Rect(8, 8, 8, 16), JPEG: fakeJPEG(10)}}}, "empty"},
 		{"not a JPEG", Partial{Width: 100, Height: 100, Tiles: []Tile{{Rect: image.Rect(0, 0, 8, 8), JPEG: []byte("GIF89a")}}}, "holds no JPEG"},
+		{"quality over 100", Partial{Width: 100, Height: 100, Quality: 101, Tiles: []Tile{ok}}, "quality 101"},
+		{"negative quality", Partial{Width: 100, Height: 100, Quality: -1, Tiles: []Tile{ok}}, "quality -1"},
 		{"over the size limit", Partial{Width: 100, Height: 100, Tiles: []Tile{{Rect: image.Rect(0, 0, 8, 8), JPEG: fakeJPEG(MaxPartialBytes)}}}, "over the 8388608-byte limit"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -101,12 +103,14 @@ func TestDecodePartialRefuses(t *testing.T) {
 		{"a JPEG", fakeJPEG(40), "no partial-frame header"},
 		{"short header", good[:5], "no partial-frame header"},
 		{"unknown format", edit(func(b []byte) []byte { b[1] = 9; return b }), "format 9"},
-		{"no rectangles", edit(func(b []byte) []byte { binary.BigEndian.PutUint16(b[6:], 0); return b[:8] }), "0 rectangles"},
+		{"no rectangles", edit(func(b []byte) []byte { binary.BigEndian.PutUint16(b[6:], 0); return b[:PartialHeaderBytes] }), "0 rectangles"},
 		{"more rectangles than sent", edit(func(b []byte) []byte { binary.BigEndian.PutUint16(b[6:], 2); return b }), "rectangle 1: header cut short"},
-		{"outside the frame", edit(func(b []byte) []byte { binary.BigEndian.PutUint16(b[8:], 50); return b }), "outside the 64x32 frame"},
-		{"zero width", edit(func(b []byte) []byte { binary.BigEndian.PutUint16(b[12:], 0); return b }), "empty"},
-		{"length past the end", edit(func(b []byte) []byte { binary.BigEndian.PutUint32(b[16:], 21); return b }), "21 JPEG bytes declared, 20 left"},
+		{"outside the frame", edit(func(b []byte) []byte { binary.BigEndian.PutUint16(b[PartialHeaderBytes:], 50); return b }), "outside the 64x32 frame"},
+		{"zero width", edit(func(b []byte) []byte { binary.BigEndian.PutUint16(b[PartialHeaderBytes+4:], 0); return b }), "empty"},
+		{"length past the end", edit(func(b []byte) []byte { binary.BigEndian.PutUint32(b[PartialHeaderBytes+8:], 21); return b }), "21 JPEG bytes declared, 20 left"},
 		{"trailing bytes", append(bytes.Clone(good), 0), "1 bytes after the last rectangle"},
+		{"quality over 100", edit(func(b []byte) []byte { b[8] = 101; return b }), "quality 101"},
+		{"copies", edit(func(b []byte) []byte { b[9] = 1; return b }), "1 copies"},
 		{"frame of zero", edit(func(b []byte) []byte { binary.BigEndian.PutUint16(b[2:], 0); return b }), "frame size 0x32"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -251,7 +251,7 @@ func (c *conn_) encodeFrame(f *isolation.Frame) (out outFrame, ok bool) {
 	if protocol.PartialSize(tiles) >= len(f.JPEG) {
 		return c.whole(f, false, "not smaller")
 	}
-	msg, err := protocol.EncodePartial(protocol.Partial{Width: f.Width, Height: f.Height, Tiles: tiles})
+	msg, err := protocol.EncodePartial(protocol.Partial{Width: f.Width, Height: f.Height, Quality: min(max(f.Quality, 0), 100), Tiles: tiles})
 	if err != nil {
 		c.log.Warn("stream: partial frame refused, sending the full frame", "err", err)
 		return c.whole(f, false, "partial frame refused")

@@ -175,26 +175,26 @@ func TestPartialFrames(t *testing.T) {
 		want    string
 		compare bool // whether the DeltaEncoder is asked
 	}{
-		{"changed rectangles", 2, oneTile, frame("B"), tileB, true},
-		{"old viewer", 1, oneTile, frame("B"), "full B", false},
-		{"the encoder says whole", 2, func(string, string) ([]protocol.Tile, bool, error) { return nil, true, nil }, frame("B"), "full B", true},
-		{"the encoder fails", 2, func(string, string) ([]protocol.Tile, bool, error) { return nil, false, errors.New("corrupt JPEG") }, frame("B"), "full B", true},
-		{"not cheaper", 2, func(_, cur string) ([]protocol.Tile, bool, error) {
+		{"changed rectangles", protocol.PartialFramesVersion, oneTile, frame("B"), tileB, true},
+		{"old viewer", protocol.PartialFramesVersion - 1, oneTile, frame("B"), "full B", false},
+		{"the encoder says whole", protocol.PartialFramesVersion, func(string, string) ([]protocol.Tile, bool, error) { return nil, true, nil }, frame("B"), "full B", true},
+		{"the encoder fails", protocol.PartialFramesVersion, func(string, string) ([]protocol.Tile, bool, error) { return nil, false, errors.New("corrupt JPEG") }, frame("B"), "full B", true},
+		{"not cheaper", protocol.PartialFramesVersion, func(_, cur string) ([]protocol.Tile, bool, error) {
 			return []protocol.Tile{{Rect: image.Rect(0, 0, 16, 16), JPEG: jpegOf(cur, 4000)}}, false, nil
 		}, frame("B"), "full B", true},
-		{"rectangle outside the frame", 2, func(_, cur string) ([]protocol.Tile, bool, error) {
+		{"rectangle outside the frame", protocol.PartialFramesVersion, func(_, cur string) ([]protocol.Tile, bool, error) {
 			return []protocol.Tile{{Rect: image.Rect(792, 0, 808, 16), JPEG: jpegOf(cur, 100)}}, false, nil
 		}, frame("B"), "full B", true},
-		{"too many rectangles", 2, func(_, cur string) ([]protocol.Tile, bool, error) {
+		{"too many rectangles", protocol.PartialFramesVersion, func(_, cur string) ([]protocol.Tile, bool, error) {
 			tiles := make([]protocol.Tile, protocol.MaxTiles+1)
 			for i := range tiles {
 				tiles[i] = protocol.Tile{Rect: image.Rect(0, 0, 1, 1), JPEG: []byte{0xFF, 0xD8}}
 			}
 			return tiles, false, nil
 		}, isolation.Frame{JPEG: jpegOf("B", 40000), Width: 800, Height: 600, Quality: 70}, "full B", true},
-		{"sharp refresh", 2, oneTile, sharp, "full B", false},
-		{"new size", 2, oneTile, resized, "full B", false},
-		{"size unknown", 2, oneTile, unknown, "full B", false},
+		{"sharp refresh", protocol.PartialFramesVersion, oneTile, sharp, "full B", false},
+		{"new size", protocol.PartialFramesVersion, oneTile, resized, "full B", false},
+		{"size unknown", protocol.PartialFramesVersion, oneTile, unknown, "full B", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := &fakeDelta{answer: tc.answer}

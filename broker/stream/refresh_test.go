@@ -96,7 +96,11 @@ func (c *canvas) draw(t *testing.T, msg []byte) bool {
 		t.Fatalf("partial frame: %v", err)
 	}
 	for _, tile := range p.Tiles {
-		m := decodeRGBA(t, tile.JPEG)
+		jpg, err := protocol.CompleteJPEG(tile.JPEG, p.Quality)
+		if err != nil {
+			t.Fatalf("tile %v: %v", tile.Rect, err)
+		}
+		m := decodeRGBA(t, jpg)
 		if m.Bounds().Size() != tile.Rect.Size() {
 			t.Fatalf("tile %v decodes to %v", tile.Rect, m.Bounds())
 		}

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"image"
+
+	"github.com/shoji-rbi/shoji/broker/protocol"
 )
 
 // ErrRectangle is wrapped by Crop's error for a rectangle that is empty,
@@ -36,12 +38,85 @@ func (m *Image) Crop(r image.Rectangle) ([]byte, error) {
 	if err := m.CheckRect(r); err != nil {
 		return nil, err
 	}
-	return m.encode(r, 0)
+	return m.encode(r, 0, 0)
+}
+
+// CropCompact is Crop for a compact tile of a partial frame of quality
+// (broker/protocol, tables.go): the crop leaves out its DQT segment when
+// m's quantization tables are the standard ones at quality, and codes with
+// the standard Huffman tables, leaving out its DHT segment, when that
+// takes fewer bytes than optimal tables and their DHT. Once
+// protocol.CompleteJPEG puts the tables back, it decodes to the same
+// pixels as Crop's.
+func (m *Image) CropCompact(r image.Rectangle, quality int) ([]byte, error) {
+	if err := m.CheckRect(r); err != nil {
+		return nil, err
+	}
+	return m.encode(r, 0, quality)
+}
+
+// StandardQuality reports whether m's quantization tables are the standard
+// ones at quality (protocol.StandardQuant: luminance as table 0,
+// chrominance as table 1), so that a compact crop may leave them out.
+func (m *Image) StandardQuality(quality int) bool {
+	if quality < 1 || quality > 100 {
+		return false
+	}
+	std := protocol.StandardQuant(quality)
+	for _, c := range m.comps {
+		if c.tq > 1 {
+			return false
+		}
+		for k, v := range m.qt[c.tq] {
+			if int(v) != int(std[c.tq][k]) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// standardCodes are the encoder's tables for protocol.StandardHuffman,
+// indexed as a crop's tables are (0-1 DC, 2-3 AC).
+var standardCodes = func() (codes [4]*huffCode) {
+	for _, spec := range protocol.StandardHuffman {
+		h := &huffCode{counts: spec.Counts, vals: spec.Symbols}
+		code, k := uint16(0), 0
+		for l := 1; l <= 16; l++ {
+			for range h.counts[l-1] {
+				h.code[h.vals[k]] = code
+				h.size[h.vals[k]] = uint8(l)
+				code++
+				k++
+			}
+			code <<= 1
+		}
+		codes[int(spec.Class)*2+int(spec.ID)] = h
+	}
+	return codes
+}()
+
+// codedBits is how many bits of Huffman codes the symbols counted in freq
+// take with h (their extra bits are the same with any table), or -1 when h
+// has no code for one of them.
+func codedBits(h *huffCode, freq *[256]int) int {
+	n := 0
+	for sym, f := range freq {
+		if f == 0 {
+			continue
+		}
+		if h.size[sym] == 0 {
+			return -1
+		}
+		n += f * int(h.size[sym])
+	}
+	return n
 }
 
 // encode writes r as a JPEG with a restart marker every restart MCUs (none
-// when 0); r is valid.
-func (m *Image) encode(r image.Rectangle, restart int) ([]byte, error) {
+// when 0); r is valid. A quality above 0 makes it a compact tile
+// (CropCompact).
+func (m *Image) encode(r image.Rectangle, restart, quality int) ([]byte, error) {
 	x0, y0 := r.Min.X/m.mcuW, r.Min.Y/m.mcuH
 	x1, y1 := (r.Max.X+m.mcuW-1)/m.mcuW, (r.Max.Y+m.mcuH-1)/m.mcuH
 	tokens := make([]token, 0, (x1-x0)*(y1-y0)*m.blocksPerMCU*4)
@@ -69,13 +144,26 @@ func (m *Image) encode(r image.Rectangle, restart int) ([]byte, error) {
 		}
 	}
 	var codes [4]*huffCode
+	optBits, stdBits, dhtBytes := 0, 0, 4
 	for i := range codes {
 		if m.usesTable(i) {
 			codes[i] = optimalCode(&freq[i])
+			optBits += codedBits(codes[i], &freq[i])
+			dhtBytes += 17 + len(codes[i].vals)
+			if b := codedBits(standardCodes[i], &freq[i]); b < 0 || stdBits < 0 {
+				stdBits = -1
+			} else {
+				stdBits += b
+			}
 		}
 	}
+	withDHT := true
+	if quality > 0 && stdBits >= 0 && stdBits <= optBits+8*dhtBytes {
+		codes, withDHT = standardCodes, false
+	}
+	withDQT := quality <= 0 || !m.StandardQuality(quality)
 	out := make([]byte, 0, 1024+len(tokens)*2)
-	out = m.header(out, r.Dx(), r.Dy(), restart, &codes)
+	out = m.header(out, r.Dx(), r.Dy(), restart, &codes, withDQT, withDHT)
 	w := bitWriter{out: out}
 	rst := 0
 	for i, t := range tokens {
@@ -142,14 +230,52 @@ func tokenize(tokens []token, freq *[4][256]int, blk []int32, c component, pred 
 	return tokens, blk[i+1:], nil
 }
 
-// header appends SOI, DQT, SOF0, DHT and SOS of a crop of w×h pixels.
-func (m *Image) header(out []byte, w, h, restart int, codes *[4]*huffCode) []byte {
+// header appends SOI, DQT, SOF0, DHT and SOS of a crop of w×h pixels,
+// without DQT or DHT when told (a compact tile).
+func (m *Image) header(out []byte, w, h, restart int, codes *[4]*huffCode, withDQT, withDHT bool) []byte {
 	out = append(out, 0xFF, 0xD8)
 	if restart > 0 {
 		out = appendMarker(out, 0xDD, 2)
 		out = append(out, byte(restart>>8), byte(restart))
 	}
-	// DQT: the tables the components use, once each.
+	if withDQT {
+		out = m.appendDQT(out)
+	}
+	// SOF0.
+	out = appendMarker(out, 0xC0, 6+3*len(m.comps))
+	out = append(out, 8, byte(h>>8), byte(h), byte(w>>8), byte(w), byte(len(m.comps)))
+	for _, c := range m.comps {
+		out = append(out, c.id, byte(c.h<<4|c.v), byte(c.tq))
+	}
+	if withDHT {
+		size := 0
+		for _, h := range codes {
+			if h != nil {
+				size += 17 + len(h.vals)
+			}
+		}
+		out = appendMarker(out, 0xC4, size)
+		for i, h := range codes {
+			if h == nil {
+				continue
+			}
+			out = append(out, byte(i/2)<<4|byte(i%2))
+			out = append(out, h.counts[:]...)
+			out = append(out, h.vals...)
+		}
+	}
+	// SOS.
+	out = appendMarker(out, 0xDA, 4+2*len(m.comps))
+	out = append(out, byte(len(m.comps)))
+	for _, c := range m.comps {
+		out = append(out, c.id, byte(c.td<<4|c.ta))
+	}
+	return append(out, 0, 63, 0)
+}
+
+// appendDQT appends a DQT segment of the tables the components use, once
+// each.
+func (m *Image) appendDQT(out []byte) []byte {
 	var used [4]bool
 	n := 0
 	for _, c := range m.comps {
@@ -165,35 +291,7 @@ func (m *Image) header(out []byte, w, h, restart int, codes *[4]*huffCode) []byt
 			out = append(out, m.qt[i][:]...)
 		}
 	}
-	// SOF0.
-	out = appendMarker(out, 0xC0, 6+3*len(m.comps))
-	out = append(out, 8, byte(h>>8), byte(h), byte(w>>8), byte(w), byte(len(m.comps)))
-	for _, c := range m.comps {
-		out = append(out, c.id, byte(c.h<<4|c.v), byte(c.tq))
-	}
-	// DHT.
-	size := 0
-	for _, h := range codes {
-		if h != nil {
-			size += 17 + len(h.vals)
-		}
-	}
-	out = appendMarker(out, 0xC4, size)
-	for i, h := range codes {
-		if h == nil {
-			continue
-		}
-		out = append(out, byte(i/2)<<4|byte(i%2))
-		out = append(out, h.counts[:]...)
-		out = append(out, h.vals...)
-	}
-	// SOS.
-	out = appendMarker(out, 0xDA, 4+2*len(m.comps))
-	out = append(out, byte(len(m.comps)))
-	for _, c := range m.comps {
-		out = append(out, c.id, byte(c.td<<4|c.ta))
-	}
-	return append(out, 0, 63, 0)
+	return out
 }
 
 // appendMarker appends a marker and the length of its n-byte payload.

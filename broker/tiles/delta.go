@@ -88,7 +88,9 @@ func (d *Delta) Cached() int {
 // the viewer's canvas shows another quality). It returns full true when
 // cur differs from prev in size, sampling or quantization, when the
 // rectangles cover the whole frame, or when the crops would not be
-// smaller than cur's JPEG. An error names a frame that does not parse.
+// smaller than cur's JPEG. The crops are compact tiles of a partial frame
+// of cur.Quality (CropCompact). An error names a frame that does not
+// parse.
 func (d *Delta) Delta(prev, cur *isolation.Frame, also []image.Rectangle) ([]protocol.Tile, bool, error) {
 	pi, err := d.parse(prev)
 	if err != nil {
@@ -108,7 +110,7 @@ func (d *Delta) Delta(prev, cur *isolation.Frame, also []image.Rectangle) ([]pro
 	tiles := make([]protocol.Tile, 0, len(rects))
 	size := 0
 	for _, r := range rects {
-		crop, err := ci.Crop(r)
+		crop, err := ci.CropCompact(r, cur.Quality)
 		if err != nil {
 			return nil, false, fmt.Errorf("new frame: %w", err)
 		}

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/shoji-rbi/shoji/broker/protocol"
 	"github.com/shoji-rbi/shoji/isolation"
 )
 
@@ -54,7 +55,11 @@ func TestDelta(t *testing.T) {
 			sawCorner := false
 			for _, tile := range tiles {
 				size += len(tile.JPEG)
-				if p, ok := samePixels(want, decode(t, tile.JPEG), tile.Rect); !ok {
+				jpg, err := protocol.CompleteJPEG(tile.JPEG, tc.cur.Quality)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if p, ok := samePixels(want, decode(t, jpg), tile.Rect); !ok {
 					t.Errorf("tile %v differs from the new frame at %v", tile.Rect, p)
 				}
 				if image.Rect(0, 0, 32, 32).In(tile.Rect) {

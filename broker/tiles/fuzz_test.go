@@ -17,7 +17,7 @@ func FuzzParse(f *testing.F) {
 		f.Add(data)
 		m := mustParse(f, data)
 		f.Add(mustCrop(f, m, image.Rect(16, 128, 64, 160)))
-		rst, err := m.encode(image.Rect(0, 0, 64, 48), 2)
+		rst, err := m.encode(image.Rect(0, 0, 64, 48), 2, 0)
 		if err != nil {
 			f.Fatal(err)
 		}

@@ -100,7 +100,7 @@ func TestParseRestartIntervals(t *testing.T) {
 // checks that image/jpeg decodes it to m's pixels.
 func withRestarts(t *testing.T, m *Image, n int) []byte {
 	t.Helper()
-	data, err := m.encode(m.Bounds(), n)
+	data, err := m.encode(m.Bounds(), n, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

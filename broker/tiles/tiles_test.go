@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/shoji-rbi/shoji/broker/protocol"
 )
 
 // frame reads testdata/name: a 1280x800 frame of Chromium's screencast at
@@ -110,6 +112,32 @@ func testCrop(t *testing.T, data []byte) {
 			}
 			if p, ok := samePixels(full, got, tt.r); !ok {
 				t.Fatalf("crop of %v differs from the full frame at %v", tt.r, p)
+			}
+			// The compact crop, once its tables are put back, decodes
+			// to the same pixels, and is smaller: a quality-70 frame
+			// has the standard tables, so it carries no DQT.
+			cc, err := m.CropCompact(tt.r, 70)
+			if err != nil {
+				t.Fatalf("compact crop %v: %v", tt.r, err)
+			}
+			if dqt, _, err := protocol.JPEGTables(cc); err != nil || dqt {
+				t.Errorf("compact crop of %v: DQT %v, %v; want none", tt.r, dqt, err)
+			}
+			if len(cc) >= len(c) {
+				t.Errorf("compact crop of %v is %d bytes, the crop %d", tt.r, len(cc), len(c))
+			}
+			completed, err := protocol.CompleteJPEG(cc, 70)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p, ok := samePixels(full, decode(t, completed), tt.r); !ok {
+				t.Fatalf("compact crop of %v differs from the full frame at %v", tt.r, p)
+			}
+			// At another quality's tables it keeps its DQT.
+			if cc, err := m.CropCompact(tt.r, 90); err != nil {
+				t.Fatal(err)
+			} else if dqt, _, _ := protocol.JPEGTables(cc); !dqt {
+				t.Errorf("compact crop of %v at the wrong quality has no DQT", tt.r)
 			}
 			// A crop is itself a frame this package parses, with the same
 			// coefficients.

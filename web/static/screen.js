@@ -10,8 +10,8 @@ const RESIZE_DEBOUNCE_MS = 150;
 // Partial frames (docs/protocol.md, "Partial frames"): the layout, in step
 // with broker/protocol (TestPartialConstantsAgree compares them).
 const PARTIAL_MAGIC = 0x50;
-const PARTIAL_FORMAT = 1;
-const PARTIAL_HEADER_BYTES = 8;
+const PARTIAL_FORMAT = 2;
+const PARTIAL_HEADER_BYTES = 10;
 const TILE_HEADER_BYTES = 12;
 const MAX_TILES = 1024;
 // MAX_QUEUED bounds the frames waiting to be decoded behind a full frame
@@ -43,8 +43,12 @@ export function parsePartial(buf) {
   const width = v.getUint16(2);
   const height = v.getUint16(4);
   const n = v.getUint16(6);
+  const quality = v.getUint8(8);
   if (width < 1 || height < 1 || n < 1 || n > MAX_TILES) {
     throw new Error(`partial frame: ${n} rectangles on a ${width}x${height} frame`);
+  }
+  if (quality > 100 || v.getUint8(9) !== 0) {
+    throw new Error(`partial frame: quality ${quality}, ${v.getUint8(9)} copies`);
   }
   const tiles = [];
   let off = PARTIAL_HEADER_BYTES;
@@ -70,7 +74,98 @@ export function parsePartial(buf) {
   if (off !== buf.byteLength) {
     throw new Error('partial frame: bytes after the last rectangle');
   }
-  return { width, height, tiles };
+  return { width, height, quality, tiles };
+}
+
+// Compact tiles (docs/protocol.md, broker/protocol/tables.go) leave out
+// the JPEG tables every tile would repeat: the standard quantization
+// tables of ITU T.81 Annex K.1 scaled to the frame's quality as libjpeg
+// scales them, and the standard Huffman tables of Annex K.3. tileParts
+// puts them back after the tile's SOI.
+const STD_LUMA = [
+  16, 11, 12, 14, 12, 10, 16, 14, 13, 14, 18, 17, 16, 19, 24, 40,
+  26, 24, 22, 22, 24, 49, 35, 37, 29, 40, 58, 51, 61, 60, 57, 51,
+  56, 55, 64, 72, 92, 78, 64, 68, 87, 69, 55, 56, 80, 109, 81, 87,
+  95, 98, 103, 104, 103, 62, 77, 113, 121, 112, 100, 120, 92, 101, 103, 99,
+];
+const STD_CHROMA = [17, 18, 18, 24, 21, 24, 47, 26, 26, 47, 99, 66, 56, 66].concat(new Array(50).fill(99));
+const STD_HUFFMAN = [
+  [0x00, [0, 1, 5, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0], '000102030405060708090a0b'],
+  [0x01, [0, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0], '000102030405060708090a0b'],
+  [0x10, [0, 2, 1, 3, 3, 2, 4, 3, 5, 5, 4, 4, 0, 0, 1, 0x7d],
+    '01020300041105122131410613516107227114328191a1082342b1c11552d1f02433627282090a161718191a25262728292a3435363738393a434445464748494a535455565758595a636465666768696a737475767778797a838485868788898a92939495969798999aa2a3a4a5a6a7a8a9aab2b3b4b5b6b7b8b9bac2c3c4c5c6c7c8c9cad2d3d4d5d6d7d8d9dae1e2e3e4e5e6e7e8e9eaf1f2f3f4f5f6f7f8f9fa'],
+  [0x11, [0, 2, 1, 2, 4, 4, 3, 4, 7, 5, 4, 4, 0, 1, 2, 0x77],
+    '000102031104052131061241510761711322328108144291a1b1c109233352f0156272d10a162434e125f11718191a262728292a35363738393a434445464748494a535455565758595a636465666768696a737475767778797a82838485868788898a92939495969798999aa2a3a4a5a6a7a8a9aab2b3b4b5b6b7b8b9bac2c3c4c5c6c7c8c9cad2d3d4d5d6d7d8d9dae2e3e4e5e6e7e8e9eaf2f3f4f5f6f7f8f9fa'],
+];
+
+function segment(marker, payload) {
+  const out = new Uint8Array(4 + payload.length);
+  out.set([0xff, marker, (payload.length + 2) >> 8, (payload.length + 2) & 0xff]);
+  out.set(payload, 4);
+  return out;
+}
+
+// stdDHT is the DHT segment of the four standard Huffman tables.
+const stdDHT = segment(0xc4, STD_HUFFMAN.flatMap(([id, counts, hex]) =>
+  [id, ...counts, ...hex.match(/../g).map((h) => parseInt(h, 16))]));
+
+const dqtByQuality = new Map();
+
+// stdDQT returns the DQT segment of the standard tables at quality 1–100.
+function stdDQT(quality) {
+  let seg = dqtByQuality.get(quality);
+  if (!seg) {
+    const scale = quality < 50 ? Math.floor(5000 / quality) : 200 - 2 * quality;
+    const scaled = (t) => t.map((u) => clamp(Math.floor((u * scale + 50) / 100), 1, 255));
+    seg = segment(0xdb, [0, ...scaled(STD_LUMA), 1, ...scaled(STD_CHROMA)]);
+    dqtByQuality.set(quality, seg);
+  }
+  return seg;
+}
+
+/**
+ * tileParts returns the parts of a Blob holding a tile's JPEG, with the
+ * tables a compact tile left out put back after its SOI. It throws an
+ * Error when the tile's header is malformed or needs a quality the frame
+ * does not give.
+ * @param {ArrayBuffer} buf the message
+ * @param {{start: number, length: number}} t the tile
+ * @param {number} quality the partial frame's quality
+ */
+export function tileParts(buf, t, quality) {
+  const b = new Uint8Array(buf, t.start, t.length);
+  if (b.length < 4 || b[0] !== 0xff || b[1] !== 0xd8) {
+    throw new Error('tile: not a JPEG');
+  }
+  let dqt = false;
+  let dht = false;
+  for (let i = 2; ;) {
+    if (i + 4 > b.length || b[i] !== 0xff) {
+      throw new Error('tile: JPEG header cut short');
+    }
+    const code = b[i + 1];
+    if (code === 0xda) {
+      break;
+    }
+    dqt ||= code === 0xdb;
+    dht ||= code === 0xc4;
+    i += 2 + ((b[i + 2] << 8) | b[i + 3]);
+  }
+  if (dqt && dht) {
+    return [b];
+  }
+  if (!dqt && (quality < 1 || quality > 100)) {
+    throw new Error(`tile: no quantization tables in a frame of quality ${quality}`);
+  }
+  const parts = [b.subarray(0, 2)];
+  if (!dqt) {
+    parts.push(stdDQT(quality));
+  }
+  if (!dht) {
+    parts.push(stdDHT);
+  }
+  parts.push(b.subarray(2));
+  return parts;
 }
 
 function clamp(v, lo, hi) {
@@ -412,8 +507,15 @@ export class Screen {
       this.reject(); // made for another frame than the one on the canvas
       return;
     }
-    const results = await Promise.allSettled(p.tiles.map((t) =>
-      createImageBitmap(new Blob([new Uint8Array(data, t.start, t.length)], { type: 'image/jpeg' }))));
+    let parts;
+    try {
+      parts = p.tiles.map((t) => tileParts(data, t, p.quality));
+    } catch {
+      this.reject();
+      return;
+    }
+    const results = await Promise.allSettled(parts.map((ps) =>
+      createImageBitmap(new Blob(ps, { type: 'image/jpeg' }))));
     const bmps = results.filter((r) => r.status === 'fulfilled').map((r) => r.value);
     const fits = bmps.length === p.tiles.length &&
       bmps.every((b, i) => b.width === p.tiles[i].w && b.height === p.tiles[i].h);
