@@ -280,3 +280,31 @@ func TestDiffCoversEveryChange(t *testing.T) {
 		}
 	}
 }
+
+// TestTypedCharacterTile measures what one typed character costs
+// (docs/benchmarks.md): the rectangles Diff finds between a still page and
+// the same page after one character, as crops and as compact tiles. The
+// testdata frames are fixed, so the sizes are too; a compact tile must
+// take less than half the crop's bytes, most of which are its tables.
+func TestTypedCharacterTile(t *testing.T) {
+	for _, pair := range [][2]string{{"still.jpg", "typed.jpg"}, {"dense-still.jpg", "dense-typed.jpg"}} {
+		a, b := mustParse(t, frame(t, pair[0])), mustParse(t, frame(t, pair[1]))
+		crop, compact := 0, 0
+		for _, r := range Diff(a, b) {
+			c, err := b.Crop(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cc, err := b.CropCompact(r, 70)
+			if err != nil {
+				t.Fatal(err)
+			}
+			crop, compact = crop+len(c), compact+len(cc)
+			t.Logf("%s: rectangle %v", pair[1], r)
+		}
+		t.Logf("%s: crop %d bytes, compact tile %d bytes", pair[1], crop, compact)
+		if compact == 0 || compact*2 > crop {
+			t.Errorf("%s: compact tile %d bytes against the crop's %d; want less than half", pair[1], compact, crop)
+		}
+	}
+}
