@@ -69,8 +69,8 @@ type paceSetter interface {
 }
 
 // framePacer chooses one viewer's browser's frame pace. The writer calls
-// frame, the reading goroutine input, the connection's end stop; its mutex
-// orders them. Each sets the pace on the browser, whatever it was: the
+// frame, the reading goroutine input, the connection's end stop (after
+// the others ended); its mutex orders them. Each sets the pace on the browser, whatever it was: the
 // browser may have been restarted, or paced by a viewer this one replaced,
 // and SetFramePace is cheap and never blocks, so it is called under the
 // mutex.
@@ -109,20 +109,25 @@ func (p *framePacer) input(b paceSetter) {
 	p.set(b, 0)
 }
 
-// frame weighs f against the previous frame and sets b's pace.
+// frame weighs f against the previous frame and sets b's pace. Only the
+// writer calls it; the measure (a parse of f, which the partial frame
+// reuses) runs outside the mutex, so that input is never held up by it.
 func (p *framePacer) frame(b paceSetter, f *isolation.Frame) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	now := p.now()
+	prev := p.prev
+	p.mu.Unlock()
 	change := 1.0
-	if p.prev != nil {
-		c, err := p.meter.Changed(p.prev, f)
+	if prev != nil {
+		c, err := p.meter.Changed(prev, f)
 		if err != nil {
 			p.log.Debug("stream: frame change not measured, not paced", "err", err)
 		} else {
 			change = c
 		}
 	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := p.now()
 	p.prev = f
 	if change >= paceSmallChange {
 		p.lastLarge = now
