@@ -80,6 +80,11 @@ type TransferConfig struct {
 	Retention Duration `yaml:"retention"`
 }
 
+// DefaultIdleFrameInterval is stream.idle_frame_interval's default: a
+// spinner on a still page runs at 10 frames a second (docs/benchmarks.md,
+// "Frame pacing").
+const DefaultIdleFrameInterval = 100 * time.Millisecond
+
 // StreamConfig sets the picture the viewer gets (docs/benchmarks.md
 // measures the trade-offs).
 type StreamConfig struct {
@@ -103,6 +108,12 @@ type StreamConfig struct {
 	// smaller than the whole frame (docs/protocol.md, "Partial frames");
 	// false sends every frame whole.
 	PartialFrames bool `yaml:"partial_frames"`
+	// IdleFrameInterval paces the browser to at most one frame an
+	// interval while only a small part of the screen changes (a spinner)
+	// and the clinician does nothing to the page; input or a large change
+	// lifts it at once (broker/stream/pace.go). 0 turns pacing off;
+	// otherwise 20ms–2s.
+	IdleFrameInterval Duration `yaml:"idle_frame_interval"`
 }
 
 // AuditConfig configures the audit trail (docs/audit.md).
@@ -257,6 +268,7 @@ func DefaultConfig() Config {
 			MaxFramesInFlight: chrome.DefaultMaxFramesInFlight,
 			SendLastFrame:     true,
 			PartialFrames:     true,
+			IdleFrameInterval: Duration(DefaultIdleFrameInterval),
 		},
 		Metrics: MetricsConfig{Allow: []string{"127.0.0.0/8", "::1/128"}},
 		LoginBanner: "This system is for authorised hospital staff. Browsing runs in an isolated " +
@@ -395,6 +407,9 @@ func (c *Config) Validate() error {
 	}
 	if n := c.Stream.MaxFramesInFlight; n < 1 || n > 16 {
 		return fmt.Errorf("config: stream.max_frames_in_flight %d: must be between 1 and 16", n)
+	}
+	if d := time.Duration(c.Stream.IdleFrameInterval); d != 0 && (d < 20*time.Millisecond || d > 2*time.Second) {
+		return fmt.Errorf("config: stream.idle_frame_interval %s: must be 0 (no pacing) or between 20ms and 2s", d)
 	}
 	if c.MinFreeMemoryMiB < 0 {
 		return fmt.Errorf("config: min_free_memory_mib %d: must not be negative (0 turns the check off)", c.MinFreeMemoryMiB)

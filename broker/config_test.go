@@ -96,6 +96,9 @@ func TestValidate(t *testing.T) {
 		{"sharp quality -2", func(c *Config) { c.Stream.SharpQuality = -2 }, "stream.sharp_quality"},
 		{"no frames in flight", func(c *Config) { c.Stream.MaxFramesInFlight = 0 }, "stream.max_frames_in_flight"},
 		{"settle delay too short", func(c *Config) { c.Stream.SettleDelay = Duration(time.Millisecond) }, "stream.settle_delay"},
+		{"idle frame interval too short", func(c *Config) { c.Stream.IdleFrameInterval = Duration(time.Millisecond) }, "stream.idle_frame_interval"},
+		{"idle frame interval too long", func(c *Config) { c.Stream.IdleFrameInterval = Duration(time.Minute) }, "stream.idle_frame_interval"},
+		{"negative idle frame interval", func(c *Config) { c.Stream.IdleFrameInterval = Duration(-time.Second) }, "stream.idle_frame_interval"},
 		{"negative load", func(c *Config) { c.MaxLoadPerCore = -0.5 }, "max_load_per_core"},
 		{"no checkpoint cadence", func(c *Config) { c.Audit.CheckpointEvery = 0 }, "audit.checkpoint_every"},
 		{"checkpoint interval too short", func(c *Config) { c.Audit.CheckpointInterval = Duration(time.Millisecond) }, "audit.checkpoint_interval"},
@@ -280,6 +283,39 @@ func TestPartialFramesSwitch(t *testing.T) {
 		s := &Server{cfg: cfg}
 		if got := s.deltaEncoder() != nil; got != on {
 			t.Errorf("stream.partial_frames %v: the stream has a partial-frame engine: %v", on, got)
+		}
+	}
+}
+
+// TestFramePacingSwitch proves that stream.idle_frame_interval paces the
+// viewer stream by default, with the tile engine's change measure shared
+// with the partial frames (one parse a frame), and that 0 turns pacing off
+// whether or not partial frames are on.
+func TestFramePacingSwitch(t *testing.T) {
+	for _, tc := range []struct {
+		interval time.Duration
+		partial  bool
+	}{
+		{DefaultIdleFrameInterval, true},
+		{DefaultIdleFrameInterval, false},
+		{0, true},
+	} {
+		cfg := DefaultConfig()
+		if time.Duration(cfg.Stream.IdleFrameInterval) != DefaultIdleFrameInterval {
+			t.Fatalf("stream.idle_frame_interval defaults to %v", time.Duration(cfg.Stream.IdleFrameInterval))
+		}
+		cfg.Stream.IdleFrameInterval = Duration(tc.interval)
+		cfg.Stream.PartialFrames = tc.partial
+		if err := cfg.Validate(); err != nil {
+			t.Fatalf("interval %v: %v", tc.interval, err)
+		}
+		s := &Server{cfg: cfg}
+		h := s.streamHandler()
+		if h.IdleFrameInterval != tc.interval || (h.Changes != nil) != (tc.interval > 0) {
+			t.Errorf("interval %v, partial %v: the stream paces at %v with a change measure %v", tc.interval, tc.partial, h.IdleFrameInterval, h.Changes != nil)
+		}
+		if tc.partial && tc.interval > 0 && any(h.Changes) != any(h.Delta) {
+			t.Errorf("interval %v: the pace measures changes with another engine than the partial frames'", tc.interval)
 		}
 	}
 }

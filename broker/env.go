@@ -56,6 +56,7 @@ var envVars = []EnvVar{
 	{Name: "SHOJI_AUDIT_SYSLOG", Key: "audit.syslog", Help: "RFC 5424 collector host:port (TCP) for every record", field: func(c *Config) any { return &c.Audit.Syslog }},
 	{Name: "SHOJI_AUDIT_CHECKPOINT_KEY", Key: "audit.checkpoint_key", Help: "Ed25519 key file that signs the trail's checkpoints", field: func(c *Config) any { return &c.Audit.CheckpointKey }},
 	{Name: "SHOJI_PARTIAL_FRAMES", Key: "stream.partial_frames", Help: "send viewers only the changed rectangles of the screen", field: func(c *Config) any { return &c.Stream.PartialFrames }},
+	{Name: "SHOJI_IDLE_FRAME_INTERVAL", Key: "stream.idle_frame_interval", Help: "least time between frames while the screen changes little and nobody acts on it; 0: off", field: func(c *Config) any { return &c.Stream.IdleFrameInterval }},
 	{Name: "SHOJI_METRICS_TOKEN_FILE", Key: "metrics.bearer_token_file", Help: "file with the bearer token that opens /metrics beyond metrics.allow", field: func(c *Config) any { return &c.Metrics.BearerTokenFile }},
 }
 

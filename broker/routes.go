@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/shoji-rbi/shoji/broker/api"
 	"github.com/shoji-rbi/shoji/broker/api/login"
@@ -33,8 +34,18 @@ func (s *Server) routes() http.Handler {
 		return api.Status(http.StatusNotFound, "no such API")
 	}))
 
-	mux.Handle("GET /api/stream", &stream.Handler{
-		Delta:     s.deltaEncoder(),
+	mux.Handle("GET /api/stream", s.streamHandler())
+	mux.Handle("/", web.Handler())
+	return s.securityHeaders(s.sameOrigin(mux))
+}
+
+// streamHandler is the viewer WebSocket's handler. One tile engine serves
+// both the partial frames and the frame pace's change measure, so that a
+// frame is parsed once for both.
+func (s *Server) streamHandler() *stream.Handler {
+	delta := s.deltaEncoder()
+	h := &stream.Handler{
+		Delta:     delta,
 		Sessions:  s.sess,
 		Auth:      streamAuth{s},
 		Origin:    s.cfg.Origin(),
@@ -49,9 +60,16 @@ func (s *Server) routes() http.Handler {
 			FramesPartial: func(n int) { s.metrics.framesPartial.Add(float64(n)) },
 			BytesSaved:    func(n int) { s.metrics.bytesSaved.Add(float64(n)) },
 		},
-	})
-	mux.Handle("/", web.Handler())
-	return s.securityHeaders(s.sameOrigin(mux))
+	}
+	if d := time.Duration(s.cfg.Stream.IdleFrameInterval); d > 0 {
+		h.IdleFrameInterval = d
+		if td, ok := delta.(*tiles.Delta); ok {
+			h.Changes = td
+		} else {
+			h.Changes = tiles.NewDelta(0)
+		}
+	}
+	return h
 }
 
 // securityHeaders sets the headers every response carries.

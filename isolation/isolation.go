@@ -395,6 +395,18 @@ type Screen interface {
 	// broker lowers it for a viewer whose link cannot keep up. The sharp
 	// refresh sent when the page settles keeps its own quality.
 	SetQuality(ctx context.Context, quality int) error
+	// SetFramePace sets the least time between two frames the browser
+	// captures: it holds back the next frame, and the work of capturing
+	// and encoding it, until minInterval has passed since the previous
+	// one. The broker paces a page whose small changes nobody is
+	// interacting with (a spinner) and lifts the pace at once when the
+	// clinician acts. Zero, the initial pace, sends every frame as soon as
+	// the page changes; a change to zero or to a shorter pace releases a
+	// frame held back at once. A page that stops changing still gets its
+	// last picture delivered, within one interval. It never blocks and
+	// may be called from any goroutine; after the browser ended it does
+	// nothing.
+	SetFramePace(minInterval time.Duration)
 }
 
 // Input gives the clinician's mouse, wheel, keys and text to the active tab,

@@ -50,7 +50,7 @@ func TestBrowserRoles(t *testing.T) {
 	want := []string{
 		"AnswerDialog", "Back", "CancelDownload", "Close", "CloseTab", "Compose", "Copy",
 		"Done", "DropFiles", "Err", "Forward", "InsertText", "Key", "KeyFrame", "Mouse",
-		"Navigate", "PendingDialogs", "Print", "Reload", "SetFiles", "SetQuality",
+		"Navigate", "PendingDialogs", "Print", "Reload", "SetFiles", "SetFramePace", "SetQuality",
 		"SetViewport", "State", "Stop", "SwitchTab", "Wheel",
 	}
 	if !slices.Equal(got, want) {

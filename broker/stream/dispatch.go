@@ -84,6 +84,7 @@ func (c *conn_) dispatch(ctx context.Context, data []byte) error {
 	if err != nil {
 		return err
 	}
+	c.paceInput(kind)
 	return routes[kind].handle(c, ctx, msg)
 }
 

@@ -82,6 +82,13 @@ type Handler struct {
 	// Delta finds what changed between frames, so that only that is sent
 	// (frames.go). Nil sends every frame whole.
 	Delta DeltaEncoder
+	// IdleFrameInterval paces the browser's frames to at most one an
+	// interval while the screen changes little and the viewer does
+	// nothing to the page (pace.go). Zero, or a nil Changes, does not
+	// pace.
+	IdleFrameInterval time.Duration
+	// Changes measures the change between frames for the pace.
+	Changes ChangeMeter
 }
 
 // errLoginEnded refuses a new browser to a viewer whose login ended
@@ -214,6 +221,10 @@ type conn_ struct {
 	refs     frameRefs
 	needFull atomic.Bool
 	resend   chan struct{}
+
+	// pacer chooses the browser's frame pace (pace.go); nil does not
+	// pace.
+	pacer *framePacer
 }
 
 func (h *Handler) pingInterval() time.Duration {
@@ -274,6 +285,11 @@ func (c *conn_) run(reqCtx context.Context) {
 	}
 	c.viewer = v
 	defer sess.RemoveViewer(v)
+	if c.h.IdleFrameInterval > 0 && c.h.Changes != nil {
+		c.pacer = newFramePacer(c.h.IdleFrameInterval, c.h.Changes, c.log, time.Now)
+		// After the connection's goroutines ended (deferred below).
+		defer func() { c.pacer.stop(c.browserPace()) }()
+	}
 	if m := c.h.Metrics.Viewers; m != nil {
 		m(1)
 		defer m(-1)
@@ -420,6 +436,7 @@ func (c *conn_) writeLoop(ctx context.Context, cancel context.CancelFunc) {
 // should have, whole.
 func (c *conn_) flush() error {
 	events, frame, dropped := c.viewer.Take()
+	c.paceFrame(frame)
 	if c.meter != nil && c.meter.observe(time.Now(), frame != nil, int(dropped)) {
 		q := c.meter.quality()
 		c.log.Info("stream: screencast quality adapted to the viewer's link", "quality", q, "dropped", dropped)

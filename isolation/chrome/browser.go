@@ -149,7 +149,7 @@ func launch(ctx context.Context, cfg Config, opts isolation.LaunchOptions, start
 			var t *tap
 			err := errTapLeftOut
 			if !cfg.withoutTap {
-				t, err = attachTap(cmd, b.log)
+				t, err = attachTap(cmd, b.log, &b.screen.pace)
 			}
 			if err != nil {
 				b.log.Warn("screencast frames go through chromedp", logErr, err)

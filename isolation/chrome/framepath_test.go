@@ -207,7 +207,7 @@ func TestTapPipeLayout(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cmd := &exec.Cmd{ExtraFiles: append([]*os.File(nil), tc.files...)}
-			tp, err := attachTap(cmd, slog.New(slog.DiscardHandler))
+			tp, err := attachTap(cmd, slog.New(slog.DiscardHandler), nil)
 			if err == nil {
 				tp.close()
 				t.Fatal("attachTap took a command with another pipe layout")

@@ -3,6 +3,7 @@ package chrome
 import (
 	"context"
 	"encoding/json"
+	"time"
 
 	"github.com/shoji-rbi/shoji/isolation"
 )
@@ -115,6 +116,10 @@ func (b *browser) KeyFrame(ctx context.Context) error { return b.screen.KeyFrame
 func (b *browser) SetQuality(ctx context.Context, quality int) error {
 	return b.screen.SetQuality(ctx, quality)
 }
+
+// SetFramePace sets the least time between two frames. See
+// screen.SetFramePace.
+func (b *browser) SetFramePace(minInterval time.Duration) { b.screen.SetFramePace(minInterval) }
 
 // Copy does the clinician's copy shortcut in the active tab and returns
 // what it copied. See clipboard.Copy.

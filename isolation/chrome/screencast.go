@@ -43,6 +43,9 @@ type screen struct {
 	switchMu sync.Mutex
 	// quality is the screencast's JPEG quality (SetQuality).
 	quality atomic.Int64
+	// pace holds back the acknowledgements of frames (SetFramePace,
+	// pace.go).
+	pace framePace
 	// sharp is the settle refresh (sharpen.go).
 	sharp sharpener
 	// tap takes the screencast frames out of the DevTools pipe (tap.go);
@@ -116,8 +119,8 @@ func (sc *screen) frameLoop() {
 	}
 }
 
-// ackLoop acknowledges the queued frames in order until the browser ends,
-// then closes done.
+// ackLoop acknowledges the queued frames in order, each once the frame
+// pace allows it (pace.go), until the browser ends, then closes done.
 func (sc *screen) ackLoop(acks *queue[ackMsg], done chan<- struct{}) {
 	defer close(done)
 	for {
@@ -127,7 +130,11 @@ func (sc *screen) ackLoop(acks *queue[ackMsg], done chan<- struct{}) {
 		case <-acks.wake:
 		}
 		for _, a := range acks.drain() {
+			if !sc.pace.wait(sc.life.Done()) {
+				return
+			}
 			sc.ack(a)
+			sc.pace.acked(time.Now())
 		}
 	}
 }

@@ -104,6 +104,13 @@ type tap struct {
 	mu      sync.Mutex
 	watched map[target.SessionID]frameFunc
 
+	// pace, if set, holds acknowledgements back (pace.go): one that must
+	// wait goes to later, which ackLater sends; once one waits, the
+	// following ones queue behind it, in order. stop ends ackLater.
+	pace  *framePace
+	later queue[heldAck]
+	stop  chan struct{}
+
 	// frames, acks and forwarded count what the tap did, for tests.
 	frames, acks, forwarded atomic.Int64
 
@@ -122,11 +129,15 @@ var errTapLeftOut = errors.New("the DevTools tap is left out")
 // through a new tap and starts the tap's goroutines. chromedp closes its
 // own copies of Chromium's ends after the start; the tap keeps duplicates
 // of them until closeChild.
-func attachTap(cmd *exec.Cmd, log *slog.Logger) (*tap, error) {
+// The tap's acknowledgements follow pace; nil acknowledges every frame at
+// once.
+func attachTap(cmd *exec.Cmd, log *slog.Logger, pace *framePace) (*tap, error) {
 	if len(cmd.ExtraFiles) != 2 {
 		return nil, fmt.Errorf("%w: %d extra files", errPipeLayout, len(cmd.ExtraFiles))
 	}
-	t := &tap{log: log, nextID: ackIDBase, writeOK: true, watched: map[target.SessionID]frameFunc{}}
+	t := &tap{log: log, nextID: ackIDBase, writeOK: true, watched: map[target.SessionID]frameFunc{},
+		pace: pace, stop: make(chan struct{})}
+	t.later.init()
 	var err error
 	var files []*os.File
 	fail := func(e error) (*tap, error) {
@@ -156,9 +167,10 @@ func attachTap(cmd *exec.Cmd, log *slog.Logger) (*tap, error) {
 		log.Debug("devtools pipe size", logErr, err)
 	}
 	cmd.ExtraFiles = []*os.File{t.childCmds, t.childOut}
-	t.wg.Add(2)
+	t.wg.Add(3)
 	go t.read()
 	go t.proxy()
+	go t.ackLater()
 	return t, nil
 }
 
@@ -223,6 +235,9 @@ func (t *tap) close() {
 	t.closeChild()
 	t.out.Close()
 	t.fromCDP.Close()
+	if t.stop != nil {
+		close(t.stop)
+	}
 	t.wg.Wait()
 }
 
@@ -361,8 +376,9 @@ func (t *tap) takeFrame(msg []byte) bool {
 	}
 	// Acknowledged first: Chromium answers while the frame is decoded and
 	// delivered, so the answer is usually waiting in the pipe when read
-	// comes back, and costs no wake-up of its own.
-	t.ack(sid, castID)
+	// comes back, and costs no wake-up of its own. Unless the pace holds
+	// it back.
+	t.ackPaced(sid, castID)
 	jpg := make([]byte, base64.StdEncoding.DecodedLen(len(b64)))
 	n, err := base64.StdEncoding.Decode(jpg, b64)
 	if err != nil {
@@ -424,6 +440,62 @@ func (t *tap) ack(sid, castID []byte) {
 		return
 	}
 	t.acks.Add(1)
+}
+
+// heldAck is an acknowledgement the pace holds back: its DevTools session
+// and screencast frame number as Chromium wrote them (copies).
+type heldAck struct {
+	sid, castID []byte
+}
+
+// ackPaced acknowledges a frame at once if the pace allows it and none is
+// held back already, or else hands it to ackLater.
+func (t *tap) ackPaced(sid, castID []byte) {
+	if t.pace == nil {
+		t.ack(sid, castID)
+		return
+	}
+	t.later.mu.Lock()
+	queued := len(t.later.items) > 0
+	t.later.mu.Unlock()
+	if d, _ := t.pace.delay(time.Now()); d <= 0 && !queued {
+		t.ack(sid, castID)
+		t.pace.acked(time.Now())
+		return
+	}
+	t.later.push(heldAck{sid: bytes.Clone(sid), castID: bytes.Clone(castID)})
+}
+
+// ackLater sends the acknowledgements the pace held back, each when the
+// pace allows it, until the tap closes.
+func (t *tap) ackLater() {
+	defer t.wg.Done()
+	for {
+		select {
+		case <-t.stop:
+			return
+		case <-t.later.wake:
+		}
+		for {
+			// The head stays queued while it waits, so that ackPaced
+			// queues later frames behind it.
+			t.later.mu.Lock()
+			if len(t.later.items) == 0 {
+				t.later.mu.Unlock()
+				break
+			}
+			a := t.later.items[0]
+			t.later.mu.Unlock()
+			if !t.pace.wait(t.stop) {
+				return
+			}
+			t.ack(a.sid, a.castID)
+			t.pace.acked(time.Now())
+			t.later.mu.Lock()
+			t.later.items = t.later.items[1:]
+			t.later.mu.Unlock()
+		}
+	}
 }
 
 // dropAckAnswer reports whether msg answers one of the tap's own commands,

@@ -51,7 +51,7 @@ func newTapRig(t *testing.T) *tapRig {
 		t.Fatal(err)
 	}
 	cmd := &exec.Cmd{ExtraFiles: []*os.File{childR, childW}}
-	tp, err := attachTap(cmd, slog.New(slog.DiscardHandler))
+	tp, err := attachTap(cmd, slog.New(slog.DiscardHandler), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/shoji-rbi/shoji/isolation"
 )
@@ -186,6 +187,25 @@ func (b *Browser) KeyFrame(ctx context.Context) error { return b.record("KeyFram
 func (b *Browser) SetQuality(ctx context.Context, quality int) error {
 	return b.record("SetQuality", quality)
 }
+
+// SetFramePace records the pace as a call "SetFramePace" with the
+// duration, unless the browser has ended; FramePace returns the last.
+func (b *Browser) SetFramePace(minInterval time.Duration) {
+	_ = b.record("SetFramePace", minInterval)
+}
+
+// FramePace returns the pace last set by SetFramePace (zero if never).
+func (b *Browser) FramePace() time.Duration {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for i := len(b.calls) - 1; i >= 0; i-- {
+		if c := b.calls[i]; c.Method == "SetFramePace" {
+			return c.Arg.(time.Duration)
+		}
+	}
+	return 0
+}
+
 func (b *Browser) Mouse(ctx context.Context, ev isolation.MouseEvent) error {
 	return b.input(ctx, "Mouse", ev)
 }
