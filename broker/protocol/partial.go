@@ -15,28 +15,46 @@ import (
 //
 //	offset size
 //	0      1    PartialMagic (0x50, "P")
-//	1      1    PartialFormat (1)
+//	1      1    PartialFormat (1), or PartialFormatCopies (2)
 //	2      2    width of the frame the rectangles apply to, device pixels
 //	4      2    height of that frame
-//	6      2    number of rectangles, 1 to MaxTiles
-//	8           that many rectangles, each:
+//	6      2    number of rectangles, 1 to MaxTiles (0 to MaxTiles in
+//	            format 2)
+//	            format 2 only:
+//	8      2    number of copies, 1 to MaxCopies
+//	10          that many copies, each:
+//	       2    source x, 2 y, 2 w, 2 h, 2 destination x, 2 y (device
+//	            pixels; source and destination inside the frame, w and
+//	            h ≥ 1): the viewer copies that rectangle of its canvas
+//	            to the destination, copies in order, before the tiles
+//	then        that many rectangles, each:
 //	       2    x, 2 y, 2 w, 2 h (device pixels, inside the frame, w and h ≥ 1)
 //	       4    length of the JPEG that follows
 //	       n    a JPEG of exactly w×h pixels, drawn at (x, y)
 //
 // The message ends with the last rectangle's JPEG; the whole message is at
-// most MaxPartialBytes.
+// most MaxPartialBytes. A format 2 message carries at least one copy;
+// a partial frame without copies is format 1, which viewers of
+// PartialFramesVersion understand.
 const (
 	// PartialMagic is a partial frame's first byte.
 	PartialMagic byte = 0x50
 	// PartialFormat is the layout's version, its second byte.
 	PartialFormat byte = 1
+	// PartialFormatCopies is the layout with copies before the tiles.
+	PartialFormatCopies byte = 2
 	// PartialHeaderBytes is the size of the message's header.
 	PartialHeaderBytes = 8
 	// TileHeaderBytes is the size of a rectangle's header.
 	TileHeaderBytes = 12
 	// MaxTiles bounds the rectangles of one message.
 	MaxTiles = 1024
+	// CopyCountBytes is the size of format 2's count of copies.
+	CopyCountBytes = 2
+	// CopyBytes is the size of one copy.
+	CopyBytes = 12
+	// MaxCopies bounds the copies of one message.
+	MaxCopies = 16
 	// MaxPartialBytes bounds a whole partial frame.
 	MaxPartialBytes = 8 << 20
 	// MaxFrameSide bounds a frame's width and height: the largest
@@ -45,6 +63,10 @@ const (
 	// PartialFramesVersion is the first protocol version whose viewers
 	// take partial frames; an older viewer gets full frames only.
 	PartialFramesVersion = 2
+	// CopiesVersion is the first protocol version whose viewers take
+	// partial frames with copies (PartialFormatCopies); an older viewer
+	// of PartialFramesVersion gets format 1 only.
+	CopiesVersion = 3
 )
 
 // Tile is one rectangle of a partial frame: a JPEG of exactly Rect's size,
@@ -54,10 +76,22 @@ type Tile struct {
 	JPEG []byte
 }
 
-// Partial is a partial frame: tiles to draw, in order, on a frame of
-// Width×Height device pixels.
+// Copy moves pixels the viewer already shows: the rectangle Src of its
+// canvas is drawn with its top left at Dst (a scroll: the page's content
+// moved by Dst - Src.Min).
+type Copy struct {
+	Src image.Rectangle
+	Dst image.Point
+}
+
+// DstRect is the rectangle the copy draws.
+func (c Copy) DstRect() image.Rectangle { return c.Src.Sub(c.Src.Min).Add(c.Dst) }
+
+// Partial is a partial frame: copies to make, in order, then tiles to
+// draw, in order, on a frame of Width×Height device pixels.
 type Partial struct {
 	Width, Height int
+	Copies        []Copy
 	Tiles         []Tile
 }
 
@@ -69,9 +103,19 @@ func badPartial(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrBadPartial, fmt.Sprintf(format, args...))
 }
 
-// PartialSize is the size EncodePartial's message for tiles has.
+// PartialSize is the size EncodePartial's message for tiles (and no
+// copies) has.
 func PartialSize(tiles []Tile) int {
+	return PartialSizeCopies(0, tiles)
+}
+
+// PartialSizeCopies is the size EncodePartial's message for copies copies
+// and tiles has.
+func PartialSizeCopies(copies int, tiles []Tile) int {
 	n := PartialHeaderBytes
+	if copies > 0 {
+		n += CopyCountBytes + copies*CopyBytes
+	}
 	for _, t := range tiles {
 		n += TileHeaderBytes + len(t.JPEG)
 	}
@@ -79,16 +123,33 @@ func PartialSize(tiles []Tile) int {
 }
 
 // check refuses a partial frame that breaks the bounds: a frame size out
-// of range, no tiles or too many, a rectangle empty or outside the frame,
-// a tile that is not a JPEG, or a message over MaxPartialBytes.
+// of range, too many copies, no tiles (without copies) or too many, a
+// copy whose source or destination is empty or outside the frame, a
+// rectangle empty or outside the frame, a tile that is not a JPEG, or a
+// message over MaxPartialBytes.
 func (p Partial) check() error {
 	if p.Width < 1 || p.Height < 1 || p.Width > MaxFrameSide || p.Height > MaxFrameSide {
 		return badPartial("frame size %dx%d out of range 1–%d", p.Width, p.Height, MaxFrameSide)
 	}
-	if len(p.Tiles) == 0 || len(p.Tiles) > MaxTiles {
-		return badPartial("%d rectangles, want 1–%d", len(p.Tiles), MaxTiles)
+	if len(p.Copies) > MaxCopies {
+		return badPartial("%d copies, want at most %d", len(p.Copies), MaxCopies)
+	}
+	minTiles := 1
+	if len(p.Copies) > 0 {
+		minTiles = 0
+	}
+	if len(p.Tiles) < minTiles || len(p.Tiles) > MaxTiles {
+		return badPartial("%d rectangles, want %d–%d", len(p.Tiles), minTiles, MaxTiles)
 	}
 	frame := image.Rect(0, 0, p.Width, p.Height)
+	for i, c := range p.Copies {
+		if c.Src.Empty() || !c.Src.In(frame) {
+			return badPartial("copy %d: source %v is empty or outside the %dx%d frame", i, c.Src, p.Width, p.Height)
+		}
+		if d := c.DstRect(); !d.In(frame) {
+			return badPartial("copy %d: destination %v is outside the %dx%d frame", i, d, p.Width, p.Height)
+		}
+	}
 	for i, t := range p.Tiles {
 		if t.Rect.Empty() || !t.Rect.In(frame) {
 			return badPartial("rectangle %d %v is empty or outside the %dx%d frame", i, t.Rect, p.Width, p.Height)
@@ -97,7 +158,7 @@ func (p Partial) check() error {
 			return badPartial("rectangle %d holds no JPEG", i)
 		}
 	}
-	if n := PartialSize(p.Tiles); n > MaxPartialBytes {
+	if n := PartialSizeCopies(len(p.Copies), p.Tiles); n > MaxPartialBytes {
 		return badPartial("%d bytes, over the %d-byte limit", n, MaxPartialBytes)
 	}
 	return nil
@@ -111,11 +172,20 @@ func EncodePartial(p Partial) ([]byte, error) {
 	if err := p.check(); err != nil {
 		return nil, err
 	}
-	out := make([]byte, PartialHeaderBytes, PartialSize(p.Tiles))
+	out := make([]byte, PartialHeaderBytes, PartialSizeCopies(len(p.Copies), p.Tiles))
 	out[0], out[1] = PartialMagic, PartialFormat
 	binary.BigEndian.PutUint16(out[2:], uint16(p.Width))
 	binary.BigEndian.PutUint16(out[4:], uint16(p.Height))
 	binary.BigEndian.PutUint16(out[6:], uint16(len(p.Tiles)))
+	if len(p.Copies) > 0 {
+		out[1] = PartialFormatCopies
+		out = binary.BigEndian.AppendUint16(out, uint16(len(p.Copies)))
+		for _, c := range p.Copies {
+			for _, v := range [...]int{c.Src.Min.X, c.Src.Min.Y, c.Src.Dx(), c.Src.Dy(), c.Dst.X, c.Dst.Y} {
+				out = binary.BigEndian.AppendUint16(out, uint16(v))
+			}
+		}
+	}
 	for _, t := range p.Tiles {
 		r := t.Rect
 		out = binary.BigEndian.AppendUint16(out, uint16(r.Min.X))
@@ -135,9 +205,10 @@ func IsPartial(msg []byte) bool {
 }
 
 // DecodePartial parses a partial frame with the checks the viewer makes
-// (web/static/screen.js): the magic and format, every rectangle inside the
-// declared frame, every length inside the message, and nothing after the
-// last rectangle. The tiles' JPEGs share msg's memory.
+// (web/static/screen.js): the magic and format, every copy's source and
+// destination inside the declared frame, every rectangle inside it, every
+// length inside the message, and nothing after the last rectangle. The
+// tiles' JPEGs share msg's memory.
 func DecodePartial(msg []byte) (Partial, error) {
 	if len(msg) > MaxPartialBytes {
 		return Partial{}, badPartial("%d bytes, over the %d-byte limit", len(msg), MaxPartialBytes)
@@ -145,18 +216,42 @@ func DecodePartial(msg []byte) (Partial, error) {
 	if len(msg) < PartialHeaderBytes || msg[0] != PartialMagic {
 		return Partial{}, badPartial("no partial-frame header")
 	}
-	if msg[1] != PartialFormat {
-		return Partial{}, badPartial("format %d, want %d", msg[1], PartialFormat)
+	if msg[1] != PartialFormat && msg[1] != PartialFormatCopies {
+		return Partial{}, badPartial("format %d, want %d or %d", msg[1], PartialFormat, PartialFormatCopies)
 	}
 	p := Partial{
 		Width:  int(binary.BigEndian.Uint16(msg[2:])),
 		Height: int(binary.BigEndian.Uint16(msg[4:])),
 	}
 	n := int(binary.BigEndian.Uint16(msg[6:]))
-	if n == 0 || n > MaxTiles {
-		return Partial{}, badPartial("%d rectangles, want 1–%d", n, MaxTiles)
-	}
 	rest := msg[PartialHeaderBytes:]
+	minTiles := 1
+	if msg[1] == PartialFormatCopies {
+		minTiles = 0
+		if len(rest) < CopyCountBytes {
+			return Partial{}, badPartial("count of copies cut short")
+		}
+		nc := int(binary.BigEndian.Uint16(rest))
+		rest = rest[CopyCountBytes:]
+		if nc == 0 || nc > MaxCopies {
+			return Partial{}, badPartial("%d copies, want 1–%d", nc, MaxCopies)
+		}
+		if len(rest) < nc*CopyBytes {
+			return Partial{}, badPartial("copies cut short: %d declared, %d bytes left", nc, len(rest))
+		}
+		p.Copies = make([]Copy, nc)
+		for i := range p.Copies {
+			var v [6]int
+			for j := range v {
+				v[j] = int(binary.BigEndian.Uint16(rest[2*j:]))
+			}
+			p.Copies[i] = Copy{Src: image.Rect(v[0], v[1], v[0]+v[2], v[1]+v[3]), Dst: image.Pt(v[4], v[5])}
+			rest = rest[CopyBytes:]
+		}
+	}
+	if n < minTiles || n > MaxTiles {
+		return Partial{}, badPartial("%d rectangles, want %d–%d", n, minTiles, MaxTiles)
+	}
 	p.Tiles = make([]Tile, 0, n)
 	for i := range n {
 		if len(rest) < TileHeaderBytes {
