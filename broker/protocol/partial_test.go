@@ -133,6 +133,10 @@ func TestPartialConstantsAgree(t *testing.T) {
 		{staticDir + "/screen.js", "PARTIAL_HEADER_BYTES", PartialHeaderBytes},
 		{staticDir + "/screen.js", "TILE_HEADER_BYTES", TileHeaderBytes},
 		{staticDir + "/screen.js", "MAX_TILES", MaxTiles},
+		{staticDir + "/screen.js", "PARTIAL_FORMAT_COPIES", int(PartialFormatCopies)},
+		{staticDir + "/screen.js", "COPY_COUNT_BYTES", CopyCountBytes},
+		{staticDir + "/screen.js", "COPY_BYTES", CopyBytes},
+		{staticDir + "/screen.js", "MAX_COPIES", MaxCopies},
 	} {
 		src, err := os.ReadFile(tc.file)
 		if err != nil {

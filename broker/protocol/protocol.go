@@ -15,7 +15,7 @@ import (
 
 // Version is the version of docs/protocol.md this server speaks. A viewer
 // names its own in hello; the server names Version in ready.
-const Version = 2
+const Version = 3
 
 // MinVersion is the oldest viewer version the server still serves: a
 // viewer of version 1 gets every frame as a full frame (a bare JPEG), as

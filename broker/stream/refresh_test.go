@@ -263,6 +263,10 @@ func (g *gateDelta) Delta(prev, cur *isolation.Frame, also []image.Rectangle) ([
 	return g.engine.Delta(prev, cur, also)
 }
 
+func (g *gateDelta) DeltaShifted(prev, cur *isolation.Frame, shift image.Point, also []image.Rectangle) ([]protocol.Tile, bool, error) {
+	return g.engine.DeltaShifted(prev, cur, shift, also)
+}
+
 // TestSharpRefreshAfterDropAndKeyFrame proves the regions' bookkeeping
 // when latest-frame-wins drops a refresh the viewer never got (the next
 // refresh still covers every rectangle shown at the moving quality), and

@@ -36,7 +36,7 @@ import { Upload } from './upload.js';
 import { Status } from './status.js';
 import { Stats, exposeStats } from './stats.js';
 
-const PROTOCOL_VERSION = 2;
+const PROTOCOL_VERSION = 3;
 const KEEPALIVE_MS = 60 * 1000; // renew the login cookie this often while in use
 const ACTIVE_WINDOW_MS = 60 * 1000; // "in use" means input within this time
 const ACTIVITY_MS = 30 * 1000; // at most one `activity` message this often

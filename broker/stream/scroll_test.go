@@ -1,0 +1,140 @@
+package stream
+
+import (
+	"image"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/shoji-rbi/shoji/broker/protocol"
+	"github.com/shoji-rbi/shoji/isolation"
+)
+
+// scrolled is frame(name) at scroll offset (0, y) device pixels, known.
+func scrolled(name string, y int) isolation.Frame {
+	f := frame(name)
+	f.ScrollY, f.Scrolled = y, true
+	return f
+}
+
+// strip answers a shifted comparison with one 100-byte tile of the strip
+// the scroll exposed at the bottom of the 800×600 frame.
+func strip(_, cur string, shift image.Point) ([]protocol.Tile, bool, error) {
+	return []protocol.Tile{{Rect: image.Rect(0, 600+shift.Y, 800, 600), JPEG: jpegOf("strip-"+cur, 100)}}, false, nil
+}
+
+// bigTiles answers with one tile of 3000 bytes: more than a strip.
+func bigTiles(_, cur string) ([]protocol.Tile, bool, error) {
+	return []protocol.Tile{{Rect: image.Rect(0, 0, 800, 320), JPEG: jpegOf("big-"+cur, 3000)}}, false, nil
+}
+
+// TestScrollCopies proves when a frame goes as a copy of the viewer's
+// canvas plus the exposed strip: a viewer of the copies' version, both
+// frames' scroll offsets known and differing by a multiple of the grid,
+// and the copy smaller than the plain partial frame; otherwise the plain
+// partial frame (or the whole frame) goes as before.
+func TestScrollCopies(t *testing.T) {
+	copyB := "partial 800x600: copy (0,48)-(800,600)→(0,0) strip-B@(0,552)-(800,600)"
+	for _, tc := range []struct {
+		name    string
+		version int
+		second  isolation.Frame
+		answer  func(prev, cur string) ([]protocol.Tile, bool, error)
+		shifted func(prev, cur string, shift image.Point) ([]protocol.Tile, bool, error)
+		want    string
+		calls   []string
+	}{
+		{"scroll down", protocol.CopiesVersion, scrolled("B", 48), bigTiles, strip, copyB, []string{"A⇒B (0,-48)", "A→B"}},
+		{"the plain change is whole", protocol.CopiesVersion, scrolled("B", 48), func(string, string) ([]protocol.Tile, bool, error) { return nil, true, nil }, strip, copyB, []string{"A⇒B (0,-48)", "A→B"}},
+		{"scroll up", protocol.CopiesVersion, scrolled("B", -32), bigTiles, func(_, cur string, shift image.Point) ([]protocol.Tile, bool, error) {
+			return []protocol.Tile{{Rect: image.Rect(0, 0, 800, 32), JPEG: jpegOf("strip-"+cur, 100)}}, false, nil
+		}, "partial 800x600: copy (0,0)-(800,568)→(0,32) strip-B@(0,0)-(800,32)", []string{"A⇒B (0,32)", "A→B"}},
+		{"plain is smaller", protocol.CopiesVersion, scrolled("B", 48), oneTile, func(_, cur string, _ image.Point) ([]protocol.Tile, bool, error) { return bigTiles("", cur) }, "partial 800x600: tile-B@(16,32)-(32,48)", []string{"A⇒B (0,-48)", "A→B"}},
+		{"the copy does not help", protocol.CopiesVersion, scrolled("B", 48), oneTile, nil, "partial 800x600: tile-B@(16,32)-(32,48)", []string{"A⇒B (0,-48)", "A→B"}},
+		{"viewer without copies", protocol.PartialFramesVersion, scrolled("B", 48), bigTiles, strip, "partial 800x600: big-B@(0,0)-(800,320)", []string{"A→B"}},
+		{"off the grid", protocol.CopiesVersion, scrolled("B", 40), bigTiles, strip, "partial 800x600: big-B@(0,0)-(800,320)", []string{"A→B"}},
+		{"a screen or more", protocol.CopiesVersion, scrolled("B", 608), bigTiles, strip, "partial 800x600: big-B@(0,0)-(800,320)", []string{"A→B"}},
+		{"scroll unknown", protocol.CopiesVersion, frame("B"), bigTiles, strip, "partial 800x600: big-B@(0,0)-(800,320)", []string{"A→B"}},
+		{"not scrolled", protocol.CopiesVersion, scrolled("B", 0), bigTiles, strip, "partial 800x600: big-B@(0,0)-(800,320)", []string{"A→B"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := &fakeDelta{answer: tc.answer, shifted: tc.shifted}
+			fc := &frameCounts{}
+			f := newDeltaFixture(t, d, fc)
+			c := f.connectVersion(t, "alice", tc.version)
+			b := f.l.Last()
+			b.EmitFrame(scrolled("A", 0))
+			readFrame(t, c)
+			b.EmitFrame(tc.second)
+			if got := describe(t, readFrame(t, c)); got != tc.want {
+				t.Errorf("sent %s, want %s", got, tc.want)
+			}
+			if got := d.seen(); !slices.Equal(got, tc.calls) {
+				t.Errorf("compared %q, want %q", got, tc.calls)
+			}
+		})
+	}
+}
+
+// TestScrollCopyReferences proves what the writer assumes of the canvas
+// after a copy: the region the moving reference lacked moves with the
+// copy; the frame becomes the moving reference with nothing stale, so the
+// next scroll compares with it; and the sharp reference no longer lines
+// up anywhere, so the settle refresh goes whole.
+func TestScrollCopyReferences(t *testing.T) {
+	// Sharp frames change a tile; moving ones a lot unless copied.
+	d := &fakeDelta{answer: func(prev, cur string) ([]protocol.Tile, bool, error) {
+		if cur[0] == 'S' {
+			return oneTile(prev, cur)
+		}
+		return bigTiles(prev, cur)
+	}, shifted: strip}
+	fc := &frameCounts{}
+	f := newDeltaFixture(t, d, fc)
+	c := f.connectVersion(t, "alice", protocol.CopiesVersion)
+	b := f.l.Last()
+	sharpAt := func(name string, y int) isolation.Frame {
+		s := scrolled(name, y)
+		s.Quality = 90
+		return s
+	}
+	want := []string{
+		"full A",
+		"full S1", // no sharp reference yet
+		"partial 800x600: tile-S2@(16,32)-(32,48)",                               // sharp after sharp: stale for the moving A
+		"partial 800x600: copy (0,48)-(800,600)→(0,0) strip-B@(0,552)-(800,600)", // A's stale region shifted with the copy
+		"partial 800x600: copy (0,32)-(800,600)→(0,0) strip-C@(0,568)-(800,600)", // compared with B, nothing stale
+		"full S3", // the sharp reference no longer lines up
+		"partial 800x600: copy (0,16)-(800,600)→(0,0) strip-D@(0,584)-(800,600)", // the refresh showed C's picture
+	}
+	frames := []isolation.Frame{scrolled("A", 0), sharpAt("S1", 0), sharpAt("S2", 0), scrolled("B", 48), scrolled("C", 80), sharpAt("S3", 80), scrolled("D", 96)}
+	for i, fr := range frames {
+		b.EmitFrame(fr)
+		if got := describe(t, readFrame(t, c)); got != want[i] {
+			t.Errorf("frame %d: sent %s, want %s", i, got, want[i])
+		}
+	}
+	wantCalls := []string{
+		"S1→S2",
+		"A⇒B (0,-48)+[(16,-16)-(32,0)]", "A→B+[(16,32)-(32,48)]",
+		"B⇒C (0,-32)", "B→C",
+		"C⇒D (0,-16)", "C→D",
+	}
+	if got := d.seen(); !slices.Equal(got, wantCalls) {
+		t.Errorf("compared %q, want %q", got, wantCalls)
+	}
+	waitCount(t, "copied frames", &fc.copied, 3)
+}
+
+// waitCount waits until counter reaches want: the writer counts a frame
+// after its write returned, which may be after the viewer read it.
+func waitCount(t *testing.T, what string, counter interface{ Load() int64 }, want int64) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for counter.Load() != want && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if got := counter.Load(); got != want {
+		t.Errorf("%s: %d, want %d", what, got, want)
+	}
+}
