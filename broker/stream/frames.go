@@ -54,6 +54,19 @@ import (
 // next moving frame, that region keeps the refresh's picture until it
 // changes again.
 //
+// A scroll goes as a copy (docs/protocol.md, "Scrolling"): when the viewer
+// takes copies (protocol.CopiesVersion) and f and its reference both carry
+// a scroll offset, differing by a multiple of scrollStep in each axis and
+// by less than the frame, f is also compared with the reference shifted by
+// the scroll (DeltaEncoder.DeltaShifted, with the slot's region moved by
+// the shift, since the copy moves it on the canvas too), and the smaller
+// of the two partial frames goes. After a copy the canvas is f wherever
+// the copy landed and the tiles were drawn, and f everywhere else too
+// (what the copy left uncovered is among the tiles): the slot used holds f
+// with an empty region. The other slot's frame no longer lines up with the
+// canvas, so its region becomes the whole screen (simplest correct
+// choice): after a scroll the settle refresh goes whole.
+//
 // A full frame is sent when:
 //
 //   - the viewer has nothing yet (it connected or reconnected): the
