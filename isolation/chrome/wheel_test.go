@@ -57,6 +57,7 @@ func TestWheelSteps(t *testing.T) {
 // multiple of 16 device pixels, no frame shows an offset in between (no
 // smooth-scrolling animation), and the last frame's offset is the page's
 // window.scrollY times the DPR, the distance asked less under one step.
+// A keyboard scroll (PageDown) jumps to its end without frames in between.
 func TestWheelScrollSteps(t *testing.T) {
 	for _, dpr := range []float64{1, 2} {
 		t.Run(fmt.Sprintf("DPR %v", dpr), func(t *testing.T) {
@@ -115,6 +116,41 @@ func TestWheelScrollSteps(t *testing.T) {
 			if want <= 0 || want > asked {
 				t.Errorf("scrolled %v for %v asked", want, asked)
 			}
+			mark := len(frames)
+			mu.Unlock()
+
+			// A keyboard scroll jumps (--disable-smooth-scrolling): no frame
+			// at an offset between the start and the end (with smooth
+			// scrolling, frames at fractional offsets pass by).
+			f.click(t, 100, 100)
+			f.key(t, "PageDown", "PageDown", 34, 0)
+			end := -1.0
+			eventually(t, "the page scrolled by PageDown and stopped", func() bool {
+				y := eval[float64](t, f.b, "window.scrollY")
+				stopped := y == end && y > want
+				end = y
+				return stopped
+			})
+			endDevice := int(math.Round(end * dpr))
+			eventually(t, "a frame of the scrolled page", func() bool {
+				mu.Lock()
+				defer mu.Unlock()
+				last := frames[len(frames)-1]
+				return len(frames) > mark && (!last.Scrolled || last.ScrollY != wantDevice)
+			})
+			mu.Lock()
+			ys = ys[:0]
+			for _, fr := range frames[mark:] {
+				if !fr.Scrolled {
+					ys = append(ys, -1)
+				} else {
+					ys = append(ys, fr.ScrollY)
+				}
+				if !fr.Scrolled || (fr.ScrollY != wantDevice && fr.ScrollY != endDevice) {
+					t.Errorf("PageDown from %d to %d device px passed a frame at %d (known %v): the scroll animated", wantDevice, endDevice, fr.ScrollY, fr.Scrolled)
+				}
+			}
+			t.Logf("PageDown: frames' offsets %v (-1: not a whole pixel)", ys)
 		})
 	}
 }
