@@ -1,12 +1,16 @@
 package stream
 
 import (
+	"fmt"
 	"image"
+	"image/color"
+	"math/rand/v2"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/shoji-rbi/shoji/broker/protocol"
+	"github.com/shoji-rbi/shoji/broker/tiles"
 	"github.com/shoji-rbi/shoji/isolation"
 )
 
@@ -136,5 +140,84 @@ func waitCount(t *testing.T, what string, counter interface{ Load() int64 }, wan
 	}
 	if got := counter.Load(); got != want {
 		t.Errorf("%s: %d, want %d", what, got, want)
+	}
+}
+
+// scrolledPage is the 640×400 screen of a tall page of busy "text"
+// scrolled down by dy pixels, under a fixed header bar of 32 rows.
+func scrolledPage(dy int) *image.RGBA {
+	img := image.NewRGBA(image.Rect(0, 0, 640, 400))
+	for y := range 400 {
+		rng := rand.New(rand.NewPCG(uint64(y+dy), 7)) // row by row: the same row of the page looks the same at any offset
+		for x := range 640 {
+			v := uint8(255)
+			if ((y+dy)/12)%2 == 0 && rng.IntN(3) == 0 {
+				v = uint8(rng.IntN(120))
+			}
+			c := color.RGBA{v, v, v, 255}
+			if y < 32 {
+				c = color.RGBA{30, 80, 140, 255}
+			}
+			img.SetRGBA(x, y, c)
+		}
+	}
+	return img
+}
+
+// TestScrollRealEngine runs a scroll through the stream with the real tile
+// engine on image/jpeg frames at the moving and the sharp quality: each
+// moving frame of the scroll goes as a copy plus the header and the
+// exposed strip, a small part of its JPEG, and leaves the canvas as close
+// to the page as the frame itself is; each settle refresh after a scroll
+// goes whole (the sharp reference no longer lines up) and leaves the
+// canvas exactly the sharp frame.
+func TestScrollRealEngine(t *testing.T) {
+	f := newDeltaFixture(t, tiles.NewDelta(0), nil)
+	ws := f.connectVersion(t, "alice", protocol.CopiesVersion)
+	b := f.l.Last()
+	cv := &canvas{}
+	shotAt := func(dy, q int) step {
+		pg := scrolledPage(dy)
+		fr := shot(t, pg, q)
+		fr.ScrollY, fr.Scrolled = dy, true
+		return step{name: fmt.Sprintf("at %d, quality %d", dy, q), page: pg, frame: fr}
+	}
+	steps := []struct {
+		s      step
+		copied bool
+	}{
+		{shotAt(0, movingQ), false},
+		{shotAt(0, sharpQ), false},
+		{shotAt(48, movingQ), true},
+		{shotAt(96, movingQ), true},
+		{shotAt(96, sharpQ), false},
+		{shotAt(64, movingQ), true},
+		{shotAt(64, sharpQ), false},
+	}
+	var copyBytes, fullBytes int
+	for _, st := range steps {
+		st.s.partial = st.copied
+		b.EmitFrame(st.s.frame)
+		msg := readFrame(t, ws)
+		copied := false
+		if protocol.IsPartial(msg) {
+			p, err := protocol.DecodePartial(msg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			copied = len(p.Copies) > 0
+		}
+		if got := cv.draw(t, msg); got != st.copied || copied != st.copied {
+			t.Errorf("%s: partial %v, with a copy %v; want %v", st.s.name, got, copied, st.copied)
+		}
+		if copied {
+			copyBytes += len(msg)
+			fullBytes += len(st.s.frame.JPEG)
+		}
+		cv.check(t, st.s)
+	}
+	t.Logf("frames with a copy: %d bytes for %d bytes of JPEG (%.1f%%)", copyBytes, fullBytes, 100*float64(copyBytes)/float64(max(fullBytes, 1)))
+	if copyBytes*3 > fullBytes {
+		t.Errorf("frames with a copy took %d bytes of %d: want a small part", copyBytes, fullBytes)
 	}
 }
