@@ -24,6 +24,8 @@ type metrics struct {
 	// framesPartial counts the frames of framesSent sent as partial
 	// frames, bytesSaved the bytes they saved against full frames.
 	framesPartial prometheus.Counter
+	// framesCopied counts the partial frames that carry a copy (a scroll).
+	framesCopied  prometheus.Counter
 	bytesSaved    prometheus.Counter
 	viewers       prometheus.Gauge
 	egressDenied  prometheus.Counter
@@ -55,6 +57,7 @@ func newMetrics(live liveStats) *metrics {
 		framesDropped:    counter("shoji_frames_dropped_total", "Frames replaced by a newer one before a slow viewer took them."),
 		bytesSent:        counter("shoji_frame_bytes_sent_total", "Bytes of frames sent to viewers."),
 		framesPartial:    counter("shoji_frames_partial_total", "Frames sent as partial frames (only the rectangles that changed), part of shoji_frames_sent_total."),
+		framesCopied:     counter("shoji_frames_copied_total", "Partial frames that carry a copy of the viewer's canvas (a scroll), part of shoji_frames_partial_total."),
 		bytesSaved:       counter("shoji_frame_bytes_saved_total", "Bytes that partial frames saved against sending the full frames."),
 		viewers:          prometheus.NewGauge(prometheus.GaugeOpts{Name: "shoji_viewers_connected", Help: "Viewer WebSockets connected."}),
 		egressDenied:     counter("shoji_egress_requests_denied_total", "Egress requests refused."),
@@ -76,7 +79,7 @@ func newMetrics(live liveStats) *metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		liveCollector{live},
-		m.framesSent, m.framesDropped, m.bytesSent, m.framesPartial, m.bytesSaved, m.viewers,
+		m.framesSent, m.framesDropped, m.bytesSent, m.framesPartial, m.framesCopied, m.bytesSaved, m.viewers,
 		m.egressDenied, m.egressAllowed, m.egressBackground, m.crashes,
 		m.started, m.ended, m.logins,
 	)

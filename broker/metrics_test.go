@@ -26,6 +26,7 @@ var shojiMetricTypes = map[string]string{
 	"shoji_frames_dropped_total":                         "counter",
 	"shoji_frame_bytes_sent_total":                       "counter",
 	"shoji_frames_partial_total":                         "counter",
+	"shoji_frames_copied_total":                          "counter",
 	"shoji_frame_bytes_saved_total":                      "counter",
 	"shoji_egress_requests_denied_total":                 "counter",
 	"shoji_egress_requests_allowed_total":                "counter",

@@ -58,6 +58,7 @@ func (s *Server) streamHandler() *stream.Handler {
 			BytesSent:     func(n int) { s.metrics.bytesSent.Add(float64(n)) },
 			Viewers:       func(d int) { s.metrics.viewers.Add(float64(d)) },
 			FramesPartial: func(n int) { s.metrics.framesPartial.Add(float64(n)) },
+			FramesCopied:  func(n int) { s.metrics.framesCopied.Add(float64(n)) },
 			BytesSaved:    func(n int) { s.metrics.bytesSaved.Add(float64(n)) },
 		},
 	}

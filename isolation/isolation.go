@@ -133,6 +133,13 @@ type Frame struct {
 	// screencast's while the page moves, higher for the one refresh sent
 	// when it settles.
 	Quality int
+	// ScrollX and ScrollY are the page's scroll offset when the frame was
+	// captured, in the frame's device pixels, when Scrolled says they are
+	// known (the screencast's metadata gave a whole number of the frame's
+	// pixels). Two frames of the same page whose offsets differ by
+	// (dx, dy) show the scrolled content shifted by (-dx, -dy).
+	ScrollX, ScrollY int
+	Scrolled         bool
 }
 
 // Tab is one page of the browser: the first tab, a popup, a target=_blank

@@ -31,17 +31,31 @@ type wireTile struct {
 // docs/protocol.md describes it, with no checks: the test makes bad ones
 // too.
 func partialMessage(width, height int, tiles []wireTile) []byte {
-	return partialMessageQ(width, height, 0, tiles)
+	return partialMessageQ(width, height, 0, nil, tiles)
+}
+
+// wireCopy is one copy of a partial frame: source x, y, w, h and
+// destination x, y.
+type wireCopy [6]int
+
+// copiesMessage is partialMessage with copies.
+func copiesMessage(width, height int, copies []wireCopy, tiles []wireTile) []byte {
+	return partialMessageQ(width, height, 0, copies, tiles)
 }
 
 // partialMessageQ is partialMessage for a frame of a quality (compact
-// tiles need it).
-func partialMessageQ(width, height, quality int, tiles []wireTile) []byte {
+// tiles need it), with copies.
+func partialMessageQ(width, height, quality int, copies []wireCopy, tiles []wireTile) []byte {
 	b := []byte{0x50, 2}
 	b = binary.BigEndian.AppendUint16(b, uint16(width))
 	b = binary.BigEndian.AppendUint16(b, uint16(height))
 	b = binary.BigEndian.AppendUint16(b, uint16(len(tiles)))
-	b = append(b, byte(quality), 0)
+	b = append(b, byte(quality), byte(len(copies)))
+	for _, c := range copies {
+		for _, v := range c {
+			b = binary.BigEndian.AppendUint16(b, uint16(v))
+		}
+	}
 	for _, t := range tiles {
 		for _, v := range []int{t.x, t.y, t.w, t.h} {
 			b = binary.BigEndian.AppendUint16(b, uint16(v))
@@ -165,7 +179,23 @@ const canvasHash = `(() => {
 
 // viewerCounts is window.shojiViewerStats.
 type viewerCounts struct {
-	FramesReceived, FramesDrawn, FramesDropped, FramesPartial, FramesRejected int
+	FramesReceived, FramesDrawn, FramesDropped, FramesPartial, FramesCopied, FramesRejected int
+}
+
+// scrolledPicture is a w×h window of a tall page of variant 0 scrolled
+// down by dy pixels, with a fixed header bar of 32 rows.
+func scrolledPicture(w, h, dy int) *image.RGBA {
+	img := image.NewRGBA(image.Rect(0, 0, w, h))
+	for y := range h {
+		for x := range w {
+			c := pattern(x, y+dy, 0)
+			if y < 32 {
+				c = color.RGBA{120, 40, 140, 255}
+			}
+			img.SetRGBA(x, y, c)
+		}
+	}
+	return img
 }
 
 // TestViewerPartialFrames feeds the viewer page a full frame, then a
@@ -175,8 +205,11 @@ type viewerCounts struct {
 // rectangle outside the frame, a frame of another size, a tile of another
 // size than its rectangle, a broken layout) are dropped whole: nothing of
 // them is drawn, they are counted as rejected, the viewer sends keyframe,
-// and it draws no partial frame until a full frame came. A resize of the
-// canvas keeps the rectangles drawn since the last full frame.
+// and it draws no partial frame until a full frame came. A partial frame
+// with a copy (a scroll: the canvas drawn onto itself, then the header and
+// the exposed strip) matches a full frame of the scrolled picture, and one
+// whose copy lies outside the frame is refused the same way. A resize of
+// the canvas keeps the rectangles drawn since the last full frame.
 func TestViewerPartialFrames(t *testing.T) {
 	fs := newFakeStream(t, jpegFrame(t, colorOf(0), 64, 64))
 	var ref atomic.Pointer[[]byte]
@@ -244,6 +277,7 @@ func TestViewerPartialFrames(t *testing.T) {
 	}
 	good := partialMessage(w, h, tiles)
 	afterJPEG := encodeJPEG(t, after)
+	afterGood := afterJPEG
 	ref.Store(&afterJPEG)
 
 	t.Run("tiles match a full frame", func(t *testing.T) {
@@ -278,7 +312,7 @@ func TestViewerPartialFrames(t *testing.T) {
 			compact = append(compact, tl)
 		}
 		c0 := counts()
-		fs.send(partialMessageQ(w, h, 90, compact))
+		fs.send(partialMessageQ(w, h, 90, nil, compact))
 		settled("the compact partial frame", c0.FramesReceived+1)
 		if c := counts(); c.FramesPartial != c0.FramesPartial+1 || c.FramesRejected != c0.FramesRejected {
 			t.Fatalf("counts %+v after %+v: want one partial frame drawn", c, c0)
@@ -303,7 +337,7 @@ func TestViewerPartialFrames(t *testing.T) {
 		{"length past the end", partialMessage(w, h, []wireTile{{0, 0, 16, 16, red}})[:40]},
 		{"bytes after the last rectangle", append(partialMessage(w, h, []wireTile{{0, 0, 16, 16, red}}), 0)},
 		{"compact tile in a frame without a quality", partialMessage(w, h, []wireTile{{0, 0, 16, 16, compactJPEG(red)}})},
-		{"quality over 100", partialMessageQ(w, h, 101, []wireTile{{0, 0, 16, 16, red}})},
+		{"quality over 100", partialMessageQ(w, h, 101, nil, []wireTile{{0, 0, 16, 16, red}})},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			hash := evalJS[int](t, ctx, canvasHash)
@@ -334,6 +368,76 @@ func TestViewerPartialFrames(t *testing.T) {
 			if p := evalJS[[2]float64](t, ctx, psnrScript); p[1] < 35 {
 				t.Errorf("after the key frame and a partial frame: worst tile %.1f dB, want ≥ 35", p[1])
 			}
+		})
+	}
+
+	t.Run("copies then tiles match a full frame", func(t *testing.T) {
+		// A scroll by 48 pixels: the canvas's picture below the header
+		// moves up, then the header and the exposed strip are drawn.
+		sendFull("the frame before the scroll", encodeJPEG(t, scrolledPicture(w, h, 0)))
+		after := scrolledPicture(w, h, 48)
+		afterJPEG := encodeJPEG(t, after)
+		ref.Store(&afterJPEG)
+		header := image.Rect(0, 0, w, 32)
+		bottom := image.Rect(0, (h-48)&^15, w, h)
+		msg := copiesMessage(w, h, []wireCopy{{0, 48, w, h - 48, 0, 0}}, []wireTile{
+			{header.Min.X, header.Min.Y, header.Dx(), header.Dy(), encodeJPEG(t, after.SubImage(header))},
+			{bottom.Min.X, bottom.Min.Y, bottom.Dx(), bottom.Dy(), encodeJPEG(t, after.SubImage(bottom))},
+		})
+		c0 := counts()
+		fs.send(msg)
+		settled("the partial frame with a copy", c0.FramesReceived+1)
+		if c := counts(); c.FramesPartial != c0.FramesPartial+1 || c.FramesCopied != c0.FramesCopied+1 || c.FramesRejected != c0.FramesRejected {
+			t.Fatalf("counts %+v after %+v: want one partial frame with a copy drawn", c, c0)
+		}
+		p := evalJS[[2]float64](t, ctx, psnrScript)
+		t.Logf("canvas after a copy and tiles against a full frame: PSNR %.1f dB, worst 64×64 tile %.1f dB", p[0], p[1])
+		if p[0] < 35 || p[1] < 35 {
+			t.Errorf("canvas after a copy against a full frame of the same picture: PSNR %.1f dB, worst tile %.1f dB; want ≥ 35", p[0], p[1])
+		}
+		// Without the copy the canvas is another picture: the check can fail.
+		sendFull("the frame before the scroll again", encodeJPEG(t, scrolledPicture(w, h, 0)))
+		fs.send(copiesMessage(w, h, []wireCopy{{0, 0, w, h, 0, 0}}, []wireTile{
+			{header.Min.X, header.Min.Y, header.Dx(), header.Dy(), encodeJPEG(t, after.SubImage(header))},
+		}))
+		settled("a copy that moves nothing", c0.FramesReceived+3)
+		if p := evalJS[[2]float64](t, ctx, psnrScript); p[1] >= 35 {
+			t.Errorf("a canvas not scrolled against the scrolled picture: worst tile %.1f dB; the test cannot tell them apart", p[1])
+		}
+		// Back to the picture the other subtests compare with.
+		sendFull("the full frame", full)
+		fs.send(good)
+		settled("the partial frame", c0.FramesReceived+5)
+		ref.Store(&afterGood)
+	})
+
+	for _, tc := range []struct {
+		name string
+		msg  []byte
+	}{
+		{"copy source below the frame", copiesMessage(w, h, []wireCopy{{0, 48, w, h, 0, 0}}, nil)},
+		{"copy destination right of the frame", copiesMessage(w, h, []wireCopy{{0, 0, 32, 32, w - 16, 0}}, nil)},
+		{"empty copy", copiesMessage(w, h, []wireCopy{{0, 0, 0, 32, 0, 0}}, nil)},
+		{"more copies than allowed", copiesMessage(w, h, make([]wireCopy, 17), nil)},
+		{"copies cut short", copiesMessage(w, h, []wireCopy{{0, 16, w, h - 16, 0, 0}}, nil)[:14]},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			hash := evalJS[int](t, ctx, canvasHash)
+			c0 := counts()
+			fs.drain()
+			fs.send(tc.msg)
+			fs.next("keyframe", func(m map[string]any) bool { return m["type"] == "keyframe" })
+			settled("the refused partial frame", c0.FramesReceived+1)
+			c := counts()
+			if c.FramesRejected != c0.FramesRejected+1 || c.FramesDrawn != c0.FramesDrawn || c.FramesCopied != c0.FramesCopied {
+				t.Errorf("counts %+v after %+v: want one rejected, none drawn", c, c0)
+			}
+			if got := evalJS[int](t, ctx, canvasHash); got != hash {
+				t.Errorf("the canvas changed: a refused partial frame was drawn")
+			}
+			sendFull("the key frame", full)
+			fs.send(good)
+			settled("a partial frame after the key frame", c0.FramesReceived+3)
 		})
 	}
 

@@ -587,7 +587,7 @@ func TestViewerStream(t *testing.T) {
 			return {keys: Object.keys(s), frozen: Object.isFrozen(s), kept: window.shojiViewerStats !== null,
 				frames: document.body.dataset.frames, stats: s};
 		})()`)
-		want := []string{"framesReceived", "framesDrawn", "framesDropped", "framesPartial", "framesRejected", "bytesReceived", "lastDrawAt"}
+		want := []string{"framesReceived", "framesDrawn", "framesDropped", "framesPartial", "framesCopied", "framesRejected", "bytesReceived", "lastDrawAt"}
 		if !slices.Equal(s.Keys, want) {
 			t.Errorf("shojiViewerStats has %v, want %v", s.Keys, want)
 		}

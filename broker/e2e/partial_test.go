@@ -1,15 +1,18 @@
 package e2e
 
 import (
+	"context"
 	"encoding/base64"
 	"fmt"
 	"io"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
 
 	"github.com/shoji-rbi/shoji/broker"
@@ -24,6 +27,7 @@ type viewerStats struct {
 	FramesDropped  int `json:"framesDropped"`
 	FramesPartial  int `json:"framesPartial"`
 	FramesRejected int `json:"framesRejected"`
+	FramesCopied   int `json:"framesCopied"`
 	BytesReceived  int `json:"bytesReceived"`
 }
 
@@ -190,7 +194,10 @@ func metricValue(t *testing.T, b *brokerUnderTest, name string) float64 {
 // canvas then matches the browser's own full frame of the same page in
 // every 64x64 tile; a moving square that stops leaves no ghost; and a
 // viewer that reconnects gets a full frame, then partial frames again, and
-// its canvas matches. The broker's partial-frame metrics move.
+// its canvas matches; wheel-scrolling a long article with a fixed header
+// sends copies of the canvas plus the exposed strip and the header, each a
+// small part of a full frame, and once scrolling stops the canvas matches
+// the browser's frame. The broker's partial-frame metrics move.
 func TestPartialFramesEndToEnd(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
@@ -210,6 +217,7 @@ func TestPartialFramesEndToEnd(t *testing.T) {
 			partialFramesTyping(t, v, b, quality)
 			partialFramesSpinnerStops(t, v, b, quality)
 			partialFramesReconnect(t, v, b, quality)
+			partialFramesScrolling(t, v, b, quality)
 			if n := metricValue(t, b, "shoji_frames_partial_total"); n < 1 {
 				t.Errorf("shoji_frames_partial_total = %v after partial frames", n)
 			}
@@ -305,5 +313,82 @@ func partialFramesReconnect(t *testing.T, v *viewer, b *brokerUnderTest, quality
 		s1.FramesReceived-s0.FramesReceived, s1.FramesPartial-s0.FramesPartial, m.Worst, m.Where)
 	if s1.FramesPartial == s0.FramesPartial {
 		t.Error("a reconnected viewer got no partial frame when typing")
+	}
+}
+
+// copyLine is the broker's debug log line of a partial frame with a copy.
+var copyLine = regexp.MustCompile(`msg="stream: partial frame with a copy".* bytes=(\d+) of=(\d+)`)
+
+// wheelRemote turns the mouse wheel over the viewer's canvas at CSS point
+// (x, y) of the remote page by dy pixels, as a clinician would.
+func (v *viewer) wheelRemote(x, y, dy float64) {
+	v.t.Helper()
+	ox, oy := v.canvasOrigin()
+	ctx, cancel := context.WithTimeout(v.ctx, 10*time.Second)
+	defer cancel()
+	// Chromium wants both deltas and cdproto leaves out a zero one.
+	wheel := map[string]any{"type": "mouseWheel", "x": ox + x, "y": oy + y, "deltaX": 0, "deltaY": dy}
+	if err := chromedp.FromContext(v.ctx).Target.Call(ctx, input.DispatchMouseEvent.Method, wheel, nil); err != nil {
+		v.t.Fatal(err)
+	}
+}
+
+func partialFramesScrolling(t *testing.T, v *viewer, b *brokerUnderTest, quality int) {
+	navigate(t, v, b, "/article")
+	// A fixed header, as many sites have: it stays where the copy moves
+	// the rest, so it must be sent again with each scroll.
+	remote[bool](t, b, `(() => {
+		const h = document.createElement('div');
+		h.textContent = 'Ward 7 · Patient notes · Isolated browsing';
+		h.style.cssText = 'position:fixed;top:0;left:0;right:0;height:40px;background:#1f4e79;color:#fff;font:bold 20px sans-serif;padding:8px 16px;z-index:9';
+		document.body.appendChild(h);
+		return true;
+	})()`)
+	waitStill(t, b)
+	waitCanvasIsLastFrame(t, v, b, quality)
+	s0 := v.stats()
+	copied0 := metricValue(t, b, "shoji_frames_copied_total")
+	mark := len(b.log.String())
+	const steps = 8
+	for i := range steps {
+		before := remote[float64](t, b, `window.scrollY`)
+		drawn := v.stats().FramesDrawn
+		v.wheelRemote(400, 300, 100)
+		waitRemote(t, b, "the page scrolled", fmt.Sprintf(`window.scrollY > %v`, before))
+		// One frame drawn per step, so that frames of several steps are
+		// seldom folded into one (latest wins) and each copy is one step.
+		v.waitFor(fmt.Sprintf("a frame after scroll step %d", i+1), fmt.Sprintf(`window.shojiViewerStats.framesDrawn > %d`, drawn))
+	}
+	scrolled := remote[float64](t, b, `window.scrollY`)
+	waitStill(t, b)
+	m := waitCanvasIsLastFrame(t, v, b, quality)
+	s1 := v.stats()
+	var copyBytes, fullBytes, copies int
+	for _, line := range strings.Split(b.log.String()[mark:], "\n") {
+		if c := copyLine.FindStringSubmatch(line); c != nil {
+			n, _ := strconv.Atoi(c[1])
+			of, _ := strconv.Atoi(c[2])
+			copyBytes += n
+			fullBytes += of
+			copies++
+		}
+	}
+	ratio := float64(copyBytes) / float64(max(fullBytes, 1))
+	t.Logf("scrolling %v px in %d steps: %d frames, %d partial, %d with a copy, %d bytes; the %d copy frames took %d bytes for %d bytes of full frames (%.3f); canvas worst tile %.1f dB at %s",
+		scrolled, steps, s1.FramesReceived-s0.FramesReceived, s1.FramesPartial-s0.FramesPartial, s1.FramesCopied-s0.FramesCopied, s1.BytesReceived-s0.BytesReceived,
+		copies, copyBytes, fullBytes, ratio, m.Worst, m.Where)
+	if s1.FramesCopied-s0.FramesCopied < steps/2 {
+		for _, line := range strings.Split(b.log.String()[mark:], "\n") {
+			if strings.Contains(line, "stream: ") && strings.Contains(line, " frame") {
+				t.Logf("broker: %s", line)
+			}
+		}
+		t.Errorf("scrolling in %d steps drew %d frames with a copy: want most of them", steps, s1.FramesCopied-s0.FramesCopied)
+	}
+	if copies == 0 || ratio > 0.4 {
+		t.Errorf("frames with a copy took %.3f of their full frames' bytes: want a small part", ratio)
+	}
+	if n := metricValue(t, b, "shoji_frames_copied_total"); n < copied0+1 {
+		t.Errorf("shoji_frames_copied_total = %v after scrolling, %v before", n, copied0)
 	}
 }

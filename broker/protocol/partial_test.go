@@ -7,6 +7,7 @@ import (
 	"image"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -110,7 +111,7 @@ func TestDecodePartialRefuses(t *testing.T) {
 		{"length past the end", edit(func(b []byte) []byte { binary.BigEndian.PutUint32(b[PartialHeaderBytes+8:], 21); return b }), "21 JPEG bytes declared, 20 left"},
 		{"trailing bytes", append(bytes.Clone(good), 0), "1 bytes after the last rectangle"},
 		{"quality over 100", edit(func(b []byte) []byte { b[8] = 101; return b }), "quality 101"},
-		{"copies", edit(func(b []byte) []byte { b[9] = 1; return b }), "1 copies"},
+		{"more copies than allowed", edit(func(b []byte) []byte { b[9] = MaxCopies + 1; return b }), "17 copies"},
 		{"frame of zero", edit(func(b []byte) []byte { binary.BigEndian.PutUint16(b[2:], 0); return b }), "frame size 0x32"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -136,6 +137,8 @@ func TestPartialConstantsAgree(t *testing.T) {
 		{staticDir + "/screen.js", "PARTIAL_HEADER_BYTES", PartialHeaderBytes},
 		{staticDir + "/screen.js", "TILE_HEADER_BYTES", TileHeaderBytes},
 		{staticDir + "/screen.js", "MAX_TILES", MaxTiles},
+		{staticDir + "/screen.js", "COPY_BYTES", CopyBytes},
+		{staticDir + "/screen.js", "MAX_COPIES", MaxCopies},
 	} {
 		src, err := os.ReadFile(tc.file)
 		if err != nil {
@@ -151,4 +154,147 @@ func TestPartialConstantsAgree(t *testing.T) {
 			t.Errorf("%s: %s = %s, Go says %d", tc.file, tc.name, m[1], tc.want)
 		}
 	}
+}
+
+// TestPartialCopiesRoundTrip proves that copies survive EncodePartial and
+// DecodePartial in order, that their count is in the header, and that a
+// partial frame with copies may carry no tile.
+func TestPartialCopiesRoundTrip(t *testing.T) {
+	for _, p := range []Partial{
+		{Width: 1280, Height: 800, Copies: []Copy{{Src: image.Rect(0, 96, 1280, 800), Dst: image.Pt(0, 0)}}, Tiles: []Tile{
+			{Rect: image.Rect(0, 704, 1280, 800), JPEG: fakeJPEG(3000)},
+		}},
+		{Width: 64, Height: 64, Copies: []Copy{
+			{Src: image.Rect(0, 0, 64, 48), Dst: image.Pt(0, 16)},
+			{Src: image.Rect(16, 0, 64, 64), Dst: image.Pt(0, 0)},
+		}},
+	} {
+		msg, err := EncodePartial(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if msg[1] != PartialFormat || int(msg[9]) != len(p.Copies) {
+			t.Errorf("format %d with %d copies, want %d with %d", msg[1], msg[9], PartialFormat, len(p.Copies))
+		}
+		if len(msg) != PartialSizeCopies(len(p.Copies), p.Tiles) {
+			t.Errorf("message is %d bytes, PartialSizeCopies says %d", len(msg), PartialSizeCopies(len(p.Copies), p.Tiles))
+		}
+		got, err := DecodePartial(msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got.Copies, p.Copies) || len(got.Tiles) != len(p.Tiles) {
+			t.Errorf("decoded copies %v and %d tiles, want %v and %d", got.Copies, len(got.Tiles), p.Copies, len(p.Tiles))
+		}
+		for i := range p.Tiles {
+			if got.Tiles[i].Rect != p.Tiles[i].Rect || !bytes.Equal(got.Tiles[i].JPEG, p.Tiles[i].JPEG) {
+				t.Errorf("tile %d: got %v, want %v", i, got.Tiles[i].Rect, p.Tiles[i].Rect)
+			}
+		}
+	}
+	msg, err := EncodePartial(Partial{Width: 32, Height: 32, Tiles: []Tile{{Rect: image.Rect(0, 0, 16, 16), JPEG: fakeJPEG(4)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if msg[1] != PartialFormat || msg[9] != 0 {
+		t.Errorf("a partial frame without copies is format %d with %d copies, want %d with 0", msg[1], msg[9], PartialFormat)
+	}
+}
+
+// TestPartialCopiesRefused proves that a copy out of bounds is refused on
+// both sides, with an error naming the copy.
+func TestPartialCopiesRefused(t *testing.T) {
+	many := make([]Copy, MaxCopies+1)
+	for i := range many {
+		many[i] = Copy{Src: image.Rect(0, 0, 8, 8)}
+	}
+	for _, tc := range []struct {
+		name string
+		c    []Copy
+		want string
+	}{
+		{"source below the frame", []Copy{{Src: image.Rect(0, 16, 64, 80), Dst: image.Pt(0, 0)}}, "copy 0: source"},
+		{"empty source", []Copy{{Src: image.Rect(0, 16, 64, 16), Dst: image.Pt(0, 0)}}, "copy 0: source"},
+		{"destination below the frame", []Copy{{Src: image.Rect(0, 0, 64, 48), Dst: image.Pt(0, 0)}, {Src: image.Rect(0, 0, 64, 48), Dst: image.Pt(0, 32)}}, "copy 1: destination (0,32)-(64,80)"},
+		{"destination right of the frame", []Copy{{Src: image.Rect(0, 0, 64, 48), Dst: image.Pt(1, 0)}}, "copy 0: destination"},
+		{"too many", many, "17 copies"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := Partial{Width: 64, Height: 64, Copies: tc.c}
+			msg, err := EncodePartial(p)
+			if !errors.Is(err, ErrBadPartial) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("EncodePartial = %d bytes, %v; want an ErrBadPartial naming %q", len(msg), err, tc.want)
+			}
+			// The same message built by hand is refused by the decoder.
+			raw := []byte{PartialMagic, PartialFormat, 0, 64, 0, 64, 0, 0, 0, byte(len(tc.c))}
+			for _, c := range tc.c {
+				for _, v := range []int{c.Src.Min.X, c.Src.Min.Y, c.Src.Dx(), c.Src.Dy(), c.Dst.X, c.Dst.Y} {
+					raw = binary.BigEndian.AppendUint16(raw, uint16(v))
+				}
+			}
+			got, err := DecodePartial(raw)
+			if !errors.Is(err, ErrBadPartial) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("DecodePartial = %+v, %v; want an ErrBadPartial naming %q", got, err, tc.want)
+			}
+		})
+	}
+	good, err := EncodePartial(Partial{Width: 64, Height: 64, Copies: []Copy{{Src: image.Rect(0, 16, 64, 64)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		msg  []byte
+		want string
+	}{
+		{"copies declared, none sent", good[:PartialHeaderBytes], "copies cut short"},
+		{"copy cut short", good[:len(good)-1], "copies cut short"},
+		{"no tile and no copy", func() []byte { b := bytes.Clone(good[:PartialHeaderBytes]); b[9] = 0; return b }(), "0 rectangles, want 1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := DecodePartial(tc.msg)
+			if !errors.Is(err, ErrBadPartial) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("DecodePartial = %+v, %v; want an ErrBadPartial naming %q", got, err, tc.want)
+			}
+		})
+	}
+}
+
+// FuzzDecodePartial proves that DecodePartial never panics and that what
+// it accepts is within the bounds and encodes back to the same message.
+func FuzzDecodePartial(f *testing.F) {
+	for _, p := range []Partial{
+		{Width: 64, Height: 32, Tiles: []Tile{{Rect: image.Rect(16, 8, 32, 24), JPEG: fakeJPEG(20)}}},
+		{Width: 64, Height: 64, Copies: []Copy{{Src: image.Rect(0, 16, 64, 64)}}, Tiles: []Tile{{Rect: image.Rect(0, 48, 64, 64), JPEG: fakeJPEG(9)}}},
+	} {
+		msg, err := EncodePartial(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(msg)
+	}
+	f.Fuzz(func(t *testing.T, msg []byte) {
+		p, err := DecodePartial(msg)
+		if err != nil {
+			return
+		}
+		frame := image.Rect(0, 0, p.Width, p.Height)
+		for i, c := range p.Copies {
+			if c.Src.Empty() || !c.Src.In(frame) || !c.DstRect().In(frame) {
+				t.Fatalf("copy %d %+v accepted outside the %v frame", i, c, frame)
+			}
+		}
+		for i, tl := range p.Tiles {
+			if tl.Rect.Empty() || !tl.Rect.In(frame) {
+				t.Fatalf("tile %d %v accepted outside the %v frame", i, tl.Rect, frame)
+			}
+		}
+		again, err := EncodePartial(p)
+		if err != nil {
+			t.Fatalf("accepted message does not encode again: %v", err)
+		}
+		if !bytes.Equal(again, msg) {
+			t.Fatalf("accepted message encodes to other bytes")
+		}
+	})
 }

@@ -54,6 +54,19 @@ import (
 // next moving frame, that region keeps the refresh's picture until it
 // changes again.
 //
+// A scroll goes as a copy (docs/protocol.md, "Scrolling"): when the viewer
+// takes copies (protocol.CopiesVersion) and f and its reference both carry
+// a scroll offset, differing by a multiple of scrollStep in each axis and
+// by less than the frame, f is also compared with the reference shifted by
+// the scroll (DeltaEncoder.DeltaShifted, with the slot's region moved by
+// the shift, since the copy moves it on the canvas too), and the smaller
+// of the two partial frames goes. After a copy the canvas is f wherever
+// the copy landed and the tiles were drawn, and f everywhere else too
+// (what the copy left uncovered is among the tiles): the slot used holds f
+// with an empty region. The other slot's frame no longer lines up with the
+// canvas, so its region becomes the whole screen (simplest correct
+// choice): after a scroll the settle refresh goes whole.
+//
 // A full frame is sent when:
 //
 //   - the viewer has nothing yet (it connected or reconnected): the
@@ -93,15 +106,29 @@ type DeltaEncoder interface {
 	// cur. No tiles and full false means the pictures are the same and
 	// also is empty.
 	Delta(prev, cur *isolation.Frame, also []image.Rectangle) (tiles []protocol.Tile, full bool, err error)
+	// DeltaShifted is Delta against prev's picture shifted by shift
+	// (device pixels, multiples of scrollStep): the tiles of cur to draw
+	// once the viewer copied its canvas by shift (a scroll), covering the
+	// exposed strip, what else changed, and also (in the coordinates after
+	// the copy). Full true when the copy does not help or the shift cannot
+	// be compared exactly (not on the encoding's block grid).
+	DeltaShifted(prev, cur *isolation.Frame, shift image.Point, also []image.Rectangle) (tiles []protocol.Tile, full bool, err error)
 }
+
+// scrollStep is the grid, in device pixels, of the scroll shifts the
+// stream sends as copies: the 16×16 blocks (MCUs) of Chromium's 4:2:0
+// JPEGs, which can be compared and cropped without loss only whole
+// (isolation/chrome quantizes wheel scrolling to it).
+const scrollStep = 16
 
 // outFrame is one binary message for the viewer.
 type outFrame struct {
 	msg []byte
 	// partial is set for a partial frame; saved is how many bytes fewer
-	// than the full JPEG it takes.
+	// than the full JPEG it takes; copied is set when it carries a copy.
 	partial bool
 	saved   int
+	copied  bool
 }
 
 // maxRegionRects bounds the rectangles a region lists; past it the
@@ -230,15 +257,23 @@ func (c *conn_) encodeFrame(f *isolation.Frame) (out outFrame, ok bool) {
 	if also.all {
 		return c.whole(f, true, "the region to send is the whole screen")
 	}
+	shift, scrolled := c.scrollShift(base, f)
+	var shifted []protocol.Tile
+	if scrolled {
+		var whole bool
+		var err error
+		shifted, whole, err = c.h.Delta.DeltaShifted(base, f, shift, shiftRects(also.list(f.Width, f.Height), shift))
+		if err != nil {
+			c.log.Debug("stream: scroll copy not computed", "err", err)
+		}
+		scrolled = err == nil && !whole
+	}
 	tiles, whole, err := c.h.Delta.Delta(base, f, also.list(f.Width, f.Height))
 	if err != nil {
 		c.log.Debug("stream: partial frame not computed, sending the full frame", "err", err)
 		return c.whole(f, false, "no partial frame")
 	}
-	if whole {
-		return c.whole(f, false, "the change is the whole screen or not smaller")
-	}
-	if len(tiles) == 0 {
+	if !whole && len(tiles) == 0 {
 		// The same pixels as its reference: f stands for it, so that a
 		// key frame resends a reference.
 		if base == r.moving {
@@ -247,6 +282,12 @@ func (c *conn_) encodeFrame(f *isolation.Frame) (out outFrame, ok bool) {
 			r.sharp = f
 		}
 		return outFrame{}, false
+	}
+	if scrolled && (whole || protocol.PartialSizeCopies(1, shifted) < protocol.PartialSize(tiles)) {
+		return c.copyFrame(f, base, shift, shifted)
+	}
+	if whole {
+		return c.whole(f, false, "the change is the whole screen or not smaller")
 	}
 	if protocol.PartialSize(tiles) >= len(f.JPEG) {
 		return c.whole(f, false, "not smaller")
@@ -280,6 +321,72 @@ func (c *conn_) encodeFrame(f *isolation.Frame) (out outFrame, ok bool) {
 		r.sharp, r.low = f, region{}
 	}
 	return outFrame{msg: msg, partial: true, saved: len(f.JPEG) - len(msg)}, true
+}
+
+// scrollShift returns how far f's content moved on screen against base's,
+// (base's scroll offset − f's), when the viewer takes copies and both
+// offsets are known, differ, are on the scrollStep grid and the shift is
+// smaller than the frame.
+func (c *conn_) scrollShift(base, f *isolation.Frame) (image.Point, bool) {
+	if c.version < protocol.CopiesVersion || !base.Scrolled || !f.Scrolled {
+		return image.Point{}, false
+	}
+	d := image.Pt(base.ScrollX-f.ScrollX, base.ScrollY-f.ScrollY)
+	if d == (image.Point{}) || d.X%scrollStep != 0 || d.Y%scrollStep != 0 ||
+		d.X <= -f.Width || d.X >= f.Width || d.Y <= -f.Height || d.Y >= f.Height {
+		return image.Point{}, false
+	}
+	return d, true
+}
+
+// scrollCopy is the copy that moves a w×h canvas's picture by shift: all
+// of it that stays on screen.
+func scrollCopy(w, h int, shift image.Point) protocol.Copy {
+	frame := image.Rect(0, 0, w, h)
+	src := frame.Intersect(frame.Sub(shift))
+	return protocol.Copy{Src: src, Dst: src.Min.Add(shift)}
+}
+
+// shiftRects returns rs moved by d: a region of the canvas after a copy by
+// d (what lies outside the copy's destination is sent anyway).
+func shiftRects(rs []image.Rectangle, d image.Point) []image.Rectangle {
+	out := make([]image.Rectangle, len(rs))
+	for i, r := range rs {
+		out[i] = r.Add(d)
+	}
+	return out
+}
+
+// copyFrame sends f as a copy of the viewer's canvas by shift and tiles,
+// or whole when that is not smaller or breaks the bounds. After the copy
+// the canvas is f wherever the copy landed and the tiles were drawn, so
+// base's slot becomes f with an empty region; the other slot's reference
+// no longer lines up with the canvas anywhere, so its region becomes the
+// whole screen.
+func (c *conn_) copyFrame(f, base *isolation.Frame, shift image.Point, tiles []protocol.Tile) (outFrame, bool) {
+	cp := scrollCopy(f.Width, f.Height, shift)
+	if protocol.PartialSizeCopies(1, tiles) >= len(f.JPEG) {
+		return c.whole(f, false, "not smaller")
+	}
+	msg, err := protocol.EncodePartial(protocol.Partial{Width: f.Width, Height: f.Height, Quality: min(max(f.Quality, 0), 100), Copies: []protocol.Copy{cp}, Tiles: tiles})
+	if err != nil {
+		c.log.Warn("stream: partial frame with a copy refused, sending the full frame", "err", err)
+		return c.whole(f, false, "partial frame refused")
+	}
+	r := &c.refs
+	if base == r.moving {
+		r.moving, r.stale = f, region{}
+		if r.sharp != nil {
+			r.low = region{all: true}
+		}
+	} else {
+		r.sharp, r.low = f, region{}
+		if r.moving != nil {
+			r.stale = region{all: true}
+		}
+	}
+	c.log.Debug("stream: partial frame with a copy", "quality", f.Quality, "shift", shift, "rects", len(tiles), "bytes", len(msg), "of", len(f.JPEG))
+	return outFrame{msg: msg, partial: true, copied: true, saved: len(f.JPEG) - len(msg)}, true
 }
 
 // whole sends f whole and records it in the references (sentWhole).

@@ -38,11 +38,28 @@ func nameOf(b []byte) string {
 }
 
 // fakeDelta is a DeltaEncoder for tests: it records the pairs it compares,
-// by name, and answers with answer.
+// by name, and answers with answer; shifted comparisons are recorded as
+// "prev⇒cur shift" and answered by shifted (nil: full).
 type fakeDelta struct {
-	mu     sync.Mutex
-	calls  []string
-	answer func(prev, cur string) ([]protocol.Tile, bool, error)
+	mu      sync.Mutex
+	calls   []string
+	answer  func(prev, cur string) ([]protocol.Tile, bool, error)
+	shifted func(prev, cur string, shift image.Point) ([]protocol.Tile, bool, error)
+}
+
+func (d *fakeDelta) DeltaShifted(prev, cur *isolation.Frame, shift image.Point, also []image.Rectangle) ([]protocol.Tile, bool, error) {
+	p, c := nameOf(prev.JPEG), nameOf(cur.JPEG)
+	call := fmt.Sprintf("%s⇒%s %v", p, c, shift)
+	if len(also) > 0 {
+		call += fmt.Sprintf("+%v", also)
+	}
+	d.mu.Lock()
+	d.calls = append(d.calls, call)
+	d.mu.Unlock()
+	if d.shifted == nil {
+		return nil, true, nil
+	}
+	return d.shifted(p, c, shift)
 }
 
 func (d *fakeDelta) Delta(prev, cur *isolation.Frame, also []image.Rectangle) ([]protocol.Tile, bool, error) {
@@ -71,7 +88,7 @@ func oneTile(_, cur string) ([]protocol.Tile, bool, error) {
 
 // frameCounts counts what Metrics reports.
 type frameCounts struct {
-	sent, partial, bytes, saved atomic.Int64
+	sent, partial, bytes, saved, copied atomic.Int64
 }
 
 // newDeltaFixture is newFixture with the handler's DeltaEncoder and
@@ -94,6 +111,7 @@ func newDeltaFixture(t *testing.T, d DeltaEncoder, fc *frameCounts) *fixture {
 			FramesPartial: func(n int) { fc.partial.Add(int64(n)) },
 			BytesSent:     func(n int) { fc.bytes.Add(int64(n)) },
 			BytesSaved:    func(n int) { fc.saved.Add(int64(n)) },
+			FramesCopied:  func(n int) { fc.copied.Add(int64(n)) },
 		}
 	}
 	srv := httptest.NewServer(h)
@@ -145,6 +163,9 @@ func describe(t *testing.T, msg []byte) string {
 		t.Fatalf("the broker sent a partial frame that does not decode: %v", err)
 	}
 	s := fmt.Sprintf("partial %dx%d:", p.Width, p.Height)
+	for _, c := range p.Copies {
+		s += fmt.Sprintf(" copy %v→%v", c.Src, c.Dst)
+	}
 	for _, tile := range p.Tiles {
 		s += fmt.Sprintf(" %s@%v", nameOf(tile.JPEG), tile.Rect)
 	}

@@ -20,7 +20,7 @@ import (
 // (broker/tiles) on JPEGs encoded by image/jpeg at a moving and a sharp
 // quality, as the browser's screencast does, and draw what the viewer gets
 // on a canvas the way the viewer does: full frames replace it, partial
-// frames are pasted rectangle by rectangle.
+// frames' copies move its pixels and their rectangles are pasted.
 
 const (
 	movingQ = 70
@@ -94,6 +94,22 @@ func (c *canvas) draw(t *testing.T, msg []byte) bool {
 	p, err := protocol.DecodePartial(msg)
 	if err != nil {
 		t.Fatalf("partial frame: %v", err)
+	}
+	for _, cp := range p.Copies {
+		// The viewer's drawImage of the canvas onto itself: the source
+		// is read whole before the destination is drawn.
+		src := image.NewRGBA(cp.Src)
+		for y := cp.Src.Min.Y; y < cp.Src.Max.Y; y++ {
+			for x := cp.Src.Min.X; x < cp.Src.Max.X; x++ {
+				src.SetRGBA(x, y, c.img.RGBAAt(x, y))
+			}
+		}
+		d := cp.Dst.Sub(cp.Src.Min)
+		for y := cp.Src.Min.Y; y < cp.Src.Max.Y; y++ {
+			for x := cp.Src.Min.X; x < cp.Src.Max.X; x++ {
+				c.img.SetRGBA(x+d.X, y+d.Y, src.RGBAAt(x, y))
+			}
+		}
 	}
 	for _, tile := range p.Tiles {
 		jpg, err := protocol.CompleteJPEG(tile.JPEG, p.Quality)
@@ -265,6 +281,10 @@ func (g *gateDelta) Delta(prev, cur *isolation.Frame, also []image.Rectangle) ([
 		<-g.release
 	}
 	return g.engine.Delta(prev, cur, also)
+}
+
+func (g *gateDelta) DeltaShifted(prev, cur *isolation.Frame, shift image.Point, also []image.Rectangle) ([]protocol.Tile, bool, error) {
+	return g.engine.DeltaShifted(prev, cur, shift, also)
 }
 
 // TestSharpRefreshAfterDropAndKeyFrame proves the regions' bookkeeping

@@ -55,6 +55,9 @@ type Metrics struct {
 	// those took.
 	FramesPartial func(n int)
 	BytesSaved    func(n int)
+	// FramesCopied counts the partial frames that carry a copy (a
+	// scroll).
+	FramesCopied func(n int)
 }
 
 // Handler serves GET /api/stream.
@@ -484,6 +487,9 @@ func (c *conn_) count(out outFrame) {
 	}
 	if out.partial && m.BytesSaved != nil {
 		m.BytesSaved(out.saved)
+	}
+	if out.copied && m.FramesCopied != nil {
+		m.FramesCopied(1)
 	}
 }
 

@@ -144,3 +144,30 @@ func sameSamples(a, b *image.YCbCr, r image.Rectangle) bool {
 	}
 	return true
 }
+
+// BenchmarkDiffShifted compares a 1280x800 frame of a page with a fixed
+// header scrolled by 48 pixels (frames built by scrolledFrame with
+// image/jpeg at quality 70) against the previous one shifted, and crops what the copy does not bring ("shifted"), next to the
+// unshifted comparison of the same pair ("plain"). Both report crop-B.
+func BenchmarkDiffShifted(b *testing.B) {
+	page := tallPage(b)
+	prev, cur := scrolledFrame(b, page, 1280, 800, 0, 0), scrolledFrame(b, page, 1280, 800, 0, 48)
+	pi, ci := mustParse(b, prev.JPEG), mustParse(b, cur.JPEG)
+	for _, bc := range []struct {
+		name  string
+		shift image.Point
+	}{{"shifted", image.Pt(0, -48)}, {"plain", image.Point{}}} {
+		b.Run(bc.name, func(b *testing.B) {
+			var rects []image.Rectangle
+			for b.Loop() {
+				rects = DiffShifted(pi, ci, bc.shift, nil)
+			}
+			size := 0
+			for _, r := range rects {
+				size += len(mustCrop(b, ci, r))
+			}
+			b.ReportMetric(float64(size), "crop-B")
+			b.ReportMetric(float64(len(cur.JPEG)), "frame-B")
+		})
+	}
+}

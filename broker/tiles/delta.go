@@ -92,6 +92,20 @@ func (d *Delta) Cached() int {
 // of cur.Quality (CropCompact). An error names a frame that does not
 // parse.
 func (d *Delta) Delta(prev, cur *isolation.Frame, also []image.Rectangle) ([]protocol.Tile, bool, error) {
+	return d.delta(prev, cur, func(pi, ci *Image) []image.Rectangle { return DiffCovering(pi, ci, also) })
+}
+
+// DeltaShifted is Delta against prev shifted by shift (device pixels,
+// multiples of the MCU size): the crops of cur to draw once the viewer
+// copied its canvas, prev's picture, by shift (DiffShifted). also is in
+// the coordinates after the copy. A shift that is not a multiple of the
+// MCU, or not smaller than the frame, makes cur full.
+func (d *Delta) DeltaShifted(prev, cur *isolation.Frame, shift image.Point, also []image.Rectangle) ([]protocol.Tile, bool, error) {
+	return d.delta(prev, cur, func(pi, ci *Image) []image.Rectangle { return DiffShifted(pi, ci, shift, also) })
+}
+
+// delta parses prev and cur, and crops the rectangles diff finds.
+func (d *Delta) delta(prev, cur *isolation.Frame, diff func(pi, ci *Image) []image.Rectangle) ([]protocol.Tile, bool, error) {
 	pi, err := d.parse(prev)
 	if err != nil {
 		return nil, false, fmt.Errorf("previous frame: %w", err)
@@ -100,7 +114,7 @@ func (d *Delta) Delta(prev, cur *isolation.Frame, also []image.Rectangle) ([]pro
 	if err != nil {
 		return nil, false, fmt.Errorf("new frame: %w", err)
 	}
-	rects := DiffCovering(pi, ci, also)
+	rects := diff(pi, ci)
 	if len(rects) == 0 {
 		return nil, false, nil
 	}

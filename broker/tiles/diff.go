@@ -39,7 +39,7 @@ func (m *Image) Overhead() int {
 
 // DiffWithOverhead is Diff with a per-rectangle overhead of overhead MCUs.
 func DiffWithOverhead(prev, cur *Image, overhead int) []image.Rectangle {
-	return diff(prev, cur, nil, overhead)
+	return diff(prev, cur, image.Point{}, nil, overhead)
 }
 
 // DiffCovering is Diff, and the rectangles also cover every MCU of cur
@@ -50,12 +50,39 @@ func DiffCovering(prev, cur *Image, also []image.Rectangle) []image.Rectangle {
 	if cur == nil {
 		return nil
 	}
-	return diff(prev, cur, also, cur.Overhead())
+	return diff(prev, cur, image.Point{}, also, cur.Overhead())
 }
 
-// diff marks the MCUs of cur that differ from prev or touch one of also,
-// and returns them as few merged rectangles in pixels.
-func diff(prev, cur *Image, also []image.Rectangle, overhead int) []image.Rectangle {
+// DiffShifted is DiffCovering against prev shifted by shift (device
+// pixels, a multiple of the MCU size in each axis): what must be sent of
+// cur once the viewer has copied its canvas (prev's picture) by shift,
+// as a scroll moves a page's content. An MCU of cur at p is unchanged
+// when prev's MCU at p − shift holds the same coefficients; an MCU whose
+// source lies outside prev (the strip the scroll exposed) is changed. The
+// rectangles of also are in the canvas's coordinates after the copy. A
+// shift that is not a multiple of the MCU, or not smaller than the frame,
+// makes the whole of cur the change.
+func DiffShifted(prev, cur *Image, shift image.Point, also []image.Rectangle) []image.Rectangle {
+	if cur == nil {
+		return nil
+	}
+	if shift.X%cur.mcuW != 0 || shift.Y%cur.mcuH != 0 || abs(shift.X) >= cur.Width || abs(shift.Y) >= cur.Height {
+		return []image.Rectangle{cur.Bounds()}
+	}
+	return diff(prev, cur, image.Pt(shift.X/cur.mcuW, shift.Y/cur.mcuH), also, cur.Overhead())
+}
+
+func abs(v int) int {
+	if v < 0 {
+		return -v
+	}
+	return v
+}
+
+// diff marks the MCUs of cur that differ from prev's MCUs shift (in MCUs)
+// up and left of them, or whose source is outside prev, or touch one of
+// also, and returns them as few merged rectangles in pixels.
+func diff(prev, cur *Image, shift image.Point, also []image.Rectangle, overhead int) []image.Rectangle {
 	if cur == nil {
 		return nil
 	}
@@ -65,8 +92,10 @@ func diff(prev, cur *Image, also []image.Rectangle, overhead int) []image.Rectan
 	changed := make([]bool, cur.mcusX*cur.mcusY)
 	n := 0
 	for y := range cur.mcusY {
+		sy := y - shift.Y
 		for x := range cur.mcusX {
-			if !slices.Equal(prev.mcu(x, y), cur.mcu(x, y)) {
+			sx := x - shift.X
+			if !edgeSafe(cur, sx, sy, x, y) || !slices.Equal(prev.mcu(sx, sy), cur.mcu(x, y)) {
 				changed[y*cur.mcusX+x] = true
 				n++
 			}
@@ -99,6 +128,24 @@ func diff(prev, cur *Image, also []image.Rectangle, overhead int) []image.Rectan
 		out[i] = image.Rect(r.Min.X*cur.mcuW, r.Min.Y*cur.mcuH, r.Max.X*cur.mcuW, r.Max.Y*cur.mcuH).Intersect(cur.Bounds())
 	}
 	return out
+}
+
+// edgeSafe reports whether cur's MCU (x, y) may be taken from the same
+// image's MCU (sx, sy): the source is inside the image, and it is not cut
+// by the right or bottom edge unless it stays in its column or row (a cut
+// MCU's pixels past the edge are padding, which the copy does not carry to
+// a destination that shows them).
+func edgeSafe(m *Image, sx, sy, x, y int) bool {
+	if sx < 0 || sy < 0 || sx >= m.mcusX || sy >= m.mcusY {
+		return false
+	}
+	if m.Width%m.mcuW != 0 && sx == m.mcusX-1 && sx != x {
+		return false
+	}
+	if m.Height%m.mcuH != 0 && sy == m.mcusY-1 && sy != y {
+		return false
+	}
+	return true
 }
 
 // sameLayout reports whether a and b have the same size, components and

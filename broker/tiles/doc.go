@@ -9,7 +9,12 @@
 // the comparison is exact and cheap. Crop writes a rectangle of MCUs as a
 // JPEG of its own from the same coefficients, as jpegtran -crop does: only
 // the entropy coding is redone (DC predicted from the crop's start,
-// Huffman tables optimal for the crop, no restart markers).
+// Huffman tables optimal for the crop, no restart markers). DiffShifted
+// compares a frame with the previous one shifted by a scroll of whole MCUs
+// (the coefficients keep DC absolute, so an MCU compares equal wherever it
+// moved): what is left to send once the viewer has copied its canvas by
+// the scroll is the exposed strip and whatever else changed, such as a
+// fixed header.
 //
 // Why lossless crops: a crop decodes to exactly the pixels that the same
 // rectangle of the whole frame decodes to, so a viewer that pastes crops

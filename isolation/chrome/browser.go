@@ -119,7 +119,7 @@ func launch(ctx context.Context, cfg Config, opts isolation.LaunchOptions, start
 	// Each part points to the core and to the parts it uses.
 	b.tabs.core, b.tabs.screen, b.tabs.up, b.tabs.pr, b.tabs.guard = &b.core, &b.screen, &b.up, &b.pr, &b.guard
 	b.screen.core, b.screen.tabs = &b.core, &b.tabs
-	b.in.tabs = &b.tabs
+	b.in.tabs, b.in.scale = &b.tabs, deviceScaleFactor(cfg, opts)
 	b.nav.tabs = &b.tabs
 	b.guard.core, b.guard.tabs, b.guard.clip = &b.core, &b.tabs, &b.clip
 	b.dl.core, b.dl.tabOf = &b.core, b.tabs.tabOfFrame

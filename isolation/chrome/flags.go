@@ -120,6 +120,13 @@ func Flags(cfg Config, opts isolation.LaunchOptions, profileDir string) []string
 		"--deny-permission-prompts",
 		"--mute-audio",
 		"--hide-scrollbars",
+		// Scrolls jump rather than animate: a keyboard scroll (PageDown,
+		// arrows, space) otherwise passes through frames at fractional
+		// offsets, none of which the broker can send as a copy of the
+		// viewer's canvas (wheel.go); the picture after it is the same.
+		// Wheel scrolling by DevTools input does not animate either way
+		// (Chromium 156, TestWheelScrollSteps).
+		"--disable-smooth-scrolling",
 		// Software compositing: there is no GPU, and SwiftShader's JIT is not
 		// turned on.
 		"--disable-gpu",

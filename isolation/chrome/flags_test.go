@@ -44,6 +44,7 @@ func TestFlags(t *testing.T) {
 				"--gaia-url=http://accounts.background.shoji.invalid",
 				"--component-updater=url-source=http://update.background.shoji.invalid/service/update2/json",
 				"--force-device-scale-factor=1.5",
+				"--disable-smooth-scrolling",
 				"--no-sandbox",
 			},
 			features: []string{"AutofillServerCommunication", "OptimizationHints", "MediaRouter", "ServiceWorkerAutoPreload", "Translate"},

@@ -1,6 +1,11 @@
 package chrome
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"math"
+
+	"github.com/shoji-rbi/shoji/isolation"
+)
 
 // jpegHeader walks a JPEG's marker segments up to its scan (SOS), calling
 // visit with each segment's code and payload (without the length). It
@@ -127,4 +132,33 @@ func jpegQuality(b []byte) int {
 		}
 	}
 	return 0
+}
+
+// frameScroll sets f's scroll offset from its screencast metadata: the
+// offset (scrollX, scrollY, CSS pixels) times the page's scale and the
+// frame's device pixels per DIP (its width over deviceWidth, the
+// metadata's width in DIP). It leaves f.Scrolled false when a value is
+// missing or out of range, or when the offset is not a whole number of
+// the frame's pixels (give or take rounding): such a frame cannot be
+// compared with another by an exact shift.
+func frameScroll(f *isolation.Frame, scrollX, scrollY, deviceWidth, pageScale float64) {
+	if f.Width <= 0 || !(deviceWidth > 0) || !(pageScale > 0) {
+		return
+	}
+	k := pageScale * float64(f.Width) / deviceWidth
+	x, okX := wholePixels(scrollX * k)
+	y, okY := wholePixels(scrollY * k)
+	if okX && okY {
+		f.ScrollX, f.ScrollY, f.Scrolled = x, y, true
+	}
+}
+
+// wholePixels rounds v to an int, and reports whether it was within 0.01
+// of it and within ±2^30.
+func wholePixels(v float64) (int, bool) {
+	r := math.Round(v)
+	if math.IsNaN(v) || math.Abs(r) > 1<<30 || math.Abs(v-r) > 0.01 {
+		return 0, false
+	}
+	return int(r), true
 }

@@ -303,3 +303,52 @@ func TestJPEGQuality(t *testing.T) {
 		t.Errorf("odd table read as quality %d", got)
 	}
 }
+
+// TestFrameScroll checks that a frame's scroll offset is read from its
+// metadata in the frame's device pixels, by both frame paths (chromedp's
+// event through frameOf, the tap's raw JSON through metaScroll), and is
+// left unknown when it is not a whole number of pixels or a value is
+// missing.
+func TestFrameScroll(t *testing.T) {
+	tests := []struct {
+		name     string
+		width    int // the frame's width in pixels
+		meta     string
+		x, y     int
+		scrolled bool
+	}{
+		{"DPR 1", 1280, `{"scrollOffsetX":0,"scrollOffsetY":480,"deviceWidth":1280,"pageScaleFactor":1}`, 0, 480, true},
+		{"DPR 2", 2560, `{"scrollOffsetX":8,"scrollOffsetY":488,"deviceWidth":1280,"pageScaleFactor":1}`, 16, 976, true},
+		{"downscaled frame", 640, `{"scrollOffsetX":0,"scrollOffsetY":64,"deviceWidth":1280,"pageScaleFactor":1}`, 0, 32, true},
+		{"pinch zoom", 1280, `{"scrollOffsetX":10,"scrollOffsetY":100,"deviceWidth":1280,"pageScaleFactor":1.5}`, 15, 150, true},
+		{"rounding noise", 1280, `{"scrollOffsetX":0,"scrollOffsetY":99.999,"deviceWidth":1280,"pageScaleFactor":1}`, 0, 100, true},
+		{"half a pixel", 1280, `{"scrollOffsetX":0,"scrollOffsetY":10.5,"deviceWidth":1280,"pageScaleFactor":1}`, 0, 0, false},
+		{"no device width", 1280, `{"scrollOffsetX":0,"scrollOffsetY":16,"pageScaleFactor":1}`, 0, 0, false},
+		{"no scale", 1280, `{"scrollOffsetX":0,"scrollOffsetY":16,"deviceWidth":1280}`, 0, 0, false},
+		{"no metadata", 1280, `null`, 0, 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var md page.ScreencastFrameMetadata
+			if err := json.Unmarshal([]byte(tt.meta), &md); err != nil {
+				t.Fatal(err)
+			}
+			ev := &page.EventScreencastFrame{Data: pageJPEG(t, tt.width, 16), Metadata: &md}
+			if tt.meta == "null" {
+				ev.Metadata = nil
+			}
+			viaEvent := frameOf(ev)
+			viaTap := isolation.Frame{Width: tt.width}
+			raw := []byte(tt.meta)
+			if tt.meta == "null" {
+				raw = nil
+			}
+			metaScroll(&viaTap, raw)
+			for path, f := range map[string]isolation.Frame{"event": viaEvent, "tap": viaTap} {
+				if f.ScrollX != tt.x || f.ScrollY != tt.y || f.Scrolled != tt.scrolled {
+					t.Errorf("%s: scroll (%d, %d) known %v, want (%d, %d) known %v", path, f.ScrollX, f.ScrollY, f.Scrolled, tt.x, tt.y, tt.scrolled)
+				}
+			}
+		})
+	}
+}

@@ -30,6 +30,11 @@ import (
 // Goroutines: its methods run on the caller's goroutine; it starts none.
 type inputs struct {
 	tabs *tabSet
+	// scale is the browser's real device scale factor, which bounds the
+	// frames' device pixels per CSS pixel (Config.DeviceScaleFactor).
+	scale float64
+	// wheel quantizes wheel scrolling to whole JPEG blocks of the frames.
+	wheel wheelSteps
 }
 
 // Mouse dispatches a pointer event to the active tab.
@@ -79,7 +84,10 @@ var mouseButtons = map[isolation.MouseButton]input.MouseButton{
 	isolation.ButtonForward: input.MouseButtonForward,
 }
 
-// Wheel dispatches a wheel event to the active tab.
+// Wheel dispatches a wheel event to the active tab. Without modifiers its
+// deltas are quantized to whole 16-pixel blocks of the frames (wheelSteps,
+// wheel.go), the rest carried to the next wheel event; an event left with
+// no whole step is not dispatched.
 func (in *inputs) Wheel(ctx context.Context, ev isolation.WheelEvent) error {
 	if err := ev.Validate(); err != nil {
 		return err
@@ -94,8 +102,27 @@ func (in *inputs) Wheel(ctx context.Context, ev isolation.WheelEvent) error {
 		PointerType: input.DispatchMouseEventPointerTypeMouse,
 	}
 	return in.input(ctx, func(ctx context.Context, t *tab) error {
+		if ev.Modifiers == 0 {
+			p.DeltaX, p.DeltaY = in.wheel.step(t, ev.DeltaX, ev.DeltaY, in.frameScale())
+			if p.DeltaX == 0 && p.DeltaY == 0 {
+				return nil
+			}
+		}
 		return t.sess.Call(ctx, input.DispatchMouseEvent.Method, p, nil)
 	})
+}
+
+// frameScale is the frames' device pixels per CSS pixel: the viewport's
+// DPR, bounded by the real device scale factor (Chromium scales frames
+// down to the viewport's DPR, never up).
+func (in *inputs) frameScale() float64 {
+	in.tabs.mu.Lock()
+	dpr := in.tabs.viewport.DPR
+	in.tabs.mu.Unlock()
+	if in.scale > 0 && in.scale < dpr {
+		return in.scale
+	}
+	return dpr
 }
 
 // wheelParams are the parameters of a mouseWheel Input.dispatchMouseEvent.

@@ -183,6 +183,9 @@ func frameOf(ev *page.EventScreencastFrame) isolation.Frame {
 	} else {
 		f.Time = time.Now()
 	}
+	if md := ev.Metadata; md != nil {
+		frameScroll(&f, md.ScrollOffsetX, md.ScrollOffsetY, md.DeviceWidth, md.PageScaleFactor)
+	}
 	return f
 }
 

@@ -390,6 +390,7 @@ func (t *tap) takeFrame(msg []byte) bool {
 	if w, h, ok := jpegSize(f.JPEG); ok {
 		f.Width, f.Height = w, h
 	}
+	metaScroll(&f, meta)
 	t.frames.Add(1)
 	fn(f, cast)
 	return true
@@ -410,6 +411,38 @@ func frameTime(meta []byte) time.Time {
 		return time.Unix(int64(sec), int64(frac*1e9))
 	}
 	return time.Now()
+}
+
+// metaScroll sets f's scroll offset from a frame's metadata (a JSON
+// object), as frameOf does for chromedp's frames.
+func metaScroll(f *isolation.Frame, meta []byte) {
+	if meta == nil {
+		return
+	}
+	var x, y, width, scale float64
+	var seen int
+	_ = eachField(meta, func(k, v []byte) {
+		var dst *float64
+		switch string(k) {
+		case "scrollOffsetX":
+			dst = &x
+		case "scrollOffsetY":
+			dst = &y
+		case "deviceWidth":
+			dst = &width
+		case "pageScaleFactor":
+			dst = &scale
+		default:
+			return
+		}
+		if n, err := strconv.ParseFloat(string(v), 64); err == nil {
+			*dst = n
+			seen++
+		}
+	})
+	if seen == 4 {
+		frameScroll(f, x, y, width, scale)
+	}
 }
 
 // ack acknowledges screencast frame castID (a JSON number) of DevTools

@@ -14,6 +14,8 @@ const PARTIAL_FORMAT = 2;
 const PARTIAL_HEADER_BYTES = 10;
 const TILE_HEADER_BYTES = 12;
 const MAX_TILES = 1024;
+const COPY_BYTES = 12;
+const MAX_COPIES = 16;
 // MAX_QUEUED bounds the frames waiting to be decoded behind a full frame
 // (a hidden tab, a slow terminal): past it they are all dropped and a key
 // frame is asked for.
@@ -25,33 +27,54 @@ export function isPartial(buf) {
 }
 
 /**
- * parsePartial reads a partial frame's header and rectangles. It throws an
- * Error naming what is wrong unless the magic and format are known, there
- * are 1 to MAX_TILES rectangles, each is non-empty and inside the declared
- * frame, each JPEG lies inside the message, and nothing follows the last.
+ * parsePartial reads a partial frame's header, copies and rectangles. It
+ * throws an Error naming what is wrong unless the magic and format are
+ * known, the quality is 0–100, there are 0 to MAX_COPIES copies whose
+ * source and destination are non-empty and inside the declared frame,
+ * there are 1 to MAX_TILES
+ * rectangles (0 allowed with copies), each is non-empty and inside the
+ * declared frame, each JPEG lies inside the message, and nothing follows
+ * the last.
  * @param {ArrayBuffer} buf
- * @returns {{width: number, height: number, tiles: {x: number, y: number, w: number, h: number, start: number, length: number}[]}}
+ * @returns {{width: number, height: number, quality: number,
+ *   copies: {sx: number, sy: number, w: number, h: number, dx: number, dy: number}[],
+ *   tiles: {x: number, y: number, w: number, h: number, start: number, length: number}[]}}
  */
 export function parsePartial(buf) {
   if (buf.byteLength < PARTIAL_HEADER_BYTES) {
     throw new Error('partial frame: header cut short');
   }
   const v = new DataView(buf);
-  if (v.getUint8(0) !== PARTIAL_MAGIC || v.getUint8(1) !== PARTIAL_FORMAT) {
-    throw new Error(`partial frame: unknown magic or format ${v.getUint8(0)}/${v.getUint8(1)}`);
+  const format = v.getUint8(1);
+  if (v.getUint8(0) !== PARTIAL_MAGIC || format !== PARTIAL_FORMAT) {
+    throw new Error(`partial frame: unknown magic or format ${v.getUint8(0)}/${format}`);
   }
   const width = v.getUint16(2);
   const height = v.getUint16(4);
   const n = v.getUint16(6);
   const quality = v.getUint8(8);
-  if (width < 1 || height < 1 || n < 1 || n > MAX_TILES) {
+  const nc = v.getUint8(9);
+  if (quality > 100) {
+    throw new Error(`partial frame: quality ${quality}`);
+  }
+  let off = PARTIAL_HEADER_BYTES;
+  const copies = [];
+  if (nc > MAX_COPIES || off + nc * COPY_BYTES > buf.byteLength) {
+    throw new Error(`partial frame: ${nc} copies`);
+  }
+  for (let i = 0; i < nc; i++) {
+    const [sx, sy, w, h, dx, dy] = [0, 2, 4, 6, 8, 10].map((k) => v.getUint16(off + k));
+    off += COPY_BYTES;
+    if (w < 1 || h < 1 || sx + w > width || sy + h > height || dx + w > width || dy + h > height) {
+      throw new Error(`partial frame: copy ${i} (${sx},${sy} ${w}x${h} to ${dx},${dy}) outside the ${width}x${height} frame`);
+    }
+    copies.push({ sx, sy, w, h, dx, dy });
+  }
+  const minTiles = copies.length > 0 ? 0 : 1;
+  if (width < 1 || height < 1 || n < minTiles || n > MAX_TILES) {
     throw new Error(`partial frame: ${n} rectangles on a ${width}x${height} frame`);
   }
-  if (quality > 100 || v.getUint8(9) !== 0) {
-    throw new Error(`partial frame: quality ${quality}, ${v.getUint8(9)} copies`);
-  }
   const tiles = [];
-  let off = PARTIAL_HEADER_BYTES;
   for (let i = 0; i < n; i++) {
     if (off + TILE_HEADER_BYTES > buf.byteLength) {
       throw new Error(`partial frame: rectangle ${i} cut short`);
@@ -74,7 +97,7 @@ export function parsePartial(buf) {
   if (off !== buf.byteLength) {
     throw new Error('partial frame: bytes after the last rectangle');
   }
-  return { width, height, quality, tiles };
+  return { width, height, quality, copies, tiles };
 }
 
 // Compact tiles (docs/protocol.md, broker/protocol/tables.go) leave out
@@ -215,7 +238,8 @@ function clamp(v, lo, hi) {
  * window.shojiViewerStats (stats.js): received, drawn, dropped (received
  * and never drawn: a newer frame replaced it before its decode began, or
  * rarely it could not be decoded or clear() forgot it), partial (partial
- * frames drawn, part of drawn), rejected (partial frames refused, part of
+ * frames drawn, part of drawn), copied (partial frames drawn that carried
+ * a copy, part of partial), rejected (partial frames refused, part of
  * dropped), bytes received, and lastDrawAt (performance.now() of the last
  * draw, 0 before the first).
  * Once the frames received have settled, received = drawn + dropped.
@@ -249,7 +273,7 @@ export class Screen {
     this.needKey = false; // a partial frame was lost: wait for a full frame
     this.askOnShow = false; // ask for the key frame when the tab is shown
     this.shownSeq = 0; // sequence number of the frame on screen
-    this.counts = { received: 0, drawn: 0, dropped: 0, partial: 0, rejected: 0, bytes: 0, lastDrawAt: 0 };
+    this.counts = { received: 0, drawn: 0, dropped: 0, partial: 0, copied: 0, rejected: 0, bytes: 0, lastDrawAt: 0 };
 
     /**
      * beforeDraw, when set, runs just before each frame is drawn, so
@@ -533,6 +557,22 @@ export class Screen {
     }
     const sx = this.canvas.width / this.frameW;
     const sy = this.canvas.height / this.frameH;
+    // Copies first, in order: the canvas drawn onto itself (the source is
+    // read whole before the destination is painted, so overlapping copies
+    // are defined). On a canvas of another size than the frame they are
+    // rounded to whole canvas pixels, so repeated scrolls do not blur.
+    for (const cp of p.copies) {
+      const x0 = Math.round(cp.sx * sx);
+      const y0 = Math.round(cp.sy * sy);
+      const w = Math.round((cp.sx + cp.w) * sx) - x0;
+      const h = Math.round((cp.sy + cp.h) * sy) - y0;
+      if (w > 0 && h > 0) {
+        this.ctx.drawImage(this.canvas, x0, y0, w, h, Math.round(cp.dx * sx), Math.round(cp.dy * sy), w, h);
+      }
+    }
+    if (p.copies.length > 0) {
+      this.counts.copied++;
+    }
     p.tiles.forEach((t, i) => {
       this.ctx.drawImage(bmps[i], t.x * sx, t.y * sy, t.w * sx, t.h * sy);
       bmps[i].close();

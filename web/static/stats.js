@@ -161,9 +161,11 @@ export class Stats {
 /**
  * exposeStats defines window.shojiViewerStats: each read returns a frozen
  * snapshot {framesReceived, framesDrawn, framesDropped, framesPartial,
- * framesRejected, bytesReceived, lastDrawAt} of screen's counters
- * (framesPartial: partial frames drawn, part of framesDrawn;
- * framesRejected: partial frames refused, part of framesDropped) (lastDrawAt in performance.now() time, 0
+ * framesCopied, framesRejected, bytesReceived, lastDrawAt} of screen's
+ * counters (framesPartial: partial frames drawn, part of framesDrawn;
+ * framesCopied: partial frames drawn that carried a copy of the canvas, a
+ * scroll, part of framesPartial; framesRejected: partial frames refused,
+ * part of framesDropped) (lastDrawAt in performance.now() time, 0
  * before the first frame). It holds counts only and can change nothing.
  */
 export function exposeStats(screen) {
@@ -176,6 +178,7 @@ export function exposeStats(screen) {
       framesDrawn: c.drawn,
       framesDropped: c.dropped,
       framesPartial: c.partial,
+      framesCopied: c.copied,
       framesRejected: c.rejected,
       bytesReceived: c.bytes,
       lastDrawAt: c.lastDrawAt,
