@@ -143,13 +143,26 @@ func (sc *screen) deliverFrame(f isolation.Frame, cast int64) {
 
 // sharpen restarts the active tab's screencast at the sharp quality once
 // its page has settled, if its last frame is not sharp yet. A tab switch,
-// key frame or resize under way makes it try again after the next pause.
+// key frame or resize under way, or a page loading, makes it try again
+// after another settle delay.
 func (sc *screen) sharpen() {
 	s := &sc.sharp
 	s.mu.Lock()
 	idle := s.mode == sharpIdle && s.seq != s.sharp
 	s.mu.Unlock()
-	if !idle || !sc.switchMu.TryLock() {
+	if !idle {
+		return
+	}
+	if !sc.switchMu.TryLock() {
+		// A tab switch, key frame or resize is under way: try again
+		// after another settle delay, for its frames may all have come
+		// before this pause, and then no new frame would re-arm the
+		// timer (a viewer that reconnected stayed blurred).
+		s.mu.Lock()
+		if s.timer != nil {
+			s.timer.Reset(sc.cfg.SettleDelay)
+		}
+		s.mu.Unlock()
 		return
 	}
 	defer sc.switchMu.Unlock()

@@ -60,6 +60,19 @@ func TestSharpRefresh(t *testing.T) {
 		t.Errorf("last frame's quality is %d after the change settled, want %d", last.Quality, DefaultSharpQuality)
 	}
 	waitFrame(t, rec, n-1, func(m image.Image) bool { return near(m.At(200, 200), color.RGBA{0, 255, 0, 255}) })
+
+	// The page settles while a tab switch, key frame or resize holds the
+	// screencast: the refresh comes once it is done, though no frame
+	// follows. (The state is as after a frame at the moving quality: the
+	// timer fires sharpen, which finds the screencast busy.)
+	b.screen.switchMu.Lock()
+	b.screen.sharp.mu.Lock()
+	b.screen.sharp.mode = sharpIdle
+	b.screen.sharp.seq++
+	b.screen.sharp.mu.Unlock()
+	b.screen.sharpen()
+	b.screen.switchMu.Unlock()
+	eventually(t, "the refresh after the screencast was busy", func() bool { return refreshes() == 4 })
 }
 
 // TestSharpRefreshOff checks that a negative SharpQuality sends no
