@@ -76,8 +76,9 @@ type ackMsg struct {
 // goroutine). It hands the newest frame of the active tab to the observer
 // and has ackLoop acknowledge every frame, so that Chromium sends the next.
 //
-// A frame is acknowledged as soon as the observer has it, not once the
-// viewer has received it: the broker's latest-wins mailbox drops what a
+// A frame is acknowledged as soon as the observer has it (or, under a
+// frame pace, once the pace allows: pace.go), not once the viewer has
+// received it: the broker's latest-wins mailbox drops what a
 // slow viewer cannot take, and Chromium keeps capturing, so the frame sent
 // when the link frees up is a fresh one. Acknowledging after the write was
 // measured to lower the frame rate and raise the click latency on slow

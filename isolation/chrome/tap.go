@@ -38,8 +38,9 @@ import (
 // tap.read reads Chromium's messages into one reused buffer. A
 // Page.screencastFrame event of a watched DevTools session is decoded in
 // place (its base64 once, straight into the frame), handed to the
-// session's watcher and acknowledged at once, by the tap itself, with a
-// command id above any chromedp uses; the answers to those commands are
+// session's watcher and acknowledged at once (or when the frame pace
+// allows, pace.go), by the tap itself, with a command id above any
+// chromedp uses; the answers to those commands are
 // dropped. Every other message goes on to chromedp unchanged, so chromedp
 // still owns the connection and everything else on it. tap.proxy copies
 // chromedp's commands to Chromium a whole message at a time, so an
@@ -128,9 +129,8 @@ var errTapLeftOut = errors.New("the DevTools tap is left out")
 // attachTap rewires cmd, which chromedp set up for --remote-debugging-pipe,
 // through a new tap and starts the tap's goroutines. chromedp closes its
 // own copies of Chromium's ends after the start; the tap keeps duplicates
-// of them until closeChild.
-// The tap's acknowledgements follow pace; nil acknowledges every frame at
-// once.
+// of them until closeChild. The tap's acknowledgements follow pace; nil
+// acknowledges every frame at once.
 func attachTap(cmd *exec.Cmd, log *slog.Logger, pace *framePace) (*tap, error) {
 	if len(cmd.ExtraFiles) != 2 {
 		return nil, fmt.Errorf("%w: %d extra files", errPipeLayout, len(cmd.ExtraFiles))
