@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unicode"
 
 	"github.com/shoji-rbi/shoji/broker"
 )
@@ -195,7 +196,8 @@ func TestDocLinks(t *testing.T) {
 }
 
 // headingAnchors returns the anchors GitHub makes for a Markdown document's
-// headings: lowercased, punctuation but '-' and '_' dropped, spaces to '-'.
+// headings: lowercased, punctuation and symbols but '-' and '_' dropped
+// (an arrow too; letters of any script stay), spaces to '-'.
 func headingAnchors(doc string) []string {
 	var out []string
 	inFence := false
@@ -212,7 +214,8 @@ func headingAnchors(doc string) []string {
 			switch {
 			case r == ' ':
 				b.WriteRune('-')
-			case r == '-' || r == '_' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r > 127:
+			case r == '-' || r == '_' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9' ||
+				r > 127 && (unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.IsMark(r)):
 				b.WriteRune(r)
 			}
 		}
