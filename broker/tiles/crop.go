@@ -81,16 +81,7 @@ func (m *Image) StandardQuality(quality int) bool {
 var standardCodes = func() (codes [4]*huffCode) {
 	for _, spec := range protocol.StandardHuffman {
 		h := &huffCode{counts: spec.Counts, vals: spec.Symbols}
-		code, k := uint16(0), 0
-		for l := 1; l <= 16; l++ {
-			for range h.counts[l-1] {
-				h.code[h.vals[k]] = code
-				h.size[h.vals[k]] = uint8(l)
-				code++
-				k++
-			}
-			code <<= 1
-		}
+		h.assign()
 		codes[int(spec.Class)*2+int(spec.ID)] = h
 	}
 	return codes

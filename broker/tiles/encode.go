@@ -108,7 +108,13 @@ func optimalCode(freq *[256]int) *huffCode {
 			}
 		}
 	}
-	// Canonical codes, in the order DHT lists the symbols.
+	h.assign()
+	return h
+}
+
+// assign gives every symbol of h its canonical code, in the order DHT
+// lists the symbols (counts and vals set).
+func (h *huffCode) assign() {
 	code, k := uint16(0), 0
 	for l := 1; l <= 16; l++ {
 		for range h.counts[l-1] {
@@ -119,7 +125,6 @@ func optimalCode(freq *[256]int) *huffCode {
 		}
 		code <<= 1
 	}
-	return h
 }
 
 // bitWriter writes Huffman-coded bits with JPEG's byte stuffing.
