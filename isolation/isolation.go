@@ -142,6 +142,14 @@ type Frame struct {
 	Scrolled         bool
 }
 
+// ScrollStep is the step, in the frames' device pixels, that wheel
+// scrolling moves a page by: the 16×16 blocks (MCUs) of Chromium's 4:2:0
+// JPEG frames. Only a scroll by whole blocks lets the broker send it as a
+// copy of the viewer's canvas plus the exposed strip (broker/tiles,
+// DiffShifted), since blocks can be compared and cropped without loss only
+// on their grid.
+const ScrollStep = 16
+
 // Tab is one page of the browser: the first tab, a popup, a target=_blank
 // link or a window.open.
 type Tab struct {
@@ -403,9 +411,8 @@ type Screen interface {
 	// refresh sent when the page settles keeps its own quality.
 	SetQuality(ctx context.Context, quality int) error
 	// SetFramePace sets the least time between two frames the browser
-	// captures: it holds back the next frame, and the work of capturing
-	// and encoding it, until minInterval has passed since the previous
-	// one. The broker paces a page whose small changes nobody is
+	// sends: it holds back the next frame, and the work of encoding it,
+	// until minInterval has passed since the previous one. The broker paces a page whose small changes nobody is
 	// interacting with (a spinner) and lifts the pace at once when the
 	// clinician acts. Zero, the initial pace, sends every frame as soon as
 	// the page changes; a change to zero or to a shorter pace releases a

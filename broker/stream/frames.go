@@ -116,10 +116,9 @@ type DeltaEncoder interface {
 }
 
 // scrollStep is the grid, in device pixels, of the scroll shifts the
-// stream sends as copies: the 16×16 blocks (MCUs) of Chromium's 4:2:0
-// JPEGs, which can be compared and cropped without loss only whole
-// (isolation/chrome quantizes wheel scrolling to it).
-const scrollStep = 16
+// stream sends as copies (isolation.ScrollStep, the grid wheel scrolling
+// keeps to).
+const scrollStep = isolation.ScrollStep
 
 // outFrame is one binary message for the viewer.
 type outFrame struct {
@@ -292,7 +291,7 @@ func (c *conn_) encodeFrame(f *isolation.Frame) (out outFrame, ok bool) {
 	if protocol.PartialSize(tiles) >= len(f.JPEG) {
 		return c.whole(f, false, "not smaller")
 	}
-	msg, err := protocol.EncodePartial(protocol.Partial{Width: f.Width, Height: f.Height, Quality: min(max(f.Quality, 0), 100), Tiles: tiles})
+	msg, err := protocol.EncodePartial(protocol.Partial{Width: f.Width, Height: f.Height, Quality: partialQuality(f), Tiles: tiles})
 	if err != nil {
 		c.log.Warn("stream: partial frame refused, sending the full frame", "err", err)
 		return c.whole(f, false, "partial frame refused")
@@ -368,7 +367,7 @@ func (c *conn_) copyFrame(f, base *isolation.Frame, shift image.Point, tiles []p
 	if protocol.PartialSizeCopies(1, tiles) >= len(f.JPEG) {
 		return c.whole(f, false, "not smaller")
 	}
-	msg, err := protocol.EncodePartial(protocol.Partial{Width: f.Width, Height: f.Height, Quality: min(max(f.Quality, 0), 100), Copies: []protocol.Copy{cp}, Tiles: tiles})
+	msg, err := protocol.EncodePartial(protocol.Partial{Width: f.Width, Height: f.Height, Quality: partialQuality(f), Copies: []protocol.Copy{cp}, Tiles: tiles})
 	if err != nil {
 		c.log.Warn("stream: partial frame with a copy refused, sending the full frame", "err", err)
 		return c.whole(f, false, "partial frame refused")
@@ -387,6 +386,15 @@ func (c *conn_) copyFrame(f, base *isolation.Frame, shift image.Point, tiles []p
 	}
 	c.log.Debug("stream: partial frame with a copy", "quality", f.Quality, "shift", shift, "rects", len(tiles), "bytes", len(msg), "of", len(f.JPEG))
 	return outFrame{msg: msg, partial: true, copied: true, saved: len(f.JPEG) - len(msg)}, true
+}
+
+// partialQuality is the quality a partial frame of f names: f's, when it
+// is a JPEG quality, else 0 (its tiles then keep their tables).
+func partialQuality(f *isolation.Frame) int {
+	if f.Quality < 1 || f.Quality > 100 {
+		return 0
+	}
+	return f.Quality
 }
 
 // whole sends f whole and records it in the references (sentWhole).

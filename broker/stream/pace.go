@@ -12,9 +12,9 @@ import (
 // Frame pacing: the frame rate follows the change on screen.
 //
 // A small animation on a still page (a spinner, a ticker, a blinking
-// banner) makes Chromium capture and encode a whole screen up to 60 times
-// a second, about 20 ms of its CPU each, for a change of a few hundred
-// pixels that nobody is interacting with. The writer weighs each frame it
+// banner) makes Chromium encode and send a whole screen up to 60 times a
+// second, and the broker and the terminal handle each, for a change of a
+// few hundred pixels that nobody is interacting with. The writer weighs each frame it
 // takes against the one before (ChangeMeter, the tile engine's
 // Delta.Changed, which parses each frame once for both) and sets the
 // browser's frame pace (isolation.Screen's SetFramePace, which holds back

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"math"
 
+	"github.com/shoji-rbi/shoji/internal/jpegstd"
 	"github.com/shoji-rbi/shoji/isolation"
 )
 
@@ -69,19 +70,9 @@ func jpegSize(b []byte) (width, height int, ok bool) {
 	return width, height, ok
 }
 
-// ijgLuminance is the luminance quantization table of the JPEG standard
-// (Annex K), in zig-zag order, which libjpeg (and so Chromium's encoder)
-// scales by the quality.
-var ijgLuminance = [64]uint8{
-	16, 11, 12, 14, 12, 10, 16, 14, 13, 14, 18, 17, 16, 19, 24, 40,
-	26, 24, 22, 22, 24, 49, 35, 37, 29, 40, 58, 51, 61, 60, 57, 51,
-	56, 55, 64, 72, 92, 78, 64, 68, 87, 69, 55, 56, 80, 109, 81, 87,
-	95, 98, 103, 104, 103, 62, 77, 113, 121, 112, 100, 120, 92, 101, 103, 99,
-}
-
 // jpegQuality returns the quality (1–100) a JPEG was encoded at, read from
 // its luminance quantization table as libjpeg's jpeg_set_quality scales
-// it, or 0 when the table is not one of those. The screencast's frames
+// it (internal/jpegstd), or 0 when the table is not one of those. The screencast's frames
 // say their quality this way whatever restart of the screencast they come
 // from, so a frame that arrives late from a screencast just replaced is not
 // taken for one of the new quality.
@@ -114,20 +105,7 @@ func jpegQuality(b []byte) int {
 		return 0
 	}
 	for q := 100; q >= 1; q-- {
-		scale := 200 - 2*q
-		if q < 50 {
-			scale = 5000 / q
-		}
-		match := true
-		for i, u := range ijgLuminance {
-			v := (int(u)*scale + 50) / 100
-			v = min(max(v, 1), 255)
-			if int(table[i]) != v {
-				match = false
-				break
-			}
-		}
-		if match {
+		if std := jpegstd.Quant(q); string(table) == string(std[0][:]) {
 			return q
 		}
 	}

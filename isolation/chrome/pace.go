@@ -9,13 +9,15 @@ import (
 // Frame pacing (isolation.Screen's SetFramePace).
 //
 // Chromium's screencast is flow-controlled by its acknowledgements: with
-// Config.MaxFramesInFlight frames unacknowledged, it captures and encodes
-// no new frame, and with SendLastFrame it keeps the newest change and
-// sends it once the acknowledgement comes, so that a page that stops in
-// the meantime is not left showing an older picture. Holding back the
-// acknowledgement therefore paces the screencast, and saves Chromium the
-// capture and JPEG encoding of the frames that are not sent, not only the
-// bytes.
+// Config.MaxFramesInFlight frames unacknowledged, it sends no new frame,
+// and with SendLastFrame it keeps the newest change and sends it once the
+// acknowledgement comes, so that a page that stops in the meantime is not
+// left showing an older picture. Holding back the acknowledgement
+// therefore paces the screencast: it saves the JPEG encoding of the frames
+// not sent, and everything after it (the broker's parse and diff, the
+// bytes, the terminal's decode). It does not save the capture: Chromium
+// 156 copies every frame its compositor draws whatever the
+// acknowledgements (docs/benchmarks.md, "Frame pacing").
 //
 // framePace is the pace both frame paths follow: ackLoop (frames through
 // chromedp) waits on it before each acknowledgement; the tap (tap.go)

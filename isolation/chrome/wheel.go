@@ -3,15 +3,13 @@ package chrome
 import (
 	"math"
 	"sync"
+
+	"github.com/shoji-rbi/shoji/isolation"
 )
 
-// scrollStep is the step, in the frames' device pixels, that wheel
-// scrolling moves a page by: the 16×16 blocks (MCUs) of Chromium's 4:2:0
-// JPEG frames. Only a scroll by whole blocks lets the broker send it as a
-// copy of the viewer's canvas plus the exposed strip (broker/tiles,
-// DiffShifted), since blocks can be compared and cropped without loss only
-// on their grid.
-const scrollStep = 16
+// scrollStep is isolation.ScrollStep: wheel scrolling moves a page by
+// whole blocks of its frames.
+const scrollStep = isolation.ScrollStep
 
 // wheelSteps quantizes the wheel deltas dispatched to a tab to multiples
 // of scrollStep device pixels. What a delta has beyond a whole step is
