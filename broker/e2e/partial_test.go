@@ -238,9 +238,23 @@ func typeNote(t *testing.T, v *viewer, b *brokerUnderTest, text string) {
 	v.clickRemote(x, y)
 	waitRemote(t, b, "focus on #note", `document.activeElement && document.activeElement.id === 'note'`)
 	before := remote[string](t, b, `document.querySelector('#note').value`)
+	s, ok := b.srv.Sessions().Get(b.user)
+	if !ok {
+		t.Fatal("no session")
+	}
+	last := s.LastFrame()
 	for i, r := range text {
 		v.do(chromedp.KeyEvent(string(r)))
 		waitRemote(t, b, "a typed character", fmt.Sprintf(`document.querySelector('#note').value === %q`, before+text[:i+1]))
+	}
+	// The page has the text; on a loaded machine its frames may come
+	// later. Wait until the browser sent one after the typing began, so
+	// that the caller's comparison of the canvas is with a frame of it.
+	for deadline := time.Now().Add(30 * time.Second); s.LastFrame() == last; {
+		if time.Now().After(deadline) {
+			t.Fatal("no frame came from the browser after typing")
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 
